@@ -1,0 +1,469 @@
+// CAF 0.17 counterpart of the libactor benchmarks.
+//
+// Usage: caf_bench SCENARIO [key=value ...]
+//
+// Scenarios: mailbox, pingpong, spawn, idle. Every result is printed as one
+// JSON object per line on stdout; diagnostics go to stderr.
+
+#include <caf/all.hpp>
+
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <future>
+#include <iostream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+using start_atom = caf::atom_constant<caf::atom("start")>;
+using continue_atom = caf::atom_constant<caf::atom("continue")>;
+
+constexpr uint64_t chunk_size = 1000;
+
+int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+           clock_type::now().time_since_epoch())
+    .count();
+}
+
+// May be called from scheduler threads, hence _Exit instead of exit.
+[[noreturn]] void fail(const std::string& msg) {
+  std::cerr << "caf_bench: " << msg << std::endl;
+  std::cout.flush();
+  std::_Exit(1);
+}
+
+// -- command line -------------------------------------------------------------
+
+class args {
+public:
+  args(int argc, char** argv) {
+    for (int i = 2; i < argc; ++i) {
+      std::string kv = argv[i];
+      auto eq = kv.find('=');
+      if (eq == std::string::npos || eq == 0)
+        fail("malformed argument '" + kv + "' (expected key=value)");
+      values_[kv.substr(0, eq)] = kv.substr(eq + 1);
+    }
+  }
+
+  uint64_t get(const std::string& key, uint64_t fallback) {
+    auto i = values_.find(key);
+    if (i == values_.end())
+      return fallback;
+    const std::string& str = i->second;
+    char* end = nullptr;
+    errno = 0;
+    auto res = std::strtoull(str.c_str(), &end, 10);
+    if (str.empty() || *end != '\0' || errno != 0 || str[0] == '-')
+      fail("invalid value for '" + key + "': '" + str + "'");
+    used_.push_back(key);
+    return res;
+  }
+
+  // Rejects keys that no scenario asked for (typos).
+  void check_unused() const {
+    for (auto& kv : values_)
+      if (std::find(used_.begin(), used_.end(), kv.first) == used_.end())
+        fail("unknown parameter '" + kv.first + "'");
+  }
+
+private:
+  std::map<std::string, std::string> values_;
+  std::vector<std::string> used_;
+};
+
+// -- output -------------------------------------------------------------------
+
+using param_list = std::vector<std::pair<std::string, uint64_t>>;
+
+void emit(const std::string& scenario, const param_list& params, double value,
+          const std::string& unit) {
+  std::ostringstream out;
+  out.precision(10);
+  out << "{\"framework\":\"caf\",\"scenario\":\"" << scenario
+      << "\",\"params\":{";
+  for (size_t i = 0; i < params.size(); ++i) {
+    if (i > 0)
+      out << ',';
+    out << '"' << params[i].first << "\":" << params[i].second;
+  }
+  out << "},\"value\":" << value << ",\"unit\":\"" << unit << "\"}\n";
+  std::cout << out.str() << std::flush;
+}
+
+// -- process statistics -------------------------------------------------------
+
+int64_t rss_bytes() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.compare(0, 6, "VmRSS:") == 0) {
+      std::istringstream fields(line.substr(6));
+      int64_t kb = 0;
+      fields >> kb;
+      return kb * 1024;
+    }
+  }
+  fail("unable to read VmRSS from /proc/self/status");
+}
+
+double cpu_seconds() {
+  rusage ru;
+  if (getrusage(RUSAGE_SELF, &ru) != 0)
+    fail("getrusage failed");
+  auto tv = [](const timeval& t) {
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
+  };
+  return tv(ru.ru_utime) + tv(ru.ru_stime);
+}
+
+// -- actor system setup -------------------------------------------------------
+
+struct bench_config : caf::actor_system_config {
+  explicit bench_config(size_t workers) {
+    set("scheduler.max-threads", workers);
+  }
+};
+
+// -- mailbox ------------------------------------------------------------------
+
+struct mailbox_result {
+  uint64_t count;
+  uint64_t sum;
+  int64_t end_ns;
+};
+
+class mailbox_receiver : public caf::event_based_actor {
+public:
+  mailbox_receiver(caf::actor_config& cfg, uint64_t expected,
+                   std::promise<mailbox_result>* done)
+    : caf::event_based_actor(cfg), expected_(expected), done_(done) {
+    // nop
+  }
+
+  caf::behavior make_behavior() override {
+    return {
+      [this](int32_t x) {
+        sum_ += static_cast<uint64_t>(x);
+        if (++count_ == expected_)
+          done_->set_value(mailbox_result{count_, sum_, now_ns()});
+      },
+    };
+  }
+
+private:
+  uint64_t expected_;
+  uint64_t count_ = 0;
+  uint64_t sum_ = 0;
+  std::promise<mailbox_result>* done_;
+};
+
+class mailbox_sender : public caf::event_based_actor {
+public:
+  mailbox_sender(caf::actor_config& cfg, caf::actor receiver, uint64_t total)
+    : caf::event_based_actor(cfg),
+      receiver_(std::move(receiver)),
+      remaining_(total) {
+    // nop
+  }
+
+  caf::behavior make_behavior() override {
+    return {
+      [this](start_atom) { send_chunk(); },
+      [this](continue_atom) { send_chunk(); },
+    };
+  }
+
+private:
+  void send_chunk() {
+    auto n = std::min(chunk_size, remaining_);
+    for (uint64_t i = 0; i < n; ++i)
+      send(receiver_, static_cast<int32_t>(next_++ & 0xFF));
+    remaining_ -= n;
+    if (remaining_ > 0)
+      send(this, continue_atom::value);
+    else
+      quit();
+  }
+
+  caf::actor receiver_;
+  uint64_t remaining_;
+  uint64_t next_ = 0;
+};
+
+// Sum of (i & 0xFF) for i in [0, n).
+uint64_t expected_sum(uint64_t n) {
+  return (n / 256) * (255 * 256 / 2) + (n % 256) * (n % 256 - 1) / 2;
+}
+
+int run_mailbox(args& a) {
+  auto workers = a.get("workers", std::thread::hardware_concurrency());
+  auto senders = a.get("senders", 1);
+  auto messages = a.get("messages", 2000000);
+  a.check_unused();
+  if (senders == 0 || messages == 0)
+    fail("mailbox: senders and messages must be > 0");
+  bench_config cfg{workers};
+  uint64_t want_sum = 0;
+  mailbox_result res{};
+  int64_t start_ns = 0;
+  {
+    caf::actor_system sys{cfg};
+    std::promise<mailbox_result> done;
+    auto fut = done.get_future();
+    auto receiver = sys.spawn<mailbox_receiver>(messages, &done);
+    std::vector<caf::actor> workers_vec;
+    workers_vec.reserve(senders);
+    for (uint64_t i = 0; i < senders; ++i) {
+      auto share = messages / senders + (i < messages % senders ? 1 : 0);
+      want_sum += expected_sum(share);
+      workers_vec.push_back(sys.spawn<mailbox_sender>(receiver, share));
+    }
+    start_ns = now_ns();
+    for (auto& s : workers_vec)
+      caf::anon_send(s, start_atom::value);
+    res = fut.get();
+    caf::anon_send_exit(receiver, caf::exit_reason::user_shutdown);
+  }
+  if (res.count != messages || res.sum != want_sum) {
+    std::cerr << "caf_bench: mailbox: counted " << res.count << " messages "
+              << "(sum " << res.sum << "), expected " << messages << " (sum "
+              << want_sum << ")" << std::endl;
+    return 1;
+  }
+  double secs = static_cast<double>(res.end_ns - start_ns) / 1e9;
+  emit("mailbox", {{"senders", senders}, {"messages", messages}},
+       static_cast<double>(messages) / secs, "msg/s");
+  return 0;
+}
+
+// -- pingpong -----------------------------------------------------------------
+
+struct pingpong_result {
+  uint64_t rounds;
+  int64_t end_ns;
+};
+
+class pong_actor : public caf::event_based_actor {
+public:
+  explicit pong_actor(caf::actor_config& cfg) : caf::event_based_actor(cfg) {
+    // nop
+  }
+
+  caf::behavior make_behavior() override {
+    return {
+      [this](int32_t x) {
+        send(caf::actor_cast<caf::actor>(current_sender()), x + 1);
+      },
+    };
+  }
+};
+
+class ping_actor : public caf::event_based_actor {
+public:
+  ping_actor(caf::actor_config& cfg, caf::actor pong, uint64_t rounds,
+             std::promise<pingpong_result>* done)
+    : caf::event_based_actor(cfg),
+      pong_(std::move(pong)),
+      rounds_(rounds),
+      done_(done) {
+    // nop
+  }
+
+  caf::behavior make_behavior() override {
+    return {
+      [this](start_atom) { send(pong_, int32_t{0}); },
+      [this](int32_t x) {
+        // The payload must come back incremented exactly once per round trip.
+        if (static_cast<uint64_t>(x) != ((completed_ * 2 + 1) & 0x3FFFFFFF))
+          fail("pingpong: unexpected payload");
+        if (++completed_ == rounds_) {
+          done_->set_value(pingpong_result{completed_, now_ns()});
+          quit();
+          return;
+        }
+        send(pong_, static_cast<int32_t>((x + 1) & 0x3FFFFFFF));
+      },
+    };
+  }
+
+private:
+  caf::actor pong_;
+  uint64_t rounds_;
+  uint64_t completed_ = 0;
+  std::promise<pingpong_result>* done_;
+};
+
+int run_pingpong(args& a) {
+  auto workers = a.get("workers", std::thread::hardware_concurrency());
+  auto rounds = a.get("rounds", 200000);
+  a.check_unused();
+  if (rounds == 0)
+    fail("pingpong: rounds must be > 0");
+  bench_config cfg{workers};
+  pingpong_result res{};
+  int64_t start_ns = 0;
+  {
+    caf::actor_system sys{cfg};
+    std::promise<pingpong_result> done;
+    auto fut = done.get_future();
+    auto pong = sys.spawn<pong_actor>();
+    auto ping = sys.spawn<ping_actor>(pong, rounds, &done);
+    start_ns = now_ns();
+    caf::anon_send(ping, start_atom::value);
+    res = fut.get();
+    caf::anon_send_exit(pong, caf::exit_reason::user_shutdown);
+  }
+  if (res.rounds != rounds) {
+    std::cerr << "caf_bench: pingpong: completed " << res.rounds
+              << " rounds, expected " << rounds << std::endl;
+    return 1;
+  }
+  emit("pingpong", {{"rounds", rounds}},
+       static_cast<double>(res.end_ns - start_ns) / static_cast<double>(rounds),
+       "ns");
+  return 0;
+}
+
+// -- spawn / idle -------------------------------------------------------------
+
+// Number of idle actors whose behavior has been initialized. CAF runs the
+// initialization of a spawned actor on a worker thread, so the spawn benchmark
+// waits for this counter to reach the target before stopping the clock.
+std::atomic<uint64_t> idle_initialized{0};
+
+caf::behavior idle_actor(caf::event_based_actor*) {
+  idle_initialized.fetch_add(1, std::memory_order_relaxed);
+  return {
+    [](int32_t) {
+      // nop
+    },
+  };
+}
+
+int run_spawn(args& a) {
+  auto workers = a.get("workers", std::thread::hardware_concurrency());
+  auto actors = a.get("actors", 1000000);
+  a.check_unused();
+  if (actors == 0)
+    fail("spawn: actors must be > 0");
+  bench_config cfg{workers};
+  double secs = 0;
+  int64_t rss_delta = 0;
+  {
+    caf::actor_system sys{cfg};
+    std::vector<caf::actor> handles;
+    handles.reserve(actors);
+    auto rss_before = rss_bytes();
+    auto t0 = clock_type::now();
+    for (uint64_t i = 0; i < actors; ++i)
+      handles.push_back(sys.spawn(idle_actor));
+    while (idle_initialized.load(std::memory_order_relaxed) < actors)
+      std::this_thread::yield();
+    auto t1 = clock_type::now();
+    auto rss_after = rss_bytes();
+    secs = std::chrono::duration<double>(t1 - t0).count();
+    rss_delta = rss_after - rss_before;
+    if (handles.size() != actors)
+      fail("spawn: handle count mismatch");
+    for (auto& h : handles)
+      caf::anon_send_exit(h, caf::exit_reason::user_shutdown);
+    handles.clear();
+    // ~actor_system waits for all actors to terminate.
+  }
+  param_list params{{"actors", actors}};
+  emit("spawn", params, static_cast<double>(actors) / secs, "actors/s");
+  emit("spawn", params,
+       static_cast<double>(rss_delta) / static_cast<double>(actors),
+       "bytes/actor");
+  return 0;
+}
+
+int run_idle(args& a) {
+  auto workers = a.get("workers", std::thread::hardware_concurrency());
+  auto actors = a.get("actors", 1000);
+  auto seconds = a.get("seconds", 2);
+  a.check_unused();
+  if (seconds == 0)
+    fail("idle: seconds must be > 0");
+  bench_config cfg{workers};
+  double cpu = 0;
+  double wall = 0;
+  {
+    caf::actor_system sys{cfg};
+    std::vector<caf::actor> handles;
+    handles.reserve(actors);
+    for (uint64_t i = 0; i < actors; ++i)
+      handles.push_back(sys.spawn(idle_actor));
+    while (idle_initialized.load(std::memory_order_relaxed) < actors)
+      std::this_thread::yield();
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    auto cpu0 = cpu_seconds();
+    auto t0 = clock_type::now();
+    std::this_thread::sleep_for(std::chrono::seconds(seconds));
+    auto cpu1 = cpu_seconds();
+    auto t1 = clock_type::now();
+    cpu = cpu1 - cpu0;
+    wall = std::chrono::duration<double>(t1 - t0).count();
+    for (auto& h : handles)
+      caf::anon_send_exit(h, caf::exit_reason::user_shutdown);
+    handles.clear();
+  }
+  if (wall + 0.05 < static_cast<double>(seconds))
+    fail("idle: measurement window ended early");
+  emit("idle", {{"actors", actors}, {"seconds", seconds}},
+       100.0 * cpu / static_cast<double>(seconds), "%core");
+  return 0;
+}
+
+void usage() {
+  std::cerr
+    << "usage: caf_bench SCENARIO [key=value ...]\n"
+       "  mailbox  senders=1 messages=2000000\n"
+       "  pingpong rounds=200000\n"
+       "  spawn    actors=1000000\n"
+       "  idle     actors=1000 seconds=2\n"
+       "  all scenarios accept workers=N (default: hardware concurrency)\n";
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    usage();
+    return 2;
+  }
+  std::string scenario = argv[1];
+  if (scenario == "-h" || scenario == "--help") {
+    usage();
+    return 0;
+  }
+  args a{argc, argv};
+  if (scenario == "mailbox")
+    return run_mailbox(a);
+  if (scenario == "pingpong")
+    return run_pingpong(a);
+  if (scenario == "spawn")
+    return run_spawn(a);
+  if (scenario == "idle")
+    return run_idle(a);
+  std::cerr << "caf_bench: unknown scenario '" << scenario << "'\n";
+  usage();
+  return 2;
+}

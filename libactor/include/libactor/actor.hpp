@@ -1,0 +1,570 @@
+#pragma once
+/// @file
+/// Actors, their handles and their behaviors.
+///
+/// - `actor_ref`: a handle. Cheap to copy, comparable, hashable, usable from
+///   any thread, including threads that are not actors.
+/// - `actor`: the base class of every actor and, inside handlers, the context
+///   (`self`) through which an actor sends, asks, monitors, links, sets timers
+///   and stops. Its context functions are owner-only: call them from the
+///   actor's own handlers (they throw `std::logic_error` otherwise).
+/// - `behavior`: the set of handlers, one per message type, chosen by the
+///   message's static type.
+
+#include <atomic>
+#include <chrono>
+#include <coroutine>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+#include "libactor/detail/mailbox.hpp"
+#include "libactor/detail/message.hpp"
+#include "libactor/detail/ref_counted.hpp"
+#include "libactor/error.hpp"
+#include "libactor/export.hpp"
+#include "libactor/task.hpp"
+
+namespace libactor {
+
+class actor;
+class actor_system;
+template <class R>
+class reply;
+
+namespace detail {
+class system_state;
+struct actor_extra;
+/// The actor whose handler runs on this thread, or null.
+LIBACTOR_EXPORT actor* current_actor() noexcept;
+}  // namespace detail
+
+using clock = std::chrono::steady_clock;
+
+// ---------------------------------------------------------------------------
+// actor_ref
+
+/// A handle to an actor. Copies share one reference-counted control block;
+/// the actor itself runs until it stops, independent of how many handles
+/// exist. A handle to a stopped actor stays valid: sends to it become dead
+/// letters.
+/// @threadsafe
+class LIBACTOR_EXPORT actor_ref {
+ public:
+  actor_ref() noexcept = default;
+  explicit actor_ref(detail::ref_ptr<actor> p) noexcept : p_(std::move(p)) {}
+
+  /// Sends `msg` to the actor. Inside a handler the sender is the running
+  /// actor (so the receiver can reply); elsewhere there is none.
+  /// Never blocks; never loses the message silently (see send_status).
+  template <class T>
+  send_status send(T&& msg) const;
+
+  /// Asks the actor and returns a future-like reply. For use outside actors;
+  /// inside an actor use `co_await self.ask<R>(...)`, which does not block.
+  /// A `void` handler answers `ask<void>`.
+  template <class R, class T>
+  [[nodiscard]] reply<R> ask(T&& msg, clock::duration timeout) const;
+
+  /// A process-unique, never reused id (0 for an empty handle).
+  [[nodiscard]] std::uint64_t id() const noexcept;
+  explicit operator bool() const noexcept { return static_cast<bool>(p_); }
+  /// @internal The runtime object; not part of the user API.
+  [[nodiscard]] actor* get() const noexcept { return p_.get(); }
+  actor* operator->() const noexcept { return p_.get(); }
+
+  friend bool operator==(const actor_ref& a, const actor_ref& b) noexcept { return a.p_ == b.p_; }
+  friend auto operator<=>(const actor_ref& a, const actor_ref& b) noexcept {
+    return std::compare_three_way{}(a.p_.get(), b.p_.get());
+  }
+
+ private:
+  detail::ref_ptr<actor> p_;
+};
+
+/// Unit reply of `void` handlers; `ask<void>` expects it.
+struct unit_t {
+  friend bool operator==(unit_t, unit_t) = default;
+};
+
+/// Delivered to a monitoring actor when the monitored actor stops.
+struct down_msg {
+  actor_ref source;
+  exit_reason reason;
+};
+
+/// Delivered to an actor that traps exits when a linked actor stops.
+struct exit_msg {
+  actor_ref source;
+  exit_reason reason;
+};
+
+/// What a bounded mailbox does with a message that does not fit.
+enum class overload_policy : std::uint8_t {
+  reject,       ///< send() returns send_status::mailbox_full; an ask gets errc::mailbox_full.
+  drop_newest,  ///< The new message is discarded and counted in stats().dropped.
+  drop_oldest,  ///< The oldest queued message is discarded and counted in stats().dropped.
+};
+
+struct spawn_options {
+  /// 0: unbounded. Otherwise the number of user messages the mailbox holds.
+  std::uint32_t mailbox_capacity = 0;
+  overload_policy overload = overload_policy::reject;
+};
+
+enum class timer_id : std::uint64_t {};
+
+namespace detail {
+
+/// Answers one request. Inert when the message was not a request. If it is
+/// destroyed without answering (the actor stopped while a task served the
+/// request), the asker gets errc::receiver_down.
+class LIBACTOR_EXPORT reply_target {
+ public:
+  reply_target() noexcept = default;
+  explicit reply_target(const message& request) noexcept;
+  reply_target(reply_target&& o) noexcept
+      : to_(std::exchange(o.to_, nullptr)), request_id_(o.request_id_) {}
+  reply_target& operator=(reply_target&&) = delete;
+  ~reply_target();
+
+  [[nodiscard]] bool pending() const noexcept { return to_ != nullptr; }
+
+  template <class R>
+  void deliver(R&& value) {
+    if (!to_) return;
+    using V = std::remove_cvref_t<R>;
+    deliver_message(make_message<V>(msg_kind::response, self_ref(), request_id_,
+                                    std::forward<R>(value)));
+  }
+  void fail(errc code, std::string text);
+
+ private:
+  static actor* self_ref() noexcept;
+  void deliver_message(message* m) noexcept;
+
+  actor* to_ = nullptr;  // owned reference
+  std::uint64_t request_id_ = 0;
+};
+
+/// The frame that runs a handler's task and answers its request.
+struct root_task {
+  struct promise_type {
+    actor* self = nullptr;
+    root_task get_return_object() noexcept {
+      return {std::coroutine_handle<promise_type>::from_promise(*this)};
+    }
+    std::suspend_always initial_suspend() noexcept { return {}; }
+    std::suspend_never final_suspend() noexcept { return {}; }
+    void return_void() noexcept {}
+    void unhandled_exception() noexcept { std::terminate(); }  // drive() catches everything
+    ~promise_type();
+  };
+  std::coroutine_handle<promise_type> handle;
+};
+
+LIBACTOR_EXPORT void fail_current(std::exception_ptr ep, reply_target& rt) noexcept;
+/// Publishes a freshly constructed actor: tracks it, builds its behavior in
+/// its own context and hands it to the scheduler. Takes the one reference
+/// `a` was created with.
+LIBACTOR_EXPORT actor_ref launch(actor* a);
+
+// GCC 12 reports the coroutine frame of drive<T> for a T in an anonymous
+// namespace as having internal-linkage members (-Wsubobject-linkage), which
+// is harmless for a function template instantiated in that same TU.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wsubobject-linkage"
+#endif
+template <class R>
+root_task drive(task<R> t, reply_target rt) {
+  try {
+    if constexpr (std::is_void_v<R>) {
+      co_await t;
+      rt.deliver(unit_t{});
+    } else {
+      rt.deliver(co_await t);
+    }
+  } catch (...) {
+    fail_current(std::current_exception(), rt);
+  }
+}
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+
+// --- behavior machinery ----------------------------------------------------
+
+template <class F>
+struct handler_traits : handler_traits<decltype(&F::operator())> {};
+template <class C, class R, class A>
+struct handler_traits<R (C::*)(A) const> {
+  using arg = A;
+  using result = R;
+};
+template <class C, class R, class A>
+struct handler_traits<R (C::*)(A)> {
+  using arg = A;
+  using result = R;
+};
+template <class C, class R, class A>
+struct handler_traits<R (C::*)(A) const noexcept> : handler_traits<R (C::*)(A) const> {};
+template <class C, class R, class A>
+struct handler_traits<R (C::*)(A) noexcept> : handler_traits<R (C::*)(A)> {};
+
+template <class F>
+using handler_arg_t = std::remove_cvref_t<typename handler_traits<F>::arg>;
+
+template <class... Ts>
+inline constexpr bool all_distinct_v = true;
+template <class T, class... Ts>
+inline constexpr bool all_distinct_v<T, Ts...> =
+    (!std::is_same_v<T, Ts> && ...) && all_distinct_v<Ts...>;
+
+LIBACTOR_EXPORT void start_root(root_task t);
+
+/// Invokes `f` if `m` carries its argument type; answers requests with the
+/// handler's result (a `task<R>` answers when it completes).
+template <class F>
+bool try_invoke(F& f, message& m) {
+  using traits = handler_traits<F>;
+  using arg = typename traits::arg;
+  using T = std::remove_cvref_t<arg>;
+  using R = typename traits::result;
+  if (m.type != type_of<T>()) return false;
+  T& v = payload<T>(m);
+  auto call = [&]() -> decltype(auto) {
+    if constexpr (std::is_lvalue_reference_v<arg>) {
+      return f(v);
+    } else {
+      return f(std::move(v));
+    }
+  };
+  reply_target rt{m};
+  if constexpr (std::is_void_v<R>) {
+    call();
+    rt.deliver(unit_t{});
+  } else if constexpr (is_task_v<R>) {
+    start_root(drive(call(), std::move(rt)));
+  } else {
+    rt.deliver(call());
+  }
+  return true;
+}
+
+struct behavior_impl {
+  virtual ~behavior_impl() = default;
+  /// False when no handler takes the message's type.
+  virtual bool invoke(message& m) = 0;
+};
+
+template <class... Fs>
+struct behavior_fns final : behavior_impl {
+  static_assert(all_distinct_v<handler_arg_t<Fs>...>,
+                "a behavior has at most one handler per message type");
+  explicit behavior_fns(Fs... f) : fs(std::move(f)...) {}
+  bool invoke(message& m) override {
+    return std::apply([&m](auto&... f) { return (try_invoke(f, m) || ...); }, fs);
+  }
+  std::tuple<Fs...> fs;
+};
+
+}  // namespace detail
+
+/// A set of message handlers, each a callable taking exactly one message
+/// (by value, `const&`, `&` or `&&`). A handler's return value answers a
+/// request; returning `task<R>` answers when the task completes.
+class behavior {
+ public:
+  behavior() noexcept = default;
+  template <class... Fs>
+    requires(sizeof...(Fs) > 0)
+  behavior(Fs... fs)  // NOLINT: implicit so that `return {handlers...};` works
+      : impl_(std::make_unique<detail::behavior_fns<Fs...>>(std::move(fs)...)) {}
+
+  explicit operator bool() const noexcept { return static_cast<bool>(impl_); }
+  bool invoke(detail::message& m) { return impl_ && impl_->invoke(m); }
+
+ private:
+  std::unique_ptr<detail::behavior_impl> impl_;
+};
+
+/// Awaitable returned by `actor::ask`: `co_await` it inside a `task`.
+template <class R>
+class [[nodiscard]] ask_awaiter;
+
+namespace detail {
+/// Turns a response message into the asker's result.
+template <class R>
+expected<R> to_expected(message& m) {
+  if (m.kind == msg_kind::error_reply) return payload<error>(m);
+  using V = std::conditional_t<std::is_void_v<R>, unit_t, R>;
+  if (m.kind != msg_kind::response || m.type != type_of<V>()) {
+    return error{errc::bad_response_type,
+                 std::string("expected ") + type_of<V>()->name() + ", got " + m.type->name()};
+  }
+  if constexpr (std::is_void_v<R>) {
+    return {};
+  } else {
+    return std::move(payload<R>(m));
+  }
+}
+
+struct pending_ask_slot {
+  void* result;  // expected<R>* with storage in the awaiter
+  void (*set)(void* result, message* m, error* e);
+};
+}  // namespace detail
+
+// ---------------------------------------------------------------------------
+// actor
+
+/// Base class of all actors, and the context handlers use as `self`.
+///
+/// A class actor derives from `actor`, keeps its state in members and
+/// overrides `make_behavior()`. A function actor is a callable
+/// `behavior(actor& self)`. Both are spawned with `actor_system::spawn`.
+/// Handlers of one actor never run concurrently, so its state needs no locks.
+class LIBACTOR_EXPORT actor : public detail::ref_counted {
+ public:
+  /// Only valid inside actor_system::spawn (throws std::logic_error otherwise).
+  actor();
+  ~actor() override;
+
+  // --- context: owner only ---------------------------------------------------
+
+  [[nodiscard]] actor_ref self() const noexcept { return actor_ref{detail::ref_ptr<actor>(const_cast<actor*>(this))}; }
+  [[nodiscard]] actor_system& system() const noexcept;
+  [[nodiscard]] std::uint64_t id() const noexcept { return id_; }
+
+  /// The sender of the message being handled (empty if none or not in a handler).
+  [[nodiscard]] actor_ref current_sender() const;
+
+  /// Replaces the behavior from the next message on.
+  void become(behavior b);
+
+  /// Stops this actor after the current handler returns.
+  void quit(exit_reason reason = {});
+
+  /// One-way: when `other` stops, this actor receives a `down_msg`. Monitoring
+  /// a stopped actor delivers the `down_msg` at once. Each call adds one
+  /// monitor; demonitor removes one.
+  void monitor(const actor_ref& other);
+  void demonitor(const actor_ref& other);
+
+  /// Two-way: when either stops with a non-normal reason, the other stops
+  /// with the same reason, unless it traps exits (then it receives `exit_msg`).
+  void link(const actor_ref& other);
+  void unlink(const actor_ref& other);
+  void trap_exit(bool on);
+
+  /// Delivers `msg` to this actor after `delay`. No thread per timer.
+  template <class T>
+  timer_id send_after(clock::duration delay, T&& msg);
+  /// Delivers a copy of `msg` to this actor every `period`, until cancelled.
+  template <class T>
+  timer_id send_every(clock::duration period, T msg);
+  /// Cancels a timer. No message of it is handled after this returns.
+  bool cancel_timer(timer_id id);
+
+  /// Asks `to`; `co_await` the result inside a `task`. Resolves to an error
+  /// on timeout, when the receiver is or becomes dead, or when its handler
+  /// throws. Other messages are handled while the task waits.
+  template <class R, class T>
+  ask_awaiter<R> ask(const actor_ref& to, T&& msg, clock::duration timeout);
+
+  /// Spawns a sibling actor in the same system (see actor_system::spawn).
+  template <class A, class... Args>
+  actor_ref spawn(Args&&... args);
+
+  /// @threadsafe Enqueues `m` (taking ownership). Overridden by proxies.
+  virtual send_status enqueue(detail::message* m) noexcept;
+
+ protected:
+  /// Class actors return their behavior here. It runs inside spawn(), in this
+  /// actor's context. An empty behavior stops the actor normally.
+  virtual behavior make_behavior() { return {}; }
+  /// Runs on the actor's thread when it stops, before monitors are told.
+  virtual void on_exit(const exit_reason& /*reason*/) {}
+
+  struct proxy_tag {};
+  /// For runtime objects that are actors without a mailbox (reply sinks,
+  /// network proxies): enqueue() is overridden.
+  actor(proxy_tag, detail::system_state* sys) noexcept;
+
+ private:
+  friend class actor_system;
+  friend class detail::system_state;
+  friend class detail::reply_target;
+  friend struct detail::root_task::promise_type;
+  friend LIBACTOR_EXPORT void detail::start_root(detail::root_task);
+  friend LIBACTOR_EXPORT actor_ref detail::launch(actor*);
+  friend LIBACTOR_EXPORT void detail::fail_current(std::exception_ptr, detail::reply_target&) noexcept;
+  template <class R>
+  friend class ask_awaiter;
+
+ public:  // runtime interface (used by schedulers; not part of the user API)
+  enum class resume_result : std::uint8_t { idle, more, stopped };
+  /// Runs up to `budget` messages. Only the scheduler calls this, and never
+  /// for one actor on two threads at once (the mailbox's blocked tag hands
+  /// the actor to exactly one scheduler slot).
+  resume_result resume(unsigned budget) noexcept;
+
+ private:
+  void require_owner(const char* what) const;
+  void init_from_spawn(behavior (*make)(actor&, void*), void* ctx) noexcept;
+  void handle(detail::message* m) noexcept;
+  void dispatch_user(detail::message* m) noexcept;
+  void stop_now(exit_reason reason, detail::message* rest) noexcept;
+  void request_stop(exit_reason reason) noexcept;
+  void handle_exit_signal(detail::message* m) noexcept;
+  void complete_ask(std::uint64_t id, detail::message* m, error* e) noexcept;
+  timer_id start_timer(detail::message* proto, detail::message* (*clone)(const detail::message&),
+                       clock::duration delay, clock::duration period);
+  void start_ask(const actor_ref& to, detail::message* req, clock::duration timeout,
+                 std::coroutine_handle<> h, detail::pending_ask_slot slot);
+  detail::actor_extra& extra();
+  bool link_impl(actor* other, bool add) noexcept;
+
+  // Field order is deliberate. The first group is written by other threads
+  // (producers CAS mailbox_.head_; refs_ sits just before it). The last group
+  // is touched by the consumer for every message. At least 64 bytes of cold
+  // fields separate them, so they never share a cache line whatever the
+  // allocation's alignment, and the consumer's loop does not miss on lines
+  // that producers keep stealing.
+  detail::mailbox mailbox_;
+  std::atomic<std::uint32_t> queued_{0};  // bounded mailboxes only
+  std::uint32_t capacity_ = 0;
+  overload_policy policy_ = overload_policy::reject;
+  std::atomic<bool> lock_{false};  // guards actor_extra's shared part (monitors, links, names)
+  // release store in request_stop(), acquire load in resume(): the stop
+  // reason written under lock_ is visible when the flag is seen.
+  std::atomic<bool> stop_pending_{false};
+  bool proxy_ = false;
+  detail::system_state* sys_ = nullptr;
+  std::uint64_t id_ = 0;
+
+ public:  // system bookkeeping (intrusive list of live actors)
+  actor* live_prev_ = nullptr;
+  actor* live_next_ = nullptr;
+
+ private:
+  // Consumer-hot group.
+  std::atomic<detail::actor_extra*> extra_{nullptr};  // created on first use, see extra()
+  behavior bhv_;
+  detail::message* current_ = nullptr;
+  bool quitting_ = false;
+  bool trap_exit_ = false;
+};
+
+namespace detail {
+inline void release_actor(actor* a) noexcept { a->release(); }
+
+/// Builds the request or one-way message for a user payload.
+template <class T>
+message* make_user_message(std::uint64_t request_id, T&& msg) {
+  actor* cur = current_actor();
+  if (cur) cur->add_ref();
+  return make_message<std::remove_cvref_t<T>>(msg_kind::user, cur, request_id,
+                                              std::forward<T>(msg));
+}
+
+template <class T>
+message* clone_payload(const message& m) {
+  actor* s = m.sender;
+  if (s) s->add_ref();
+  auto* c = make_message<T>(m.kind, s, m.request_id, static_cast<const typed_message<T>&>(m).value);
+  return c;
+}
+
+LIBACTOR_EXPORT send_status send_to_empty(message* m) noexcept;
+}  // namespace detail
+
+template <class R>
+class ask_awaiter {
+ public:
+  ask_awaiter(actor& self, actor_ref to, detail::message* req, clock::duration timeout) noexcept
+      : self_(&self), to_(std::move(to)), req_(req), timeout_(timeout) {}
+  ask_awaiter(ask_awaiter&& o) noexcept
+      : self_(o.self_), to_(std::move(o.to_)), req_(std::exchange(o.req_, nullptr)),
+        timeout_(o.timeout_) {}
+  ask_awaiter(const ask_awaiter&) = delete;
+  ~ask_awaiter() {
+    if (req_) req_->dispose();
+  }
+
+  bool await_ready() const noexcept { return false; }
+  void await_suspend(std::coroutine_handle<> h) {
+    self_->start_ask(to_, std::exchange(req_, nullptr), timeout_, h,
+                     detail::pending_ask_slot{&result_, &set});
+  }
+  expected<R> await_resume() { return std::move(*result_); }
+
+ private:
+  static void set(void* slot, detail::message* m, error* e) {
+    auto* r = static_cast<std::optional<expected<R>>*>(slot);
+    if (e) {
+      r->emplace(std::move(*e));
+    } else {
+      r->emplace(detail::to_expected<R>(*m));
+    }
+  }
+
+  actor* self_;
+  actor_ref to_;
+  detail::message* req_;
+  clock::duration timeout_;
+  std::optional<expected<R>> result_;
+};
+
+// --- actor_ref inline members -------------------------------------------------
+
+inline std::uint64_t actor_ref::id() const noexcept { return p_ ? p_->id() : 0; }
+
+template <class T>
+send_status actor_ref::send(T&& msg) const {
+  detail::message* m = detail::make_user_message(0, std::forward<T>(msg));
+  if (!p_) return detail::send_to_empty(m);
+  return p_->enqueue(m);
+}
+
+// --- actor templates ------------------------------------------------------------
+
+template <class T>
+timer_id actor::send_after(clock::duration delay, T&& msg) {
+  using V = std::remove_cvref_t<T>;
+  auto* m = detail::make_message<V>(detail::msg_kind::timer, nullptr, 0, std::forward<T>(msg));
+  return start_timer(m, nullptr, delay, clock::duration::zero());
+}
+
+template <class T>
+timer_id actor::send_every(clock::duration period, T msg) {
+  static_assert(std::is_copy_constructible_v<T>, "periodic timer messages are copied");
+  if (period <= clock::duration::zero()) {
+    throw std::invalid_argument("send_every: the period must be positive");
+  }
+  auto* m = detail::make_message<T>(detail::msg_kind::timer, nullptr, 0, std::move(msg));
+  return start_timer(m, &detail::clone_payload<T>, period, period);
+}
+
+template <class R, class T>
+ask_awaiter<R> actor::ask(const actor_ref& to, T&& msg, clock::duration timeout) {
+  require_owner("ask");
+  auto* m = detail::make_user_message(0, std::forward<T>(msg));
+  return ask_awaiter<R>(*this, to, m, timeout);
+}
+
+}  // namespace libactor
+
+template <>
+struct std::hash<libactor::actor_ref> {
+  std::size_t operator()(const libactor::actor_ref& h) const noexcept {
+    return std::hash<const void*>{}(h.get());
+  }
+};

@@ -1,0 +1,135 @@
+#pragma once
+/// @file
+/// The message envelope: an intrusive header followed by the payload, in one
+/// pool block.
+
+#include <cstdint>
+#include <new>
+#include <type_traits>
+#include <utility>
+
+#include "libactor/detail/pool.hpp"
+#include "libactor/detail/ref_counted.hpp"
+#include "libactor/detail/type_id.hpp"
+
+namespace libactor {
+class actor;
+}
+
+namespace libactor::detail {
+
+/// What the runtime does with a message before (or instead of) handing it to
+/// the behavior.
+enum class msg_kind : std::uint8_t {
+  user,         ///< Dispatched to the behavior by payload type.
+  response,     ///< The answer to request `request_id`; payload is the value.
+  error_reply,  ///< A failed answer to request `request_id`; payload is `error`.
+  exit_signal,  ///< A linked actor stopped; payload is `exit_msg`.
+  kill,         ///< stop()/kill(): the reason waits in the actor; no payload.
+  ask_timeout,  ///< The timer of request `request_id` expired; no payload.
+  timer,        ///< A timer message to self; `request_id` is the timer id.
+};
+
+struct message {
+  message* next = nullptr;  ///< Mailbox link; owned by whoever holds the message.
+  type_id type = nullptr;
+  void (*destroy)(message*) noexcept = nullptr;
+  actor* sender = nullptr;  ///< One owned reference, or null.
+  std::uint64_t request_id = 0;  ///< Non-zero: the sender awaits an answer.
+  msg_kind kind = msg_kind::user;
+
+  /// Destroys the payload, drops the sender reference and frees the block.
+  void dispose() noexcept { destroy(this); }
+};
+
+static_assert(sizeof(message) == 48, "keep the header at 48 bytes: class 0 holds 16-byte payloads");
+
+void release_actor(actor* a) noexcept;  // defined in actor.hpp
+
+struct no_payload {};
+
+template <class T>
+struct typed_message final : message {
+  template <class... Args>
+  explicit typed_message(Args&&... args) : value(std::forward<Args>(args)...) {}
+  T value;
+
+  static constexpr std::size_t block_size = sizeof(typed_message);
+  static constexpr int size_class =
+      alignof(typed_message) <= 16 ? pool::size_class_for(block_size) : -1;
+
+  static void destroy_fn(message* m) noexcept {
+    auto* self = static_cast<typed_message*>(m);
+    if (self->sender) release_actor(self->sender);
+    self->~typed_message();
+    if constexpr (size_class >= 0) {
+      pool::deallocate(self, size_class);
+    } else {
+      ::operator delete(static_cast<void*>(self), std::align_val_t{alignof(typed_message)});
+    }
+  }
+};
+
+/// Builds a message whose payload is `T` constructed from `args`. `sender` is
+/// an owned reference (or null) that the message takes over.
+template <class T, class... Args>
+message* make_message(msg_kind kind, actor* sender, std::uint64_t request_id, Args&&... args) {
+  using tm = typed_message<T>;
+  void* mem;
+  if constexpr (tm::size_class >= 0) {
+    mem = pool::allocate(tm::size_class);
+  } else {
+    mem = ::operator new(sizeof(tm), std::align_val_t{alignof(tm)});
+  }
+  tm* m;
+  try {
+    m = ::new (mem) tm(std::forward<Args>(args)...);
+  } catch (...) {
+    if constexpr (tm::size_class >= 0) {
+      pool::deallocate(mem, tm::size_class);
+    } else {
+      ::operator delete(mem, std::align_val_t{alignof(tm)});
+    }
+    if (sender) release_actor(sender);
+    throw;
+  }
+  m->type = type_of<T>();
+  m->destroy = &tm::destroy_fn;
+  m->sender = sender;
+  m->request_id = request_id;
+  m->kind = kind;
+  return m;
+}
+
+template <class T>
+[[nodiscard]] T& payload(message& m) noexcept {
+  return static_cast<typed_message<T>*>(&m)->value;
+}
+
+/// Owns a message until released; disposes it otherwise.
+class message_ptr {
+ public:
+  message_ptr() noexcept = default;
+  explicit message_ptr(message* m) noexcept : m_(m) {}
+  message_ptr(message_ptr&& o) noexcept : m_(o.m_) { o.m_ = nullptr; }
+  message_ptr& operator=(message_ptr&& o) noexcept {
+    std::swap(m_, o.m_);
+    return *this;
+  }
+  ~message_ptr() {
+    if (m_) m_->dispose();
+  }
+  message* get() const noexcept { return m_; }
+  message* operator->() const noexcept { return m_; }
+  [[nodiscard]] message* release() noexcept {
+    message* m = m_;
+    m_ = nullptr;
+    return m;
+  }
+  explicit operator bool() const noexcept { return m_ != nullptr; }
+
+ private:
+  message* m_ = nullptr;
+};
+
+}  // namespace libactor::detail

@@ -1,0 +1,233 @@
+#pragma once
+/// @file
+/// `actor_system`: spawns actors, runs them on a work-stealing pool of worker
+/// threads (or, in deterministic mode, on the caller's thread), and owns the
+/// timers, the name registry and the counters of dead letters and unhandled
+/// messages.
+
+#include <atomic>
+#include <concepts>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "libactor/actor.hpp"
+#include "libactor/export.hpp"
+
+namespace libactor {
+
+/// A message that reached no actor: the receiver was stopped or the handle
+/// empty. Passed to system_config::on_dead_letter.
+struct dead_letter_info {
+  std::uint64_t receiver_id;  ///< 0 for an empty handle.
+  const char* type_name;      ///< Implementation-defined name of the payload type.
+};
+
+/// A message whose type the receiver's behavior has no handler for.
+struct unhandled_info {
+  std::uint64_t receiver_id;
+  const char* type_name;
+};
+
+struct system_config {
+  /// Worker threads. 0: std::thread::hardware_concurrency().
+  unsigned workers = 0;
+  /// Messages an actor handles per activation before others get a turn.
+  unsigned budget = 64;
+  /// Set: deterministic mode. No threads are started; the caller drives the
+  /// system with run_once()/run_until_idle()/advance_time(), the next actor to
+  /// run is picked by a PRNG seeded with this value, and timers use virtual time.
+  std::optional<std::uint64_t> deterministic_seed;
+  /// Called (from any thread, after the counter is incremented) for every
+  /// dead letter. Must be thread-safe and must not block.
+  std::function<void(const dead_letter_info&)> on_dead_letter;
+  /// Called (on the receiver's thread) for every unhandled message.
+  std::function<void(const unhandled_info&)> on_unhandled;
+  /// Also print one line to stderr per unhandled message.
+  bool log_unhandled = false;
+};
+
+/// Counters since the system started. Each is a monotonic total except
+/// `live_actors`.
+struct system_stats {
+  std::uint64_t spawned = 0;
+  std::uint64_t live_actors = 0;
+  std::uint64_t dead_letters = 0;  ///< Messages to stopped actors or empty handles.
+  std::uint64_t unhandled = 0;     ///< Messages no handler took.
+  std::uint64_t dropped = 0;       ///< Discarded by drop_newest/drop_oldest mailboxes.
+  std::uint64_t rejected = 0;      ///< Refused by full `reject` mailboxes.
+};
+
+namespace detail {
+
+/// Makes `actor()` constructors inside it belong to `sys`. @internal
+class LIBACTOR_EXPORT spawn_scope {
+ public:
+  spawn_scope(system_state* sys, const spawn_options& opts);
+  ~spawn_scope();
+  spawn_scope(const spawn_scope&) = delete;
+  spawn_scope& operator=(const spawn_scope&) = delete;
+
+ private:
+  const void* previous_;
+};
+
+
+template <class F>
+class function_actor final : public actor {
+ public:
+  explicit function_actor(F f) : f_(std::move(f)) {}
+
+ protected:
+  behavior make_behavior() override { return f_(static_cast<actor&>(*this)); }
+
+ private:
+  F f_;
+};
+
+/// Receives the one answer of an ask made outside any actor.
+class LIBACTOR_EXPORT reply_sink final : public actor {
+ public:
+  reply_sink() noexcept;
+  ~reply_sink() override;
+  send_status enqueue(message* m) noexcept override;
+  /// The answer, or null when `deadline` passed first. Ownership moves to the caller.
+  message* wait(clock::time_point deadline);
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  message* answer_ = nullptr;
+  bool taken_ = false;
+};
+
+}  // namespace detail
+
+/// The outcome of an ask made outside an actor.
+template <class R>
+class [[nodiscard]] reply {
+ public:
+  reply(detail::ref_ptr<detail::reply_sink> sink, clock::time_point deadline) noexcept
+      : sink_(std::move(sink)), deadline_(deadline) {}
+
+  /// Blocks until the answer arrives or the ask's timeout expires. Call once;
+  /// a second call returns errc::invalid_argument.
+  expected<R> get() {
+    if (!sink_) return error{errc::invalid_argument, "reply::get() called twice"};
+    auto sink = std::move(sink_);
+    detail::message_ptr m{sink->wait(deadline_)};
+    if (!m) return error{errc::timeout, "no reply before the ask's timeout"};
+    return detail::to_expected<R>(*m.get());
+  }
+
+ private:
+  detail::ref_ptr<detail::reply_sink> sink_;
+  clock::time_point deadline_;
+};
+
+template <class R, class T>
+reply<R> actor_ref::ask(T&& msg, clock::duration timeout) const {
+  detail::ref_ptr<detail::reply_sink> sink{new detail::reply_sink, false};
+  sink->add_ref();  // the request's sender reference
+  auto* m = detail::make_message<std::remove_cvref_t<T>>(detail::msg_kind::user, sink.get(), 1,
+                                                         std::forward<T>(msg));
+  auto deadline = clock::now() + timeout;
+  if (!p_) {
+    detail::send_to_empty(m);
+  } else {
+    p_->enqueue(m);
+  }
+  return reply<R>(std::move(sink), deadline);
+}
+
+/// The runtime. Create one per process (or per test); destroying it shuts it
+/// down. All member functions are thread-safe unless noted.
+class LIBACTOR_EXPORT actor_system {
+ public:
+  explicit actor_system(system_config cfg = {});
+  ~actor_system();
+  actor_system(const actor_system&) = delete;
+  actor_system& operator=(const actor_system&) = delete;
+
+  /// Spawns a class actor `A` (derived from `actor`) constructed from `args`.
+  /// Its make_behavior() runs before spawn returns, in the actor's context.
+  /// Throws std::logic_error once shutdown() has begun.
+  template <class A, class... Args>
+    requires std::derived_from<A, actor>
+  actor_ref spawn(Args&&... args) {
+    return spawn_with<A>(spawn_options{}, std::forward<Args>(args)...);
+  }
+
+  /// Spawns a function actor: `fn(actor& self)` returns its behavior.
+  template <class F>
+    requires std::is_invocable_r_v<behavior, F&, actor&>
+  actor_ref spawn(F fn) {
+    return spawn_with(spawn_options{}, std::move(fn));
+  }
+
+  template <class A, class... Args>
+    requires std::derived_from<A, actor>
+  actor_ref spawn_with(const spawn_options& opts, Args&&... args) {
+    detail::spawn_scope scope(state_.get(), opts);
+    return detail::launch(new A(std::forward<Args>(args)...));
+  }
+
+  template <class F>
+    requires std::is_invocable_r_v<behavior, F&, actor&>
+  actor_ref spawn_with(const spawn_options& opts, F fn) {
+    detail::spawn_scope scope(state_.get(), opts);
+    return detail::launch(new detail::function_actor<F>(std::move(fn)));
+  }
+
+  /// Stops `target` with `reason` before it handles its next message. Its
+  /// queued messages become dead letters.
+  void stop(const actor_ref& target, exit_reason reason = exit_reason::killed());
+
+  /// Registers `target` under `name`. False if the name is taken or the actor
+  /// stopped. The name is removed when the actor stops.
+  bool register_name(std::string name, const actor_ref& target);
+  /// The actor registered under `name`, or an empty handle.
+  [[nodiscard]] actor_ref lookup(std::string_view name) const;
+  bool unregister_name(std::string_view name);
+
+  [[nodiscard]] system_stats stats() const noexcept;
+  [[nodiscard]] unsigned worker_count() const noexcept;
+  /// Steady-clock time, or virtual time in deterministic mode.
+  [[nodiscard]] clock::time_point now() const noexcept;
+
+  /// Stops accepting spawns, stops every actor (reason `shutdown`), waits for
+  /// them, then joins the worker and timer threads. Idempotent. Must not be
+  /// called from inside an actor.
+  void shutdown();
+
+  // --- deterministic mode (system_config::deterministic_seed); caller's thread only
+
+  [[nodiscard]] bool deterministic() const noexcept;
+  /// Runs one activation of a runnable actor picked by the seeded PRNG.
+  /// False when nothing is runnable.
+  bool run_once();
+  /// Runs activations until nothing is runnable or `max_steps` ran; returns
+  /// how many ran.
+  std::size_t run_until_idle(std::size_t max_steps = SIZE_MAX);
+  /// Moves virtual time forward, firing due timers in deadline order, and
+  /// runs until idle after each firing.
+  void advance_time(clock::duration d);
+
+  /// @internal
+  [[nodiscard]] detail::system_state& state() noexcept { return *state_; }
+
+ private:
+  std::unique_ptr<detail::system_state> state_;
+};
+
+template <class A, class... Args>
+actor_ref actor::spawn(Args&&... args) {
+  return system().template spawn<A>(std::forward<Args>(args)...);
+}
+
+}  // namespace libactor

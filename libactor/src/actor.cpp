@@ -1,0 +1,667 @@
+// The actor's life: spawn, activations, message handling, asks, timers,
+// monitors, links and stopping.
+
+#include <cstdio>
+#include <exception>
+
+#include "libactor/system.hpp"
+#include "system_state.hpp"
+
+namespace libactor {
+namespace detail {
+
+namespace {
+thread_local actor* t_current = nullptr;
+
+struct spawn_context {
+  system_state* sys;
+  spawn_options opts;
+};
+thread_local const spawn_context* t_spawn = nullptr;
+
+std::string what_of(const std::exception_ptr& ep) {
+  try {
+    std::rethrow_exception(ep);
+  } catch (const std::exception& e) {
+    return e.what();
+  } catch (...) {
+    return "unknown exception";
+  }
+}
+}  // namespace
+
+actor* current_actor() noexcept { return t_current; }
+
+current_guard::current_guard(actor* a) noexcept : previous_(t_current) { t_current = a; }
+current_guard::~current_guard() { t_current = previous_; }
+
+spawn_scope::spawn_scope(system_state* sys, const spawn_options& opts) : previous_(t_spawn) {
+  // seq_cst: see system_state::shutting_down.
+  if (sys->shutting_down.load(std::memory_order_seq_cst)) {
+    throw std::logic_error("actor_system::spawn: the system is shutting down");
+  }
+  t_spawn = new spawn_context{sys, opts};
+}
+
+spawn_scope::~spawn_scope() {
+  delete t_spawn;
+  t_spawn = static_cast<const spawn_context*>(previous_);
+}
+
+void reply_error(const message& m, actor* from, errc code, std::string text) noexcept {
+  if (m.request_id == 0 || m.sender == nullptr || m.kind != msg_kind::user) return;
+  if (from) from->add_ref();
+  m.sender->enqueue(
+      make_message<error>(msg_kind::error_reply, from, m.request_id, error{code, std::move(text)}));
+}
+
+send_status send_to_empty(message* m) noexcept {
+  reply_error(*m, nullptr, errc::receiver_down, "the handle is empty");
+  m->dispose();
+  return send_status::dead_letter;
+}
+
+// --- reply_target --------------------------------------------------------------
+
+reply_target::reply_target(const message& request) noexcept {
+  if (request.request_id != 0 && request.sender != nullptr && request.kind == msg_kind::user) {
+    to_ = request.sender;
+    to_->add_ref();
+    request_id_ = request.request_id;
+  }
+}
+
+reply_target::~reply_target() {
+  if (to_) fail(errc::receiver_down, "the receiver stopped before it answered");
+}
+
+actor* reply_target::self_ref() noexcept {
+  actor* a = t_current;
+  if (a) a->add_ref();
+  return a;
+}
+
+void reply_target::deliver_message(message* m) noexcept {
+  actor* to = std::exchange(to_, nullptr);
+  to->enqueue(m);
+  to->release();
+}
+
+void reply_target::fail(errc code, std::string text) {
+  if (!to_) return;
+  deliver_message(
+      make_message<error>(msg_kind::error_reply, self_ref(), request_id_, error{code, std::move(text)}));
+}
+
+// --- tasks ----------------------------------------------------------------------
+
+root_task::promise_type::~promise_type() {
+  if (self == nullptr) return;
+  if (auto* ex = self->extra_.load(std::memory_order_acquire)) {
+    ex->roots.erase(std::coroutine_handle<promise_type>::from_promise(*this).address());
+  }
+}
+
+void start_root(root_task t) {
+  actor* self = t_current;
+  t.handle.promise().self = self;
+  self->extra().roots.insert(t.handle.address());
+  t.handle.resume();
+}
+
+void fail_current(std::exception_ptr ep, reply_target& rt) noexcept {
+  std::string text = what_of(ep);
+  try {
+    rt.fail(errc::handler_failed, text);
+  } catch (...) {
+  }
+  if (actor* self = t_current) {
+    if (!self->quitting_) {
+      self->quitting_ = true;
+      self->extra().quit_reason = exit_reason::error(std::move(text));
+    }
+  }
+}
+
+// --- spawn -----------------------------------------------------------------------
+
+actor_ref launch(actor* a) {
+  system_state* sys = a->sys_;
+  sys->track(a);
+  actor_ref handle{ref_ptr<actor>(a)};
+  {
+    current_guard g(a);
+    try {
+      a->bhv_ = a->make_behavior();
+      if (!a->bhv_) a->quit(exit_reason::normal());
+    } catch (...) {
+      a->quit(exit_reason::error(what_of(std::current_exception())));
+    }
+    if (a->quitting_) {
+      a->stop_now(a->extra().quit_reason, nullptr);
+      return handle;
+    }
+    // Hand the actor to the scheduler: block it, or schedule it if messages
+    // arrived while it initialised.
+    if (!a->mailbox_.try_block()) sys->schedule(a);
+  }
+  // seq_cst: pairs with shutdown(); see system_state::shutting_down.
+  if (sys->shutting_down.load(std::memory_order_seq_cst)) {
+    a->request_stop(exit_reason(exit_code::shutdown, {}));
+  }
+  return handle;
+}
+
+// --- reply_sink --------------------------------------------------------------------
+
+reply_sink::reply_sink() noexcept : actor(proxy_tag{}, nullptr) {}
+
+reply_sink::~reply_sink() {
+  if (answer_) answer_->dispose();
+}
+
+send_status reply_sink::enqueue(message* m) noexcept {
+  {
+    std::lock_guard lock(mu_);
+    if (!answer_ && !taken_ &&
+        (m->kind == msg_kind::response || m->kind == msg_kind::error_reply)) {
+      answer_ = m;
+      m = nullptr;
+    }
+  }
+  if (m) {
+    m->dispose();
+    return send_status::dead_letter;
+  }
+  cv_.notify_all();
+  return send_status::ok;
+}
+
+message* reply_sink::wait(clock::time_point deadline) {
+  std::unique_lock lock(mu_);
+  cv_.wait_until(lock, deadline, [this] { return answer_ != nullptr; });
+  taken_ = true;
+  return std::exchange(answer_, nullptr);
+}
+
+}  // namespace detail
+
+// --- actor: construction -----------------------------------------------------------
+
+actor::actor() {
+  const detail::spawn_context* ctx = detail::t_spawn;
+  if (ctx == nullptr) {
+    throw std::logic_error("actors are created with actor_system::spawn, not directly");
+  }
+  sys_ = ctx->sys;
+  capacity_ = ctx->opts.mailbox_capacity;
+  policy_ = ctx->opts.overload;
+  // relaxed: a unique number; nothing is published with it.
+  id_ = sys_->next_id.fetch_add(1, std::memory_order_relaxed);
+}
+
+actor::actor(proxy_tag, detail::system_state* sys) noexcept : proxy_(true), sys_(sys) {
+  // Proxies get ids from a process-wide counter when they have no system.
+  static std::atomic<std::uint64_t> proxy_ids{std::uint64_t{1} << 62};
+  // relaxed: as above.
+  id_ = sys ? sys->next_id.fetch_add(1, std::memory_order_relaxed)
+            : proxy_ids.fetch_add(1, std::memory_order_relaxed);
+}
+
+actor::~actor() {
+  // acquire: this thread owns the last reference; see ref_counted::release().
+  delete extra_.load(std::memory_order_acquire);
+  if (detail::message* left = mailbox_.take_stash()) {
+    while (left) {
+      detail::message* n = left->next;
+      left->dispose();
+      left = n;
+    }
+  }
+}
+
+detail::actor_extra& actor::extra() {
+  // acquire: pairs with the release CAS below; the object is fully built.
+  detail::actor_extra* e = extra_.load(std::memory_order_acquire);
+  if (e) return *e;
+  auto* fresh = new detail::actor_extra;
+  // acq_rel: release publishes *fresh; acquire (also on failure) sees the
+  // winner's object.
+  if (extra_.compare_exchange_strong(e, fresh, std::memory_order_acq_rel,
+                                     std::memory_order_acquire)) {
+    return *fresh;
+  }
+  delete fresh;
+  return *e;
+}
+
+actor_system& actor::system() const noexcept { return sys_->owner; }
+
+void actor::require_owner(const char* what) const {
+  if (detail::t_current != this) {
+    throw std::logic_error(std::string("libactor::actor::") + what +
+                           " may only be called from the actor's own handlers");
+  }
+}
+
+// --- actor: context API ----------------------------------------------------------------
+
+actor_ref actor::current_sender() const {
+  if (current_ == nullptr || current_->sender == nullptr) return {};
+  return actor_ref{detail::ref_ptr<actor>(current_->sender)};
+}
+
+void actor::become(behavior b) {
+  require_owner("become");
+  bhv_ = std::move(b);
+}
+
+void actor::quit(exit_reason reason) {
+  require_owner("quit");
+  if (quitting_) return;
+  quitting_ = true;
+  extra().quit_reason = std::move(reason);
+}
+
+void actor::trap_exit(bool on) {
+  require_owner("trap_exit");
+  trap_exit_ = on;
+}
+
+void actor::monitor(const actor_ref& other) {
+  require_owner("monitor");
+  if (!other) throw std::invalid_argument("monitor: empty handle");
+  actor* o = other.get();
+  std::optional<exit_reason> gone;
+  {
+    auto& ex = o->extra();
+    detail::spin_guard g(o->lock_);
+    if (ex.stopped) {
+      gone = ex.final_reason;
+    } else {
+      ex.monitors.push_back(self());
+    }
+  }
+  if (gone) {
+    o->add_ref();
+    enqueue(detail::make_message<down_msg>(detail::msg_kind::user, o, 0,
+                                           down_msg{other, std::move(*gone)}));
+  }
+}
+
+void actor::demonitor(const actor_ref& other) {
+  require_owner("demonitor");
+  if (!other) return;
+  actor* o = other.get();
+  auto& ex = o->extra();
+  detail::spin_guard g(o->lock_);
+  for (auto it = ex.monitors.begin(); it != ex.monitors.end(); ++it) {
+    if (it->get() == this) {
+      ex.monitors.erase(it);
+      return;
+    }
+  }
+}
+
+void actor::link(const actor_ref& other) {
+  require_owner("link");
+  if (!other || other.get() == this) throw std::invalid_argument("link: empty handle or self");
+  actor* o = other.get();
+  {
+    auto& ex = extra();
+    detail::spin_guard g(lock_);
+    ex.links.push_back(other);
+  }
+  std::optional<exit_reason> gone;
+  {
+    auto& ex = o->extra();
+    detail::spin_guard g(o->lock_);
+    if (ex.stopped) {
+      gone = ex.final_reason;
+    } else {
+      ex.links.push_back(self());
+    }
+  }
+  if (gone) {
+    o->add_ref();
+    enqueue(detail::make_message<exit_msg>(detail::msg_kind::exit_signal, o, 0,
+                                           exit_msg{other, std::move(*gone)}));
+  }
+}
+
+namespace {
+void erase_one(std::vector<actor_ref>& v, const actor* a) {
+  for (auto it = v.begin(); it != v.end(); ++it) {
+    if (it->get() == a) {
+      v.erase(it);
+      return;
+    }
+  }
+}
+}  // namespace
+
+void actor::unlink(const actor_ref& other) {
+  require_owner("unlink");
+  if (!other) return;
+  actor* o = other.get();
+  {
+    auto& ex = extra();
+    detail::spin_guard g(lock_);
+    erase_one(ex.links, o);
+  }
+  auto& ex = o->extra();
+  detail::spin_guard g(o->lock_);
+  erase_one(ex.links, this);
+}
+
+timer_id actor::start_timer(detail::message* proto, detail::message* (*clone)(const detail::message&),
+                            clock::duration delay, clock::duration period) {
+  if (detail::t_current != this) {
+    proto->dispose();
+    require_owner("send_after/send_every");
+  }
+  const std::uint64_t id = sys_->timers.add(self(), proto, clone, delay, period);
+  if (id != 0) extra().timers.emplace(id, period > clock::duration::zero());
+  return timer_id{id};
+}
+
+bool actor::cancel_timer(timer_id id) {
+  require_owner("cancel_timer");
+  auto* ex = extra_.load(std::memory_order_acquire);  // acquire: see extra()
+  if (!ex || ex->timers.erase(static_cast<std::uint64_t>(id)) == 0) return false;
+  sys_->timers.cancel(static_cast<std::uint64_t>(id));
+  return true;
+}
+
+void actor::start_ask(const actor_ref& to, detail::message* req, clock::duration timeout,
+                      std::coroutine_handle<> h, detail::pending_ask_slot slot) {
+  auto& ex = extra();
+  const std::uint64_t id = ++ex.next_request;
+  req->request_id = id;
+  std::uint64_t timer = 0;
+  if (timeout > clock::duration::zero()) {
+    timer = sys_->timers.add(
+        self(), detail::make_message<detail::no_payload>(detail::msg_kind::ask_timeout, nullptr, id),
+        nullptr, timeout, clock::duration::zero());
+  }
+  ex.asks.emplace(id, detail::actor_extra::pending_ask{h, slot, timer});
+  if (to) {
+    to->enqueue(req);
+  } else {
+    detail::send_to_empty(req);
+  }
+}
+
+void actor::complete_ask(std::uint64_t id, detail::message* m, error* e) noexcept {
+  auto* ex = extra_.load(std::memory_order_acquire);  // acquire: see extra()
+  if (!ex) return;
+  auto it = ex->asks.find(id);
+  if (it == ex->asks.end()) return;  // answered after its timeout: ignored
+  auto p = it->second;
+  ex->asks.erase(it);
+  if (p.timer != 0 && e == nullptr) sys_->timers.cancel(p.timer);
+  try {
+    p.slot.set(p.slot.result, m, e);
+  } catch (...) {
+    error oom{errc::bad_response_type, "failed to move the reply into place"};
+    p.slot.set(p.slot.result, nullptr, &oom);
+  }
+  p.handle.resume();
+}
+
+// --- actor: messages ----------------------------------------------------------------------
+
+send_status actor::enqueue(detail::message* m) noexcept {
+  const bool counted = capacity_ != 0 && m->kind == detail::msg_kind::user;
+  if (counted) {
+    // relaxed: a capacity count, not a publication; the push below publishes
+    // the message.
+    const std::uint32_t n = queued_.fetch_add(1, std::memory_order_relaxed);
+    if (n >= capacity_ && policy_ != overload_policy::drop_oldest) {
+      queued_.fetch_sub(1, std::memory_order_relaxed);  // relaxed: as above
+      detail::reply_error(*m, nullptr, errc::mailbox_full, "the receiver's mailbox is full");
+      m->dispose();
+      if (policy_ == overload_policy::reject) {
+        sys_->rejected.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
+        return send_status::mailbox_full;
+      }
+      sys_->dropped.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
+      return send_status::dropped;
+    }
+  }
+  switch (mailbox_.push(m)) {
+    case detail::mailbox::push_result::ok:
+      return send_status::ok;
+    case detail::mailbox::push_result::unblocked:
+      sys_->schedule(this);
+      return send_status::ok;
+    case detail::mailbox::push_result::closed:
+      if (counted) queued_.fetch_sub(1, std::memory_order_relaxed);  // relaxed: as above
+      sys_->dead_letter(m, this);
+      return send_status::dead_letter;
+  }
+  return send_status::ok;
+}
+
+namespace {
+// Drops sender references of consecutive messages from one sender with one
+// atomic operation instead of one per message.
+class release_batch {
+ public:
+  void add(actor* a) noexcept {
+    if (a != last_) {
+      flush();
+      last_ = a;
+    }
+    ++n_;
+  }
+  void flush() noexcept {
+    if (last_) last_->release_n(n_);
+    last_ = nullptr;
+    n_ = 0;
+  }
+  ~release_batch() { flush(); }
+
+ private:
+  actor* last_ = nullptr;
+  std::uint32_t n_ = 0;
+};
+}  // namespace
+
+actor::resume_result actor::resume(unsigned budget) noexcept {
+  detail::current_guard g(this);
+  release_batch senders;
+  detail::message* q = mailbox_.take_stash();
+  const bool bounded = capacity_ != 0;
+  for (unsigned n = 0;; ++n) {
+    // acquire: pairs with the release store in request_stop(). Checked every
+    // 16 messages to keep the consumer off the producers' cache line.
+    if ((n & 15) == 0 && stop_pending_.load(std::memory_order_acquire)) {
+      exit_reason r;
+      {
+        detail::spin_guard lg(lock_);
+        r = extra_.load(std::memory_order_acquire)->stop_request;  // acquire: see extra()
+      }
+      senders.flush();
+      stop_now(std::move(r), q);
+      return resume_result::stopped;
+    }
+    if (q == nullptr) {
+      q = mailbox_.take_all();
+      if (q == nullptr) {
+        senders.flush();
+        // After a successful try_block another thread may schedule and run
+        // this actor at once: touch nothing of it after this point.
+        if (mailbox_.try_block()) return resume_result::idle;
+        continue;
+      }
+    }
+    if (n >= budget) {
+      mailbox_.stash(q);
+      return resume_result::more;
+    }
+    detail::message* m = q;
+    q = q->next;
+    if (bounded && m->kind == detail::msg_kind::user) {
+      // relaxed: see enqueue().
+      const std::uint32_t left = queued_.fetch_sub(1, std::memory_order_relaxed) - 1;
+      if (policy_ == overload_policy::drop_oldest && left >= capacity_) {
+        sys_->dropped.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
+        detail::reply_error(*m, this, errc::mailbox_full, "dropped from a full mailbox");
+        m->dispose();
+        continue;
+      }
+    }
+    handle(m);
+    if (m->sender != nullptr) senders.add(std::exchange(m->sender, nullptr));
+    m->dispose();
+    if (quitting_) {
+      senders.flush();
+      stop_now(extra().quit_reason, q);
+      return resume_result::stopped;
+    }
+  }
+}
+
+void actor::handle(detail::message* m) noexcept {
+  using detail::msg_kind;
+  switch (m->kind) {
+    case msg_kind::user:
+      dispatch_user(m);
+      return;
+    case msg_kind::timer: {
+      auto* ex = extra_.load(std::memory_order_acquire);  // acquire: see extra()
+      auto it = ex ? ex->timers.find(m->request_id) : decltype(ex->timers.end()){};
+      if (!ex || it == ex->timers.end()) return;  // cancelled
+      if (!it->second) ex->timers.erase(it);
+      dispatch_user(m);
+      return;
+    }
+    case msg_kind::response:
+    case msg_kind::error_reply:
+      complete_ask(m->request_id, m, nullptr);
+      return;
+    case msg_kind::ask_timeout: {
+      error e{errc::timeout, "no reply within the ask's timeout"};
+      complete_ask(m->request_id, nullptr, &e);
+      return;
+    }
+    case msg_kind::exit_signal:
+      handle_exit_signal(m);
+      return;
+    case msg_kind::kill:
+      return;  // the stop flag is what matters; this message only woke us
+  }
+}
+
+void actor::dispatch_user(detail::message* m) noexcept {
+  current_ = m;
+  bool handled = false;
+  try {
+    handled = bhv_.invoke(*m);
+  } catch (...) {
+    // try_invoke catches handler exceptions; this catches the rest (e.g. a
+    // throwing move of the reply).
+    handled = true;
+    detail::reply_target none;
+    detail::fail_current(std::current_exception(), none);
+  }
+  if (!handled) {
+    sys_->unhandled_message(this, *m);
+    detail::reply_error(*m, this, errc::unhandled,
+                        std::string("no handler for ") + m->type->name());
+  }
+  current_ = nullptr;
+}
+
+void actor::handle_exit_signal(detail::message* m) noexcept {
+  auto& em = detail::payload<exit_msg>(*m);
+  {
+    auto* ex = extra_.load(std::memory_order_acquire);  // acquire: see extra()
+    if (ex) {
+      detail::spin_guard g(lock_);
+      erase_one(ex->links, em.source.get());
+    }
+  }
+  if (trap_exit_) {
+    dispatch_user(m);
+  } else if (!em.reason.is_normal() && !quitting_) {
+    quitting_ = true;
+    extra().quit_reason = em.reason;
+  }
+}
+
+void actor::request_stop(exit_reason reason) noexcept {
+  if (proxy_) return;
+  {
+    auto& ex = extra();
+    detail::spin_guard g(lock_);
+    // relaxed: read under lock_, which orders it with the store below.
+    if (ex.stopped || stop_pending_.load(std::memory_order_relaxed)) return;
+    ex.stop_request = std::move(reason);
+    // release: see the field's comment.
+    stop_pending_.store(true, std::memory_order_release);
+  }
+  enqueue(detail::make_message<detail::no_payload>(detail::msg_kind::kill, nullptr, 0));
+}
+
+void actor::stop_now(exit_reason reason, detail::message* rest) noexcept {
+  quitting_ = true;
+  current_ = nullptr;
+  // 1. Nothing more gets in; what is queued becomes dead letters.
+  detail::message* left = mailbox_.close();
+  for (detail::message* q : {rest, left}) {
+    while (q) {
+      detail::message* next = q->next;
+      if (capacity_ != 0 && q->kind == detail::msg_kind::user) {
+        queued_.fetch_sub(1, std::memory_order_relaxed);  // relaxed: see enqueue()
+      }
+      sys_->dead_letter(q, this);
+      q = next;
+    }
+  }
+  auto& ex = extra();
+  // 2. Timers, pending asks and suspended tasks. Destroying a task answers
+  // the request it served with receiver_down (reply_target's destructor).
+  for (auto& [id, periodic] : ex.timers) sys_->timers.cancel(id);
+  ex.timers.clear();
+  for (auto& [id, p] : ex.asks) {
+    if (p.timer != 0) sys_->timers.cancel(p.timer);
+  }
+  auto roots = std::move(ex.roots);
+  ex.roots.clear();
+  for (void* frame : roots) std::coroutine_handle<>::from_address(frame).destroy();
+  ex.asks.clear();
+  // 3. The user's hook, then the behavior (and whatever its handlers hold).
+  try {
+    on_exit(reason);
+  } catch (...) {
+  }
+  bhv_ = behavior{};
+  // 4. Publish the reason; from here monitor()/link() report us as stopped.
+  std::vector<actor_ref> monitors;
+  std::vector<actor_ref> links;
+  std::vector<std::string> names;
+  {
+    detail::spin_guard g(lock_);
+    ex.stopped = true;
+    ex.final_reason = reason;
+    monitors.swap(ex.monitors);
+    links.swap(ex.links);
+    names.swap(ex.names);
+  }
+  for (auto& w : monitors) {
+    add_ref();
+    w->enqueue(detail::make_message<down_msg>(detail::msg_kind::user, this, 0, down_msg{self(), reason}));
+  }
+  for (auto& l : links) {
+    add_ref();
+    l->enqueue(
+        detail::make_message<exit_msg>(detail::msg_kind::exit_signal, this, 0, exit_msg{self(), reason}));
+  }
+  for (auto& n : names) sys_->erase_name(n, this);
+  // 5. Last: the system's reference. `this` may be gone afterwards.
+  sys_->untrack(this);
+}
+
+}  // namespace libactor

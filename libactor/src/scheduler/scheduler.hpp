@@ -1,0 +1,22 @@
+#pragma once
+// The interface between the actor system and its two schedulers: the
+// work-stealing worker pool (worker_pool.hpp) and the deterministic test
+// scheduler (deterministic.hpp).
+
+#include "libactor/actor.hpp"
+
+namespace libactor::detail {
+
+class scheduler {
+ public:
+  virtual ~scheduler() = default;
+  virtual void start() = 0;
+  /// Makes `a` runnable. Called exactly once per transition of its mailbox
+  /// from blocked to non-empty (or at spawn), from any thread.
+  virtual void schedule(actor* a) noexcept = 0;
+  /// Joins all threads. Called once, after every actor has stopped.
+  virtual void stop() noexcept = 0;
+  [[nodiscard]] virtual unsigned workers() const noexcept = 0;
+};
+
+}  // namespace libactor::detail

@@ -1,0 +1,170 @@
+#include "scheduler/worker_pool.hpp"
+
+#include <random>
+
+#include "libactor/detail/pool.hpp"
+
+namespace libactor::detail {
+
+struct worker_pool::worker {
+  using queue = run_queue<local_capacity>;
+
+  explicit worker(unsigned i) : index(i), local(q), stealer(q), rng(0x9e3779b9u * (i + 1)) {}
+
+  const unsigned index;
+  queue q;
+  queue::owner local;
+  queue::stealer stealer;
+  parker park;
+  // Owner-only state.
+  actor* run_next = nullptr;
+  unsigned lifo_streak = 0;
+  std::uint64_t tick = 0;
+  bool searching = false;
+  std::minstd_rand rng;
+  std::thread thread;
+  worker_pool* pool = nullptr;
+};
+
+namespace {
+// The worker (of any pool) running on this thread.
+thread_local void* t_worker = nullptr;
+}  // namespace
+
+worker_pool::worker_pool(unsigned workers, unsigned budget)
+    : budget_(budget == 0 ? 1 : budget), idle_(workers == 0 ? 1 : workers) {
+  if (workers == 0) workers = 1;
+  workers_.reserve(workers);
+  for (unsigned i = 0; i < workers; ++i) {
+    workers_.push_back(std::make_unique<worker>(i));
+    workers_.back()->pool = this;
+  }
+}
+
+worker_pool::~worker_pool() { stop(); }
+
+void worker_pool::start() {
+  for (auto& w : workers_) {
+    worker* wp = w.get();
+    w->thread = std::thread([this, wp] { run(*wp); });
+  }
+}
+
+void worker_pool::stop() noexcept {
+  // release: workers that see the flag also see everything before stop().
+  if (stopping_.exchange(true, std::memory_order_acq_rel)) return;
+  for (unsigned idx : idle_.take_all_sleepers()) workers_[idx]->park.unpark();
+  for (auto& w : workers_) w->park.unpark();
+  for (auto& w : workers_) {
+    if (w->thread.joinable()) w->thread.join();
+  }
+}
+
+void worker_pool::schedule(actor* a) noexcept {
+  auto* w = static_cast<worker*>(t_worker);
+  if (w != nullptr && w->pool == this) {
+    if (w->run_next != nullptr) push_local(*w, w->run_next);
+    w->run_next = a;
+    return;
+  }
+  inject_.push(a);
+  notify_one();
+}
+
+void worker_pool::push_local(worker& w, actor* a) noexcept {
+  if (!w.local.push(a)) inject_.push(a);
+  notify_one();
+}
+
+void worker_pool::notify_one() noexcept {
+  if (auto idx = idle_.worker_to_wake()) workers_[*idx]->park.unpark();
+}
+
+bool worker_pool::work_visible() const noexcept {
+  if (!inject_.empty_hint()) return true;
+  for (auto& w : workers_) {
+    if (!w->stealer.empty()) return true;
+  }
+  return false;
+}
+
+actor* worker_pool::next_local(worker& w) noexcept {
+  ++w.tick;
+  if (w.tick % inject_interval == 0) {
+    if (actor* a = inject_.pop()) return a;
+  }
+  if (w.run_next != nullptr) {
+    actor* a = w.run_next;
+    w.run_next = nullptr;
+    if (w.lifo_streak < max_lifo_streak) {
+      ++w.lifo_streak;
+      return a;
+    }
+    // The slot had its turn; let the queue run first.
+    push_local(w, a);
+  }
+  w.lifo_streak = 0;
+  if (actor* a = w.local.pop()) return a;
+  return inject_.pop();
+}
+
+actor* worker_pool::search(worker& w) noexcept {
+  if (!w.searching) {
+    if (!idle_.try_begin_search()) return nullptr;
+    w.searching = true;
+  }
+  const auto n = static_cast<unsigned>(workers_.size());
+  for (unsigned round = 0; round < search_rounds; ++round) {
+    const unsigned start = n > 1 ? static_cast<unsigned>(w.rng() % n) : 0;
+    for (unsigned k = 0; k < n; ++k) {
+      worker& victim = *workers_[(start + k) % n];
+      if (&victim == &w) continue;
+      if (actor* a = w.local.steal_from(victim.stealer)) return a;
+    }
+    if (actor* a = inject_.pop()) return a;
+    std::this_thread::yield();
+  }
+  return nullptr;
+}
+
+void worker_pool::sleep(worker& w) noexcept {
+  pool::flush_thread_cache();
+  idle_.add_sleeper(w.index, w.searching);
+  w.searching = false;
+  // acquire: see stop().
+  if (stopping_.load(std::memory_order_acquire) || work_visible()) {
+    if (!idle_.remove_sleeper(w.index)) w.searching = true;  // a notifier counted us
+    return;
+  }
+  w.park.park();
+  // A notifier moved us from sleeping to searching before unparking (or
+  // stop() woke everyone).
+  w.searching = true;
+}
+
+void worker_pool::run(worker& w) noexcept {
+  t_worker = &w;
+  // acquire: see stop().
+  while (!stopping_.load(std::memory_order_acquire)) {
+    actor* a = next_local(w);
+    if (a == nullptr) a = search(w);
+    if (a == nullptr) {
+      sleep(w);
+      continue;
+    }
+    if (w.searching) {
+      w.searching = false;
+      // The last searcher found work: more may be waiting, let another look.
+      if (idle_.end_search()) notify_one();
+    }
+    if (a->resume(budget_) == actor::resume_result::more) push_local(w, a);
+  }
+  if (w.searching) {
+    w.searching = false;
+    (void)idle_.end_search();
+  }
+  pool::flush_thread_cache();
+  t_worker = nullptr;
+}
+
+}  // namespace libactor::detail

@@ -1,0 +1,185 @@
+#include <cstdio>
+#include <thread>
+
+#include "scheduler/worker_pool.hpp"
+#include "system_state.hpp"
+
+namespace libactor {
+namespace detail {
+
+namespace {
+std::unique_ptr<scheduler> make_scheduler(const system_config& cfg, deterministic_scheduler*& det) {
+  if (cfg.deterministic_seed) {
+    auto s = std::make_unique<deterministic_scheduler>(*cfg.deterministic_seed, cfg.budget);
+    det = s.get();
+    return s;
+  }
+  unsigned n = cfg.workers != 0 ? cfg.workers : std::thread::hardware_concurrency();
+  return std::make_unique<worker_pool>(n == 0 ? 1 : n, cfg.budget);
+}
+}  // namespace
+
+system_state::system_state(actor_system& o, system_config c)
+    : owner(o), cfg(std::move(c)), timers(cfg.deterministic_seed.has_value()) {
+  if (cfg.budget == 0) throw std::invalid_argument("system_config::budget must be at least 1");
+  sched = make_scheduler(cfg, det);
+}
+
+system_state::~system_state() = default;
+
+void system_state::dead_letter(message* m, actor* receiver) noexcept {
+  const bool user_visible = m->kind == msg_kind::user || m->kind == msg_kind::response ||
+                            m->kind == msg_kind::error_reply;
+  if (user_visible) {
+    dead_letters.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
+    if (cfg.on_dead_letter) {
+      try {
+        cfg.on_dead_letter(dead_letter_info{receiver ? receiver->id() : 0, m->type->name()});
+      } catch (...) {
+      }
+    }
+    reply_error(*m, receiver, errc::receiver_down, "the receiver is stopped");
+  }
+  m->dispose();
+}
+
+void system_state::unhandled_message(actor* receiver, message& m) noexcept {
+  unhandled.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
+  if (cfg.log_unhandled) {
+    std::fprintf(stderr, "libactor: actor %llu has no handler for %s\n",
+                 static_cast<unsigned long long>(receiver->id()), m.type->name());
+  }
+  if (cfg.on_unhandled) {
+    try {
+      cfg.on_unhandled(unhandled_info{receiver->id(), m.type->name()});
+    } catch (...) {
+    }
+  }
+}
+
+void system_state::track(actor* a) {
+  auto& s = shards[a->id() % shards.size()];
+  {
+    std::lock_guard lock(s.mu);
+    a->live_next_ = s.head;
+    if (s.head) s.head->live_prev_ = a;
+    s.head = a;
+  }
+  spawned.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
+  live.fetch_add(1, std::memory_order_relaxed);     // relaxed: read under live_mu at shutdown
+}
+
+void system_state::untrack(actor* a) noexcept {
+  auto& s = shards[a->id() % shards.size()];
+  {
+    std::lock_guard lock(s.mu);
+    if (a->live_prev_) {
+      a->live_prev_->live_next_ = a->live_next_;
+    } else {
+      s.head = a->live_next_;
+    }
+    if (a->live_next_) a->live_next_->live_prev_ = a->live_prev_;
+    a->live_prev_ = a->live_next_ = nullptr;
+  }
+  a->release();
+  // acq_rel: the last decrement synchronizes with shutdown()'s wait, which
+  // re-reads the count under live_mu.
+  if (live.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    std::lock_guard lock(live_mu);
+    live_cv.notify_all();
+  }
+}
+
+void system_state::shutdown() {
+  std::lock_guard once(shutdown_mu);
+  if (shut_down) return;
+  if (current_actor() != nullptr) {
+    throw std::logic_error("actor_system::shutdown must not be called from inside an actor");
+  }
+  // seq_cst: see the member's comment.
+  shutting_down.store(true, std::memory_order_seq_cst);
+  std::vector<actor_ref> all;
+  for (auto& s : shards) {
+    std::lock_guard lock(s.mu);
+    for (actor* a = s.head; a; a = a->live_next_) all.emplace_back(ref_ptr<actor>(a));
+  }
+  for (auto& a : all) a->request_stop(exit_reason(exit_code::shutdown, {}));
+  all.clear();
+  if (det) {
+    while (live.load(std::memory_order_acquire) != 0) {  // acquire: see untrack()
+      if (!det->run_once()) break;
+    }
+  } else {
+    std::unique_lock lock(live_mu);
+    // acquire: see untrack().
+    live_cv.wait(lock, [this] { return live.load(std::memory_order_acquire) == 0; });
+  }
+  timers.stop();
+  sched->stop();
+  {
+    std::lock_guard lock(names_mu);
+    names.clear();
+  }
+  shut_down = true;
+}
+
+}  // namespace detail
+
+actor_system::actor_system(system_config cfg)
+    : state_(std::make_unique<detail::system_state>(*this, std::move(cfg))) {
+  state_->timers.start();
+  state_->sched->start();
+}
+
+actor_system::~actor_system() { shutdown(); }
+
+void actor_system::shutdown() { state_->shutdown(); }
+
+void actor_system::stop(const actor_ref& target, exit_reason reason) {
+  if (!target) throw std::invalid_argument("actor_system::stop: empty handle");
+  target.get()->request_stop(std::move(reason));
+}
+
+system_stats actor_system::stats() const noexcept {
+  auto& s = *state_;
+  // relaxed: statistics.
+  return system_stats{s.spawned.load(std::memory_order_relaxed),
+                      s.live.load(std::memory_order_relaxed),
+                      s.dead_letters.load(std::memory_order_relaxed),
+                      s.unhandled.load(std::memory_order_relaxed),
+                      s.dropped.load(std::memory_order_relaxed),
+                      s.rejected.load(std::memory_order_relaxed)};
+}
+
+unsigned actor_system::worker_count() const noexcept { return state_->sched->workers(); }
+
+clock::time_point actor_system::now() const noexcept { return state_->timers.now(); }
+
+bool actor_system::deterministic() const noexcept { return state_->det != nullptr; }
+
+namespace {
+detail::deterministic_scheduler& det_of(detail::system_state& s) {
+  if (!s.det) throw std::logic_error("only available in deterministic mode");
+  return *s.det;
+}
+}  // namespace
+
+bool actor_system::run_once() { return det_of(*state_).run_once(); }
+
+std::size_t actor_system::run_until_idle(std::size_t max_steps) {
+  auto& d = det_of(*state_);
+  std::size_t n = 0;
+  while (n < max_steps && d.run_once()) ++n;
+  return n;
+}
+
+void actor_system::advance_time(clock::duration d) {
+  auto& det = det_of(*state_);
+  run_until_idle();
+  state_->timers.advance_to(state_->timers.now() + d, [&det] {
+    while (det.run_once()) {
+    }
+  });
+}
+
+}  // namespace libactor

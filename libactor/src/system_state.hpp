@@ -1,0 +1,130 @@
+#pragma once
+// Everything an actor system owns, shared by actor.cpp and system.cpp.
+
+#include <array>
+#include <atomic>
+#include <condition_variable>
+#include <coroutine>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "libactor/system.hpp"
+#include "scheduler/deterministic.hpp"
+#include "scheduler/scheduler.hpp"
+#include "timer_service.hpp"
+
+namespace libactor::detail {
+
+/// Lazily created per-actor state that most actors never need.
+struct actor_extra {
+  // Shared part: guarded by actor::lock_.
+  std::vector<actor_ref> monitors;  // actors to send down_msg to
+  std::vector<actor_ref> links;
+  std::vector<std::string> names;
+  bool stopped = false;
+  exit_reason final_reason;
+  exit_reason stop_request;
+
+  // Owner-only part.
+  exit_reason quit_reason;
+  std::unordered_map<std::uint64_t, bool> timers;  // live timer id -> periodic
+  struct pending_ask {
+    std::coroutine_handle<> handle;
+    pending_ask_slot slot;
+    std::uint64_t timer;
+  };
+  std::unordered_map<std::uint64_t, pending_ask> asks;
+  std::uint64_t next_request = 0;
+  std::unordered_set<void*> roots;  // frames of running root tasks
+};
+
+/// A test-and-test-and-set lock for the short critical sections of
+/// actor_extra (a push to a vector); never held across user code.
+class spin_guard {
+ public:
+  explicit spin_guard(std::atomic<bool>& f) noexcept : f_(f) {
+    // acquire: pairs with the release in the destructor.
+    while (f_.exchange(true, std::memory_order_acquire)) {
+      // relaxed: only waits for the holder; the exchange above re-validates.
+      while (f_.load(std::memory_order_relaxed)) __builtin_ia32_pause();
+    }
+  }
+  ~spin_guard() { f_.store(false, std::memory_order_release); }  // release: see above
+  spin_guard(const spin_guard&) = delete;
+  spin_guard& operator=(const spin_guard&) = delete;
+
+ private:
+  std::atomic<bool>& f_;
+};
+
+class system_state {
+ public:
+  system_state(actor_system& owner, system_config cfg);
+  ~system_state();
+
+  void schedule(actor* a) noexcept { sched->schedule(a); }
+  /// Counts (user messages) and disposes `m`; a request is answered with
+  /// errc::receiver_down.
+  void dead_letter(message* m, actor* receiver) noexcept;
+  void unhandled_message(actor* receiver, message& m) noexcept;
+
+  void track(actor* a);
+  /// Forgets `a` and drops the system's reference (may destroy `a`).
+  void untrack(actor* a) noexcept;
+  void erase_name(const std::string& name, actor* a) noexcept;
+  void shutdown();
+
+  actor_system& owner;
+  const system_config cfg;
+  timer_service timers;
+  std::unique_ptr<scheduler> sched;
+  deterministic_scheduler* det = nullptr;
+
+  // Registry.
+  mutable std::mutex names_mu;
+  std::unordered_map<std::string, actor_ref> names;
+
+  // Counters. relaxed everywhere: statistics, not synchronization.
+  std::atomic<std::uint64_t> next_id{1};
+  std::atomic<std::uint64_t> spawned{0};
+  std::atomic<std::uint64_t> dead_letters{0};
+  std::atomic<std::uint64_t> unhandled{0};
+  std::atomic<std::uint64_t> dropped{0};
+  std::atomic<std::uint64_t> rejected{0};
+  std::atomic<std::uint64_t> live{0};
+
+  // Live actors, sharded to keep spawns from contending on one lock.
+  struct alignas(64) shard {
+    std::mutex mu;
+    actor* head = nullptr;
+  };
+  std::array<shard, 16> shards;
+  std::mutex live_mu;
+  std::condition_variable live_cv;
+  // seq_cst: spawn's track-then-check and shutdown's set-then-scan must not
+  // both miss each other (see launch()).
+  std::atomic<bool> shutting_down{false};
+  std::mutex shutdown_mu;
+  bool shut_down = false;
+};
+
+/// Sets the thread's current actor for the scope.
+class current_guard {
+ public:
+  explicit current_guard(actor* a) noexcept;
+  ~current_guard();
+  current_guard(const current_guard&) = delete;
+  current_guard& operator=(const current_guard&) = delete;
+
+ private:
+  actor* previous_;
+};
+
+/// Answers request `m` (if it is one) with an error. Does not dispose `m`.
+void reply_error(const message& m, actor* from, errc code, std::string text) noexcept;
+
+}  // namespace libactor::detail

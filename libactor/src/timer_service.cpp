@@ -1,0 +1,107 @@
+#include "timer_service.hpp"
+
+namespace libactor::detail {
+
+timer_service::timer_service(bool virtual_time) : virtual_(virtual_time) {}
+
+timer_service::~timer_service() { stop(); }
+
+void timer_service::start() {
+  if (!virtual_) thread_ = std::thread([this] { loop(); });
+}
+
+void timer_service::stop() noexcept {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+    for (auto& [id, e] : entries_) e.proto->dispose();
+    entries_.clear();
+    queue_.clear();
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+clock::time_point timer_service::now() const noexcept {
+  if (!virtual_) return clock::now();
+  std::lock_guard lock(mu_);
+  return virtual_now_;
+}
+
+std::uint64_t timer_service::add(actor_ref target, message* proto, clone_fn clone,
+                                 clock::duration delay, clock::duration period) {
+  std::unique_lock lock(mu_);
+  if (stopping_) {
+    lock.unlock();
+    proto->dispose();
+    return 0;
+  }
+  const std::uint64_t id = next_id_++;
+  proto->request_id = id;
+  const auto base = virtual_ ? virtual_now_ : clock::now();
+  const auto due = base + (delay < clock::duration::zero() ? clock::duration::zero() : delay);
+  auto pos = queue_.emplace(due, id);
+  const bool earliest = pos == queue_.begin();
+  entries_.emplace(id, entry{std::move(target), proto, clone, period, pos});
+  lock.unlock();
+  if (earliest) cv_.notify_one();
+  return id;
+}
+
+bool timer_service::cancel(std::uint64_t id) noexcept {
+  message* proto = nullptr;
+  {
+    std::lock_guard lock(mu_);
+    auto it = entries_.find(id);
+    if (it == entries_.end()) return false;
+    queue_.erase(it->second.pos);
+    proto = it->second.proto;
+    entries_.erase(it);
+  }
+  proto->dispose();
+  return true;
+}
+
+std::pair<actor_ref, message*> timer_service::pop_due(std::unique_lock<std::mutex>&) {
+  auto qit = queue_.begin();
+  const auto due = qit->first;
+  const std::uint64_t id = qit->second;
+  queue_.erase(qit);
+  auto it = entries_.find(id);
+  entry& e = it->second;
+  if (e.period == clock::duration::zero()) {
+    std::pair<actor_ref, message*> out{std::move(e.target), e.proto};
+    entries_.erase(it);
+    return out;
+  }
+  message* m = nullptr;
+  try {
+    m = e.clone(*e.proto);
+  } catch (...) {
+    m = nullptr;  // out of memory while copying: skip this tick, keep the timer
+  }
+  e.pos = queue_.emplace(due + e.period, id);
+  return {e.target, m};
+}
+
+void timer_service::loop() {
+  std::unique_lock lock(mu_);
+  while (!stopping_) {
+    if (queue_.empty()) {
+      cv_.wait(lock);
+      continue;
+    }
+    const auto due = queue_.begin()->first;
+    if (clock::now() < due) {
+      cv_.wait_until(lock, due);
+      continue;
+    }
+    auto [target, m] = pop_due(lock);
+    lock.unlock();
+    if (m) target->enqueue(m);
+    target = actor_ref{};
+    lock.lock();
+  }
+}
+
+}  // namespace libactor::detail

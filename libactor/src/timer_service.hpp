@@ -1,0 +1,81 @@
+#pragma once
+// Timers for all actors of a system: one thread (or, in deterministic mode,
+// none) and one ordered map of deadlines, so there is no thread per timer.
+//
+// A timer holds a prototype message. A one-shot timer delivers the prototype
+// itself; a periodic one delivers clones. Firing enqueues into the target
+// outside the lock, so an actor may cancel timers from its handlers without
+// lock-order concerns. Cancel is exact on the actor's side: the actor keeps
+// the set of its live timer ids and drops a timer message whose id is gone
+// (a firing can race with cancel and still enqueue).
+
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "libactor/actor.hpp"
+
+namespace libactor::detail {
+
+class timer_service {
+ public:
+  using clone_fn = message* (*)(const message&);
+
+  explicit timer_service(bool virtual_time);
+  ~timer_service();
+
+  void start();
+  void stop() noexcept;
+
+  [[nodiscard]] clock::time_point now() const noexcept;
+
+  /// Schedules `proto` (owned) to `target`; period zero: once. Returns the id.
+  std::uint64_t add(actor_ref target, message* proto, clone_fn clone, clock::duration delay,
+                    clock::duration period);
+  bool cancel(std::uint64_t id) noexcept;
+
+  /// Virtual time only: moves the clock to `t`, firing timers due on the way
+  /// in deadline order; `after_each` runs after each firing.
+  template <class F>
+  void advance_to(clock::time_point t, F&& after_each) {
+    for (;;) {
+      std::unique_lock lock(mu_);
+      if (queue_.empty() || queue_.begin()->first > t) {
+        virtual_now_ = t;
+        return;
+      }
+      virtual_now_ = queue_.begin()->first;
+      auto [target, m] = pop_due(lock);
+      lock.unlock();
+      if (m) target->enqueue(m);
+      after_each();
+    }
+  }
+
+ private:
+  struct entry {
+    actor_ref target;
+    message* proto;
+    clone_fn clone;
+    clock::duration period;
+    std::multimap<clock::time_point, std::uint64_t>::iterator pos;
+  };
+
+  std::pair<actor_ref, message*> pop_due(std::unique_lock<std::mutex>& lock);
+  void loop();
+
+  const bool virtual_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::multimap<clock::time_point, std::uint64_t> queue_;
+  std::unordered_map<std::uint64_t, entry> entries_;
+  std::uint64_t next_id_ = 1;
+  clock::time_point virtual_now_{};
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace libactor::detail
