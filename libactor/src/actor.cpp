@@ -32,6 +32,8 @@ std::string what_of(const std::exception_ptr& ep) {
 
 actor* current_actor() noexcept { return t_current; }
 
+void release_actor(actor* a) noexcept { a->release(); }
+
 current_guard::current_guard(actor* a) noexcept : previous_(t_current) { t_current = a; }
 current_guard::~current_guard() { t_current = previous_; }
 
@@ -177,7 +179,7 @@ send_status reply_sink::enqueue(message* m) noexcept {
   return send_status::ok;
 }
 
-message* reply_sink::wait(clock::time_point deadline) {
+message* reply_sink::wait(time_point deadline) {
   std::unique_lock lock(mu_);
   cv_.wait_until(lock, deadline, [this] { return answer_ != nullptr; });
   taken_ = true;
@@ -355,13 +357,13 @@ void actor::unlink(const actor_ref& other) {
 }
 
 timer_id actor::start_timer(detail::message* proto, detail::message* (*clone)(const detail::message&),
-                            clock::duration delay, clock::duration period) {
+                            duration delay, duration period) {
   if (detail::t_current != this) {
     proto->dispose();
     require_owner("send_after/send_every");
   }
   const std::uint64_t id = sys_->timers.add(self(), proto, clone, delay, period);
-  if (id != 0) extra().timers.emplace(id, period > clock::duration::zero());
+  if (id != 0) extra().timers.emplace(id, period > duration::zero());
   return timer_id{id};
 }
 
@@ -373,16 +375,16 @@ bool actor::cancel_timer(timer_id id) {
   return true;
 }
 
-void actor::start_ask(const actor_ref& to, detail::message* req, clock::duration timeout,
+void actor::start_ask(const actor_ref& to, detail::message* req, duration timeout,
                       std::coroutine_handle<> h, detail::pending_ask_slot slot) {
   auto& ex = extra();
   const std::uint64_t id = ++ex.next_request;
   req->request_id = id;
   std::uint64_t timer = 0;
-  if (timeout > clock::duration::zero()) {
+  if (timeout > duration::zero()) {
     timer = sys_->timers.add(
         self(), detail::make_message<detail::no_payload>(detail::msg_kind::ask_timeout, nullptr, id),
-        nullptr, timeout, clock::duration::zero());
+        nullptr, timeout, duration::zero());
   }
   ex.asks.emplace(id, detail::actor_extra::pending_ask{h, slot, timer});
   if (to) {
@@ -473,10 +475,12 @@ actor::resume_result actor::resume(unsigned budget) noexcept {
   release_batch senders;
   detail::message* q = mailbox_.take_stash();
   const bool bounded = capacity_ != 0;
+  bool check_stop = true;
   for (unsigned n = 0;; ++n) {
     // acquire: pairs with the release store in request_stop(). Checked every
-    // 16 messages to keep the consumer off the producers' cache line.
-    if ((n & 15) == 0 && stop_pending_.load(std::memory_order_acquire)) {
+    // 16 messages, and right after the kill message that request_stop()
+    // enqueues, to keep the consumer off the producers' cache line.
+    if ((check_stop || (n & 15) == 0) && stop_pending_.load(std::memory_order_acquire)) {
       exit_reason r;
       {
         detail::spin_guard lg(lock_);
@@ -512,6 +516,7 @@ actor::resume_result actor::resume(unsigned budget) noexcept {
         continue;
       }
     }
+    check_stop = m->kind == detail::msg_kind::kill;
     handle(m);
     if (m->sender != nullptr) senders.add(std::exchange(m->sender, nullptr));
     m->dispose();

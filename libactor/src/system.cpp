@@ -153,7 +153,7 @@ system_stats actor_system::stats() const noexcept {
 
 unsigned actor_system::worker_count() const noexcept { return state_->sched->workers(); }
 
-clock::time_point actor_system::now() const noexcept { return state_->timers.now(); }
+time_point actor_system::now() const noexcept { return state_->timers.now(); }
 
 bool actor_system::deterministic() const noexcept { return state_->det != nullptr; }
 
@@ -173,7 +173,7 @@ std::size_t actor_system::run_until_idle(std::size_t max_steps) {
   return n;
 }
 
-void actor_system::advance_time(clock::duration d) {
+void actor_system::advance_time(duration d) {
   auto& det = det_of(*state_);
   run_until_idle();
   state_->timers.advance_to(state_->timers.now() + d, [&det] {

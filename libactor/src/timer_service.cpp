@@ -22,14 +22,14 @@ void timer_service::stop() noexcept {
   if (thread_.joinable()) thread_.join();
 }
 
-clock::time_point timer_service::now() const noexcept {
-  if (!virtual_) return clock::now();
+time_point timer_service::now() const noexcept {
+  if (!virtual_) return steady_clock::now();
   std::lock_guard lock(mu_);
   return virtual_now_;
 }
 
 std::uint64_t timer_service::add(actor_ref target, message* proto, clone_fn clone,
-                                 clock::duration delay, clock::duration period) {
+                                 duration delay, duration period) {
   std::unique_lock lock(mu_);
   if (stopping_) {
     lock.unlock();
@@ -38,8 +38,8 @@ std::uint64_t timer_service::add(actor_ref target, message* proto, clone_fn clon
   }
   const std::uint64_t id = next_id_++;
   proto->request_id = id;
-  const auto base = virtual_ ? virtual_now_ : clock::now();
-  const auto due = base + (delay < clock::duration::zero() ? clock::duration::zero() : delay);
+  const auto base = virtual_ ? virtual_now_ : steady_clock::now();
+  const auto due = base + (delay < duration::zero() ? duration::zero() : delay);
   auto pos = queue_.emplace(due, id);
   const bool earliest = pos == queue_.begin();
   entries_.emplace(id, entry{std::move(target), proto, clone, period, pos});
@@ -69,7 +69,7 @@ std::pair<actor_ref, message*> timer_service::pop_due(std::unique_lock<std::mute
   queue_.erase(qit);
   auto it = entries_.find(id);
   entry& e = it->second;
-  if (e.period == clock::duration::zero()) {
+  if (e.period == duration::zero()) {
     std::pair<actor_ref, message*> out{std::move(e.target), e.proto};
     entries_.erase(it);
     return out;
@@ -92,7 +92,7 @@ void timer_service::loop() {
       continue;
     }
     const auto due = queue_.begin()->first;
-    if (clock::now() < due) {
+    if (steady_clock::now() < due) {
       cv_.wait_until(lock, due);
       continue;
     }

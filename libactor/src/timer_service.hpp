@@ -15,6 +15,7 @@
 #include <mutex>
 #include <thread>
 #include <unordered_map>
+#include <vector>
 
 #include "libactor/actor.hpp"
 
@@ -30,27 +31,34 @@ class timer_service {
   void start();
   void stop() noexcept;
 
-  [[nodiscard]] clock::time_point now() const noexcept;
+  [[nodiscard]] time_point now() const noexcept;
 
   /// Schedules `proto` (owned) to `target`; period zero: once. Returns the id.
-  std::uint64_t add(actor_ref target, message* proto, clone_fn clone, clock::duration delay,
-                    clock::duration period);
+  std::uint64_t add(actor_ref target, message* proto, clone_fn clone, duration delay,
+                    duration period);
   bool cancel(std::uint64_t id) noexcept;
 
   /// Virtual time only: moves the clock to `t`, firing timers due on the way
-  /// in deadline order; `after_each` runs after each firing.
+  /// in deadline order. All timers due at the same instant fire together;
+  /// `after_each` runs after each such instant.
   template <class F>
-  void advance_to(clock::time_point t, F&& after_each) {
+  void advance_to(time_point t, F&& after_each) {
     for (;;) {
-      std::unique_lock lock(mu_);
-      if (queue_.empty() || queue_.begin()->first > t) {
-        virtual_now_ = t;
-        return;
+      std::vector<std::pair<actor_ref, message*>> batch;
+      {
+        std::unique_lock lock(mu_);
+        if (queue_.empty() || queue_.begin()->first > t) {
+          virtual_now_ = t;
+          return;
+        }
+        const auto instant = queue_.begin()->first;
+        virtual_now_ = instant;
+        while (!queue_.empty() && queue_.begin()->first == instant) batch.push_back(pop_due(lock));
       }
-      virtual_now_ = queue_.begin()->first;
-      auto [target, m] = pop_due(lock);
-      lock.unlock();
-      if (m) target->enqueue(m);
+      for (auto& [target, m] : batch) {
+        if (m) target->enqueue(m);
+      }
+      batch.clear();
       after_each();
     }
   }
@@ -60,8 +68,8 @@ class timer_service {
     actor_ref target;
     message* proto;
     clone_fn clone;
-    clock::duration period;
-    std::multimap<clock::time_point, std::uint64_t>::iterator pos;
+    duration period;
+    std::multimap<time_point, std::uint64_t>::iterator pos;
   };
 
   std::pair<actor_ref, message*> pop_due(std::unique_lock<std::mutex>& lock);
@@ -70,10 +78,10 @@ class timer_service {
   const bool virtual_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::multimap<clock::time_point, std::uint64_t> queue_;
+  std::multimap<time_point, std::uint64_t> queue_;
   std::unordered_map<std::uint64_t, entry> entries_;
   std::uint64_t next_id_ = 1;
-  clock::time_point virtual_now_{};
+  time_point virtual_now_{};
   bool stopping_ = false;
   std::thread thread_;
 };

@@ -45,7 +45,9 @@ struct actor_extra;
 LIBACTOR_EXPORT actor* current_actor() noexcept;
 }  // namespace detail
 
-using clock = std::chrono::steady_clock;
+using steady_clock = std::chrono::steady_clock;
+using duration = steady_clock::duration;
+using time_point = steady_clock::time_point;
 
 // ---------------------------------------------------------------------------
 // actor_ref
@@ -70,7 +72,7 @@ class LIBACTOR_EXPORT actor_ref {
   /// inside an actor use `co_await self.ask<R>(...)`, which does not block.
   /// A `void` handler answers `ask<void>`.
   template <class R, class T>
-  [[nodiscard]] reply<R> ask(T&& msg, clock::duration timeout) const;
+  [[nodiscard]] reply<R> ask(T&& msg, duration timeout) const;
 
   /// A process-unique, never reused id (0 for an empty handle).
   [[nodiscard]] std::uint64_t id() const noexcept;
@@ -247,13 +249,18 @@ bool try_invoke(F& f, message& m) {
     }
   };
   reply_target rt{m};
-  if constexpr (std::is_void_v<R>) {
-    call();
-    rt.deliver(unit_t{});
-  } else if constexpr (is_task_v<R>) {
-    start_root(drive(call(), std::move(rt)));
-  } else {
-    rt.deliver(call());
+  try {
+    if constexpr (std::is_void_v<R>) {
+      call();
+      rt.deliver(unit_t{});
+    } else if constexpr (is_task_v<R>) {
+      start_root(drive(call(), std::move(rt)));
+    } else {
+      rt.deliver(call());
+    }
+  } catch (...) {
+    // The exception becomes the asker's error and this actor's exit reason.
+    fail_current(std::current_exception(), rt);
   }
   return true;
 }
@@ -366,10 +373,10 @@ class LIBACTOR_EXPORT actor : public detail::ref_counted {
 
   /// Delivers `msg` to this actor after `delay`. No thread per timer.
   template <class T>
-  timer_id send_after(clock::duration delay, T&& msg);
+  timer_id send_after(duration delay, T&& msg);
   /// Delivers a copy of `msg` to this actor every `period`, until cancelled.
   template <class T>
-  timer_id send_every(clock::duration period, T msg);
+  timer_id send_every(duration period, T msg);
   /// Cancels a timer. No message of it is handled after this returns.
   bool cancel_timer(timer_id id);
 
@@ -377,7 +384,7 @@ class LIBACTOR_EXPORT actor : public detail::ref_counted {
   /// on timeout, when the receiver is or becomes dead, or when its handler
   /// throws. Other messages are handled while the task waits.
   template <class R, class T>
-  ask_awaiter<R> ask(const actor_ref& to, T&& msg, clock::duration timeout);
+  ask_awaiter<R> ask(const actor_ref& to, T&& msg, duration timeout);
 
   /// Spawns a sibling actor in the same system (see actor_system::spawn).
   template <class A, class... Args>
@@ -426,8 +433,8 @@ class LIBACTOR_EXPORT actor : public detail::ref_counted {
   void handle_exit_signal(detail::message* m) noexcept;
   void complete_ask(std::uint64_t id, detail::message* m, error* e) noexcept;
   timer_id start_timer(detail::message* proto, detail::message* (*clone)(const detail::message&),
-                       clock::duration delay, clock::duration period);
-  void start_ask(const actor_ref& to, detail::message* req, clock::duration timeout,
+                       duration delay, duration period);
+  void start_ask(const actor_ref& to, detail::message* req, duration timeout,
                  std::coroutine_handle<> h, detail::pending_ask_slot slot);
   detail::actor_extra& extra();
   bool link_impl(actor* other, bool add) noexcept;
@@ -464,7 +471,6 @@ class LIBACTOR_EXPORT actor : public detail::ref_counted {
 };
 
 namespace detail {
-inline void release_actor(actor* a) noexcept { a->release(); }
 
 /// Builds the request or one-way message for a user payload.
 template <class T>
@@ -489,7 +495,7 @@ LIBACTOR_EXPORT send_status send_to_empty(message* m) noexcept;
 template <class R>
 class ask_awaiter {
  public:
-  ask_awaiter(actor& self, actor_ref to, detail::message* req, clock::duration timeout) noexcept
+  ask_awaiter(actor& self, actor_ref to, detail::message* req, duration timeout) noexcept
       : self_(&self), to_(std::move(to)), req_(req), timeout_(timeout) {}
   ask_awaiter(ask_awaiter&& o) noexcept
       : self_(o.self_), to_(std::move(o.to_)), req_(std::exchange(o.req_, nullptr)),
@@ -519,7 +525,7 @@ class ask_awaiter {
   actor* self_;
   actor_ref to_;
   detail::message* req_;
-  clock::duration timeout_;
+  duration timeout_;
   std::optional<expected<R>> result_;
 };
 
@@ -537,16 +543,16 @@ send_status actor_ref::send(T&& msg) const {
 // --- actor templates ------------------------------------------------------------
 
 template <class T>
-timer_id actor::send_after(clock::duration delay, T&& msg) {
+timer_id actor::send_after(duration delay, T&& msg) {
   using V = std::remove_cvref_t<T>;
   auto* m = detail::make_message<V>(detail::msg_kind::timer, nullptr, 0, std::forward<T>(msg));
-  return start_timer(m, nullptr, delay, clock::duration::zero());
+  return start_timer(m, nullptr, delay, duration::zero());
 }
 
 template <class T>
-timer_id actor::send_every(clock::duration period, T msg) {
+timer_id actor::send_every(duration period, T msg) {
   static_assert(std::is_copy_constructible_v<T>, "periodic timer messages are copied");
-  if (period <= clock::duration::zero()) {
+  if (period <= duration::zero()) {
     throw std::invalid_argument("send_every: the period must be positive");
   }
   auto* m = detail::make_message<T>(detail::msg_kind::timer, nullptr, 0, std::move(msg));
@@ -554,7 +560,7 @@ timer_id actor::send_every(clock::duration period, T msg) {
 }
 
 template <class R, class T>
-ask_awaiter<R> actor::ask(const actor_ref& to, T&& msg, clock::duration timeout) {
+ask_awaiter<R> actor::ask(const actor_ref& to, T&& msg, duration timeout) {
   require_owner("ask");
   auto* m = detail::make_user_message(0, std::forward<T>(msg));
   return ask_awaiter<R>(*this, to, m, timeout);

@@ -97,7 +97,7 @@ class LIBACTOR_EXPORT reply_sink final : public actor {
   ~reply_sink() override;
   send_status enqueue(message* m) noexcept override;
   /// The answer, or null when `deadline` passed first. Ownership moves to the caller.
-  message* wait(clock::time_point deadline);
+  message* wait(time_point deadline);
 
  private:
   std::mutex mu_;
@@ -112,7 +112,7 @@ class LIBACTOR_EXPORT reply_sink final : public actor {
 template <class R>
 class [[nodiscard]] reply {
  public:
-  reply(detail::ref_ptr<detail::reply_sink> sink, clock::time_point deadline) noexcept
+  reply(detail::ref_ptr<detail::reply_sink> sink, time_point deadline) noexcept
       : sink_(std::move(sink)), deadline_(deadline) {}
 
   /// Blocks until the answer arrives or the ask's timeout expires. Call once;
@@ -127,16 +127,16 @@ class [[nodiscard]] reply {
 
  private:
   detail::ref_ptr<detail::reply_sink> sink_;
-  clock::time_point deadline_;
+  time_point deadline_;
 };
 
 template <class R, class T>
-reply<R> actor_ref::ask(T&& msg, clock::duration timeout) const {
+reply<R> actor_ref::ask(T&& msg, duration timeout) const {
   detail::ref_ptr<detail::reply_sink> sink{new detail::reply_sink, false};
   sink->add_ref();  // the request's sender reference
   auto* m = detail::make_message<std::remove_cvref_t<T>>(detail::msg_kind::user, sink.get(), 1,
                                                          std::forward<T>(msg));
-  auto deadline = clock::now() + timeout;
+  auto deadline = steady_clock::now() + timeout;
   if (!p_) {
     detail::send_to_empty(m);
   } else {
@@ -198,7 +198,7 @@ class LIBACTOR_EXPORT actor_system {
   [[nodiscard]] system_stats stats() const noexcept;
   [[nodiscard]] unsigned worker_count() const noexcept;
   /// Steady-clock time, or virtual time in deterministic mode.
-  [[nodiscard]] clock::time_point now() const noexcept;
+  [[nodiscard]] time_point now() const noexcept;
 
   /// Stops accepting spawns, stops every actor (reason `shutdown`), waits for
   /// them, then joins the worker and timer threads. Idempotent. Must not be
@@ -216,7 +216,7 @@ class LIBACTOR_EXPORT actor_system {
   std::size_t run_until_idle(std::size_t max_steps = SIZE_MAX);
   /// Moves virtual time forward, firing due timers in deadline order, and
   /// runs until idle after each firing.
-  void advance_time(clock::duration d);
+  void advance_time(duration d);
 
   /// @internal
   [[nodiscard]] detail::system_state& state() noexcept { return *state_; }

@@ -133,7 +133,15 @@ void worker_pool::sleep(worker& w) noexcept {
   w.searching = false;
   // acquire: see stop().
   if (stopping_.load(std::memory_order_acquire) || work_visible()) {
-    if (!idle_.remove_sleeper(w.index)) w.searching = true;  // a notifier counted us
+    if (!idle_.remove_sleeper(w.index)) {
+      // A notifier already took us off the list and counted us as searching;
+      // its unpark is imminent. Consume it now: a token left behind would make
+      // a later park() return while we are still listed as a sleeper, and the
+      // counts would drift (a searcher count that never returns to zero stops
+      // all wake-ups).
+      w.park.park();
+      w.searching = true;
+    }
     return;
   }
   w.park.park();

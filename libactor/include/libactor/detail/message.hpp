@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "libactor/detail/pool.hpp"
+#include "libactor/export.hpp"
 #include "libactor/detail/ref_counted.hpp"
 #include "libactor/detail/type_id.hpp"
 
@@ -44,7 +45,9 @@ struct message {
 
 static_assert(sizeof(message) == 48, "keep the header at 48 bytes: class 0 holds 16-byte payloads");
 
-void release_actor(actor* a) noexcept;  // defined in actor.hpp
+/// Drops one reference to `a` (defined in the library; the hot path in
+/// actor::resume batches sender releases instead).
+LIBACTOR_EXPORT void release_actor(actor* a) noexcept;
 
 struct no_payload {};
 

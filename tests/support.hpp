@@ -1,0 +1,71 @@
+#pragma once
+// Test helpers: events and counters that tests wait on with deadlines.
+
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <mutex>
+#include <vector>
+
+namespace test {
+
+inline constexpr std::chrono::seconds deadline{30};
+
+/// Scales an iteration count down under sanitizers.
+constexpr std::size_t scaled(std::size_t n) {
+  return n / LIBACTOR_TEST_SCALE > 0 ? n / LIBACTOR_TEST_SCALE : 1;
+}
+
+/// A counter that a test waits on until it reaches a target.
+class counter {
+ public:
+  void add(std::size_t n = 1) {
+    {
+      std::lock_guard lock(mu_);
+      value_ += n;
+    }
+    cv_.notify_all();
+  }
+  [[nodiscard]] bool wait_for_at_least(std::size_t target,
+                                       std::chrono::steady_clock::duration d = deadline) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, d, [&] { return value_ >= target; });
+  }
+  [[nodiscard]] std::size_t value() const {
+    std::lock_guard lock(mu_);
+    return value_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::size_t value_ = 0;
+};
+
+/// A thread-safe log of values that a test waits on.
+template <class T>
+class recorder {
+ public:
+  void push(T v) {
+    {
+      std::lock_guard lock(mu_);
+      items_.push_back(std::move(v));
+    }
+    cv_.notify_all();
+  }
+  [[nodiscard]] bool wait_for_size(std::size_t n, std::chrono::steady_clock::duration d = deadline) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, d, [&] { return items_.size() >= n; });
+  }
+  [[nodiscard]] std::vector<T> items() const {
+    std::lock_guard lock(mu_);
+    return items_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<T> items_;
+};
+
+}  // namespace test

@@ -1,0 +1,186 @@
+// Request/response: outside-actor futures and in-actor co_await, with every
+// failure path arriving as an error value.
+
+#include <catch2/catch.hpp>
+
+#include <libactor/libactor.hpp>
+
+#include <string>
+
+#include "support.hpp"
+
+using namespace std::chrono_literals;
+using libactor::actor;
+using libactor::behavior;
+using libactor::errc;
+using libactor::task;
+
+namespace {
+struct boom {};   // the handler throws
+struct ping {};
+struct die {};
+
+behavior echo_behavior(actor& self) {
+  return {
+      [](int x) { return x * 2; },
+      [](const std::string& s) { return s + "!"; },
+      [](ping) {},  // void handler: answers ask<void>
+      [](boom) -> int { throw std::runtime_error("kaboom"); },
+      [&self](die) -> int {
+        self.quit(libactor::exit_reason::error("asked to die"));
+        return 0;
+      },
+  };
+}
+}  // namespace
+
+TEST_CASE("ask from outside: value, void, and bad response type", "[ask]") {
+  libactor::actor_system sys{libactor::system_config{.workers = 2}};
+  auto e = sys.spawn(echo_behavior);
+  auto r = e.ask<int>(21, 10s).get();
+  REQUIRE(r);
+  CHECK(*r == 42);
+  auto s = e.ask<std::string>(std::string("hey"), 10s).get();
+  REQUIRE(s);
+  CHECK(*s == "hey!");
+  auto v = e.ask<void>(ping{}, 10s).get();
+  CHECK(v.has_value());
+  auto wrong = e.ask<std::string>(1, 10s).get();
+  REQUIRE_FALSE(wrong);
+  CHECK(wrong.err().code == errc::bad_response_type);
+}
+
+TEST_CASE("ask from outside: timeout", "[ask]") {
+  // A deterministic system that nobody runs never answers.
+  libactor::actor_system frozen{libactor::system_config{.deterministic_seed = 1}};
+  auto e = frozen.spawn(echo_behavior);
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = e.ask<int>(1, 50ms).get();
+  REQUIRE_FALSE(r);
+  CHECK(r.err().code == errc::timeout);
+  CHECK(std::chrono::steady_clock::now() - t0 >= 50ms);
+}
+
+TEST_CASE("ask from outside: dead receiver, dying receiver, throwing handler", "[ask]") {
+  libactor::actor_system sys{libactor::system_config{.workers = 2}};
+  auto e = sys.spawn(echo_behavior);
+
+  auto thrown = e.ask<int>(boom{}, 10s).get();
+  REQUIRE_FALSE(thrown);
+  CHECK(thrown.err().code == errc::handler_failed);
+  CHECK(thrown.err().text == "kaboom");
+
+  // The throw stopped the actor: now it is dead.
+  auto dead = e.ask<int>(1, 10s).get();
+  REQUIRE_FALSE(dead);
+  CHECK(dead.err().code == errc::receiver_down);
+
+  // Requests queued behind a fatal one fail with receiver_down, not timeout.
+  libactor::actor_system det{libactor::system_config{.deterministic_seed = 3}};
+  auto d = det.spawn(echo_behavior);
+  auto first = d.ask<int>(die{}, 10s);
+  auto second = d.ask<int>(5, 10s);
+  det.run_until_idle();
+  auto f = first.get();
+  REQUIRE(f);  // the handler answered before stopping
+  auto s = second.get();
+  REQUIRE_FALSE(s);
+  CHECK(s.err().code == errc::receiver_down);
+
+  auto empty = libactor::actor_ref{}.ask<int>(1, 1s).get();
+  REQUIRE_FALSE(empty);
+  CHECK(empty.err().code == errc::receiver_down);
+}
+
+TEST_CASE("ask inside an actor: co_await a reply while other messages are handled", "[ask]") {
+  libactor::actor_system sys{libactor::system_config{.workers = 2}};
+  auto e = sys.spawn(echo_behavior);
+  struct sum_of {
+    int a, b;
+  };
+  test::counter side;
+  auto client = sys.spawn([e, &side](actor& self) -> behavior {
+    return {
+        [&self, e](sum_of s) -> task<int> {
+          auto x = co_await self.ask<int>(e, s.a, 10s);
+          auto y = co_await self.ask<int>(e, s.b, 10s);
+          if (!x || !y) throw std::runtime_error("ask failed");
+          co_return *x + *y;
+        },
+        [&side](ping) { side.add(); },
+    };
+  });
+  auto r = client.ask<int>(sum_of{1, 2}, 10s).get();
+  REQUIRE(r);
+  CHECK(*r == 6);
+  client.send(ping{});
+  REQUIRE(side.wait_for_at_least(1));
+}
+
+TEST_CASE("ask inside an actor: errors arrive as values (timeout, unhandled, throw, dead)",
+          "[ask]") {
+  libactor::actor_system sys{libactor::system_config{.deterministic_seed = 11}};
+  // An actor of a system that never runs: asks to it are never answered.
+  libactor::actor_system frozen_sys{libactor::system_config{.deterministic_seed = 12}};
+  auto frozen = frozen_sys.spawn(echo_behavior);
+  auto e = sys.spawn(echo_behavior);
+  struct probe {};
+  auto client = sys.spawn([e, frozen](actor& self) -> behavior {
+    return {[&self, e, frozen](probe) -> task<std::string> {
+      std::string out;
+      auto name = [](const auto& r) {
+        return r ? std::string("value") : std::string(libactor::to_string(r.err().code));
+      };
+      out += name(co_await self.ask<int>(frozen, 1, 100ms)) + ";";
+      out += name(co_await self.ask<int>(self.self(), 1, 1s)) + ";";  // no int handler here
+      out += name(co_await self.ask<int>(e, boom{}, 1s)) + ";";
+      out += name(co_await self.ask<int>(e, 1, 1s)) + ";";  // stopped by the throw
+      co_return out;
+    }};
+  });
+  auto r = client.ask<std::string>(probe{}, 10s);
+  sys.run_until_idle();
+  sys.advance_time(200ms);  // virtual time: fires the 100 ms ask timeout
+  sys.run_until_idle();
+  auto v = r.get();
+  REQUIRE(v);
+  CHECK(*v == "timeout;unhandled;handler_failed;receiver_down;");
+}
+
+TEST_CASE("a request served by a suspended task fails when the server stops", "[ask]") {
+  libactor::actor_system sys{libactor::system_config{.deterministic_seed = 5}};
+  libactor::actor_system frozen_sys{libactor::system_config{.deterministic_seed = 6}};
+  auto frozen = frozen_sys.spawn(echo_behavior);
+  auto server = sys.spawn([frozen](actor& self) -> behavior {
+    return {[&self, frozen](int) -> task<int> {
+      co_await self.ask<int>(frozen, 1, 10s);  // never answered: we stay suspended
+      co_return 1;
+    }};
+  });
+  auto r = server.ask<int>(1, 10s);
+  sys.run_until_idle();
+  sys.stop(server);
+  sys.run_until_idle();
+  auto v = r.get();
+  REQUIRE_FALSE(v);
+  CHECK(v.err().code == errc::receiver_down);
+}
+
+TEST_CASE("tasks compose: a task may co_await another task", "[ask]") {
+  libactor::actor_system sys{libactor::system_config{.workers = 2}};
+  auto e = sys.spawn(echo_behavior);
+  auto client = sys.spawn([e](actor& self) -> behavior {
+    auto twice = [&self, e](int x) -> task<int> {
+      auto r = co_await self.ask<int>(e, x, 10s);
+      co_return r ? *r : -1;
+    };
+    return {[twice](int x) -> task<int> {
+      int a = co_await twice(x);
+      int b = co_await twice(a);
+      co_return b;
+    }};
+  });
+  auto r = client.ask<int>(3, 10s).get();
+  REQUIRE(r);
+  CHECK(*r == 12);
+}

@@ -1,0 +1,255 @@
+// Stopping, exit reasons, monitors, links, trapping exits, exceptions in
+// handlers, the name registry and shutdown.
+
+#include <catch2/catch.hpp>
+
+#include <libactor/libactor.hpp>
+
+#include <atomic>
+#include <string>
+
+#include "support.hpp"
+
+using namespace std::chrono_literals;
+using libactor::actor;
+using libactor::actor_ref;
+using libactor::behavior;
+using libactor::down_msg;
+using libactor::exit_code;
+using libactor::exit_msg;
+using libactor::exit_reason;
+
+namespace {
+struct stop_normal {};
+struct stop_error {};
+struct throw_now {};
+
+behavior stoppable(actor& self) {
+  return {
+      [&self](stop_normal) { self.quit(); },
+      [&self](stop_error) { self.quit(exit_reason::error("bad state")); },
+      [](throw_now) { throw std::runtime_error("handler exploded"); },
+      [](int) {},
+  };
+}
+
+/// Spawns an actor that monitors `target` and records down reasons.
+actor_ref watch(libactor::actor_system& sys, actor_ref target, test::recorder<exit_reason>& out) {
+  return sys.spawn([target, &out](actor& self) -> behavior {
+    self.monitor(target);
+    return {[&out](const down_msg& d) { out.push(d.reason); }};
+  });
+}
+}  // namespace
+
+TEST_CASE("monitors see each stop reason: normal, error text, killed, exception text",
+          "[lifecycle]") {
+  libactor::actor_system sys{libactor::system_config{.workers = 2}};
+  test::recorder<exit_reason> downs;
+  auto a = sys.spawn(stoppable);
+  auto b = sys.spawn(stoppable);
+  auto c = sys.spawn(stoppable);
+  auto d = sys.spawn(stoppable);
+  watch(sys, a, downs);
+  watch(sys, b, downs);
+  watch(sys, c, downs);
+  watch(sys, d, downs);
+  a.send(stop_normal{});
+  REQUIRE(downs.wait_for_size(1));
+  b.send(stop_error{});
+  REQUIRE(downs.wait_for_size(2));
+  sys.stop(c);
+  REQUIRE(downs.wait_for_size(3));
+  d.send(throw_now{});
+  REQUIRE(downs.wait_for_size(4));
+  auto r = downs.items();
+  CHECK(r[0] == exit_reason::normal());
+  CHECK(r[1] == exit_reason::error("bad state"));
+  CHECK(r[2].code() == exit_code::killed);
+  CHECK(r[3] == exit_reason::error("handler exploded"));
+  // The process and its workers survived the exception: the system still works.
+  auto e = sys.spawn([](actor&) -> behavior { return {[](int x) { return x; }}; });
+  auto v = e.ask<int>(9, 10s).get();
+  REQUIRE(v);
+  CHECK(*v == 9);
+}
+
+TEST_CASE("monitoring an already stopped actor delivers down at once; demonitor cancels",
+          "[lifecycle]") {
+  libactor::actor_system sys{libactor::system_config{.workers = 2}};
+  test::recorder<exit_reason> downs;
+  auto a = sys.spawn(stoppable);
+  watch(sys, a, downs);
+  a.send(stop_error{});
+  REQUIRE(downs.wait_for_size(1));
+  watch(sys, a, downs);  // a is dead now
+  REQUIRE(downs.wait_for_size(2));
+  CHECK(downs.items()[1] == exit_reason::error("bad state"));
+
+  // demonitor: with one monitor removed, only the second remains.
+  test::recorder<std::string> seen;
+  auto b = sys.spawn(stoppable);
+  struct arm {};
+  auto w = sys.spawn([b, &seen](actor& self) -> behavior {
+    self.monitor(b);
+    self.monitor(b);
+    self.demonitor(b);
+    return {[&seen](const down_msg&) { seen.push("down"); }, [&seen](arm) { seen.push("armed"); }};
+  });
+  b.send(stop_normal{});
+  REQUIRE(seen.wait_for_size(1));
+  w.send(arm{});  // FIFO after any second down_msg, which must not exist
+  REQUIRE(seen.wait_for_size(2));
+  CHECK(seen.items() == std::vector<std::string>{"down", "armed"});
+}
+
+TEST_CASE("links propagate failure both ways; normal exits do not; trap_exit receives exit_msg",
+          "[lifecycle]") {
+  libactor::actor_system sys{libactor::system_config{.workers = 2}};
+  test::recorder<exit_reason> downs;
+  struct link_to {
+    actor_ref other;
+  };
+  auto linker = [](actor& self) -> behavior {
+    return {
+        [&self](link_to l) { self.link(l.other); },
+        [&self](stop_error) { self.quit(exit_reason::error("chain")); },
+        [&self](stop_normal) { self.quit(); },
+    };
+  };
+  // a <-> b; a fails -> b fails with the same reason.
+  auto a = sys.spawn(linker);
+  auto b = sys.spawn(linker);
+  watch(sys, a, downs);
+  watch(sys, b, downs);
+  REQUIRE(a.ask<void>(link_to{b}, 10s).get());
+  a.send(stop_error{});
+  REQUIRE(downs.wait_for_size(2));
+  for (auto& r : downs.items()) CHECK(r == exit_reason::error("chain"));
+
+  // The other direction: b fails -> a fails.
+  test::recorder<exit_reason> downs2;
+  auto c = sys.spawn(linker);
+  auto d = sys.spawn(linker);
+  watch(sys, c, downs2);
+  REQUIRE(c.ask<void>(link_to{d}, 10s).get());
+  d.send(stop_error{});
+  REQUIRE(downs2.wait_for_size(1));
+  CHECK(downs2.items()[0] == exit_reason::error("chain"));
+
+  // Normal exit does not take the partner down.
+  auto e = sys.spawn(linker);
+  auto f = sys.spawn(linker);
+  REQUIRE(e.ask<void>(link_to{f}, 10s).get());
+  test::recorder<exit_reason> downs3;
+  watch(sys, e, downs3);
+  e.send(stop_normal{});
+  REQUIRE(downs3.wait_for_size(1));
+  auto probe = f.ask<void>(link_to{sys.spawn(linker)}, 10s).get();
+  CHECK(probe.has_value());  // f still answers
+
+  // trap_exit: the failure arrives as a message instead.
+  test::recorder<exit_reason> trapped;
+  auto t = sys.spawn([&trapped](actor& self) -> behavior {
+    self.trap_exit(true);
+    return {
+        [&self](link_to l) { self.link(l.other); },
+        [&trapped](const exit_msg& m) { trapped.push(m.reason); },
+    };
+  });
+  auto g = sys.spawn(linker);
+  REQUIRE(t.ask<void>(link_to{g}, 10s).get());
+  g.send(stop_error{});
+  REQUIRE(trapped.wait_for_size(1));
+  CHECK(trapped.items()[0] == exit_reason::error("chain"));
+  CHECK(t.ask<void>(link_to{sys.spawn(linker)}, 10s).get().has_value());  // t survived
+
+  // Linking to a dead actor delivers its exit at once.
+  test::recorder<exit_reason> late;
+  auto dead = sys.spawn(linker);
+  watch(sys, dead, late);
+  dead.send(stop_error{});
+  REQUIRE(late.wait_for_size(1));
+  auto u = sys.spawn([&trapped](actor& self) -> behavior {
+    self.trap_exit(true);
+    return {[&self](link_to l) { self.link(l.other); },
+            [&trapped](const exit_msg& m) { trapped.push(m.reason); }};
+  });
+  u.send(link_to{dead});
+  REQUIRE(trapped.wait_for_size(2));
+}
+
+TEST_CASE("an exception in make_behavior stops the new actor with the exception's text",
+          "[lifecycle]") {
+  libactor::actor_system sys{libactor::system_config{.workers = 2}};
+  auto a = sys.spawn([](actor&) -> behavior { throw std::runtime_error("init failed"); });
+  test::recorder<exit_reason> downs;
+  watch(sys, a, downs);
+  REQUIRE(downs.wait_for_size(1));
+  CHECK(downs.items()[0] == exit_reason::error("init failed"));
+  // An empty behavior is a normal stop.
+  auto b = sys.spawn([](actor&) -> behavior { return {}; });
+  watch(sys, b, downs);
+  REQUIRE(downs.wait_for_size(2));
+  CHECK(downs.items()[1] == exit_reason::normal());
+}
+
+TEST_CASE("context functions called from outside the actor throw a clear error", "[lifecycle]") {
+  libactor::actor_system sys{libactor::system_config{.deterministic_seed = 1}};
+  actor* raw = nullptr;
+  auto a = sys.spawn([&raw](actor& self) -> behavior {
+    raw = &self;
+    return {[](int) {}};
+  });
+  REQUIRE(raw != nullptr);
+  CHECK_THROWS_AS(raw->quit(), std::logic_error);
+  CHECK_THROWS_AS(raw->monitor(a), std::logic_error);
+  CHECK_THROWS_AS(sys.stop(actor_ref{}), std::invalid_argument);
+}
+
+TEST_CASE("registry: register, look up, duplicate refused, removed when the actor stops",
+          "[registry]") {
+  libactor::actor_system sys{libactor::system_config{.workers = 2}};
+  auto a = sys.spawn(stoppable);
+  auto b = sys.spawn(stoppable);
+  CHECK(sys.register_name("alpha", a));
+  CHECK_FALSE(sys.register_name("alpha", b));
+  CHECK(sys.register_name("beta", b));
+  CHECK(sys.lookup("alpha") == a);
+  CHECK(sys.lookup("nope") == actor_ref{});
+  CHECK(sys.unregister_name("beta"));
+  CHECK(sys.lookup("beta") == actor_ref{});
+  test::recorder<exit_reason> downs;
+  watch(sys, a, downs);
+  a.send(stop_normal{});
+  REQUIRE(downs.wait_for_size(1));
+  // Removal happens before monitors are told.
+  CHECK(sys.lookup("alpha") == actor_ref{});
+  CHECK_FALSE(sys.register_name("gamma", a));  // a stopped actor cannot be registered
+  CHECK(sys.register_name("alpha", b));        // the name is free again
+}
+
+TEST_CASE("shutdown stops every actor, runs on_exit, refuses new spawns", "[shutdown]") {
+  std::atomic<int> exits{0};
+  struct counted : actor {
+    explicit counted(std::atomic<int>& n) : n_(n) {}
+    behavior make_behavior() override {
+      return {[](int) {}};
+    }
+    void on_exit(const exit_reason& r) override {
+      if (r.code() == exit_code::shutdown) n_.fetch_add(1);
+    }
+    std::atomic<int>& n_;
+  };
+  libactor::actor_system sys{libactor::system_config{.workers = 2}};
+  const int n = static_cast<int>(test::scaled(1000));
+  std::vector<actor_ref> all;
+  for (int i = 0; i < n; ++i) all.push_back(sys.spawn<counted>(exits));
+  for (auto& a : all) a.send(1);
+  sys.shutdown();
+  CHECK(exits.load() == n);
+  CHECK(sys.stats().live_actors == 0);
+  CHECK_THROWS_AS(sys.spawn<counted>(exits), std::logic_error);
+  CHECK(all[0].send(1) == libactor::send_status::dead_letter);
+  sys.shutdown();  // idempotent
+}

@@ -1,0 +1,235 @@
+// Spawning, handles, sending, dispatch by type, unhandled messages, dead
+// letters, per-pair ordering and bounded mailboxes.
+
+#include <catch2/catch.hpp>
+
+#include <libactor/libactor.hpp>
+
+#include <memory>
+#include <string>
+#include <thread>
+#include <unordered_set>
+
+#include "support.hpp"
+
+using namespace std::chrono_literals;
+using libactor::actor;
+using libactor::actor_ref;
+using libactor::behavior;
+
+namespace {
+
+struct add {
+  int n;
+};
+struct get {};
+
+class accumulator : public actor {
+ public:
+  explicit accumulator(int start) : total_(start) {}
+
+ protected:
+  behavior make_behavior() override {
+    return {
+        [this](add a) { total_ += a.n; },
+        [this](get) { return total_; },
+    };
+  }
+
+ private:
+  int total_;
+};
+
+}  // namespace
+
+TEST_CASE("class and function actors; handles are comparable, hashable, copyable", "[actor]") {
+  libactor::actor_system sys{libactor::system_config{.workers = 2}};
+  auto a = sys.spawn<accumulator>(10);
+  auto f = sys.spawn([](actor&) -> behavior { return {[](int x) { return x + 1; }}; });
+  REQUIRE(a);
+  REQUIRE(f);
+  CHECK(a != f);
+  actor_ref copy = a;
+  CHECK(copy == a);
+  CHECK(copy.id() == a.id());
+  CHECK(a.id() != f.id());
+  std::unordered_set<actor_ref> set{a, f, copy};
+  CHECK(set.size() == 2);
+  CHECK(actor_ref{} == actor_ref{});
+  CHECK_FALSE(actor_ref{});
+
+  a.send(add{5});
+  a.send(add{7});
+  auto total = a.ask<int>(get{}, 10s).get();
+  REQUIRE(total);
+  CHECK(*total == 22);
+  auto inc = f.ask<int>(41, 10s).get();
+  REQUIRE(inc);
+  CHECK(*inc == 42);
+}
+
+TEST_CASE("handles are safe to use from many non-actor threads at once", "[actor][stress]") {
+  libactor::actor_system sys{libactor::system_config{.workers = 2}};
+  auto a = sys.spawn<accumulator>(0);
+  const int per = static_cast<int>(test::scaled(20000));
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([a, per] {
+      for (int i = 0; i < per; ++i) {
+        actor_ref local = a;  // copies and destroys handles concurrently
+        local.send(add{1});
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  auto total = a.ask<int>(get{}, 30s).get();
+  REQUIRE(total);
+  CHECK(*total == 4 * per);
+}
+
+TEST_CASE("any movable type is a message; the handler is chosen by static type", "[actor]") {
+  libactor::actor_system sys{libactor::system_config{.workers = 2}};
+  test::recorder<std::string> seen;
+  auto a = sys.spawn([&seen](actor&) -> behavior {
+    return {
+        [&seen](std::unique_ptr<int> p) { seen.push("unique_ptr " + std::to_string(*p)); },
+        [&seen](const std::string& s) { seen.push("string " + s); },
+        [&seen](int i) { seen.push("int " + std::to_string(i)); },
+        [&seen](double d) { seen.push("double " + std::to_string(static_cast<int>(d))); },
+    };
+  });
+  a.send(std::make_unique<int>(7));
+  a.send(std::string("hi"));
+  a.send(3);
+  a.send(2.0);
+  REQUIRE(seen.wait_for_size(4));
+  CHECK(seen.items() ==
+        std::vector<std::string>{"unique_ptr 7", "string hi", "int 3", "double 2"});
+}
+
+TEST_CASE("a message no handler takes is counted and reported, never silently lost", "[actor]") {
+  test::recorder<std::string> hook;
+  libactor::system_config cfg;
+  cfg.workers = 2;
+  cfg.on_unhandled = [&hook](const libactor::unhandled_info& info) { hook.push(info.type_name); };
+  libactor::actor_system sys{cfg};
+  auto a = sys.spawn([](actor&) -> behavior { return {[](int) {}}; });
+  a.send(std::string("nobody wants me"));
+  REQUIRE(hook.wait_for_size(1));
+  CHECK(sys.stats().unhandled == 1);
+  CHECK(hook.items()[0] == typeid(std::string).name());
+  // An ask that no handler takes fails with errc::unhandled.
+  auto r = a.ask<int>(2.5, 10s).get();
+  REQUIRE_FALSE(r);
+  CHECK(r.err().code == libactor::errc::unhandled);
+  CHECK(sys.stats().unhandled == 2);
+}
+
+TEST_CASE("sends to a stopped actor are dead letters: counted, observable, cheap", "[actor]") {
+  test::counter hook;
+  libactor::system_config cfg;
+  cfg.workers = 2;
+  cfg.on_dead_letter = [&hook](const libactor::dead_letter_info&) { hook.add(); };
+  libactor::actor_system sys{cfg};
+  auto a = sys.spawn([](actor& self) -> behavior {
+    return {[&self](int) { self.quit(); }};
+  });
+  libactor::actor_ref watcher_done;
+  test::counter down;
+  sys.spawn([a, &down](actor& self) -> behavior {
+    self.monitor(a);
+    return {[&down](const libactor::down_msg&) { down.add(); }};
+  });
+  a.send(1);
+  REQUIRE(down.wait_for_at_least(1));
+  const auto before = sys.stats().dead_letters;
+  for (int i = 0; i < 1000; ++i) CHECK(a.send(i) == libactor::send_status::dead_letter);
+  CHECK(sys.stats().dead_letters == before + 1000);
+  REQUIRE(hook.wait_for_at_least(before + 1000));
+  // Empty handles too.
+  CHECK(actor_ref{}.send(1) == libactor::send_status::dead_letter);
+}
+
+TEST_CASE("messages from one sender to one receiver arrive in send order", "[actor][ordering]") {
+  libactor::actor_system sys{libactor::system_config{.workers = 2}};
+  static constexpr int senders = 4;
+  const int per = static_cast<int>(test::scaled(50000));
+  struct item {
+    int sender;
+    int seq;
+  };
+  test::counter done;
+  auto sink = sys.spawn([&done, per](actor&) -> behavior {
+    auto next = std::make_shared<std::vector<int>>(senders, 0);
+    auto bad = std::make_shared<int>(0);
+    return {[next, bad, &done, per](item it) {
+      if ((*next)[it.sender] != it.seq) ++*bad;
+      (*next)[it.sender] = it.seq + 1;
+      if (it.seq == per - 1) done.add(*bad == 0 ? 1 : 1000);
+    }};
+  });
+  // Actor senders (sending in chunks to interleave with each other) ...
+  struct go {
+    int from;
+  };
+  for (int s = 0; s < senders / 2; ++s) {
+    auto sender = sys.spawn([sink, s, per](actor& self) -> behavior {
+      return {[sink, s, per, &self](go g) {
+        for (int i = g.from; i < std::min(per, g.from + 100); ++i) sink.send(item{s, i});
+        if (g.from + 100 < per) self.self().send(go{g.from + 100});
+      }};
+    });
+    sender.send(go{0});
+  }
+  // ... and plain threads.
+  std::vector<std::thread> threads;
+  for (int s = senders / 2; s < senders; ++s) {
+    threads.emplace_back([sink, s, per] {
+      for (int i = 0; i < per; ++i) sink.send(item{s, i});
+    });
+  }
+  for (auto& t : threads) t.join();
+  REQUIRE(done.wait_for_at_least(senders));
+  CHECK(done.value() == senders);  // 1000 would mean an out-of-order message
+}
+
+TEST_CASE("bounded mailbox, reject policy: send reports mailbox_full", "[actor][bounded]") {
+  // Deterministic mode: nothing runs until we say so, so the mailbox fills.
+  libactor::actor_system sys{libactor::system_config{.deterministic_seed = 1}};
+  test::counter handled;
+  auto a = sys.spawn_with(libactor::spawn_options{.mailbox_capacity = 3},
+                          [&handled](actor&) -> behavior { return {[&handled](int) { handled.add(); }}; });
+  for (int i = 0; i < 3; ++i) CHECK(a.send(i) == libactor::send_status::ok);
+  CHECK(a.send(3) == libactor::send_status::mailbox_full);
+  CHECK(sys.stats().rejected == 1);
+  auto r = a.ask<int>(4, 1s);  // an ask into a full mailbox fails at once
+  auto rr = r.get();
+  REQUIRE_FALSE(rr);
+  CHECK(rr.err().code == libactor::errc::mailbox_full);
+  sys.run_until_idle();
+  CHECK(handled.value() == 3);
+  CHECK(a.send(5) == libactor::send_status::ok);  // room again
+  sys.run_until_idle();
+  CHECK(handled.value() == 4);
+}
+
+TEST_CASE("bounded mailbox, drop_newest and drop_oldest keep the right messages", "[actor][bounded]") {
+  libactor::actor_system sys{libactor::system_config{.deterministic_seed = 1}};
+  test::recorder<int> newest;
+  test::recorder<int> oldest;
+  auto dn = sys.spawn_with(
+      libactor::spawn_options{.mailbox_capacity = 2, .overload = libactor::overload_policy::drop_newest},
+      [&newest](actor&) -> behavior { return {[&newest](int i) { newest.push(i); }}; });
+  auto dold = sys.spawn_with(
+      libactor::spawn_options{.mailbox_capacity = 2, .overload = libactor::overload_policy::drop_oldest},
+      [&oldest](actor&) -> behavior { return {[&oldest](int i) { oldest.push(i); }}; });
+  for (int i = 0; i < 5; ++i) {
+    const auto s = dn.send(i);
+    CHECK(s == (i < 2 ? libactor::send_status::ok : libactor::send_status::dropped));
+    CHECK(dold.send(i) == libactor::send_status::ok);
+  }
+  sys.run_until_idle();
+  CHECK(newest.items() == std::vector<int>{0, 1});
+  CHECK(oldest.items() == std::vector<int>{3, 4});
+  CHECK(sys.stats().dropped == 6);
+}
