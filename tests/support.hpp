@@ -19,11 +19,11 @@ constexpr std::size_t scaled(std::size_t n) {
 /// A counter that a test waits on until it reaches a target.
 class counter {
  public:
+  // Notifies under the lock: a waiter that sees the value may destroy this
+  // object as soon as it can take the mutex, so the notify must be done by then.
   void add(std::size_t n = 1) {
-    {
-      std::lock_guard lock(mu_);
-      value_ += n;
-    }
+    std::lock_guard lock(mu_);
+    value_ += n;
     cv_.notify_all();
   }
   [[nodiscard]] bool wait_for_at_least(std::size_t target,
@@ -47,10 +47,8 @@ template <class T>
 class recorder {
  public:
   void push(T v) {
-    {
-      std::lock_guard lock(mu_);
-      items_.push_back(std::move(v));
-    }
+    std::lock_guard lock(mu_);  // notify under the lock: see counter::add()
+    items_.push_back(std::move(v));
     cv_.notify_all();
   }
   [[nodiscard]] bool wait_for_size(std::size_t n, std::chrono::steady_clock::duration d = deadline) {

@@ -54,6 +54,7 @@ TEST_CASE("pool stress: producer allocates, consumer frees, blocks keep their co
   constexpr std::size_t ring = 1024;
   std::vector<std::atomic<void*>> slots(ring);
   for (auto& s : slots) s.store(nullptr);
+  std::atomic<std::size_t> corrupted{0};  // counted off the main thread, checked on it
   std::thread consumer([&] {
     for (std::size_t i = 0; i < total; ++i) {
       auto& s = slots[i % ring];
@@ -61,7 +62,7 @@ TEST_CASE("pool stress: producer allocates, consumer frees, blocks keep their co
       while ((p = s.exchange(nullptr, std::memory_order_acquire)) == nullptr) std::this_thread::yield();
       std::size_t v;
       std::memcpy(&v, static_cast<char*>(p) + 8, sizeof v);
-      REQUIRE(v == i);
+      if (v != i) corrupted.fetch_add(1);
       pool::deallocate(p, static_cast<int>(i % 2));
     }
     pool::flush_thread_cache();
@@ -74,4 +75,5 @@ TEST_CASE("pool stress: producer allocates, consumer frees, blocks keep their co
     s.store(p, std::memory_order_release);
   }
   consumer.join();
+  CHECK(corrupted.load() == 0);
 }
