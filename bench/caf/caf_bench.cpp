@@ -7,6 +7,8 @@
 
 #include <caf/all.hpp>
 
+#include "common.hpp"
+
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -28,112 +30,23 @@
 
 namespace {
 
-using clock_type = std::chrono::steady_clock;
+using bench::clock_type;
+using bench::cpu_seconds;
+using bench::chunk_size;
+using bench::expected_sum;
+using bench::now_ns;
+using bench::param_list;
+using bench::rss_bytes;
 
 using start_atom = caf::atom_constant<caf::atom("start")>;
 using continue_atom = caf::atom_constant<caf::atom("continue")>;
 
-constexpr uint64_t chunk_size = 1000;
-
-int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-           clock_type::now().time_since_epoch())
-    .count();
-}
-
-// May be called from scheduler threads, hence _Exit instead of exit.
-[[noreturn]] void fail(const std::string& msg) {
-  std::cerr << "caf_bench: " << msg << std::endl;
-  std::cout.flush();
-  std::_Exit(1);
-}
-
-// -- command line -------------------------------------------------------------
-
-class args {
-public:
-  args(int argc, char** argv) {
-    for (int i = 2; i < argc; ++i) {
-      std::string kv = argv[i];
-      auto eq = kv.find('=');
-      if (eq == std::string::npos || eq == 0)
-        fail("malformed argument '" + kv + "' (expected key=value)");
-      values_[kv.substr(0, eq)] = kv.substr(eq + 1);
-    }
-  }
-
-  uint64_t get(const std::string& key, uint64_t fallback) {
-    auto i = values_.find(key);
-    if (i == values_.end())
-      return fallback;
-    const std::string& str = i->second;
-    char* end = nullptr;
-    errno = 0;
-    auto res = std::strtoull(str.c_str(), &end, 10);
-    if (str.empty() || *end != '\0' || errno != 0 || str[0] == '-')
-      fail("invalid value for '" + key + "': '" + str + "'");
-    used_.push_back(key);
-    return res;
-  }
-
-  // Rejects keys that no scenario asked for (typos).
-  void check_unused() const {
-    for (auto& kv : values_)
-      if (std::find(used_.begin(), used_.end(), kv.first) == used_.end())
-        fail("unknown parameter '" + kv.first + "'");
-  }
-
-private:
-  std::map<std::string, std::string> values_;
-  std::vector<std::string> used_;
-};
-
-// -- output -------------------------------------------------------------------
-
-using param_list = std::vector<std::pair<std::string, uint64_t>>;
+[[noreturn]] void fail(const std::string& msg) { bench::fail("caf_bench", msg); }
 
 void emit(const std::string& scenario, const param_list& params, double value,
           const std::string& unit) {
-  std::ostringstream out;
-  out.precision(10);
-  out << "{\"framework\":\"caf\",\"scenario\":\"" << scenario
-      << "\",\"params\":{";
-  for (size_t i = 0; i < params.size(); ++i) {
-    if (i > 0)
-      out << ',';
-    out << '"' << params[i].first << "\":" << params[i].second;
-  }
-  out << "},\"value\":" << value << ",\"unit\":\"" << unit << "\"}\n";
-  std::cout << out.str() << std::flush;
+  bench::emit("caf", scenario, params, value, unit);
 }
-
-// -- process statistics -------------------------------------------------------
-
-int64_t rss_bytes() {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.compare(0, 6, "VmRSS:") == 0) {
-      std::istringstream fields(line.substr(6));
-      int64_t kb = 0;
-      fields >> kb;
-      return kb * 1024;
-    }
-  }
-  fail("unable to read VmRSS from /proc/self/status");
-}
-
-double cpu_seconds() {
-  rusage ru;
-  if (getrusage(RUSAGE_SELF, &ru) != 0)
-    fail("getrusage failed");
-  auto tv = [](const timeval& t) {
-    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
-  };
-  return tv(ru.ru_utime) + tv(ru.ru_stime);
-}
-
-// -- actor system setup -------------------------------------------------------
 
 struct bench_config : caf::actor_system_config {
   explicit bench_config(size_t workers) {
@@ -208,11 +121,8 @@ private:
 };
 
 // Sum of (i & 0xFF) for i in [0, n).
-uint64_t expected_sum(uint64_t n) {
-  return (n / 256) * (255 * 256 / 2) + (n % 256) * (n % 256 - 1) / 2;
-}
 
-int run_mailbox(args& a) {
+int run_mailbox(bench::args& a) {
   auto workers = a.get("workers", std::thread::hardware_concurrency());
   auto senders = a.get("senders", 1);
   auto messages = a.get("messages", 2000000);
@@ -310,7 +220,7 @@ private:
   std::promise<pingpong_result>* done_;
 };
 
-int run_pingpong(args& a) {
+int run_pingpong(bench::args& a) {
   auto workers = a.get("workers", std::thread::hardware_concurrency());
   auto rounds = a.get("rounds", 200000);
   a.check_unused();
@@ -357,7 +267,7 @@ caf::behavior idle_actor(caf::event_based_actor*) {
   };
 }
 
-int run_spawn(args& a) {
+int run_spawn(bench::args& a) {
   auto workers = a.get("workers", std::thread::hardware_concurrency());
   auto actors = a.get("actors", 1000000);
   a.check_unused();
@@ -395,7 +305,7 @@ int run_spawn(args& a) {
   return 0;
 }
 
-int run_idle(args& a) {
+int run_idle(bench::args& a) {
   auto workers = a.get("workers", std::thread::hardware_concurrency());
   auto actors = a.get("actors", 1000);
   auto seconds = a.get("seconds", 2);
@@ -454,7 +364,7 @@ int main(int argc, char** argv) {
     usage();
     return 0;
   }
-  args a{argc, argv};
+  bench::args a{"caf_bench", argc, argv};
   if (scenario == "mailbox")
     return run_mailbox(a);
   if (scenario == "pingpong")
