@@ -184,3 +184,17 @@ TEST_CASE("tasks compose: a task may co_await another task", "[ask]") {
   REQUIRE(r);
   CHECK(*r == 12);
 }
+
+TEST_CASE("reply::get() inside a handler returns an error instead of blocking a worker", "[ask]") {
+  libactor::actor_system sys{libactor::system_config{.workers = 1}};
+  auto e = sys.spawn(echo_behavior);
+  auto blocker = sys.spawn([e](actor&) -> behavior {
+    return {[e](int x) -> std::string {
+      auto r = e.ask<int>(x, 10s).get();
+      return r ? std::string("blocked") : r.err().to_string();
+    }};
+  });
+  auto r = blocker.ask<std::string>(1, 10s).get();
+  REQUIRE(r);
+  CHECK(r->rfind("invalid_argument: reply::get() would block", 0) == 0);
+}

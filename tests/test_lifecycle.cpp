@@ -253,3 +253,28 @@ TEST_CASE("shutdown stops every actor, runs on_exit, refuses new spawns", "[shut
   CHECK(all[0].send(1) == libactor::send_status::dead_letter);
   sys.shutdown();  // idempotent
 }
+
+TEST_CASE("a member destructor may send while its actor is destroyed", "[lifecycle]") {
+  test::counter farewells;
+  struct farewell {};
+  libactor::actor_system sys{libactor::system_config{.workers = 2}};
+  auto sink = sys.spawn([&farewells](actor&) -> behavior {
+    return {[&farewells](farewell) { farewells.add(); }};
+  });
+  struct notifier {
+    actor_ref to;
+    ~notifier() { to.send(farewell{}); }
+  };
+  struct leaving : actor {
+    explicit leaving(actor_ref to) : n_{std::move(to)} {}
+    behavior make_behavior() override {
+      return {[this](stop_normal) { quit(); }};
+    }
+    notifier n_;
+  };
+  {
+    auto a = sys.spawn<leaving>(sink);
+    a.send(stop_normal{});
+  }  // the last handle goes; the actor is destroyed on whichever thread drops the last reference
+  REQUIRE(farewells.wait_for_at_least(1));
+}

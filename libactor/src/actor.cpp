@@ -9,6 +9,7 @@
 
 namespace libactor {
 namespace detail {
+void t_current_clear() noexcept;
 
 namespace {
 thread_local actor* t_current = nullptr;
@@ -31,6 +32,7 @@ std::string what_of(const std::exception_ptr& ep) {
 }  // namespace
 
 actor* current_actor() noexcept { return t_current; }
+void t_current_clear() noexcept { t_current = nullptr; }
 
 void release_actor(actor* a) noexcept { a->release(); }
 
@@ -665,7 +667,10 @@ void actor::stop_now(exit_reason reason, detail::message* rest) noexcept {
         detail::make_message<exit_msg>(detail::msg_kind::exit_signal, this, 0, exit_msg{self(), reason}));
   }
   for (auto& n : names) sys_->erase_name(n, this);
-  // 5. Last: the system's reference. `this` may be gone afterwards.
+  // 5. Last: the system's reference. `this` may be gone afterwards, and its
+  // destructor must not see itself as the running actor (a message sent from
+  // a member's destructor would take a reference to a dying object).
+  detail::t_current_clear();
   sys_->untrack(this);
 }
 

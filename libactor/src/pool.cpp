@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <iterator>
 #include <mutex>
 #include <new>
 #include <vector>
@@ -35,6 +36,10 @@ struct chunk_header {
 };
 constexpr std::size_t header_bytes = 64;
 static_assert(sizeof(chunk_header) <= header_bytes);
+static_assert(std::size(class_size) == class_count);
+static_assert((chunk_size & (chunk_size - 1)) == 0, "chunks are found by masking");
+static_assert(header_bytes % 16 == 0 && class_size[0] % 16 == 0, "blocks are 16-byte aligned");
+static_assert(std::atomic<block*>::is_always_lock_free);
 
 struct alignas(64) remote_list {
   // Any thread pushes a chain (CAS); the owning heap takes all (exchange).
@@ -171,7 +176,19 @@ void deallocate(void* p, int sc) noexcept {
     LIBACTOR_POISON(reinterpret_cast<char*>(b) + sizeof(block), class_size[sc] - sizeof(block));
     return;
   }
-  if (!h) h = this_heap();
+  if (!h) {
+    // This thread has no heap (it never allocated, or it is exiting and its
+    // heap was released): hand the block straight back to its home.
+    remote_list& r = home->remote[sc];
+    // relaxed: only the CAS's first guess.
+    block* old = r.head.load(std::memory_order_relaxed);
+    do {
+      b->next = old;
+      // release: as in flush_pending().
+    } while (!r.head.compare_exchange_weak(old, b, std::memory_order_release,
+                                           std::memory_order_relaxed));
+    return;
+  }
   if (h->pending_home != home || h->pending_class != sc || h->pending_count == remote_batch) {
     flush_pending(h);
     h->pending_home = home;

@@ -64,9 +64,13 @@ void system_state::track(actor* a) {
     a->live_next_ = s.head;
     if (s.head) s.head->live_prev_ = a;
     s.head = a;
+    // Inside the shard lock: shutdown() scans the shards under their locks,
+    // so an actor it can find is already counted and will be waited for.
+    // relaxed: the shard mutex orders it with that scan; the count's final
+    // decrement happens under live_mu (see untrack()).
+    live.fetch_add(1, std::memory_order_relaxed);
   }
   spawned.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
-  live.fetch_add(1, std::memory_order_relaxed);     // relaxed: read under live_mu at shutdown
 }
 
 void system_state::untrack(actor* a) noexcept {
@@ -82,12 +86,11 @@ void system_state::untrack(actor* a) noexcept {
     a->live_prev_ = a->live_next_ = nullptr;
   }
   a->release();
-  // acq_rel: the last decrement synchronizes with shutdown()'s wait, which
-  // re-reads the count under live_mu.
-  if (live.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-    std::lock_guard lock(live_mu);
-    live_cv.notify_all();
-  }
+  // Under live_mu: shutdown() may return (and the system be destroyed) as soon
+  // as it sees zero, so the decrement and the notify must both be done before
+  // it can look. relaxed: the mutex provides the ordering.
+  std::lock_guard lock(live_mu);
+  if (live.fetch_sub(1, std::memory_order_relaxed) == 1) live_cv.notify_all();
 }
 
 void system_state::shutdown() {
@@ -106,13 +109,14 @@ void system_state::shutdown() {
   for (auto& a : all) a->request_stop(exit_reason(exit_code::shutdown, {}));
   all.clear();
   if (det) {
-    while (live.load(std::memory_order_acquire) != 0) {  // acquire: see untrack()
+    // relaxed: deterministic mode runs every actor on this thread.
+    while (live.load(std::memory_order_relaxed) != 0) {
       if (!det->run_once()) break;
     }
   } else {
     std::unique_lock lock(live_mu);
-    // acquire: see untrack().
-    live_cv.wait(lock, [this] { return live.load(std::memory_order_acquire) == 0; });
+    // relaxed: read under live_mu, which orders it with untrack()'s decrement.
+    live_cv.wait(lock, [this] { return live.load(std::memory_order_relaxed) == 0; });
   }
   timers.stop();
   sched->stop();

@@ -116,9 +116,15 @@ class [[nodiscard]] reply {
       : sink_(std::move(sink)), deadline_(deadline) {}
 
   /// Blocks until the answer arrives or the ask's timeout expires. Call once;
-  /// a second call returns errc::invalid_argument.
+  /// a second call returns errc::invalid_argument, and so does a call from
+  /// inside an actor's handler (which must not block its worker).
   expected<R> get() {
     if (!sink_) return error{errc::invalid_argument, "reply::get() called twice"};
+    if (detail::current_actor() != nullptr) {
+      return error{errc::invalid_argument,
+                   "reply::get() would block a worker thread; inside an actor use "
+                   "co_await self.ask<R>(...)"};
+    }
     auto sink = std::move(sink_);
     detail::message_ptr m{sink->wait(deadline_)};
     if (!m) return error{errc::timeout, "no reply before the ask's timeout"};

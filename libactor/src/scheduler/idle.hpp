@@ -60,6 +60,8 @@ class idle_set {
   static std::uint32_t searchers(std::uint64_t s) { return static_cast<std::uint32_t>(s >> 32); }
 
  public:
+  static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
+
   explicit idle_set(unsigned workers) : workers_(workers) { list_.reserve(workers); }
 
   /// Limits concurrent searchers to half the workers (at least one).
@@ -120,10 +122,14 @@ class idle_set {
     return idx;
   }
 
+  /// For stop(): empties the list and keeps the counts consistent (the woken
+  /// workers count as searchers, as if a notifier had woken each).
   [[nodiscard]] std::vector<unsigned> take_all_sleepers() {
     std::lock_guard lock(mu_);
     std::vector<unsigned> out;
     out.swap(list_);
+    // acq_rel: as everywhere on state_.
+    state_.fetch_add(out.size() * (searcher_one - sleeper_one), std::memory_order_acq_rel);
     return out;
   }
 

@@ -45,7 +45,9 @@ namespace libactor::detail {
 
 template <std::uint32_t Capacity>
 class run_queue {
-  static_assert((Capacity & (Capacity - 1)) == 0, "capacity must be a power of two");
+  static_assert(Capacity >= 2 && (Capacity & (Capacity - 1)) == 0,
+                "capacity must be a power of two of at least 2");
+  static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
   static constexpr std::uint64_t mask = Capacity - 1;
 
  public:

@@ -133,7 +133,11 @@ void worker_pool::sleep(worker& w) noexcept {
   w.searching = false;
   // acquire: see stop().
   if (stopping_.load(std::memory_order_acquire) || work_visible()) {
-    if (!idle_.remove_sleeper(w.index)) {
+    if (idle_.remove_sleeper(w.index)) {
+      // Back to the loop. If searching is refused (enough searchers), the
+      // work is theirs; yield rather than spin on the idle mutex.
+      std::this_thread::yield();
+    } else {
       // A notifier already took us off the list and counted us as searching;
       // its unpark is imminent. Consume it now: a token left behind would make
       // a later park() return while we are still listed as a sleeper, and the
@@ -145,8 +149,8 @@ void worker_pool::sleep(worker& w) noexcept {
     return;
   }
   w.park.park();
-  // A notifier moved us from sleeping to searching before unparking (or
-  // stop() woke everyone).
+  // A notifier (or stop(), through take_all_sleepers) moved us from
+  // sleeping to searching before unparking.
   w.searching = true;
 }
 

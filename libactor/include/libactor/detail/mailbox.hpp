@@ -132,13 +132,6 @@ class mailbox {
   /// Consumer: puts aside an already-taken FIFO for the next activation.
   void stash(message* fifo) noexcept { stash_ = fifo; }
 
-  /// @threadsafe A snapshot; true once close() ran.
-  [[nodiscard]] bool is_closed() const noexcept {
-    // acquire: a caller that sees `closed` also sees the stopped actor's exit
-    // state written before close().
-    return head_.load(std::memory_order_acquire) == closed_tag;
-  }
-
   /// Consumer, before the actor is first published: starts blocked-able.
   static constexpr std::uintptr_t empty_tag = 0;
   static constexpr std::uintptr_t blocked_tag = 1;
@@ -166,5 +159,6 @@ class mailbox {
 
 static_assert(alignof(message) >= 8, "tags 0..2 must never be valid message addresses");
 static_assert(sizeof(mailbox) == 16);
+static_assert(std::atomic<std::uintptr_t>::is_always_lock_free);
 
 }  // namespace libactor::detail

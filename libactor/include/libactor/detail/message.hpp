@@ -58,8 +58,14 @@ struct typed_message final : message {
   T value;
 
   static constexpr std::size_t block_size = sizeof(typed_message);
+#if defined(LIBACTOR_NO_MESSAGE_POOL)
+  // Built with LIBACTOR_MESSAGE_POOL=OFF: every message uses operator new, so
+  // the pool can be measured against the process's allocator.
+  static constexpr int size_class = -1;
+#else
   static constexpr int size_class =
       alignof(typed_message) <= 16 ? pool::size_class_for(block_size) : -1;
+#endif
 
   static void destroy_fn(message* m) noexcept {
     auto* self = static_cast<typed_message*>(m);
