@@ -51,12 +51,19 @@ struct heap {
   block* local[class_count] = {};
   char* bump[class_count] = {};
   char* bump_end[class_count] = {};
-  // Outgoing batch of blocks that belong to another heap.
-  heap* pending_home = nullptr;
-  int pending_class = 0;
-  int pending_count = 0;
-  block* pending_head = nullptr;
-  block* pending_tail = nullptr;
+  // Outgoing batches of blocks that belong to other heaps: a receiver fed by
+  // several sender threads keeps one batch per home instead of flushing on
+  // every switch.
+  struct pending_batch {
+    heap* home = nullptr;
+    int size_class = 0;
+    int count = 0;
+    block* head = nullptr;
+    block* tail = nullptr;
+  };
+  static constexpr int pending_slots = 4;
+  pending_batch pending[pending_slots];
+  int next_victim = 0;
   // Shared with other threads.
   remote_list remote[class_count];
 };
@@ -76,20 +83,26 @@ registry& reg() {
 
 thread_local heap* t_heap = nullptr;
 
-void flush_pending(heap* h) noexcept {
-  if (!h->pending_head) return;
-  remote_list& r = h->pending_home->remote[h->pending_class];
+void push_remote(heap* home, int sc, block* first, block* last) noexcept {
+  remote_list& r = home->remote[sc];
   // relaxed: only the CAS's first guess.
   block* old = r.head.load(std::memory_order_relaxed);
   do {
-    h->pending_tail->next = old;
-    // release: publishes the blocks' link words (and the receiver's last
-    // reads of the messages) to the owner's acquire exchange in allocate().
-  } while (!r.head.compare_exchange_weak(old, h->pending_head, std::memory_order_release,
+    last->next = old;
+    // release: publishes the blocks' link words (and the freeing thread's
+    // last reads of the messages) to the owner's acquire exchange in allocate().
+  } while (!r.head.compare_exchange_weak(old, first, std::memory_order_release,
                                          std::memory_order_relaxed));
-  h->pending_head = h->pending_tail = nullptr;
-  h->pending_home = nullptr;
-  h->pending_count = 0;
+}
+
+void flush_batch(heap::pending_batch& p) noexcept {
+  if (!p.head) return;
+  push_remote(p.home, p.size_class, p.head, p.tail);
+  p = heap::pending_batch{};
+}
+
+void flush_pending(heap* h) noexcept {
+  for (auto& p : h->pending) flush_batch(p);
 }
 
 // Returns the heap to the idle list when its thread ends.
@@ -179,28 +192,40 @@ void deallocate(void* p, int sc) noexcept {
   if (!h) {
     // This thread has no heap (it never allocated, or it is exiting and its
     // heap was released): hand the block straight back to its home.
-    remote_list& r = home->remote[sc];
-    // relaxed: only the CAS's first guess.
-    block* old = r.head.load(std::memory_order_relaxed);
-    do {
-      b->next = old;
-      // release: as in flush_pending().
-    } while (!r.head.compare_exchange_weak(old, b, std::memory_order_release,
-                                           std::memory_order_relaxed));
+    push_remote(home, sc, b, b);
     return;
   }
-  if (h->pending_home != home || h->pending_class != sc || h->pending_count == remote_batch) {
-    flush_pending(h);
-    h->pending_home = home;
-    h->pending_class = sc;
-    h->pending_tail = b;
+  heap::pending_batch* slot = nullptr;
+  for (auto& batch : h->pending) {
+    if (batch.home == home && batch.size_class == sc) {
+      slot = &batch;
+      break;
+    }
+  }
+  if (slot == nullptr) {
+    for (auto& batch : h->pending) {
+      if (batch.head == nullptr) {
+        slot = &batch;
+        break;
+      }
+    }
+  }
+  if (slot == nullptr) {
+    slot = &h->pending[h->next_victim];
+    h->next_victim = (h->next_victim + 1) % heap::pending_slots;
+    flush_batch(*slot);
+  }
+  if (slot->head == nullptr) {
+    slot->home = home;
+    slot->size_class = sc;
+    slot->tail = b;
     b->next = nullptr;
   } else {
-    b->next = h->pending_head;
+    b->next = slot->head;
   }
-  h->pending_head = b;
-  ++h->pending_count;
+  slot->head = b;
   LIBACTOR_POISON(reinterpret_cast<char*>(b) + sizeof(block), class_size[sc] - sizeof(block));
+  if (++slot->count == remote_batch) flush_batch(*slot);
 }
 
 void flush_thread_cache() noexcept {

@@ -96,7 +96,9 @@ actor* worker_pool::next_local(worker& w) noexcept {
   if (w.run_next != nullptr) {
     actor* a = w.run_next;
     w.run_next = nullptr;
-    if (w.lifo_streak < max_lifo_streak) {
+    // The streak limit is for fairness to queued work; with nothing queued
+    // the chain keeps its warm core instead of being split by a wake-up.
+    if (w.lifo_streak < max_lifo_streak || (w.local.size() == 0 && inject_.empty_hint())) {
       ++w.lifo_streak;
       return a;
     }
