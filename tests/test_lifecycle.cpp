@@ -278,3 +278,35 @@ TEST_CASE("a member destructor may send while its actor is destroyed", "[lifecyc
   }  // the last handle goes; the actor is destroyed on whichever thread drops the last reference
   REQUIRE(farewells.wait_for_at_least(1));
 }
+
+TEST_CASE("unlink stops failure propagation", "[lifecycle]") {
+  libactor::actor_system sys{libactor::system_config{.deterministic_seed = 8}};
+  struct link_to {
+    actor_ref other;
+  };
+  struct unlink_from {
+    actor_ref other;
+  };
+  auto linker = [](actor& self) -> behavior {
+    return {
+        [&self](link_to l) { self.link(l.other); },
+        [&self](unlink_from u) { self.unlink(u.other); },
+        [&self](stop_error) { self.quit(exit_reason::error("alone")); },
+        [](int) {},
+    };
+  };
+  auto a = sys.spawn(linker);
+  auto b = sys.spawn(linker);
+  test::recorder<exit_reason> downs;
+  watch(sys, a, downs);
+  watch(sys, b, downs);
+  a.send(link_to{b});
+  sys.run_until_idle();
+  a.send(unlink_from{b});
+  sys.run_until_idle();
+  b.send(stop_error{});
+  sys.run_until_idle();
+  REQUIRE(downs.items().size() == 1);  // only b stopped
+  CHECK(downs.items()[0] == exit_reason::error("alone"));
+  CHECK(sys.stats().live_actors == 3);  // a and the two watchers
+}

@@ -32,6 +32,35 @@ std::string what_of(const std::exception_ptr& ep) {
 }  // namespace
 
 actor* current_actor() noexcept { return t_current; }
+
+namespace {
+// One-way messages a handler sent to one receiver, linked newest-first. The
+// outbox holds a reference to the receiver until it is flushed.
+struct outbox {
+  actor* to = nullptr;
+  message* newest = nullptr;
+  message* oldest = nullptr;
+  unsigned count = 0;
+  // The receiver of this handler's last direct send; compared, never
+  // dereferenced. A second consecutive send to it starts a batch, so single
+  // sends (request/response chains) pay nothing for batching.
+  const actor* last_direct = nullptr;
+};
+thread_local outbox t_outbox;
+constexpr unsigned outbox_limit = 64;
+}  // namespace
+
+void flush_outbox() noexcept {
+  outbox& o = t_outbox;
+  o.last_direct = nullptr;
+  if (o.to == nullptr) return;
+  actor* to = std::exchange(o.to, nullptr);
+  message* newest = std::exchange(o.newest, nullptr);
+  message* oldest = std::exchange(o.oldest, nullptr);
+  o.count = 0;
+  to->push_chain(newest, oldest);
+  to->release();
+}
 void t_current_clear() noexcept { t_current = nullptr; }
 
 void release_actor(actor* a) noexcept { a->release(); }
@@ -141,6 +170,7 @@ actor_ref launch(actor* a) {
     } catch (...) {
       a->quit(exit_reason::error(what_of(std::current_exception())));
     }
+    flush_outbox();
     if (a->quitting_) {
       a->stop_now(a->extra().quit_reason, nullptr);
       return handle;
@@ -165,6 +195,7 @@ reply_sink::~reply_sink() {
 }
 
 send_status reply_sink::enqueue(message* m) noexcept {
+  flush_outbox();  // what the replying handler sent before answering goes first
   {
     std::lock_guard lock(mu_);
     if (!answer_ && !taken_ &&
@@ -415,7 +446,56 @@ void actor::complete_ask(std::uint64_t id, detail::message* m, error* e) noexcep
 
 // --- actor: messages ----------------------------------------------------------------------
 
+void actor::push_chain(detail::message* newest, detail::message* oldest) noexcept {
+  switch (mailbox_.push_chain(newest, oldest)) {
+    case detail::mailbox::push_result::ok:
+      return;
+    case detail::mailbox::push_result::unblocked:
+      sys_->schedule(this);
+      return;
+    case detail::mailbox::push_result::closed:
+      for (detail::message* m = newest;;) {
+        detail::message* next = m->next;
+        const bool last = m == oldest;
+        sys_->dead_letter(m, this);
+        if (last) break;
+        m = next;
+      }
+      return;
+  }
+}
+
 send_status actor::enqueue(detail::message* m) noexcept {
+  // Batching of one-way sends made by a handler (see actor_ref::send). Only
+  // plain messages to unbounded, non-proxy actors other than the sender.
+  auto& o = detail::t_outbox;
+  const bool batchable = m->kind == detail::msg_kind::user && m->request_id == 0 &&
+                         capacity_ == 0 && !proxy_;
+  if (o.to == this && batchable) {
+    m->next = o.newest;
+    o.newest = m;
+    if (++o.count == detail::outbox_limit) detail::flush_outbox();
+    return send_status::ok;
+  }
+  if (o.to != nullptr) detail::flush_outbox();  // keeps the order of everything sent before
+  if (batchable) {
+    actor* cur = detail::t_current;
+    if (cur != nullptr && cur != this) {
+      if (o.last_direct == this) {
+        add_ref();
+        o.to = this;
+        o.newest = o.oldest = m;
+        m->next = nullptr;
+        o.count = 1;
+        return send_status::ok;
+      }
+      o.last_direct = this;
+    } else {
+      o.last_direct = nullptr;
+    }
+  } else {
+    o.last_direct = nullptr;
+  }
   const bool counted = capacity_ != 0 && m->kind == detail::msg_kind::user;
   if (counted) {
     // relaxed: a capacity count, not a publication; the push below publishes
@@ -477,6 +557,7 @@ actor::resume_result actor::resume(unsigned budget) noexcept {
   release_batch senders;
   detail::message* q = mailbox_.take_stash();
   const bool bounded = capacity_ != 0;
+
   bool check_stop = true;
   for (unsigned n = 0;; ++n) {
     // acquire: pairs with the release store in request_stop(). Checked every
@@ -506,6 +587,7 @@ actor::resume_result actor::resume(unsigned budget) noexcept {
       mailbox_.stash(q);
       return resume_result::more;
     }
+
     detail::message* m = q;
     q = q->next;
     if (bounded && m->kind == detail::msg_kind::user) {
@@ -519,7 +601,17 @@ actor::resume_result actor::resume(unsigned budget) noexcept {
       }
     }
     check_stop = m->kind == detail::msg_kind::kill;
-    handle(m);
+    if (m->kind == detail::msg_kind::user) [[likely]] {
+      dispatch_user(m);
+    } else {
+      handle(m);
+    }
+    detail::flush_outbox();
+    // This activation continues with messages already in hand: an actor this
+    // handler woke must not wait for it in the run-next slot; make it
+    // stealable. (When the handler was the last, the woken actor runs next
+    // on this warm core: the request/response fast path.)
+    if (q != nullptr) sys_->sched->release_run_next();
     if (m->sender != nullptr) senders.add(std::exchange(m->sender, nullptr));
     m->dispose();
     if (quitting_) {
@@ -670,6 +762,7 @@ void actor::stop_now(exit_reason reason, detail::message* rest) noexcept {
   // 5. Last: the system's reference. `this` may be gone afterwards, and its
   // destructor must not see itself as the running actor (a message sent from
   // a member's destructor would take a reference to a dying object).
+  detail::flush_outbox();
   detail::t_current_clear();
   sys_->untrack(this);
 }

@@ -156,13 +156,14 @@ void* refill(heap* h, int sc) {
 
 }  // namespace
 
-void* allocate(int sc) {
+// Out of line, so the fast paths below need no register saves.
+[[gnu::noinline]] void* allocate_slow(int sc) {
   heap* h = this_heap();
   block* b = h->local[sc];
   if (!b) {
     // relaxed pre-check keeps the common empty case free of RMWs.
     if (h->remote[sc].head.load(std::memory_order_relaxed) != nullptr) {
-      // acquire: pairs with the release CAS in flush_pending().
+      // acquire: pairs with the release CAS in push_remote().
       b = h->remote[sc].head.exchange(nullptr, std::memory_order_acquire);
     }
     if (!b) {
@@ -177,18 +178,38 @@ void* allocate(int sc) {
   return b;
 }
 
+void* allocate(int sc) {
+  heap* h = t_heap;
+  if (h != nullptr) [[likely]] {
+    block* b = h->local[sc];
+    if (b != nullptr) [[likely]] {
+      LIBACTOR_UNPOISON(b, sizeof(block));
+      h->local[sc] = b->next;
+      LIBACTOR_UNPOISON(b, class_size[sc]);
+      return b;
+    }
+  }
+  return allocate_slow(sc);
+}
+
+[[gnu::noinline]] void deallocate_remote(block* b, heap* home, heap* h, int sc) noexcept;
+
 void deallocate(void* p, int sc) noexcept {
   auto* hdr = reinterpret_cast<chunk_header*>(reinterpret_cast<std::uintptr_t>(p) &
                                               ~(std::uintptr_t{chunk_size} - 1));
   heap* home = hdr->home;
   auto* b = static_cast<block*>(p);
   heap* h = t_heap;
-  if (home == h) {
+  if (home == h) [[likely]] {
     b->next = h->local[sc];
     h->local[sc] = b;
     LIBACTOR_POISON(reinterpret_cast<char*>(b) + sizeof(block), class_size[sc] - sizeof(block));
     return;
   }
+  deallocate_remote(b, home, h, sc);
+}
+
+void deallocate_remote(block* b, heap* home, heap* h, int sc) noexcept {
   if (!h) {
     // This thread has no heap (it never allocated, or it is exiting and its
     // heap was released): hand the block straight back to its home.

@@ -43,6 +43,8 @@ class system_state;
 struct actor_extra;
 /// The actor whose handler runs on this thread, or null.
 LIBACTOR_EXPORT actor* current_actor() noexcept;
+/// Delivers the one-way messages this thread's handler has batched.
+LIBACTOR_EXPORT void flush_outbox() noexcept;
 }  // namespace detail
 
 using steady_clock = std::chrono::steady_clock;
@@ -65,6 +67,14 @@ class LIBACTOR_EXPORT actor_ref {
   /// Sends `msg` to the actor. Inside a handler the sender is the running
   /// actor (so the receiver can reply); elsewhere there is none.
   /// Never blocks; never loses the message silently (see send_status).
+  ///
+  /// Inside a handler, consecutive one-way sends to the same receiver are
+  /// linked into a batch that is enqueued with one atomic operation when the
+  /// handler returns, sends to another actor, asks, or reaches 64 messages.
+  /// Order per sender-receiver pair, and the order of a handler's sends
+  /// across receivers, are kept. A batched message that finds the receiver
+  /// stopped becomes a dead letter at that point (send returned `ok`, as for
+  /// a receiver that stops after the message was queued).
   template <class T>
   send_status send(T&& msg) const;
 
@@ -248,19 +258,34 @@ bool try_invoke(F& f, message& m) {
       return f(std::move(v));
     }
   };
-  reply_target rt{m};
-  try {
-    if constexpr (std::is_void_v<R>) {
-      call();
-      rt.deliver(unit_t{});
-    } else if constexpr (is_task_v<R>) {
+  if constexpr (is_task_v<R>) {
+    reply_target rt{m};
+    try {
       start_root(drive(call(), std::move(rt)));
-    } else {
-      rt.deliver(call());
+    } catch (...) {
+      fail_current(std::current_exception(), rt);
     }
-  } catch (...) {
-    // The exception becomes the asker's error and this actor's exit reason.
-    fail_current(std::current_exception(), rt);
+  } else if (m.request_id == 0) {
+    // One-way message: any result is discarded and nobody awaits an answer.
+    try {
+      call();
+    } catch (...) {
+      reply_target none;
+      fail_current(std::current_exception(), none);
+    }
+  } else {
+    reply_target rt{m};
+    try {
+      if constexpr (std::is_void_v<R>) {
+        call();
+        rt.deliver(unit_t{});
+      } else {
+        rt.deliver(call());
+      }
+    } catch (...) {
+      // The exception becomes the asker's error and this actor's exit reason.
+      fail_current(std::current_exception(), rt);
+    }
   }
   return true;
 }
@@ -429,6 +454,8 @@ class LIBACTOR_EXPORT actor : public detail::ref_counted {
   void handle(detail::message* m) noexcept;
   void dispatch_user(detail::message* m) noexcept;
   void stop_now(exit_reason reason, detail::message* rest) noexcept;
+  void push_chain(detail::message* newest, detail::message* oldest) noexcept;
+  friend void detail::flush_outbox() noexcept;
   void request_stop(exit_reason reason) noexcept;
   void handle_exit_signal(detail::message* m) noexcept;
   void complete_ask(std::uint64_t id, detail::message* m, error* e) noexcept;

@@ -14,6 +14,9 @@ class scheduler {
   /// Makes `a` runnable. Called exactly once per transition of its mailbox
   /// from blocked to non-empty (or at spawn), from any thread.
   virtual void schedule(actor* a) noexcept = 0;
+  /// Called by an activation that goes on to its next message: makes the
+  /// actor waiting in the calling worker's run-next slot stealable.
+  virtual void release_run_next() noexcept {}
   /// Joins all threads. Called once, after every actor has stopped.
   virtual void stop() noexcept = 0;
   [[nodiscard]] virtual unsigned workers() const noexcept = 0;

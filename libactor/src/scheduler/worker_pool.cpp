@@ -71,6 +71,12 @@ void worker_pool::schedule(actor* a) noexcept {
   notify_one();
 }
 
+void worker_pool::release_run_next() noexcept {
+  auto* w = static_cast<worker*>(t_worker);
+  if (w == nullptr || w->pool != this || w->run_next == nullptr) return;
+  push_local(*w, std::exchange(w->run_next, nullptr));
+}
+
 void worker_pool::push_local(worker& w, actor* a) noexcept {
   if (!w.local.push(a)) inject_.push(a);
   notify_one();

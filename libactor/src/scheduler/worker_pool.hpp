@@ -46,6 +46,7 @@ class worker_pool final : public scheduler {
   void start() override;
   void schedule(actor* a) noexcept override;
   void stop() noexcept override;
+  void release_run_next() noexcept override;
   [[nodiscard]] unsigned workers() const noexcept override {
     return static_cast<unsigned>(workers_.size());
   }

@@ -84,6 +84,23 @@ class mailbox {
     }
   }
 
+  /// @threadsafe Pushes a chain linked newest-first (`newest->next` ... ends
+  /// at `oldest`, whose `next` is overwritten): one CAS for many messages,
+  /// taken by the consumer in chain order after everything pushed before.
+  push_result push_chain(message* newest, message* oldest) noexcept {
+    // relaxed: as in push().
+    std::uintptr_t h = head_.load(std::memory_order_relaxed);
+    for (;;) {
+      if (h == closed_tag) return push_result::closed;
+      oldest->next = is_tag(h) ? nullptr : reinterpret_cast<message*>(h);
+      // acq_rel / relaxed: as in push().
+      if (head_.compare_exchange_weak(h, reinterpret_cast<std::uintptr_t>(newest),
+                                      std::memory_order_acq_rel, std::memory_order_relaxed)) {
+        return h == blocked_tag ? push_result::unblocked : push_result::ok;
+      }
+    }
+  }
+
   /// Consumer: takes every queued message, oldest first, or null.
   [[nodiscard]] message* take_all() noexcept {
     // relaxed pre-check: avoids an RMW on the shared line when nothing is
