@@ -124,4 +124,13 @@ inline std::uint64_t expected_sum(std::uint64_t n) {
 
 inline constexpr std::uint64_t chunk_size = 1000;
 
+inline void usage(const char* program) {
+  std::cerr << "usage: " << program << " SCENARIO [key=value ...]\n"
+            << "  mailbox  senders=1 messages=2000000\n"
+               "  pingpong rounds=200000\n"
+               "  spawn    actors=1000000\n"
+               "  idle     actors=1000 seconds=2\n"
+               "  all scenarios accept workers=N (default: hardware concurrency)\n";
+}
+
 }  // namespace bench

@@ -247,14 +247,7 @@ int run_idle(bench::args& a) {
   return 0;
 }
 
-void usage() {
-  std::cerr << "usage: libactor_bench SCENARIO [key=value ...]\n"
-               "  mailbox  senders=1 messages=2000000\n"
-               "  pingpong rounds=200000\n"
-               "  spawn    actors=1000000\n"
-               "  idle     actors=1000 seconds=2\n"
-               "  all scenarios accept workers=N (default: hardware concurrency)\n";
-}
+void usage() { bench::usage("libactor_bench"); }
 
 }  // namespace
 

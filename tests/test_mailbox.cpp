@@ -191,3 +191,36 @@ TEST_CASE("mailbox close races with producers: every message either delivered or
   }
   CHECK(live_payloads.load() == 0);
 }
+
+TEST_CASE("mailbox push_chain: one CAS, chain order after earlier pushes, unblocks once",
+          "[mailbox]") {
+  mailbox mb;
+  REQUIRE(mb.try_block());
+  CHECK(mb.push(make(0, 0)) == mailbox::push_result::unblocked);
+  // A chain of 1..3 linked newest-first, as the outbox builds it.
+  message* m1 = make(0, 1);
+  message* m2 = make(0, 2);
+  message* m3 = make(0, 3);
+  m3->next = m2;
+  m2->next = m1;
+  CHECK(mb.push_chain(m3, m1) == mailbox::push_result::ok);
+  CHECK(mb.push(make(0, 4)) == mailbox::push_result::ok);
+  int expect = 0;
+  for (message* m = mb.take_all(); m;) {
+    CHECK(value(m).seq == expect++);
+    message* n = m->next;
+    m->dispose();
+    m = n;
+  }
+  CHECK(expect == 5);
+  REQUIRE(mb.try_block());
+  message* c1 = make(0, 5);
+  message* c2 = make(0, 6);
+  c2->next = c1;
+  CHECK(mb.push_chain(c2, c1) == mailbox::push_result::unblocked);
+  dispose_all(mb.close());
+  message* d1 = make(0, 7);
+  CHECK(mb.push_chain(d1, d1) == mailbox::push_result::closed);
+  d1->dispose();
+  CHECK(live_payloads.load() == 0);
+}

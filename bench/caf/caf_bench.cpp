@@ -342,15 +342,7 @@ int run_idle(bench::args& a) {
   return 0;
 }
 
-void usage() {
-  std::cerr
-    << "usage: caf_bench SCENARIO [key=value ...]\n"
-       "  mailbox  senders=1 messages=2000000\n"
-       "  pingpong rounds=200000\n"
-       "  spawn    actors=1000000\n"
-       "  idle     actors=1000 seconds=2\n"
-       "  all scenarios accept workers=N (default: hardware concurrency)\n";
-}
+void usage() { bench::usage("caf_bench"); }
 
 } // namespace
 

@@ -63,37 +63,23 @@ class mailbox {
   mailbox(const mailbox&) = delete;
   mailbox& operator=(const mailbox&) = delete;
 
-  /// @threadsafe
-  push_result push(message* m) noexcept {
-    // relaxed: the loaded value is only the CAS's first guess; it is never
-    // dereferenced (a pointer value is only stored into m->next).
-    std::uintptr_t h = head_.load(std::memory_order_relaxed);
-    for (;;) {
-      if (h == closed_tag) return push_result::closed;
-      m->next = is_tag(h) ? nullptr : reinterpret_cast<message*>(h);
-      // Success is acq_rel. Release: publishes *m and the producer's earlier
-      // writes to the consumer's acquire exchange in take_all()/close().
-      // Acquire: pairs with the release CAS in try_block(), so a producer that
-      // unblocks the actor carries the last activation's writes to whichever
-      // worker runs the next activation (through the run queue's release/acquire).
-      // Failure is relaxed: we only retry with the fresh value.
-      if (head_.compare_exchange_weak(h, reinterpret_cast<std::uintptr_t>(m),
-                                      std::memory_order_acq_rel, std::memory_order_relaxed)) {
-        return h == blocked_tag ? push_result::unblocked : push_result::ok;
-      }
-    }
-  }
-
   /// @threadsafe Pushes a chain linked newest-first (`newest->next` ... ends
   /// at `oldest`, whose `next` is overwritten): one CAS for many messages,
   /// taken by the consumer in chain order after everything pushed before.
   push_result push_chain(message* newest, message* oldest) noexcept {
-    // relaxed: as in push().
+    // relaxed: the loaded value is only the CAS's first guess; it is never
+    // dereferenced (a pointer value is only stored into oldest->next).
     std::uintptr_t h = head_.load(std::memory_order_relaxed);
     for (;;) {
       if (h == closed_tag) return push_result::closed;
       oldest->next = is_tag(h) ? nullptr : reinterpret_cast<message*>(h);
-      // acq_rel / relaxed: as in push().
+      // Success is acq_rel. Release: publishes the messages and the
+      // producer's earlier writes to the consumer's acquire exchange in
+      // take_all()/close(). Acquire: pairs with the release CAS in
+      // try_block(), so a producer that unblocks the actor carries the last
+      // activation's writes to whichever worker runs the next activation
+      // (through the run queue's release/acquire). Failure is relaxed: we
+      // only retry with the fresh value.
       if (head_.compare_exchange_weak(h, reinterpret_cast<std::uintptr_t>(newest),
                                       std::memory_order_acq_rel, std::memory_order_relaxed)) {
         return h == blocked_tag ? push_result::unblocked : push_result::ok;
@@ -101,12 +87,15 @@ class mailbox {
     }
   }
 
+  /// @threadsafe One message: a chain of one.
+  push_result push(message* m) noexcept { return push_chain(m, m); }
+
   /// Consumer: takes every queued message, oldest first, or null.
   [[nodiscard]] message* take_all() noexcept {
     // relaxed pre-check: avoids an RMW on the shared line when nothing is
     // queued; a stale `empty` only delays taking until the next check.
     if (head_.load(std::memory_order_relaxed) == empty_tag) return nullptr;
-    // acquire: pairs with the release CAS in push(); makes the messages'
+    // acquire: pairs with the release CAS in push_chain(); makes the messages'
     // contents visible.
     std::uintptr_t h = head_.exchange(empty_tag, std::memory_order_acquire);
     return is_tag(h) ? nullptr : reverse(reinterpret_cast<message*>(h));
@@ -119,7 +108,7 @@ class mailbox {
     if (stash_ != nullptr) return false;
     std::uintptr_t expected = empty_tag;
     // release: publishes this activation's writes to the producer whose
-    // acquire CAS in push() observes `blocked` and schedules the next
+    // acquire CAS in push_chain() observes `blocked` and schedules the next
     // activation. Failure relaxed: the caller follows up with take_all().
     return head_.compare_exchange_strong(expected, blocked_tag, std::memory_order_release,
                                          std::memory_order_relaxed);
