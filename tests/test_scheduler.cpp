@@ -159,3 +159,40 @@ TEST_CASE("sleeping workers wake for new work, repeatedly", "[scheduler]") {
     REQUIRE(handled.wait_for_at_least(static_cast<std::size_t>(i + 1)));
   }
 }
+
+TEST_CASE("an actor never runs on two threads at once", "[scheduler][stress]") {
+  libactor::actor_system sys{libactor::system_config{.workers = 2}};
+  std::atomic<int> overlaps{0};
+  test::counter handled;
+  // `inside` is the actor's own state; if two workers ran its handlers at the
+  // same time, one would see the other's mark.
+  auto target = sys.spawn([&overlaps, &handled](actor&) -> behavior {
+    auto inside = std::make_shared<std::atomic<bool>>(false);
+    return {[inside, &overlaps, &handled](int) {
+      if (inside->exchange(true)) overlaps.fetch_add(1);
+      volatile int spin = 0;
+      for (int k = 0; k < 50; ++k) spin = spin + k;
+      inside->store(false);
+      handled.add();
+    }};
+  });
+  const int per = static_cast<int>(test::scaled(20000));
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 3; ++t) {
+    threads.emplace_back([target, per] {
+      for (int i = 0; i < per; ++i) target.send(i);
+    });
+  }
+  // And actor senders, which take the batched path.
+  struct go {};
+  for (int s = 0; s < 2; ++s) {
+    sys.spawn([target, per](actor&) -> behavior {
+      return {[target, per](go) {
+        for (int i = 0; i < per; ++i) target.send(i);
+      }};
+    }).send(go{});
+  }
+  for (auto& t : threads) t.join();
+  REQUIRE(handled.wait_for_at_least(static_cast<std::size_t>(5 * per)));
+  CHECK(overlaps.load() == 0);
+}

@@ -5,6 +5,8 @@
 
 #include <libactor/libactor.hpp>
 
+#include <filesystem>
+
 #include "support.hpp"
 
 using namespace std::chrono_literals;
@@ -79,8 +81,25 @@ TEST_CASE("a timer cancelled while its message is already queued is not handled"
   CHECK(ticks.items() == std::vector<int>{1});
 }
 
+namespace {
+std::size_t thread_count() {
+  std::size_t n = 0;
+  for ([[maybe_unused]] auto& e : std::filesystem::directory_iterator("/proc/self/task")) ++n;
+  return n;
+}
+}  // namespace
+
 TEST_CASE("real time: timers fire on the worker pool; no thread per timer", "[timers]") {
+  const std::size_t before = thread_count();
   libactor::actor_system sys{libactor::system_config{.workers = 2}};
+  // 1000 pending long timers: the thread count is still workers + 1 timer thread.
+  for (int i = 0; i < 1000; ++i) {
+    sys.spawn([](actor& self) -> behavior {
+      self.send_after(1h, tick{0});
+      return {[](tick) {}};
+    });
+  }
+  CHECK(thread_count() == before + 3);
   test::counter fired;
   const int n = 1000;
   for (int i = 0; i < n; ++i) {
