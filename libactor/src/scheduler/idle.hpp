@@ -4,7 +4,7 @@
 // ## Guarantees
 // - No lost wake-up: if work is made runnable while every worker is going to
 //   sleep, at least one worker sees it.
-// - An idle system sleeps in the kernel (futex via std::atomic::wait): ~0% CPU.
+// - An idle system sleeps in the kernel (a condition variable per worker): ~0% CPU.
 // - At most one worker is woken per notification, and none while another
 //   worker is already searching for work (that searcher will find it), which
 //   avoids a thundering herd on every message.
@@ -26,6 +26,7 @@
 // anyway.
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <mutex>
 #include <optional>
@@ -33,24 +34,37 @@
 
 namespace libactor::detail {
 
-/// One per worker: a binary semaphore on a futex.
+/// One per worker: a binary semaphore.
+///
+/// A mutex and a condition variable, deliberately. An earlier version stored
+/// a token with a release store and used std::atomic::wait/notify_one.
+/// libstdc++ 12's notify_one skips the futex wake when its waiter count (a
+/// seq_cst load) reads zero; a release store may still be in the store
+/// buffer when that load executes, and the waiter may read the old token: a
+/// lost wake-up, with no data race for TSan to see. With that version we saw
+/// two shutdown hangs (every worker parked, work queued) in about a thousand
+/// benchmark runs, and this was the mechanism we found. The mutex orders
+/// token and waiter completely; its cost applies only when a sleeping worker
+/// is woken.
 class parker {
  public:
-  void park() noexcept {
-    // acquire: pairs with the release store in unpark(); work published
-    // before the unpark is visible after we return.
-    while (token_.exchange(0, std::memory_order_acquire) == 0) {
-      token_.wait(0, std::memory_order_acquire);
-    }
+  void park() {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [this] { return token_; });
+    token_ = false;
   }
-  void unpark() noexcept {
-    // release: see park().
-    token_.store(1, std::memory_order_release);
-    token_.notify_one();
+  void unpark() {
+    {
+      std::lock_guard lock(mu_);
+      token_ = true;
+    }
+    cv_.notify_one();
   }
 
  private:
-  std::atomic<std::uint32_t> token_{0};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool token_ = false;
 };
 
 class idle_set {
