@@ -18,7 +18,9 @@ using libactor::behavior;
 
 namespace {
 
-[[noreturn]] void fail(const std::string& msg) { bench::fail("libactor_bench", msg); }
+[[noreturn]] void fail(const std::string& msg) {
+  bench::fail("libactor_bench", msg);
+}
 
 void emit(const std::string& scenario, const bench::param_list& params, double value,
           const std::string& unit) {
@@ -222,7 +224,8 @@ int run_spawn(bench::args& a) {
   }
   const bench::param_list params{{"actors", actors}};
   emit("spawn", params, static_cast<double>(actors) / secs, "actors/s");
-  emit("spawn", params, static_cast<double>(rss_delta) / static_cast<double>(actors), "bytes/actor");
+  emit("spawn", params, static_cast<double>(rss_delta) / static_cast<double>(actors),
+       "bytes/actor");
   return 0;
 }
 
@@ -247,7 +250,9 @@ int run_idle(bench::args& a) {
   return 0;
 }
 
-void usage() { bench::usage("libactor_bench"); }
+void usage() {
+  bench::usage("libactor_bench");
+}
 
 }  // namespace
 

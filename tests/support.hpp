@@ -51,7 +51,8 @@ class recorder {
     items_.push_back(std::move(v));
     cv_.notify_all();
   }
-  [[nodiscard]] bool wait_for_size(std::size_t n, std::chrono::steady_clock::duration d = deadline) {
+  [[nodiscard]] bool wait_for_size(std::size_t n,
+                                   std::chrono::steady_clock::duration d = deadline) {
     std::unique_lock lock(mu_);
     return cv_.wait_for(lock, d, [&] { return items_.size() >= n; });
   }

@@ -16,7 +16,7 @@ using libactor::errc;
 using libactor::task;
 
 namespace {
-struct boom {};   // the handler throws
+struct boom {};  // the handler throws
 struct ping {};
 struct die {};
 

@@ -258,9 +258,8 @@ TEST_CASE("a member destructor may send while its actor is destroyed", "[lifecyc
   test::counter farewells;
   struct farewell {};
   libactor::actor_system sys{libactor::system_config{.workers = 2}};
-  auto sink = sys.spawn([&farewells](actor&) -> behavior {
-    return {[&farewells](farewell) { farewells.add(); }};
-  });
+  auto sink = sys.spawn(
+      [&farewells](actor&) -> behavior { return {[&farewells](farewell) { farewells.add(); }}; });
   struct notifier {
     actor_ref to;
     ~notifier() { to.send(farewell{}); }

@@ -29,7 +29,9 @@ struct tracked {
 message* make(int producer, int seq) {
   return libactor::detail::make_message<tracked>(msg_kind::user, nullptr, 0, producer, seq);
 }
-const tracked& value(message* m) { return libactor::detail::payload<tracked>(*m); }
+const tracked& value(message* m) {
+  return libactor::detail::payload<tracked>(*m);
+}
 
 void dispose_all(message* m) {
   while (m) {
@@ -90,7 +92,8 @@ TEST_CASE("mailbox close: returns stash and queue in order, rejects later pushes
   CHECK(live_payloads.load() == 0);
 }
 
-TEST_CASE("mailbox stampede: many producers, per-producer FIFO, nothing lost", "[mailbox][stress]") {
+TEST_CASE("mailbox stampede: many producers, per-producer FIFO, nothing lost",
+          "[mailbox][stress]") {
   constexpr int producers = 8;
   const int per = static_cast<int>(test::scaled(100000));
   mailbox mb;

@@ -103,8 +103,7 @@ TEST_CASE("any movable type is a message; the handler is chosen by static type",
   a.send(3);
   a.send(2.0);
   REQUIRE(seen.wait_for_size(4));
-  CHECK(seen.items() ==
-        std::vector<std::string>{"unique_ptr 7", "string hi", "int 3", "double 2"});
+  CHECK(seen.items() == std::vector<std::string>{"unique_ptr 7", "string hi", "int 3", "double 2"});
 }
 
 TEST_CASE("a message no handler takes is counted and reported, never silently lost", "[actor]") {
@@ -131,9 +130,7 @@ TEST_CASE("sends to a stopped actor are dead letters: counted, observable, cheap
   cfg.workers = 2;
   cfg.on_dead_letter = [&hook](const libactor::dead_letter_info&) { hook.add(); };
   libactor::actor_system sys{cfg};
-  auto a = sys.spawn([](actor& self) -> behavior {
-    return {[&self](int) { self.quit(); }};
-  });
+  auto a = sys.spawn([](actor& self) -> behavior { return {[&self](int) { self.quit(); }}; });
   libactor::actor_ref watcher_done;
   test::counter down;
   sys.spawn([a, &down](actor& self) -> behavior {
@@ -197,8 +194,9 @@ TEST_CASE("bounded mailbox, reject policy: send reports mailbox_full", "[actor][
   // Deterministic mode: nothing runs until we say so, so the mailbox fills.
   libactor::actor_system sys{libactor::system_config{.deterministic_seed = 1}};
   test::counter handled;
-  auto a = sys.spawn_with(libactor::spawn_options{.mailbox_capacity = 3},
-                          [&handled](actor&) -> behavior { return {[&handled](int) { handled.add(); }}; });
+  auto a = sys.spawn_with(
+      libactor::spawn_options{.mailbox_capacity = 3},
+      [&handled](actor&) -> behavior { return {[&handled](int) { handled.add(); }}; });
   for (int i = 0; i < 3; ++i) CHECK(a.send(i) == libactor::send_status::ok);
   CHECK(a.send(3) == libactor::send_status::mailbox_full);
   CHECK(sys.stats().rejected == 1);
@@ -213,15 +211,18 @@ TEST_CASE("bounded mailbox, reject policy: send reports mailbox_full", "[actor][
   CHECK(handled.value() == 4);
 }
 
-TEST_CASE("bounded mailbox, drop_newest and drop_oldest keep the right messages", "[actor][bounded]") {
+TEST_CASE("bounded mailbox, drop_newest and drop_oldest keep the right messages",
+          "[actor][bounded]") {
   libactor::actor_system sys{libactor::system_config{.deterministic_seed = 1}};
   test::recorder<int> newest;
   test::recorder<int> oldest;
   auto dn = sys.spawn_with(
-      libactor::spawn_options{.mailbox_capacity = 2, .overload = libactor::overload_policy::drop_newest},
+      libactor::spawn_options{.mailbox_capacity = 2,
+                              .overload = libactor::overload_policy::drop_newest},
       [&newest](actor&) -> behavior { return {[&newest](int i) { newest.push(i); }}; });
   auto dold = sys.spawn_with(
-      libactor::spawn_options{.mailbox_capacity = 2, .overload = libactor::overload_policy::drop_oldest},
+      libactor::spawn_options{.mailbox_capacity = 2,
+                              .overload = libactor::overload_policy::drop_oldest},
       [&oldest](actor&) -> behavior { return {[&oldest](int i) { oldest.push(i); }}; });
   for (int i = 0; i < 5; ++i) {
     const auto s = dn.send(i);
@@ -284,14 +285,11 @@ TEST_CASE("batched sends keep order across receivers and count dead letters", "[
     int n;
   };
   test::recorder<int> at_a;
-  auto a = sys.spawn([&at_a](actor&) -> behavior {
-    return {[&at_a](item i) { at_a.push(i.seq); }};
-  });
+  auto a =
+      sys.spawn([&at_a](actor&) -> behavior { return {[&at_a](item i) { at_a.push(i.seq); }}; });
   // b forwards a marker to a: it must arrive after everything the burst
   // handler sent to a before it sent to b.
-  auto b = sys.spawn([](actor&) -> behavior {
-    return {[](relay r) { r.to.send(item{-1}); }};
-  });
+  auto b = sys.spawn([](actor&) -> behavior { return {[](relay r) { r.to.send(item{-1}); }}; });
   auto sender = sys.spawn([](actor&) -> behavior {
     return {[](burst x) {
       for (int i = 0; i < x.n; ++i) x.a.send(item{i});  // more than one batch

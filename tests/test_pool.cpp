@@ -59,7 +59,8 @@ TEST_CASE("pool stress: producer allocates, consumer frees, blocks keep their co
     for (std::size_t i = 0; i < total; ++i) {
       auto& s = slots[i % ring];
       void* p;
-      while ((p = s.exchange(nullptr, std::memory_order_acquire)) == nullptr) std::this_thread::yield();
+      while ((p = s.exchange(nullptr, std::memory_order_acquire)) == nullptr)
+        std::this_thread::yield();
       std::size_t v;
       std::memcpy(&v, static_cast<char*>(p) + 8, sizeof v);
       if (v != i) corrupted.fetch_add(1);

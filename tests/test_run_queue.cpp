@@ -15,8 +15,12 @@ using libactor::actor;
 
 namespace {
 // The queue stores actor pointers and never dereferences them.
-actor* fake(std::uintptr_t i) { return reinterpret_cast<actor*>((i + 1) * 16); }
-std::uintptr_t index_of(actor* a) { return reinterpret_cast<std::uintptr_t>(a) / 16 - 1; }
+actor* fake(std::uintptr_t i) {
+  return reinterpret_cast<actor*>((i + 1) * 16);
+}
+std::uintptr_t index_of(actor* a) {
+  return reinterpret_cast<std::uintptr_t>(a) / 16 - 1;
+}
 using small_queue = libactor::detail::run_queue<4>;
 }  // namespace
 
@@ -103,7 +107,8 @@ TEST_CASE("run_queue stampede: owner pushes and pops while thieves steal; each i
   }
   while (actor* a = owner.pop()) record(a);
   const auto until = std::chrono::steady_clock::now() + test::deadline;
-  while (taken.load() < total && std::chrono::steady_clock::now() < until) std::this_thread::yield();
+  while (taken.load() < total && std::chrono::steady_clock::now() < until)
+    std::this_thread::yield();
   done.store(true);
   for (auto& t : thieves) t.join();
   CHECK(violations.load() == 0);

@@ -107,12 +107,12 @@ TEST_CASE("a flooding actor cannot starve others (per-activation budget)", "[sch
   libactor::actor_system sys{libactor::system_config{.workers = 1, .budget = 16}};
   struct again {};
   test::counter served;
-  auto flood = sys.spawn([](actor& self) -> behavior {
-    return {[&self](again) { self.self().send(again{}); }};
-  });
+  auto flood = sys.spawn(
+      [](actor& self) -> behavior { return {[&self](again) { self.self().send(again{}); }}; });
   flood.send(again{});
   flood.send(again{});
-  auto other = sys.spawn([&served](actor&) -> behavior { return {[&served](int) { served.add(); }}; });
+  auto other =
+      sys.spawn([&served](actor&) -> behavior { return {[&served](int) { served.add(); }}; });
   for (int i = 0; i < 100; ++i) other.send(i);
   REQUIRE(served.wait_for_at_least(100));
   sys.stop(flood);
@@ -151,7 +151,8 @@ TEST_CASE("actors spawned and stopped from many threads at once", "[scheduler][s
 TEST_CASE("sleeping workers wake for new work, repeatedly", "[scheduler]") {
   libactor::actor_system sys{libactor::system_config{.workers = 2}};
   test::counter handled;
-  auto a = sys.spawn([&handled](actor&) -> behavior { return {[&handled](int) { handled.add(); }}; });
+  auto a =
+      sys.spawn([&handled](actor&) -> behavior { return {[&handled](int) { handled.add(); }}; });
   const int rounds = static_cast<int>(test::scaled(2000));
   for (int i = 0; i < rounds; ++i) {
     a.send(i);
@@ -187,10 +188,11 @@ TEST_CASE("an actor never runs on two threads at once", "[scheduler][stress]") {
   struct go {};
   for (int s = 0; s < 2; ++s) {
     sys.spawn([target, per](actor&) -> behavior {
-      return {[target, per](go) {
-        for (int i = 0; i < per; ++i) target.send(i);
-      }};
-    }).send(go{});
+         return {[target, per](go) {
+           for (int i = 0; i < per; ++i) target.send(i);
+         }};
+       })
+        .send(go{});
   }
   for (auto& t : threads) t.join();
   REQUIRE(handled.wait_for_at_least(static_cast<std::size_t>(5 * per)));

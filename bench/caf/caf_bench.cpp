@@ -30,9 +30,9 @@
 
 namespace {
 
+using bench::chunk_size;
 using bench::clock_type;
 using bench::cpu_seconds;
-using bench::chunk_size;
 using bench::expected_sum;
 using bench::now_ns;
 using bench::param_list;
@@ -41,7 +41,9 @@ using bench::rss_bytes;
 using start_atom = caf::atom_constant<caf::atom("start")>;
 using continue_atom = caf::atom_constant<caf::atom("continue")>;
 
-[[noreturn]] void fail(const std::string& msg) { bench::fail("caf_bench", msg); }
+[[noreturn]] void fail(const std::string& msg) {
+  bench::fail("caf_bench", msg);
+}
 
 void emit(const std::string& scenario, const param_list& params, double value,
           const std::string& unit) {
@@ -49,9 +51,7 @@ void emit(const std::string& scenario, const param_list& params, double value,
 }
 
 struct bench_config : caf::actor_system_config {
-  explicit bench_config(size_t workers) {
-    set("scheduler.max-threads", workers);
-  }
+  explicit bench_config(size_t workers) { set("scheduler.max-threads", workers); }
 };
 
 // -- mailbox ------------------------------------------------------------------
@@ -63,24 +63,22 @@ struct mailbox_result {
 };
 
 class mailbox_receiver : public caf::event_based_actor {
-public:
-  mailbox_receiver(caf::actor_config& cfg, uint64_t expected,
-                   std::promise<mailbox_result>* done)
-    : caf::event_based_actor(cfg), expected_(expected), done_(done) {
+ public:
+  mailbox_receiver(caf::actor_config& cfg, uint64_t expected, std::promise<mailbox_result>* done)
+      : caf::event_based_actor(cfg), expected_(expected), done_(done) {
     // nop
   }
 
   caf::behavior make_behavior() override {
     return {
-      [this](int32_t x) {
-        sum_ += static_cast<uint64_t>(x);
-        if (++count_ == expected_)
-          done_->set_value(mailbox_result{count_, sum_, now_ns()});
-      },
+        [this](int32_t x) {
+          sum_ += static_cast<uint64_t>(x);
+          if (++count_ == expected_) done_->set_value(mailbox_result{count_, sum_, now_ns()});
+        },
     };
   }
 
-private:
+ private:
   uint64_t expected_;
   uint64_t count_ = 0;
   uint64_t sum_ = 0;
@@ -88,26 +86,23 @@ private:
 };
 
 class mailbox_sender : public caf::event_based_actor {
-public:
+ public:
   mailbox_sender(caf::actor_config& cfg, caf::actor receiver, uint64_t total)
-    : caf::event_based_actor(cfg),
-      receiver_(std::move(receiver)),
-      remaining_(total) {
+      : caf::event_based_actor(cfg), receiver_(std::move(receiver)), remaining_(total) {
     // nop
   }
 
   caf::behavior make_behavior() override {
     return {
-      [this](start_atom) { send_chunk(); },
-      [this](continue_atom) { send_chunk(); },
+        [this](start_atom) { send_chunk(); },
+        [this](continue_atom) { send_chunk(); },
     };
   }
 
-private:
+ private:
   void send_chunk() {
     auto n = std::min(chunk_size, remaining_);
-    for (uint64_t i = 0; i < n; ++i)
-      send(receiver_, static_cast<int32_t>(next_++ & 0xFF));
+    for (uint64_t i = 0; i < n; ++i) send(receiver_, static_cast<int32_t>(next_++ & 0xFF));
     remaining_ -= n;
     if (remaining_ > 0)
       send(this, continue_atom::value);
@@ -127,8 +122,7 @@ int run_mailbox(bench::args& a) {
   auto senders = a.get("senders", 1);
   auto messages = a.get("messages", 2000000);
   a.check_unused();
-  if (senders == 0 || messages == 0)
-    fail("mailbox: senders and messages must be > 0");
+  if (senders == 0 || messages == 0) fail("mailbox: senders and messages must be > 0");
   bench_config cfg{workers};
   uint64_t want_sum = 0;
   mailbox_result res{};
@@ -146,15 +140,14 @@ int run_mailbox(bench::args& a) {
       workers_vec.push_back(sys.spawn<mailbox_sender>(receiver, share));
     }
     start_ns = now_ns();
-    for (auto& s : workers_vec)
-      caf::anon_send(s, start_atom::value);
+    for (auto& s : workers_vec) caf::anon_send(s, start_atom::value);
     res = fut.get();
     caf::anon_send_exit(receiver, caf::exit_reason::user_shutdown);
   }
   if (res.count != messages || res.sum != want_sum) {
     std::cerr << "caf_bench: mailbox: counted " << res.count << " messages "
-              << "(sum " << res.sum << "), expected " << messages << " (sum "
-              << want_sum << ")" << std::endl;
+              << "(sum " << res.sum << "), expected " << messages << " (sum " << want_sum << ")"
+              << std::endl;
     return 1;
   }
   double secs = static_cast<double>(res.end_ns - start_ns) / 1e9;
@@ -171,49 +164,44 @@ struct pingpong_result {
 };
 
 class pong_actor : public caf::event_based_actor {
-public:
+ public:
   explicit pong_actor(caf::actor_config& cfg) : caf::event_based_actor(cfg) {
     // nop
   }
 
   caf::behavior make_behavior() override {
     return {
-      [this](int32_t x) {
-        send(caf::actor_cast<caf::actor>(current_sender()), x + 1);
-      },
+        [this](int32_t x) { send(caf::actor_cast<caf::actor>(current_sender()), x + 1); },
     };
   }
 };
 
 class ping_actor : public caf::event_based_actor {
-public:
+ public:
   ping_actor(caf::actor_config& cfg, caf::actor pong, uint64_t rounds,
              std::promise<pingpong_result>* done)
-    : caf::event_based_actor(cfg),
-      pong_(std::move(pong)),
-      rounds_(rounds),
-      done_(done) {
+      : caf::event_based_actor(cfg), pong_(std::move(pong)), rounds_(rounds), done_(done) {
     // nop
   }
 
   caf::behavior make_behavior() override {
     return {
-      [this](start_atom) { send(pong_, int32_t{0}); },
-      [this](int32_t x) {
-        // The payload must come back incremented exactly once per round trip.
-        if (static_cast<uint64_t>(x) != ((completed_ * 2 + 1) & 0x3FFFFFFF))
-          fail("pingpong: unexpected payload");
-        if (++completed_ == rounds_) {
-          done_->set_value(pingpong_result{completed_, now_ns()});
-          quit();
-          return;
-        }
-        send(pong_, static_cast<int32_t>((x + 1) & 0x3FFFFFFF));
-      },
+        [this](start_atom) { send(pong_, int32_t{0}); },
+        [this](int32_t x) {
+          // The payload must come back incremented exactly once per round trip.
+          if (static_cast<uint64_t>(x) != ((completed_ * 2 + 1) & 0x3FFFFFFF))
+            fail("pingpong: unexpected payload");
+          if (++completed_ == rounds_) {
+            done_->set_value(pingpong_result{completed_, now_ns()});
+            quit();
+            return;
+          }
+          send(pong_, static_cast<int32_t>((x + 1) & 0x3FFFFFFF));
+        },
     };
   }
 
-private:
+ private:
   caf::actor pong_;
   uint64_t rounds_;
   uint64_t completed_ = 0;
@@ -224,8 +212,7 @@ int run_pingpong(bench::args& a) {
   auto workers = a.get("workers", std::thread::hardware_concurrency());
   auto rounds = a.get("rounds", 200000);
   a.check_unused();
-  if (rounds == 0)
-    fail("pingpong: rounds must be > 0");
+  if (rounds == 0) fail("pingpong: rounds must be > 0");
   bench_config cfg{workers};
   pingpong_result res{};
   int64_t start_ns = 0;
@@ -241,13 +228,12 @@ int run_pingpong(bench::args& a) {
     caf::anon_send_exit(pong, caf::exit_reason::user_shutdown);
   }
   if (res.rounds != rounds) {
-    std::cerr << "caf_bench: pingpong: completed " << res.rounds
-              << " rounds, expected " << rounds << std::endl;
+    std::cerr << "caf_bench: pingpong: completed " << res.rounds << " rounds, expected " << rounds
+              << std::endl;
     return 1;
   }
   emit("pingpong", {{"rounds", rounds}},
-       static_cast<double>(res.end_ns - start_ns) / static_cast<double>(rounds),
-       "ns");
+       static_cast<double>(res.end_ns - start_ns) / static_cast<double>(rounds), "ns");
   return 0;
 }
 
@@ -261,9 +247,9 @@ std::atomic<uint64_t> idle_initialized{0};
 caf::behavior idle_actor(caf::event_based_actor*) {
   idle_initialized.fetch_add(1, std::memory_order_relaxed);
   return {
-    [](int32_t) {
-      // nop
-    },
+      [](int32_t) {
+        // nop
+      },
   };
 }
 
@@ -271,8 +257,7 @@ int run_spawn(bench::args& a) {
   auto workers = a.get("workers", std::thread::hardware_concurrency());
   auto actors = a.get("actors", 1000000);
   a.check_unused();
-  if (actors == 0)
-    fail("spawn: actors must be > 0");
+  if (actors == 0) fail("spawn: actors must be > 0");
   bench_config cfg{workers};
   double secs = 0;
   int64_t rss_delta = 0;
@@ -282,25 +267,20 @@ int run_spawn(bench::args& a) {
     handles.reserve(actors);
     auto rss_before = rss_bytes();
     auto t0 = clock_type::now();
-    for (uint64_t i = 0; i < actors; ++i)
-      handles.push_back(sys.spawn(idle_actor));
-    while (idle_initialized.load(std::memory_order_relaxed) < actors)
-      std::this_thread::yield();
+    for (uint64_t i = 0; i < actors; ++i) handles.push_back(sys.spawn(idle_actor));
+    while (idle_initialized.load(std::memory_order_relaxed) < actors) std::this_thread::yield();
     auto t1 = clock_type::now();
     auto rss_after = rss_bytes();
     secs = std::chrono::duration<double>(t1 - t0).count();
     rss_delta = rss_after - rss_before;
-    if (handles.size() != actors)
-      fail("spawn: handle count mismatch");
-    for (auto& h : handles)
-      caf::anon_send_exit(h, caf::exit_reason::user_shutdown);
+    if (handles.size() != actors) fail("spawn: handle count mismatch");
+    for (auto& h : handles) caf::anon_send_exit(h, caf::exit_reason::user_shutdown);
     handles.clear();
     // ~actor_system waits for all actors to terminate.
   }
   param_list params{{"actors", actors}};
   emit("spawn", params, static_cast<double>(actors) / secs, "actors/s");
-  emit("spawn", params,
-       static_cast<double>(rss_delta) / static_cast<double>(actors),
+  emit("spawn", params, static_cast<double>(rss_delta) / static_cast<double>(actors),
        "bytes/actor");
   return 0;
 }
@@ -310,8 +290,7 @@ int run_idle(bench::args& a) {
   auto actors = a.get("actors", 1000);
   auto seconds = a.get("seconds", 2);
   a.check_unused();
-  if (seconds == 0)
-    fail("idle: seconds must be > 0");
+  if (seconds == 0) fail("idle: seconds must be > 0");
   bench_config cfg{workers};
   double cpu = 0;
   double wall = 0;
@@ -319,10 +298,8 @@ int run_idle(bench::args& a) {
     caf::actor_system sys{cfg};
     std::vector<caf::actor> handles;
     handles.reserve(actors);
-    for (uint64_t i = 0; i < actors; ++i)
-      handles.push_back(sys.spawn(idle_actor));
-    while (idle_initialized.load(std::memory_order_relaxed) < actors)
-      std::this_thread::yield();
+    for (uint64_t i = 0; i < actors; ++i) handles.push_back(sys.spawn(idle_actor));
+    while (idle_initialized.load(std::memory_order_relaxed) < actors) std::this_thread::yield();
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
     auto cpu0 = cpu_seconds();
     auto t0 = clock_type::now();
@@ -331,20 +308,20 @@ int run_idle(bench::args& a) {
     auto t1 = clock_type::now();
     cpu = cpu1 - cpu0;
     wall = std::chrono::duration<double>(t1 - t0).count();
-    for (auto& h : handles)
-      caf::anon_send_exit(h, caf::exit_reason::user_shutdown);
+    for (auto& h : handles) caf::anon_send_exit(h, caf::exit_reason::user_shutdown);
     handles.clear();
   }
-  if (wall + 0.05 < static_cast<double>(seconds))
-    fail("idle: measurement window ended early");
+  if (wall + 0.05 < static_cast<double>(seconds)) fail("idle: measurement window ended early");
   emit("idle", {{"actors", actors}, {"seconds", seconds}},
        100.0 * cpu / static_cast<double>(seconds), "%core");
   return 0;
 }
 
-void usage() { bench::usage("caf_bench"); }
+void usage() {
+  bench::usage("caf_bench");
+}
 
-} // namespace
+}  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 2) {
@@ -357,14 +334,10 @@ int main(int argc, char** argv) {
     return 0;
   }
   bench::args a{"caf_bench", argc, argv};
-  if (scenario == "mailbox")
-    return run_mailbox(a);
-  if (scenario == "pingpong")
-    return run_pingpong(a);
-  if (scenario == "spawn")
-    return run_spawn(a);
-  if (scenario == "idle")
-    return run_idle(a);
+  if (scenario == "mailbox") return run_mailbox(a);
+  if (scenario == "pingpong") return run_pingpong(a);
+  if (scenario == "spawn") return run_spawn(a);
+  if (scenario == "idle") return run_idle(a);
   std::cerr << "caf_bench: unknown scenario '" << scenario << "'\n";
   usage();
   return 2;

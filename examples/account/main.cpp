@@ -1,11 +1,13 @@
 // The example of README.md, built and run by CTest.
 
-#include <libactor/libactor.hpp>
 #include <cstdio>
+#include <libactor/libactor.hpp>
 
 using namespace std::chrono_literals;
 
-struct deposit { int amount; };
+struct deposit {
+  int amount;
+};
 struct balance {};
 
 // A class actor: private state and handlers.
@@ -38,6 +40,8 @@ int main() {
   acct.send(deposit{30});
   acct.send(deposit{12});
   auto r = auditor.ask<int>(balance{}, 1s).get();  // from outside an actor
-  if (r) std::printf("balance: %d\n", *r);          // balance: 42
-  else std::printf("failed: %s\n", r.err().to_string().c_str());
+  if (r)
+    std::printf("balance: %d\n", *r);  // balance: 42
+  else
+    std::printf("failed: %s\n", r.err().to_string().c_str());
 }

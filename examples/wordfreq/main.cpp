@@ -57,7 +57,7 @@ struct result {
 };
 
 std::string make_document(std::mt19937& rng) {
-  static const char* words[] = {"actor", "message", "mailbox", "worker", "steal",
+  static const char* words[] = {"actor", "message", "mailbox", "worker",  "steal",
                                 "queue", "timer",   "link",    "monitor", "reply"};
   // A skewed distribution so the ranking is interesting.
   std::geometric_distribution<int> pick(0.3);
@@ -104,8 +104,8 @@ int main(int argc, char** argv) {
         },
         [ticks](progress_tick) { ++*ticks; },
         [](const libactor::down_msg& d) {
-          std::printf("counter %llu stopped: %s\n",
-                      static_cast<unsigned long long>(d.source.id()), d.reason.to_string().c_str());
+          std::printf("counter %llu stopped: %s\n", static_cast<unsigned long long>(d.source.id()),
+                      d.reason.to_string().c_str());
         },
     };
   });

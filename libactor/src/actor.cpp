@@ -31,7 +31,9 @@ std::string what_of(const std::exception_ptr& ep) {
 }
 }  // namespace
 
-actor* current_actor() noexcept { return t_current; }
+actor* current_actor() noexcept {
+  return t_current;
+}
 
 namespace {
 // One-way messages a handler sent to one receiver, linked newest-first. The
@@ -61,12 +63,20 @@ void flush_outbox() noexcept {
   to->push_chain(newest, oldest);
   to->release();
 }
-void t_current_clear() noexcept { t_current = nullptr; }
+void t_current_clear() noexcept {
+  t_current = nullptr;
+}
 
-void release_actor(actor* a) noexcept { a->release(); }
+void release_actor(actor* a) noexcept {
+  a->release();
+}
 
-current_guard::current_guard(actor* a) noexcept : previous_(t_current) { t_current = a; }
-current_guard::~current_guard() { t_current = previous_; }
+current_guard::current_guard(actor* a) noexcept : previous_(t_current) {
+  t_current = a;
+}
+current_guard::~current_guard() {
+  t_current = previous_;
+}
 
 spawn_scope::spawn_scope(system_state* sys, const spawn_options& opts) : previous_(t_spawn) {
   // seq_cst: see system_state::shutting_down.
@@ -122,8 +132,8 @@ void reply_target::deliver_message(message* m) noexcept {
 
 void reply_target::fail(errc code, std::string text) {
   if (!to_) return;
-  deliver_message(
-      make_message<error>(msg_kind::error_reply, self_ref(), request_id_, error{code, std::move(text)}));
+  deliver_message(make_message<error>(msg_kind::error_reply, self_ref(), request_id_,
+                                      error{code, std::move(text)}));
 }
 
 // --- tasks ----------------------------------------------------------------------
@@ -270,7 +280,9 @@ detail::actor_extra& actor::extra() {
   return *e;
 }
 
-actor_system& actor::system() const noexcept { return sys_->owner; }
+actor_system& actor::system() const noexcept {
+  return sys_->owner;
+}
 
 void actor::require_owner(const char* what) const {
   if (detail::t_current != this) {
@@ -389,8 +401,9 @@ void actor::unlink(const actor_ref& other) {
   erase_one(ex.links, this);
 }
 
-timer_id actor::start_timer(detail::message* proto, detail::message* (*clone)(const detail::message&),
-                            duration delay, duration period) {
+timer_id actor::start_timer(detail::message* proto,
+                            detail::message* (*clone)(const detail::message&), duration delay,
+                            duration period) {
   if (detail::t_current != this) {
     proto->dispose();
     require_owner("send_after/send_every");
@@ -416,7 +429,8 @@ void actor::start_ask(const actor_ref& to, detail::message* req, duration timeou
   std::uint64_t timer = 0;
   if (timeout > duration::zero()) {
     timer = sys_->timers.add(
-        self(), detail::make_message<detail::no_payload>(detail::msg_kind::ask_timeout, nullptr, id),
+        self(),
+        detail::make_message<detail::no_payload>(detail::msg_kind::ask_timeout, nullptr, id),
         nullptr, timeout, duration::zero());
   }
   ex.asks.emplace(id, detail::actor_extra::pending_ask{h, slot, timer});
@@ -469,8 +483,8 @@ send_status actor::enqueue(detail::message* m) noexcept {
   // Batching of one-way sends made by a handler (see actor_ref::send). Only
   // plain messages to unbounded, non-proxy actors other than the sender.
   auto& o = detail::t_outbox;
-  const bool batchable = m->kind == detail::msg_kind::user && m->request_id == 0 &&
-                         capacity_ == 0 && !proxy_;
+  const bool batchable =
+      m->kind == detail::msg_kind::user && m->request_id == 0 && capacity_ == 0 && !proxy_;
   if (o.to == this && batchable) {
     m->next = o.newest;
     o.newest = m;
@@ -751,12 +765,13 @@ void actor::stop_now(exit_reason reason, detail::message* rest) noexcept {
   }
   for (auto& w : monitors) {
     add_ref();
-    w->enqueue(detail::make_message<down_msg>(detail::msg_kind::user, this, 0, down_msg{self(), reason}));
+    w->enqueue(
+        detail::make_message<down_msg>(detail::msg_kind::user, this, 0, down_msg{self(), reason}));
   }
   for (auto& l : links) {
     add_ref();
-    l->enqueue(
-        detail::make_message<exit_msg>(detail::msg_kind::exit_signal, this, 0, exit_msg{self(), reason}));
+    l->enqueue(detail::make_message<exit_msg>(detail::msg_kind::exit_signal, this, 0,
+                                              exit_msg{self(), reason}));
   }
   for (auto& n : names) sys_->erase_name(n, this);
   // 5. Last: the system's reference. `this` may be gone afterwards, and its

@@ -135,9 +135,13 @@ actor_system::actor_system(system_config cfg)
   state_->sched->start();
 }
 
-actor_system::~actor_system() { shutdown(); }
+actor_system::~actor_system() {
+  shutdown();
+}
 
-void actor_system::shutdown() { state_->shutdown(); }
+void actor_system::shutdown() {
+  state_->shutdown();
+}
 
 void actor_system::stop(const actor_ref& target, exit_reason reason) {
   if (!target) throw std::invalid_argument("actor_system::stop: empty handle");
@@ -147,19 +151,23 @@ void actor_system::stop(const actor_ref& target, exit_reason reason) {
 system_stats actor_system::stats() const noexcept {
   auto& s = *state_;
   // relaxed: statistics.
-  return system_stats{s.spawned.load(std::memory_order_relaxed),
-                      s.live.load(std::memory_order_relaxed),
-                      s.dead_letters.load(std::memory_order_relaxed),
-                      s.unhandled.load(std::memory_order_relaxed),
-                      s.dropped.load(std::memory_order_relaxed),
-                      s.rejected.load(std::memory_order_relaxed)};
+  return system_stats{
+      s.spawned.load(std::memory_order_relaxed),      s.live.load(std::memory_order_relaxed),
+      s.dead_letters.load(std::memory_order_relaxed), s.unhandled.load(std::memory_order_relaxed),
+      s.dropped.load(std::memory_order_relaxed),      s.rejected.load(std::memory_order_relaxed)};
 }
 
-unsigned actor_system::worker_count() const noexcept { return state_->sched->workers(); }
+unsigned actor_system::worker_count() const noexcept {
+  return state_->sched->workers();
+}
 
-time_point actor_system::now() const noexcept { return state_->timers.now(); }
+time_point actor_system::now() const noexcept {
+  return state_->timers.now();
+}
 
-bool actor_system::deterministic() const noexcept { return state_->det != nullptr; }
+bool actor_system::deterministic() const noexcept {
+  return state_->det != nullptr;
+}
 
 namespace {
 detail::deterministic_scheduler& det_of(detail::system_state& s) {
@@ -168,7 +176,9 @@ detail::deterministic_scheduler& det_of(detail::system_state& s) {
 }
 }  // namespace
 
-bool actor_system::run_once() { return det_of(*state_).run_once(); }
+bool actor_system::run_once() {
+  return det_of(*state_).run_once();
+}
 
 std::size_t actor_system::run_until_idle(std::size_t max_steps) {
   auto& d = det_of(*state_);

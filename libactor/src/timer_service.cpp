@@ -4,7 +4,9 @@ namespace libactor::detail {
 
 timer_service::timer_service(bool virtual_time) : virtual_(virtual_time) {}
 
-timer_service::~timer_service() { stop(); }
+timer_service::~timer_service() {
+  stop();
+}
 
 void timer_service::start() {
   if (!virtual_) thread_ = std::thread([this] { loop(); });
@@ -28,8 +30,8 @@ time_point timer_service::now() const noexcept {
   return virtual_now_;
 }
 
-std::uint64_t timer_service::add(actor_ref target, message* proto, clone_fn clone,
-                                 duration delay, duration period) {
+std::uint64_t timer_service::add(actor_ref target, message* proto, clone_fn clone, duration delay,
+                                 duration period) {
   std::unique_lock lock(mu_);
   if (stopping_) {
     lock.unlock();

@@ -152,8 +152,8 @@ class LIBACTOR_EXPORT reply_target {
   void deliver(R&& value) {
     if (!to_) return;
     using V = std::remove_cvref_t<R>;
-    deliver_message(make_message<V>(msg_kind::response, self_ref(), request_id_,
-                                    std::forward<R>(value)));
+    deliver_message(
+        make_message<V>(msg_kind::response, self_ref(), request_id_, std::forward<R>(value)));
   }
   void fail(errc code, std::string text);
 
@@ -316,8 +316,8 @@ class behavior {
  public:
   behavior() noexcept = default;
   template <class... Fs>
-    requires(sizeof...(Fs) > 0)
-  behavior(Fs... fs)  // NOLINT: implicit so that `return {handlers...};` works
+  requires(sizeof...(Fs) > 0)
+      behavior(Fs... fs)  // NOLINT: implicit so that `return {handlers...};` works
       : impl_(std::make_unique<detail::behavior_fns<Fs...>>(std::move(fs)...)) {}
 
   explicit operator bool() const noexcept { return static_cast<bool>(impl_); }
@@ -371,7 +371,9 @@ class LIBACTOR_EXPORT actor : public detail::ref_counted {
 
   // --- context: owner only ---------------------------------------------------
 
-  [[nodiscard]] actor_ref self() const noexcept { return actor_ref{detail::ref_ptr<actor>(const_cast<actor*>(this))}; }
+  [[nodiscard]] actor_ref self() const noexcept {
+    return actor_ref{detail::ref_ptr<actor>(const_cast<actor*>(this))};
+  }
   [[nodiscard]] actor_system& system() const noexcept;
   [[nodiscard]] std::uint64_t id() const noexcept { return id_; }
 
@@ -437,7 +439,8 @@ class LIBACTOR_EXPORT actor : public detail::ref_counted {
   friend struct detail::root_task::promise_type;
   friend LIBACTOR_EXPORT void detail::start_root(detail::root_task);
   friend LIBACTOR_EXPORT actor_ref detail::launch(actor*);
-  friend LIBACTOR_EXPORT void detail::fail_current(std::exception_ptr, detail::reply_target&) noexcept;
+  friend LIBACTOR_EXPORT void detail::fail_current(std::exception_ptr,
+                                                   detail::reply_target&) noexcept;
   template <class R>
   friend class ask_awaiter;
 
@@ -525,7 +528,9 @@ class ask_awaiter {
   ask_awaiter(actor& self, actor_ref to, detail::message* req, duration timeout) noexcept
       : self_(&self), to_(std::move(to)), req_(req), timeout_(timeout) {}
   ask_awaiter(ask_awaiter&& o) noexcept
-      : self_(o.self_), to_(std::move(o.to_)), req_(std::exchange(o.req_, nullptr)),
+      : self_(o.self_),
+        to_(std::move(o.to_)),
+        req_(std::exchange(o.req_, nullptr)),
         timeout_(o.timeout_) {}
   ask_awaiter(const ask_awaiter&) = delete;
   ~ask_awaiter() {
@@ -558,7 +563,9 @@ class ask_awaiter {
 
 // --- actor_ref inline members -------------------------------------------------
 
-inline std::uint64_t actor_ref::id() const noexcept { return p_ ? p_->id() : 0; }
+inline std::uint64_t actor_ref::id() const noexcept {
+  return p_ ? p_->id() : 0;
+}
 
 template <class T>
 send_status actor_ref::send(T&& msg) const {

@@ -36,14 +36,22 @@ enum class errc : std::uint8_t {
 /// A short, stable name for `code`, e.g. "timeout".
 [[nodiscard]] constexpr const char* to_string(errc code) noexcept {
   switch (code) {
-    case errc::timeout: return "timeout";
-    case errc::receiver_down: return "receiver_down";
-    case errc::handler_failed: return "handler_failed";
-    case errc::unhandled: return "unhandled";
-    case errc::bad_response_type: return "bad_response_type";
-    case errc::mailbox_full: return "mailbox_full";
-    case errc::shutting_down: return "shutting_down";
-    case errc::invalid_argument: return "invalid_argument";
+    case errc::timeout:
+      return "timeout";
+    case errc::receiver_down:
+      return "receiver_down";
+    case errc::handler_failed:
+      return "handler_failed";
+    case errc::unhandled:
+      return "unhandled";
+    case errc::bad_response_type:
+      return "bad_response_type";
+    case errc::mailbox_full:
+      return "mailbox_full";
+    case errc::shutting_down:
+      return "shutting_down";
+    case errc::invalid_argument:
+      return "invalid_argument";
   }
   return "unknown";
 }

@@ -77,7 +77,6 @@ class LIBACTOR_EXPORT spawn_scope {
   const void* previous_;
 };
 
-
 template <class F>
 class function_actor final : public actor {
  public:
@@ -164,28 +163,26 @@ class LIBACTOR_EXPORT actor_system {
   /// Its make_behavior() runs before spawn returns, in the actor's context.
   /// Throws std::logic_error once shutdown() has begun.
   template <class A, class... Args>
-    requires std::derived_from<A, actor>
-  actor_ref spawn(Args&&... args) {
+  requires std::derived_from<A, actor> actor_ref spawn(Args&&... args) {
     return spawn_with<A>(spawn_options{}, std::forward<Args>(args)...);
   }
 
   /// Spawns a function actor: `fn(actor& self)` returns its behavior.
   template <class F>
-    requires std::is_invocable_r_v<behavior, F&, actor&>
-  actor_ref spawn(F fn) {
+  requires std::is_invocable_r_v<behavior, F&, actor&> actor_ref spawn(F fn) {
     return spawn_with(spawn_options{}, std::move(fn));
   }
 
   template <class A, class... Args>
-    requires std::derived_from<A, actor>
-  actor_ref spawn_with(const spawn_options& opts, Args&&... args) {
+  requires std::derived_from<A, actor> actor_ref spawn_with(const spawn_options& opts,
+                                                            Args&&... args) {
     detail::spawn_scope scope(state_.get(), opts);
     return detail::launch(new A(std::forward<Args>(args)...));
   }
 
   template <class F>
-    requires std::is_invocable_r_v<behavior, F&, actor&>
-  actor_ref spawn_with(const spawn_options& opts, F fn) {
+  requires std::is_invocable_r_v<behavior, F&, actor&> actor_ref
+  spawn_with(const spawn_options& opts, F fn) {
     detail::spawn_scope scope(state_.get(), opts);
     return detail::launch(new detail::function_actor<F>(std::move(fn)));
   }

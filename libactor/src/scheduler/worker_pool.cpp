@@ -41,7 +41,9 @@ worker_pool::worker_pool(unsigned workers, unsigned budget)
   }
 }
 
-worker_pool::~worker_pool() { stop(); }
+worker_pool::~worker_pool() {
+  stop();
+}
 
 void worker_pool::start() {
   for (auto& w : workers_) {

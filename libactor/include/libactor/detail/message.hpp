@@ -9,9 +9,9 @@
 #include <utility>
 
 #include "libactor/detail/pool.hpp"
-#include "libactor/export.hpp"
 #include "libactor/detail/ref_counted.hpp"
 #include "libactor/detail/type_id.hpp"
+#include "libactor/export.hpp"
 
 namespace libactor {
 class actor;
@@ -35,7 +35,7 @@ struct message {
   message* next = nullptr;  ///< Mailbox link; owned by whoever holds the message.
   type_id type = nullptr;
   void (*destroy)(message*) noexcept = nullptr;
-  actor* sender = nullptr;  ///< One owned reference, or null.
+  actor* sender = nullptr;       ///< One owned reference, or null.
   std::uint64_t request_id = 0;  ///< Non-zero: the sender awaits an answer.
   msg_kind kind = msg_kind::user;
 
@@ -74,7 +74,7 @@ struct typed_message final : message {
     if constexpr (size_class >= 0) {
       pool::deallocate(self, size_class);
     } else {
-      ::operator delete(static_cast<void*>(self), std::align_val_t{alignof(typed_message)});
+      ::operator delete (static_cast<void*>(self), std::align_val_t{alignof(typed_message)});
     }
   }
 };
@@ -88,7 +88,7 @@ message* make_message(msg_kind kind, actor* sender, std::uint64_t request_id, Ar
   if constexpr (tm::size_class >= 0) {
     mem = pool::allocate(tm::size_class);
   } else {
-    mem = ::operator new(sizeof(tm), std::align_val_t{alignof(tm)});
+    mem = ::operator new (sizeof(tm), std::align_val_t{alignof(tm)});
   }
   tm* m;
   try {
@@ -97,7 +97,7 @@ message* make_message(msg_kind kind, actor* sender, std::uint64_t request_id, Ar
     if constexpr (tm::size_class >= 0) {
       pool::deallocate(mem, tm::size_class);
     } else {
-      ::operator delete(mem, std::align_val_t{alignof(tm)});
+      ::operator delete (mem, std::align_val_t{alignof(tm)});
     }
     if (sender) release_actor(sender);
     throw;
