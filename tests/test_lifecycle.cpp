@@ -309,3 +309,21 @@ TEST_CASE("unlink stops failure propagation", "[lifecycle]") {
   CHECK(downs.items()[0] == exit_reason::error("alone"));
   CHECK(sys.stats().live_actors == 3);  // a and the two watchers
 }
+
+TEST_CASE("a down notice to a watcher that already stopped is not a dead letter", "[lifecycle]") {
+  libactor::actor_system sys{libactor::system_config{.deterministic_seed = 2}};
+  auto watched = sys.spawn(stoppable);
+  auto watcher = sys.spawn([watched](actor& self) -> behavior {
+    self.monitor(watched);
+    return {[&self](stop_normal) { self.quit(); }, [](const down_msg&) {}};
+  });
+  watcher.send(stop_normal{});
+  sys.run_until_idle();
+  watched.send(stop_normal{});
+  sys.run_until_idle();
+  CHECK(sys.stats().live_actors == 0);
+  CHECK(sys.stats().dead_letters == 0);
+  // A user message to the stopped watcher still is one.
+  watcher.send(1);
+  CHECK(sys.stats().dead_letters == 1);
+}

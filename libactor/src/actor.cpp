@@ -331,7 +331,7 @@ void actor::monitor(const actor_ref& other) {
   }
   if (gone) {
     o->add_ref();
-    enqueue(detail::make_message<down_msg>(detail::msg_kind::user, o, 0,
+    enqueue(detail::make_message<down_msg>(detail::msg_kind::down, o, 0,
                                            down_msg{other, std::move(*gone)}));
   }
 }
@@ -662,6 +662,9 @@ void actor::handle(detail::message* m) noexcept {
     case msg_kind::exit_signal:
       handle_exit_signal(m);
       return;
+    case msg_kind::down:
+      dispatch_user(m);
+      return;
     case msg_kind::kill:
       return;  // the stop flag is what matters; this message only woke us
   }
@@ -766,7 +769,7 @@ void actor::stop_now(exit_reason reason, detail::message* rest) noexcept {
   for (auto& w : monitors) {
     add_ref();
     w->enqueue(
-        detail::make_message<down_msg>(detail::msg_kind::user, this, 0, down_msg{self(), reason}));
+        detail::make_message<down_msg>(detail::msg_kind::down, this, 0, down_msg{self(), reason}));
   }
   for (auto& l : links) {
     add_ref();

@@ -26,6 +26,8 @@ enum class msg_kind : std::uint8_t {
   response,     ///< The answer to request `request_id`; payload is the value.
   error_reply,  ///< A failed answer to request `request_id`; payload is `error`.
   exit_signal,  ///< A linked actor stopped; payload is `exit_msg`.
+  down,         ///< A monitored actor stopped; payload is `down_msg`, dispatched
+                ///< like `user`. To a stopped watcher it is moot, not a dead letter.
   kill,         ///< stop()/kill(): the reason waits in the actor; no payload.
   ask_timeout,  ///< The timer of request `request_id` expired; no payload.
   timer,        ///< A timer message to self; `request_id` is the timer id.
