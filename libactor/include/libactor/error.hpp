@@ -73,12 +73,13 @@ struct error {
   friend bool operator==(const error& a, errc b) { return a.code == b; }
 };
 
-/// Either a `T` or an `error`. `void` is allowed and carries no value.
-template <class T>
+/// Either a `T` or an error (`E`, by default the core's `error`). `void` is
+/// allowed and carries no value. Other layers use their own `E`.
+template <class T, class E = error>
 class expected {
  public:
   expected(T value) : v_(std::in_place_index<0>, std::move(value)) {}  // NOLINT: implicit by design
-  expected(error err) : v_(std::in_place_index<1>, std::move(err)) {}  // NOLINT
+  expected(E err) : v_(std::in_place_index<1>, std::move(err)) {}      // NOLINT
 
   [[nodiscard]] bool has_value() const noexcept { return v_.index() == 0; }
   explicit operator bool() const noexcept { return has_value(); }
@@ -93,23 +94,23 @@ class expected {
   const T* operator->() const { return &value(); }
 
   /// The error. Throws `std::bad_variant_access` when this holds a value.
-  [[nodiscard]] const error& err() const { return std::get<1>(v_); }
+  [[nodiscard]] const E& err() const { return std::get<1>(v_); }
 
  private:
-  std::variant<T, error> v_;
+  std::variant<T, E> v_;
 };
 
-template <>
-class expected<void> {
+template <class E>
+class expected<void, E> {
  public:
   expected() = default;
-  expected(error err) : err_(std::move(err)), ok_(false) {}  // NOLINT: implicit by design
+  expected(E err) : err_(std::move(err)), ok_(false) {}  // NOLINT: implicit by design
   [[nodiscard]] bool has_value() const noexcept { return ok_; }
   explicit operator bool() const noexcept { return ok_; }
-  [[nodiscard]] const error& err() const { return err_; }
+  [[nodiscard]] const E& err() const { return err_; }
 
  private:
-  error err_{};
+  E err_{};
   bool ok_ = true;
 };
 

@@ -1,0 +1,590 @@
+#pragma once
+/// @file
+/// The wire format of message payloads: how a C++ value becomes bytes for
+/// another process, and back.
+///
+/// ## Declaring a message type
+/// A user declares a type's wire name and fields once, in the type's own
+/// namespace (the declarations are found by argument-dependent lookup):
+///
+///     struct order { std::string symbol; std::int64_t qty; double price; };
+///     LIBACTOR_WIRE_TYPE(order, "trading.order", symbol, qty, price)
+///
+/// The type id is the 64-bit FNV-1a hash of the name: stable across builds,
+/// compilers and nodes, and independent of declaration order. Changing a
+/// name changes the id; changing fields changes the format (give the new
+/// layout a new name).
+///
+/// ## Built-in types
+/// bool, integers, floating point, enums, std::string, std::vector,
+/// std::array, std::map, std::unordered_map, std::optional, std::variant,
+/// std::pair, std::tuple, std::monostate, std::chrono::duration, and declared
+/// types, nested
+/// freely. Anything else does not satisfy `wire_encodable` and is a
+/// compile-time error.
+///
+/// ## Format
+/// Integers and floating point: fixed width, little-endian. bool: one byte,
+/// 0 or 1. Lengths, counts and variant indices: unsigned LEB128. Strings and
+/// containers: count, then elements. optional: one byte (0 or 1), then the
+/// value. Declared types: their fields in declaration order.
+///
+/// ## Untrusted input
+/// Decoding never trusts a length: every read checks the bytes left, an
+/// element count above `decode_limits::max_elements` is refused before the
+/// loop, and storage is reserved for at most as many elements as there are
+/// bytes left, so a small malicious input cannot make a large allocation.
+/// Errors carry a code and the byte offset; nothing throws.
+
+#include <array>
+#include <bit>
+#include <chrono>
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <type_traits>
+#include <unordered_map>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "libactor/error.hpp"
+
+namespace libactor::net {
+
+/// Error codes of the wire format.
+enum class wire_errc : std::uint8_t {
+  truncated = 1,      ///< The input ended inside a value.
+  too_many_elements,  ///< A count exceeds decode_limits::max_elements.
+  bad_varint,         ///< A LEB128 number is longer than 64 bits.
+  bad_bool,           ///< A bool or optional tag other than 0 or 1.
+  bad_variant_index,  ///< A variant index beyond the alternatives.
+  trailing_bytes,     ///< Bytes left after the value.
+};
+
+[[nodiscard]] constexpr const char* to_string(wire_errc e) noexcept {
+  switch (e) {
+    case wire_errc::truncated:
+      return "truncated";
+    case wire_errc::too_many_elements:
+      return "too_many_elements";
+    case wire_errc::bad_varint:
+      return "bad_varint";
+    case wire_errc::bad_bool:
+      return "bad_bool";
+    case wire_errc::bad_variant_index:
+      return "bad_variant_index";
+    case wire_errc::trailing_bytes:
+      return "trailing_bytes";
+  }
+  return "unknown";
+}
+
+struct wire_error {
+  wire_errc code{};
+  std::size_t offset = 0;  ///< Where in the input decoding stopped.
+  friend bool operator==(const wire_error&, const wire_error&) = default;
+};
+
+struct decode_limits {
+  /// Most elements one container or string may declare.
+  std::uint64_t max_elements = std::uint64_t{1} << 24;
+};
+
+/// The 64-bit FNV-1a hash of `name`: a declared type's stable id.
+[[nodiscard]] constexpr std::uint64_t type_id_of(std::string_view name) noexcept {
+  std::uint64_t h = 0xcbf29ce484222325ull;
+  for (char c : name) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 0x100000001b3ull;
+  }
+  return h;
+}
+
+// --- declared types --------------------------------------------------------
+
+/// A type declared with LIBACTOR_WIRE_TYPE.
+template <class T>
+concept wire_declared = requires(T& t, const T& ct) {
+  { libactor_wire_name(static_cast<const T*>(nullptr)) } -> std::convertible_to<std::string_view>;
+  libactor_wire_fields([](auto&) {}, t);
+  libactor_wire_fields([](const auto&) {}, ct);
+};
+
+template <wire_declared T>
+inline constexpr std::string_view wire_name_v = libactor_wire_name(static_cast<const T*>(nullptr));
+
+template <wire_declared T>
+inline constexpr std::uint64_t wire_id_v = type_id_of(wire_name_v<T>);
+
+// --- what is encodable -------------------------------------------------------
+
+template <class T>
+struct wire_traits;  // defined below per family
+
+/// True for types the wire format can carry (checked through nested types:
+/// a vector of an undeclared type is not encodable).
+template <class T>
+concept wire_encodable = requires {
+  requires wire_traits<std::remove_cv_t<T>>::encodable;
+};
+
+// --- writer and reader ---------------------------------------------------------
+
+class writer {
+ public:
+  explicit writer(std::vector<std::byte>& out) noexcept : out_(out) {}
+
+  void bytes(const void* p, std::size_t n) {
+    const auto* b = static_cast<const std::byte*>(p);
+    out_.insert(out_.end(), b, b + n);
+  }
+  template <class U>
+  requires std::is_trivially_copyable_v<U>
+  void fixed(U v) {
+    if constexpr (std::endian::native == std::endian::big && sizeof(U) > 1) {
+      std::array<std::byte, sizeof(U)> tmp;
+      std::memcpy(tmp.data(), &v, sizeof(U));
+      for (std::size_t i = 0; i < sizeof(U); ++i) out_.push_back(tmp[sizeof(U) - 1 - i]);
+    } else {
+      bytes(&v, sizeof(U));
+    }
+  }
+  void varint(std::uint64_t v) {
+    while (v >= 0x80) {
+      out_.push_back(static_cast<std::byte>((v & 0x7f) | 0x80));
+      v >>= 7;
+    }
+    out_.push_back(static_cast<std::byte>(v));
+  }
+
+ private:
+  std::vector<std::byte>& out_;
+};
+
+class reader {
+ public:
+  reader(std::span<const std::byte> in, decode_limits limits) noexcept
+      : begin_(in.data()), p_(in.data()), end_(in.data() + in.size()), limits_(limits) {}
+
+  [[nodiscard]] bool ok() const noexcept { return !failed_; }
+  [[nodiscard]] std::size_t remaining() const noexcept {
+    return static_cast<std::size_t>(end_ - p_);
+  }
+  [[nodiscard]] std::size_t offset() const noexcept {
+    return static_cast<std::size_t>(p_ - begin_);
+  }
+  [[nodiscard]] const wire_error& error() const noexcept { return error_; }
+  [[nodiscard]] const decode_limits& limits() const noexcept { return limits_; }
+
+  void fail(wire_errc code) noexcept {
+    if (!failed_) {
+      failed_ = true;
+      error_ = wire_error{code, offset()};
+    }
+  }
+
+  bool bytes(void* dst, std::size_t n) noexcept {
+    if (failed_) return false;
+    if (remaining() < n) {
+      fail(wire_errc::truncated);
+      return false;
+    }
+    std::memcpy(dst, p_, n);
+    p_ += n;
+    return true;
+  }
+  template <class U>
+  requires std::is_trivially_copyable_v<U>
+  bool fixed(U& v) noexcept {
+    if constexpr (std::endian::native == std::endian::big && sizeof(U) > 1) {
+      std::array<std::byte, sizeof(U)> tmp;
+      if (!bytes(tmp.data(), sizeof(U))) return false;
+      std::array<std::byte, sizeof(U)> rev;
+      for (std::size_t i = 0; i < sizeof(U); ++i) rev[i] = tmp[sizeof(U) - 1 - i];
+      std::memcpy(&v, rev.data(), sizeof(U));
+      return true;
+    } else {
+      return bytes(&v, sizeof(U));
+    }
+  }
+  bool varint(std::uint64_t& v) noexcept {
+    v = 0;
+    for (unsigned shift = 0;; shift += 7) {
+      if (failed_) return false;
+      if (p_ == end_) {
+        fail(wire_errc::truncated);
+        return false;
+      }
+      const auto b = static_cast<std::uint8_t>(*p_++);
+      if (shift == 63 && b > 1) {
+        fail(wire_errc::bad_varint);
+        return false;
+      }
+      v |= std::uint64_t{b & 0x7fu} << shift;
+      if ((b & 0x80) == 0) return true;
+      if (shift >= 63) {
+        fail(wire_errc::bad_varint);
+        return false;
+      }
+    }
+  }
+  /// A count, checked against the limits.
+  bool count(std::uint64_t& n) noexcept {
+    if (!varint(n)) return false;
+    if (n > limits_.max_elements) {
+      fail(wire_errc::too_many_elements);
+      return false;
+    }
+    return true;
+  }
+
+ private:
+  const std::byte* begin_;
+  const std::byte* p_;
+  const std::byte* end_;
+  decode_limits limits_;
+  bool failed_ = false;
+  wire_error error_{};
+};
+
+// --- families ----------------------------------------------------------------------
+
+template <class T>
+requires(std::is_arithmetic_v<T> && !std::is_same_v<T, bool>) struct wire_traits<T> {
+  static constexpr bool encodable = true;
+  static void encode(writer& w, T v) { w.fixed(v); }
+  static bool decode(reader& r, T& v) { return r.fixed(v); }
+};
+
+template <>
+struct wire_traits<bool> {
+  static constexpr bool encodable = true;
+  static void encode(writer& w, bool v) { w.fixed(static_cast<std::uint8_t>(v ? 1 : 0)); }
+  static bool decode(reader& r, bool& v) {
+    std::uint8_t b = 0;
+    if (!r.fixed(b)) return false;
+    if (b > 1) {
+      r.fail(wire_errc::bad_bool);
+      return false;
+    }
+    v = b == 1;
+    return true;
+  }
+};
+
+template <class T>
+requires std::is_enum_v<T>
+struct wire_traits<T> {
+  static constexpr bool encodable = true;
+  using U = std::underlying_type_t<T>;
+  static void encode(writer& w, T v) { w.fixed(static_cast<U>(v)); }
+  static bool decode(reader& r, T& v) {
+    U u{};
+    if (!r.fixed(u)) return false;
+    v = static_cast<T>(u);
+    return true;
+  }
+};
+
+template <>
+struct wire_traits<std::monostate> {
+  static constexpr bool encodable = true;
+  static void encode(writer&, std::monostate) {}
+  static bool decode(reader& r, std::monostate&) { return r.ok(); }
+};
+
+template <>
+struct wire_traits<std::string> {
+  static constexpr bool encodable = true;
+  static void encode(writer& w, const std::string& s) {
+    w.varint(s.size());
+    w.bytes(s.data(), s.size());
+  }
+  static bool decode(reader& r, std::string& s) {
+    std::uint64_t n = 0;
+    if (!r.count(n)) return false;
+    if (n > r.remaining()) {
+      r.fail(wire_errc::truncated);
+      return false;
+    }
+    s.resize(static_cast<std::size_t>(n));
+    return r.bytes(s.data(), s.size());
+  }
+};
+
+template <class Rep, class Period>
+struct wire_traits<std::chrono::duration<Rep, Period>> {
+  static constexpr bool encodable = wire_encodable<Rep>;
+  using D = std::chrono::duration<Rep, Period>;
+  static void encode(writer& w, const D& d) { wire_traits<Rep>::encode(w, d.count()); }
+  static bool decode(reader& r, D& d) {
+    Rep c{};
+    if (!wire_traits<Rep>::decode(r, c)) return false;
+    d = D{c};
+    return true;
+  }
+};
+
+template <class T>
+void wire_encode(writer& w, const T& v);
+template <class T>
+bool wire_decode(reader& r, T& v);
+
+namespace detail {
+// Decodes `n` elements appended through `add`, reserving no more than the
+// bytes left could possibly hold.
+template <class C, class Add>
+bool decode_elements(reader& r, C& c, std::uint64_t n, Add add) {
+  if constexpr (requires { c.reserve(std::size_t{}); }) {
+    c.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(n, r.remaining())));
+  }
+  for (std::uint64_t i = 0; i < n; ++i) {
+    if (!add()) return false;
+  }
+  return true;
+}
+}  // namespace detail
+
+template <class T, class A>
+struct wire_traits<std::vector<T, A>> {
+  static constexpr bool encodable = wire_encodable<T>;
+  static void encode(writer& w, const std::vector<T, A>& v) {
+    w.varint(v.size());
+    for (const auto& e : v) wire_encode(w, e);
+  }
+  static bool decode(reader& r, std::vector<T, A>& v) {
+    std::uint64_t n = 0;
+    if (!r.count(n)) return false;
+    v.clear();
+    return detail::decode_elements(r, v, n, [&] {
+      T e{};
+      if (!wire_decode(r, e)) return false;
+      v.push_back(std::move(e));
+      return true;
+    });
+  }
+};
+
+template <class T, std::size_t N>
+struct wire_traits<std::array<T, N>> {
+  static constexpr bool encodable = wire_encodable<T>;
+  static void encode(writer& w, const std::array<T, N>& a) {
+    for (const auto& e : a) wire_encode(w, e);
+  }
+  static bool decode(reader& r, std::array<T, N>& a) {
+    for (auto& e : a) {
+      if (!wire_decode(r, e)) return false;
+    }
+    return true;
+  }
+};
+
+template <class Map>
+struct map_traits {
+  using K = typename Map::key_type;
+  using V = typename Map::mapped_type;
+  static constexpr bool encodable = wire_encodable<K> && wire_encodable<V>;
+  static void encode(writer& w, const Map& m) {
+    w.varint(m.size());
+    for (const auto& [k, v] : m) {
+      wire_encode(w, k);
+      wire_encode(w, v);
+    }
+  }
+  static bool decode(reader& r, Map& m) {
+    std::uint64_t n = 0;
+    if (!r.count(n)) return false;
+    m.clear();
+    return detail::decode_elements(r, m, n, [&] {
+      K k{};
+      V v{};
+      if (!wire_decode(r, k) || !wire_decode(r, v)) return false;
+      m.insert_or_assign(std::move(k), std::move(v));
+      return true;
+    });
+  }
+};
+
+template <class K, class V, class C, class A>
+struct wire_traits<std::map<K, V, C, A>> : map_traits<std::map<K, V, C, A>> {};
+template <class K, class V, class H, class E, class A>
+struct wire_traits<std::unordered_map<K, V, H, E, A>>
+    : map_traits<std::unordered_map<K, V, H, E, A>> {};
+
+template <class T>
+struct wire_traits<std::optional<T>> {
+  static constexpr bool encodable = wire_encodable<T>;
+  static void encode(writer& w, const std::optional<T>& o) {
+    w.fixed(static_cast<std::uint8_t>(o ? 1 : 0));
+    if (o) wire_encode(w, *o);
+  }
+  static bool decode(reader& r, std::optional<T>& o) {
+    bool has = false;
+    if (!wire_traits<bool>::decode(r, has)) return false;
+    if (!has) {
+      o.reset();
+      return true;
+    }
+    T v{};
+    if (!wire_decode(r, v)) return false;
+    o = std::move(v);
+    return true;
+  }
+};
+
+template <class... Ts>
+struct wire_traits<std::variant<Ts...>> {
+  static constexpr bool encodable = (wire_encodable<Ts> && ...);
+  using V = std::variant<Ts...>;
+  static void encode(writer& w, const V& v) {
+    w.varint(v.index());
+    std::visit([&w](const auto& x) { wire_encode(w, x); }, v);
+  }
+  static bool decode(reader& r, V& v) {
+    std::uint64_t i = 0;
+    if (!r.varint(i)) return false;
+    if (i >= sizeof...(Ts)) {
+      r.fail(wire_errc::bad_variant_index);
+      return false;
+    }
+    return decode_at(r, v, static_cast<std::size_t>(i), std::index_sequence_for<Ts...>{});
+  }
+
+ private:
+  template <std::size_t... Is>
+  static bool decode_at(reader& r, V& v, std::size_t i, std::index_sequence<Is...>) {
+    bool ok = false;
+    ((Is == i ? (ok = decode_one<Is>(r, v), true) : false) || ...);
+    return ok;
+  }
+  template <std::size_t I>
+  static bool decode_one(reader& r, V& v) {
+    std::variant_alternative_t<I, V> x{};
+    if (!wire_decode(r, x)) return false;
+    v.template emplace<I>(std::move(x));
+    return true;
+  }
+};
+
+template <class A, class B>
+struct wire_traits<std::pair<A, B>> {
+  static constexpr bool encodable = wire_encodable<A> && wire_encodable<B>;
+  static void encode(writer& w, const std::pair<A, B>& p) {
+    wire_encode(w, p.first);
+    wire_encode(w, p.second);
+  }
+  static bool decode(reader& r, std::pair<A, B>& p) {
+    return wire_decode(r, p.first) && wire_decode(r, p.second);
+  }
+};
+
+template <class... Ts>
+struct wire_traits<std::tuple<Ts...>> {
+  static constexpr bool encodable = (wire_encodable<Ts> && ...);
+  static void encode(writer& w, const std::tuple<Ts...>& t) {
+    std::apply([&w](const auto&... x) { (wire_encode(w, x), ...); }, t);
+  }
+  static bool decode(reader& r, std::tuple<Ts...>& t) {
+    return std::apply([&r](auto&... x) { return (wire_decode(r, x) && ...); }, t);
+  }
+};
+
+template <wire_declared T>
+struct wire_traits<T> {
+  static constexpr bool encodable = true;
+  static void encode(writer& w, const T& v) {
+    libactor_wire_fields([&w](const auto& f) { wire_encode(w, f); }, v);
+  }
+  static bool decode(reader& r, T& v) {
+    bool ok = true;
+    libactor_wire_fields(
+        [&](auto& f) {
+          if (ok) ok = wire_decode(r, f);
+        },
+        v);
+    return ok;
+  }
+};
+
+template <class T>
+void wire_encode(writer& w, const T& v) {
+  static_assert(wire_encodable<T>,
+                "this type cannot cross the network: declare it with LIBACTOR_WIRE_TYPE");
+  wire_traits<T>::encode(w, v);
+}
+
+template <class T>
+bool wire_decode(reader& r, T& v) {
+  static_assert(wire_encodable<T>,
+                "this type cannot cross the network: declare it with LIBACTOR_WIRE_TYPE");
+  return wire_traits<T>::decode(r, v);
+}
+
+/// Appends the encoding of `v` to `out`.
+template <class T>
+void encode(const T& v, std::vector<std::byte>& out) {
+  writer w{out};
+  wire_encode(w, v);
+}
+
+/// Decodes a whole `T` from `in`; the input must hold exactly one value.
+template <class T>
+requires std::default_initializable<T>
+[[nodiscard]] expected<T, wire_error> decode(std::span<const std::byte> in,
+                                             decode_limits limits = {}) {
+  reader r{in, limits};
+  T v{};
+  if (!wire_decode(r, v)) return r.error();
+  if (r.remaining() != 0) return wire_error{wire_errc::trailing_bytes, r.offset()};
+  return v;
+}
+
+}  // namespace libactor::net
+
+// --- the declaration macro -----------------------------------------------------
+
+// LIBACTOR_WIRE_FOR_EACH(m, a, b, c) expands to m(a) m(b) m(c), for up to 256
+// arguments (the __VA_OPT__ recursion of C++20).
+#define LIBACTOR_WIRE_PARENS ()
+#define LIBACTOR_WIRE_EXPAND(...) \
+  LIBACTOR_WIRE_EXPAND3(          \
+      LIBACTOR_WIRE_EXPAND3(LIBACTOR_WIRE_EXPAND3(LIBACTOR_WIRE_EXPAND3(__VA_ARGS__))))
+#define LIBACTOR_WIRE_EXPAND3(...) \
+  LIBACTOR_WIRE_EXPAND2(           \
+      LIBACTOR_WIRE_EXPAND2(LIBACTOR_WIRE_EXPAND2(LIBACTOR_WIRE_EXPAND2(__VA_ARGS__))))
+#define LIBACTOR_WIRE_EXPAND2(...) \
+  LIBACTOR_WIRE_EXPAND1(           \
+      LIBACTOR_WIRE_EXPAND1(LIBACTOR_WIRE_EXPAND1(LIBACTOR_WIRE_EXPAND1(__VA_ARGS__))))
+#define LIBACTOR_WIRE_EXPAND1(...) __VA_ARGS__
+#define LIBACTOR_WIRE_FOR_EACH(m, ...) \
+  __VA_OPT__(LIBACTOR_WIRE_EXPAND(LIBACTOR_WIRE_FOR_EACH_STEP(m, __VA_ARGS__)))
+#define LIBACTOR_WIRE_FOR_EACH_STEP(m, first, ...) \
+  m(first) __VA_OPT__(LIBACTOR_WIRE_FOR_EACH_AGAIN LIBACTOR_WIRE_PARENS(m, __VA_ARGS__))
+#define LIBACTOR_WIRE_FOR_EACH_AGAIN() LIBACTOR_WIRE_FOR_EACH_STEP
+#define LIBACTOR_WIRE_VISIT_FIELD(field) f(x.field);
+
+/// Declares `T`'s wire name and fields. Use in `T`'s namespace, after `T`.
+#define LIBACTOR_WIRE_TYPE(T, NAME, ...)                                                \
+  [[maybe_unused]] constexpr ::std::string_view libactor_wire_name(const T*) noexcept { \
+    return NAME;                                                                        \
+  }                                                                                     \
+  template <class F>                                                                    \
+  void libactor_wire_fields(F&& f, T& x) {                                              \
+    LIBACTOR_WIRE_FOR_EACH(LIBACTOR_WIRE_VISIT_FIELD, __VA_ARGS__)                      \
+    (void)f;                                                                            \
+    (void)x;                                                                            \
+  }                                                                                     \
+  template <class F>                                                                    \
+  void libactor_wire_fields(F&& f, const T& x) {                                        \
+    LIBACTOR_WIRE_FOR_EACH(LIBACTOR_WIRE_VISIT_FIELD, __VA_ARGS__)                      \
+    (void)f;                                                                            \
+    (void)x;                                                                            \
+  }
