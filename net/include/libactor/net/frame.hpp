@@ -1,0 +1,135 @@
+#pragma once
+/// @file
+/// Frames: the unit of the node-to-node byte stream.
+///
+///     | length: u32 little-endian | kind: u8 | payload: length - 1 bytes |
+///
+/// `length` counts the kind byte and the payload. The decoder checks it
+/// against the configured maximum as soon as the four length bytes have
+/// arrived, before it buffers or allocates anything for the payload.
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "libactor/error.hpp"
+
+namespace libactor::net {
+
+enum class frame_kind : std::uint8_t {
+  hello = 1,  ///< Handshake: magic, protocol version, node name, nonce.
+  auth = 2,   ///< Handshake: HMAC proof of the cluster secret.
+  error = 3,  ///< The sender refuses the connection; payload says why.
+};
+
+/// Failures of the node-to-node protocol.
+enum class protocol_errc : std::uint8_t {
+  frame_too_large = 1,  ///< A frame's length exceeds the configured maximum.
+  empty_frame,          ///< A frame's length is zero (no kind byte).
+  unknown_frame_kind,   ///< A kind byte this version does not know.
+  unexpected_frame,     ///< A known frame out of order for the handshake state.
+  malformed_payload,    ///< A payload the wire format rejects.
+  bad_magic,            ///< The peer does not speak this protocol at all.
+  version_mismatch,     ///< The peer speaks another protocol version.
+  auth_failed,          ///< The peer's proof of the cluster secret is wrong.
+  refused_by_peer,      ///< The peer sent an error frame.
+};
+
+[[nodiscard]] constexpr const char* to_string(protocol_errc e) noexcept {
+  switch (e) {
+    case protocol_errc::frame_too_large:
+      return "frame_too_large";
+    case protocol_errc::empty_frame:
+      return "empty_frame";
+    case protocol_errc::unknown_frame_kind:
+      return "unknown_frame_kind";
+    case protocol_errc::unexpected_frame:
+      return "unexpected_frame";
+    case protocol_errc::malformed_payload:
+      return "malformed_payload";
+    case protocol_errc::bad_magic:
+      return "bad_magic";
+    case protocol_errc::version_mismatch:
+      return "version_mismatch";
+    case protocol_errc::auth_failed:
+      return "auth_failed";
+    case protocol_errc::refused_by_peer:
+      return "refused_by_peer";
+  }
+  return "unknown";
+}
+
+struct protocol_error {
+  protocol_errc code{};
+  std::string text;
+  [[nodiscard]] std::string to_string() const {
+    return std::string(net::to_string(code)) + (text.empty() ? "" : ": " + text);
+  }
+};
+
+struct frame {
+  frame_kind kind{};
+  std::vector<std::byte> payload;
+};
+
+/// Appends one frame to `out`.
+inline void append_frame(std::vector<std::byte>& out, frame_kind kind,
+                         std::span<const std::byte> payload) {
+  const auto length = static_cast<std::uint32_t>(payload.size() + 1);
+  for (int i = 0; i < 4; ++i) out.push_back(static_cast<std::byte>((length >> (8 * i)) & 0xff));
+  out.push_back(static_cast<std::byte>(kind));
+  out.insert(out.end(), payload.begin(), payload.end());
+}
+
+/// Splits a byte stream into frames, incrementally.
+class frame_decoder {
+ public:
+  explicit frame_decoder(std::uint32_t max_frame_size) noexcept : max_(max_frame_size) {}
+
+  /// Appends received bytes.
+  void feed(std::span<const std::byte> in) { buf_.insert(buf_.end(), in.begin(), in.end()); }
+
+  /// The next complete frame, nothing if more bytes are needed, or an error
+  /// (after which the connection must be closed).
+  [[nodiscard]] expected<std::optional<frame>, protocol_error> next() {
+    if (buf_.size() - pos_ < 4) return std::optional<frame>{};
+    std::uint32_t length = 0;
+    for (int i = 0; i < 4; ++i) {
+      length |= static_cast<std::uint32_t>(static_cast<std::uint8_t>(buf_[pos_ + i])) << (8 * i);
+    }
+    if (length == 0) return protocol_error{protocol_errc::empty_frame, "frame length 0"};
+    if (length > max_) {
+      return protocol_error{
+          protocol_errc::frame_too_large,
+          "frame of " + std::to_string(length) + " bytes, maximum " + std::to_string(max_)};
+    }
+    if (buf_.size() - pos_ - 4 < length) return std::optional<frame>{};
+    const auto kind = static_cast<std::uint8_t>(buf_[pos_ + 4]);
+    if (kind < 1 || kind > 3) {
+      return protocol_error{protocol_errc::unknown_frame_kind,
+                            "frame kind " + std::to_string(kind)};
+    }
+    frame f{static_cast<frame_kind>(kind),
+            std::vector<std::byte>(buf_.begin() + static_cast<std::ptrdiff_t>(pos_ + 5),
+                                   buf_.begin() + static_cast<std::ptrdiff_t>(pos_ + 4 + length))};
+    pos_ += 4 + length;
+    if (pos_ == buf_.size()) {
+      buf_.clear();
+      pos_ = 0;
+    }
+    return std::optional<frame>{std::move(f)};
+  }
+
+  /// Bytes held and not yet returned as frames (at most max + 4 per frame).
+  [[nodiscard]] std::size_t buffered() const noexcept { return buf_.size() - pos_; }
+
+ private:
+  std::uint32_t max_;
+  std::vector<std::byte> buf_;
+  std::size_t pos_ = 0;
+};
+
+}  // namespace libactor::net

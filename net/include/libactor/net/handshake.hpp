@@ -1,0 +1,83 @@
+#pragma once
+/// @file
+/// The connection handshake: protocol version check and mutual
+/// authentication by the cluster secret, without ever sending the secret.
+///
+/// Both sides send `hello` {magic, version, node name, 32-byte random nonce}
+/// at once. On the peer's hello, a side checks magic and version (refusing
+/// with an `error` frame that says both versions), then sends `auth`:
+///
+///     HMAC-SHA256(secret, "libactor-auth-v1" | role | peer nonce | own nonce
+///                         | own name | peer name)
+///
+/// and checks the peer's `auth` against the same construction from the
+/// peer's point of view, in constant time. The role byte (initiator or
+/// acceptor) means a side's own proof reflected back never verifies; fresh
+/// nonces on both sides mean a recorded exchange never verifies again.
+/// HMAC and the random nonces come from OpenSSL's libcrypto.
+///
+/// The class is transport-free: feed it received bytes, send what it returns.
+/// It is used by one connection on one thread.
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "libactor/net/frame.hpp"
+
+namespace libactor::net {
+
+inline constexpr std::uint16_t protocol_version = 1;
+
+struct handshake_config {
+  std::string node_name;
+  std::string secret;  ///< The cluster secret; must not be empty.
+  std::uint16_t version = protocol_version;
+  std::uint32_t max_frame_size = 1u << 20;
+};
+
+class handshake {
+ public:
+  enum class role : std::uint8_t { initiator = 1, acceptor = 2 };
+  enum class state : std::uint8_t { in_progress, done, failed };
+
+  /// Throws std::invalid_argument for an empty secret or node name.
+  handshake(handshake_config cfg, role r);
+
+  /// The bytes to send first (this side's hello).
+  [[nodiscard]] std::vector<std::byte> start();
+
+  /// Consumes received bytes; returns bytes to send now (possibly an error
+  /// frame just before failing).
+  [[nodiscard]] std::vector<std::byte> feed(std::span<const std::byte> in);
+
+  [[nodiscard]] state current() const noexcept { return state_; }
+  /// Set once state is `failed`.
+  [[nodiscard]] const protocol_error& error() const noexcept { return error_; }
+  /// Set once the peer's hello arrived.
+  [[nodiscard]] const std::string& peer_name() const noexcept { return peer_name_; }
+
+ private:
+  using mac = std::array<std::uint8_t, 32>;
+  using nonce = std::array<std::uint8_t, 32>;
+
+  void on_frame(const frame& f, std::vector<std::byte>& out);
+  void fail(protocol_errc code, std::string text, std::vector<std::byte>& out, bool tell_peer);
+  [[nodiscard]] mac proof(role r, const nonce& first, const nonce& second, const std::string& a,
+                          const std::string& b) const;
+
+  handshake_config cfg_;
+  role role_;
+  state state_ = state::in_progress;
+  protocol_error error_{};
+  frame_decoder decoder_;
+  nonce own_nonce_{};
+  nonce peer_nonce_{};
+  std::string peer_name_;
+  bool hello_received_ = false;
+};
+
+}  // namespace libactor::net

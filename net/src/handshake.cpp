@@ -1,0 +1,169 @@
+#include "libactor/net/handshake.hpp"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+
+#include <stdexcept>
+
+#include "libactor/net/wire.hpp"
+
+namespace libactor::net {
+namespace {
+
+constexpr std::string_view magic = "libactor";
+constexpr std::string_view auth_label = "libactor-auth-v1";
+
+struct hello_msg {
+  std::string magic;
+  std::uint16_t version = 0;
+  std::string node_name;
+  std::array<std::uint8_t, 32> nonce{};
+};
+LIBACTOR_WIRE_TYPE(hello_msg, "libactor.net.hello", magic, version, node_name, nonce)
+
+struct auth_msg {
+  std::array<std::uint8_t, 32> mac{};
+};
+LIBACTOR_WIRE_TYPE(auth_msg, "libactor.net.auth", mac)
+
+struct error_msg {
+  std::uint8_t code = 0;
+  std::string text;
+};
+LIBACTOR_WIRE_TYPE(error_msg, "libactor.net.error", code, text)
+
+template <class T>
+void send(std::vector<std::byte>& out, frame_kind kind, const T& msg) {
+  std::vector<std::byte> payload;
+  encode(msg, payload);
+  append_frame(out, kind, payload);
+}
+
+}  // namespace
+
+handshake::handshake(handshake_config cfg, role r)
+    : cfg_(std::move(cfg)), role_(r), decoder_(cfg_.max_frame_size) {
+  if (cfg_.secret.empty()) throw std::invalid_argument("handshake: the cluster secret is empty");
+  if (cfg_.node_name.empty()) throw std::invalid_argument("handshake: the node name is empty");
+  if (RAND_bytes(own_nonce_.data(), static_cast<int>(own_nonce_.size())) != 1) {
+    throw std::runtime_error("handshake: the system random generator failed");
+  }
+}
+
+std::vector<std::byte> handshake::start() {
+  std::vector<std::byte> out;
+  send(out, frame_kind::hello,
+       hello_msg{std::string(magic), cfg_.version, cfg_.node_name, own_nonce_});
+  return out;
+}
+
+std::vector<std::byte> handshake::feed(std::span<const std::byte> in) {
+  std::vector<std::byte> out;
+  if (state_ != state::in_progress) return out;
+  decoder_.feed(in);
+  while (state_ == state::in_progress) {
+    auto next = decoder_.next();
+    if (!next) {
+      fail(next.err().code, next.err().text, out, true);
+      break;
+    }
+    if (!next->has_value()) break;
+    on_frame(**next, out);
+  }
+  return out;
+}
+
+void handshake::fail(protocol_errc code, std::string text, std::vector<std::byte>& out,
+                     bool tell_peer) {
+  if (tell_peer) send(out, frame_kind::error, error_msg{static_cast<std::uint8_t>(code), text});
+  state_ = state::failed;
+  error_ = protocol_error{code, std::move(text)};
+}
+
+handshake::mac handshake::proof(role r, const nonce& first, const nonce& second,
+                                const std::string& a, const std::string& b) const {
+  std::vector<std::uint8_t> data(auth_label.begin(), auth_label.end());
+  data.push_back(static_cast<std::uint8_t>(r));
+  data.insert(data.end(), first.begin(), first.end());
+  data.insert(data.end(), second.begin(), second.end());
+  // Lengths first, so that ("ab", "c") and ("a", "bc") differ.
+  for (const std::string* s : {&a, &b}) {
+    const auto n = static_cast<std::uint32_t>(s->size());
+    for (int i = 0; i < 4; ++i) data.push_back(static_cast<std::uint8_t>(n >> (8 * i)));
+    data.insert(data.end(), s->begin(), s->end());
+  }
+  mac out{};
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), cfg_.secret.data(), static_cast<int>(cfg_.secret.size()), data.data(),
+       data.size(), out.data(), &len);
+  return out;
+}
+
+void handshake::on_frame(const frame& f, std::vector<std::byte>& out) {
+  switch (f.kind) {
+    case frame_kind::error: {
+      auto e = decode<error_msg>(f.payload);
+      fail(protocol_errc::refused_by_peer, e ? e->text : std::string("(unreadable reason)"), out,
+           false);
+      return;
+    }
+    case frame_kind::hello: {
+      if (hello_received_) {
+        fail(protocol_errc::unexpected_frame, "a second hello", out, true);
+        return;
+      }
+      auto h = decode<hello_msg>(f.payload);
+      if (!h) {
+        fail(protocol_errc::malformed_payload,
+             std::string("hello: ") + to_string(h.err().code) + " at byte " +
+                 std::to_string(h.err().offset),
+             out, true);
+        return;
+      }
+      if (h->magic != magic) {
+        fail(protocol_errc::bad_magic, "the peer is not a libactor node", out, true);
+        return;
+      }
+      if (h->version != cfg_.version) {
+        fail(protocol_errc::version_mismatch,
+             "peer speaks protocol version " + std::to_string(h->version) + ", this node " +
+                 std::to_string(cfg_.version),
+             out, true);
+        return;
+      }
+      hello_received_ = true;
+      peer_name_ = h->node_name;
+      peer_nonce_ = h->nonce;
+      send(out, frame_kind::auth,
+           auth_msg{proof(role_, peer_nonce_, own_nonce_, cfg_.node_name, peer_name_)});
+      return;
+    }
+    case frame_kind::auth: {
+      if (!hello_received_) {
+        fail(protocol_errc::unexpected_frame, "auth before hello", out, true);
+        return;
+      }
+      auto a = decode<auth_msg>(f.payload);
+      if (!a) {
+        fail(protocol_errc::malformed_payload, "auth: " + std::string(to_string(a.err().code)), out,
+             true);
+        return;
+      }
+      const role peer_role = role_ == role::initiator ? role::acceptor : role::initiator;
+      const mac expected = proof(peer_role, own_nonce_, peer_nonce_, peer_name_, cfg_.node_name);
+      if (CRYPTO_memcmp(expected.data(), a->mac.data(), expected.size()) != 0) {
+        fail(protocol_errc::auth_failed,
+             "the peer does not know the cluster secret (or it differs from this node's)", out,
+             true);
+        return;
+      }
+      state_ = state::done;
+      return;
+    }
+  }
+  fail(protocol_errc::unknown_frame_kind, "unknown frame kind", out, true);
+}
+
+}  // namespace libactor::net
