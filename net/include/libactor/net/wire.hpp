@@ -462,7 +462,7 @@ struct wire_traits<std::variant<Ts...>> {
   template <std::size_t... Is>
   static bool decode_at(reader& r, V& v, std::size_t i, std::index_sequence<Is...>) {
     bool ok = false;
-    ((Is == i ? (ok = decode_one<Is>(r, v), true) : false) || ...);
+    (void)((Is == i ? (ok = decode_one<Is>(r, v), true) : false) || ...);
     return ok;
   }
   template <std::size_t I>
