@@ -27,12 +27,9 @@ void emit(const std::string& scenario, const bench::param_list& params, double v
   bench::emit("libactor", scenario, params, value, unit);
 }
 
-std::uint64_t g_budget = 0;  // 0: the library's default
-
 libactor::system_config config(std::uint64_t workers) {
   libactor::system_config cfg;
   cfg.workers = static_cast<unsigned>(workers);
-  if (g_budget != 0) cfg.budget = static_cast<unsigned>(g_budget);
   return cfg;
 }
 
@@ -98,7 +95,6 @@ int run_mailbox(bench::args& a) {
   const auto workers = a.get("workers", std::thread::hardware_concurrency());
   const auto senders = a.get("senders", 1);
   const auto messages = a.get("messages", 2000000);
-  g_budget = a.get("budget", 0);  // tuning experiments only; not passed by bench/run
   a.check_unused();
   if (senders == 0 || messages == 0) fail("mailbox: senders and messages must be > 0");
   std::uint64_t want_sum = 0;

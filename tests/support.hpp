@@ -1,5 +1,9 @@
 #pragma once
 // Test helpers: events and counters that tests wait on with deadlines.
+//
+// Atomics in the tests: where no weaker order is named with its reason, the
+// tests pass std::memory_order_seq_cst explicitly. Test bookkeeping is not a
+// hot path, and one total order keeps the checks easy to reason about.
 
 #include <chrono>
 #include <condition_variable>

@@ -10,6 +10,12 @@
 #include <thread>
 #include <unordered_set>
 
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
 #include "support.hpp"
 
 using namespace std::chrono_literals;
@@ -321,4 +327,34 @@ TEST_CASE("batched sends keep order across receivers and count dead letters", "[
     REQUIRE(probe.ask<void>(1, 10s).get());  // a round trip through the system, then look again
   }
   CHECK(sys.stats().dead_letters == before + 101);
+}
+
+TEST_CASE("log_unhandled prints one line per unhandled message to stderr", "[actor]") {
+  // Redirect stderr to a file for the duration of the system.
+  char path[] = "/tmp/libactor_unhandled_XXXXXX";
+  const int fd = mkstemp(path);
+  REQUIRE(fd >= 0);
+  std::fflush(stderr);
+  const int saved = dup(STDERR_FILENO);
+  REQUIRE(dup2(fd, STDERR_FILENO) >= 0);
+  {
+    libactor::system_config cfg;
+    cfg.deterministic_seed = 1;
+    cfg.log_unhandled = true;
+    libactor::actor_system sys{cfg};
+    auto a = sys.spawn([](actor&) -> behavior { return {[](int) {}}; });
+    a.send(std::string("stray"));
+    sys.run_until_idle();
+    CHECK(sys.stats().unhandled == 1);
+  }
+  std::fflush(stderr);
+  dup2(saved, STDERR_FILENO);
+  close(saved);
+  close(fd);
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  std::remove(path);
+  CHECK(text.str().find("has no handler for") != std::string::npos);
+  CHECK(text.str().find(typeid(std::string).name()) != std::string::npos);
 }

@@ -81,15 +81,17 @@ TEST_CASE("run_queue stampede: owner pushes and pops while thieves steal; each i
   std::atomic<int> violations{0};
   auto record = [&](actor* a) {
     const auto i = index_of(a);
-    if (i >= total || seen[i].fetch_add(1) != 0) violations.fetch_add(1);
-    taken.fetch_add(1);
+    if (i >= total || seen[i].fetch_add(1, std::memory_order_seq_cst) != 0)
+      violations.fetch_add(1, std::memory_order_seq_cst);
+    taken.fetch_add(1, std::memory_order_seq_cst);
   };
   std::vector<std::thread> thieves;
   for (int t = 0; t < 2; ++t) {
     thieves.emplace_back([&] {
       queue mine;
       queue::owner me(mine);
-      while (!done.load()) {
+      while (
+          !done.load(std::memory_order_acquire)) {  // acquire: pairs with the release store below
         if (actor* a = me.steal_from(stealer)) {
           record(a);
           while (actor* b = me.pop()) record(b);
@@ -107,10 +109,11 @@ TEST_CASE("run_queue stampede: owner pushes and pops while thieves steal; each i
   }
   while (actor* a = owner.pop()) record(a);
   const auto until = std::chrono::steady_clock::now() + test::deadline;
-  while (taken.load() < total && std::chrono::steady_clock::now() < until)
+  // acquire: pairs with the thieves' increments, after their records.
+  while (taken.load(std::memory_order_acquire) < total && std::chrono::steady_clock::now() < until)
     std::this_thread::yield();
-  done.store(true);
+  done.store(true, std::memory_order_release);
   for (auto& t : thieves) t.join();
-  CHECK(violations.load() == 0);
-  CHECK(taken.load() == total);
+  CHECK(violations.load(std::memory_order_seq_cst) == 0);
+  CHECK(taken.load(std::memory_order_seq_cst) == total);
 }

@@ -170,7 +170,7 @@ TEST_CASE("an actor never runs on two threads at once", "[scheduler][stress]") {
   auto target = sys.spawn([&overlaps, &handled](actor&) -> behavior {
     auto inside = std::make_shared<std::atomic<bool>>(false);
     return {[inside, &overlaps, &handled](int) {
-      if (inside->exchange(true)) overlaps.fetch_add(1);
+      if (inside->exchange(true)) overlaps.fetch_add(1, std::memory_order_seq_cst);
       volatile int spin = 0;
       for (int k = 0; k < 50; ++k) spin = spin + k;
       inside->store(false);
@@ -196,5 +196,5 @@ TEST_CASE("an actor never runs on two threads at once", "[scheduler][stress]") {
   }
   for (auto& t : threads) t.join();
   REQUIRE(handled.wait_for_at_least(static_cast<std::size_t>(5 * per)));
-  CHECK(overlaps.load() == 0);
+  CHECK(overlaps.load(std::memory_order_seq_cst) == 0);
 }

@@ -9,15 +9,10 @@
 
 namespace libactor {
 namespace detail {
-void t_current_clear() noexcept;
 
 namespace {
 thread_local actor* t_current = nullptr;
 
-struct spawn_context {
-  system_state* sys;
-  spawn_options opts;
-};
 thread_local const spawn_context* t_spawn = nullptr;
 
 std::string what_of(const std::exception_ptr& ep) {
@@ -47,6 +42,9 @@ struct outbox {
   // dereferenced. A second consecutive send to it starts a batch, so single
   // sends (request/response chains) pay nothing for batching.
   const actor* last_direct = nullptr;
+  // Set when a send by this thread unblocked (scheduled) an actor; lets the
+  // activation loop skip the run-next release after handlers that woke no one.
+  bool woke = false;
 };
 thread_local outbox t_outbox;
 constexpr unsigned outbox_limit = 64;
@@ -63,10 +61,6 @@ void flush_outbox() noexcept {
   to->push_chain(newest, oldest);
   to->release();
 }
-void t_current_clear() noexcept {
-  t_current = nullptr;
-}
-
 void release_actor(actor* a) noexcept {
   a->release();
 }
@@ -78,17 +72,17 @@ current_guard::~current_guard() {
   t_current = previous_;
 }
 
-spawn_scope::spawn_scope(system_state* sys, const spawn_options& opts) : previous_(t_spawn) {
+spawn_scope::spawn_scope(system_state* sys, const spawn_options& opts)
+    : ctx_{sys, opts}, previous_(t_spawn) {
   // seq_cst: see system_state::shutting_down.
   if (sys->shutting_down.load(std::memory_order_seq_cst)) {
     throw std::logic_error("actor_system::spawn: the system is shutting down");
   }
-  t_spawn = new spawn_context{sys, opts};
+  t_spawn = &ctx_;
 }
 
 spawn_scope::~spawn_scope() {
-  delete t_spawn;
-  t_spawn = static_cast<const spawn_context*>(previous_);
+  t_spawn = previous_;
 }
 
 void reply_error(const message& m, actor* from, errc code, std::string text) noexcept {
@@ -465,6 +459,7 @@ void actor::push_chain(detail::message* newest, detail::message* oldest) noexcep
     case detail::mailbox::push_result::ok:
       return;
     case detail::mailbox::push_result::unblocked:
+      detail::t_outbox.woke = true;
       sys_->schedule(this);
       return;
     case detail::mailbox::push_result::closed:
@@ -531,6 +526,7 @@ send_status actor::enqueue(detail::message* m) noexcept {
     case detail::mailbox::push_result::ok:
       return send_status::ok;
     case detail::mailbox::push_result::unblocked:
+      detail::t_outbox.woke = true;
       sys_->schedule(this);
       return send_status::ok;
     case detail::mailbox::push_result::closed:
@@ -615,6 +611,7 @@ actor::resume_result actor::resume(unsigned budget) noexcept {
       }
     }
     check_stop = m->kind == detail::msg_kind::kill;
+    detail::t_outbox.woke = false;
     if (m->kind == detail::msg_kind::user) [[likely]] {
       dispatch_user(m);
     } else {
@@ -625,7 +622,7 @@ actor::resume_result actor::resume(unsigned budget) noexcept {
     // handler woke must not wait for it in the run-next slot; make it
     // stealable. (When the handler was the last, the woken actor runs next
     // on this warm core: the request/response fast path.)
-    if (q != nullptr) sys_->sched->release_run_next();
+    if (q != nullptr && detail::t_outbox.woke) sys_->sched->release_run_next();
     if (m->sender != nullptr) senders.add(std::exchange(m->sender, nullptr));
     m->dispose();
     if (quitting_) {
@@ -781,7 +778,7 @@ void actor::stop_now(exit_reason reason, detail::message* rest) noexcept {
   // destructor must not see itself as the running actor (a message sent from
   // a member's destructor would take a reference to a dying object).
   detail::flush_outbox();
-  detail::t_current_clear();
+  detail::t_current = nullptr;
   sys_->untrack(this);
 }
 

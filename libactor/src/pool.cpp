@@ -32,6 +32,7 @@ struct heap;
 // chunk_size, so a block's chunk is found by masking its address.
 struct chunk_header {
   heap* home;
+  chunk_header* next;  // the home heap's chunks, for reachability
   int size_class;
 };
 constexpr std::size_t header_bytes = 64;
@@ -64,16 +65,19 @@ struct heap {
   static constexpr int pending_slots = 4;
   pending_batch pending[pending_slots];
   int next_victim = 0;
+  chunk_header* chunks = nullptr;  // every chunk this heap carved
   // Shared with other threads.
   remote_list remote[class_count];
 };
 
-// Owns every heap and chunk; lives until exit (never destroyed, so no thread
-// can outlive it). Memory stays reachable, so leak checkers do not report it.
+// Owns every heap (and through them every chunk); lives until exit (never
+// destroyed, so no thread can outlive it). Memory stays reachable, so leak
+// checkers do not report it. Touched when a thread starts or ends, never when
+// a heap grows.
 struct registry {
   std::mutex mu;
+  std::vector<heap*> all;
   std::vector<heap*> idle;  // heaps of threads that ended, ready for adoption
-  std::vector<void*> chunks;
 };
 
 registry& reg() {
@@ -128,7 +132,11 @@ heap* this_heap() {
       reg().idle.pop_back();
     }
   }
-  if (!h) h = new heap;
+  if (!h) {
+    h = new heap;
+    std::lock_guard lock(reg().mu);
+    reg().all.push_back(h);
+  }
   t_heap = h;
   (void)&t_release;  // odr-use so its destructor runs at thread exit
   return h;
@@ -139,13 +147,11 @@ void* refill(heap* h, int sc) {
   if (h->bump[sc] + size > h->bump_end[sc]) {
     void* c = std::aligned_alloc(chunk_size, chunk_size);
     if (!c) throw std::bad_alloc();
-    {
-      std::lock_guard lock(reg().mu);
-      reg().chunks.push_back(c);
-    }
     auto* hdr = static_cast<chunk_header*>(c);
     hdr->home = h;
     hdr->size_class = sc;
+    hdr->next = h->chunks;  // owner-only list: no lock on the send path
+    h->chunks = hdr;
     h->bump[sc] = static_cast<char*>(c) + header_bytes;
     h->bump_end[sc] = static_cast<char*>(c) + chunk_size;
   }

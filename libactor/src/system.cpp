@@ -10,7 +10,7 @@ namespace detail {
 namespace {
 std::unique_ptr<scheduler> make_scheduler(const system_config& cfg, deterministic_scheduler*& det) {
   if (cfg.deterministic_seed) {
-    auto s = std::make_unique<deterministic_scheduler>(*cfg.deterministic_seed, cfg.budget);
+    auto s = std::make_unique<deterministic_scheduler>(*cfg.deterministic_seed);
     det = s.get();
     return s;
   }

@@ -65,7 +65,13 @@ struct system_stats {
 
 namespace detail {
 
-/// Makes `actor()` constructors inside it belong to `sys`. @internal
+struct spawn_context {
+  system_state* sys;
+  spawn_options opts;
+};
+
+/// Makes `actor()` constructors inside it belong to `sys`. Lives on the
+/// spawning thread's stack for the duration of one spawn. @internal
 class LIBACTOR_EXPORT spawn_scope {
  public:
   spawn_scope(system_state* sys, const spawn_options& opts);
@@ -74,7 +80,8 @@ class LIBACTOR_EXPORT spawn_scope {
   spawn_scope& operator=(const spawn_scope&) = delete;
 
  private:
-  const void* previous_;
+  spawn_context ctx_;
+  const spawn_context* previous_;
 };
 
 template <class F>

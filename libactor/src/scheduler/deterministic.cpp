@@ -18,9 +18,8 @@ bool deterministic_scheduler::run_once() {
     runnable_[i] = runnable_.back();
     runnable_.pop_back();
   }
-  // A budget of one message per activation maximises the interleavings a
-  // seed can produce; the configured budget is used only to bound loops.
-  (void)budget_;
+  // One message per activation (not system_config::budget): it maximises
+  // the interleavings a seed can produce.
   if (a->resume(1) == actor::resume_result::more) schedule(a);
   return true;
 }

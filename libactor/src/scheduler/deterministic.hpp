@@ -16,7 +16,7 @@ namespace libactor::detail {
 
 class deterministic_scheduler final : public scheduler {
  public:
-  deterministic_scheduler(std::uint64_t seed, unsigned budget) : rng_(seed), budget_(budget) {}
+  explicit deterministic_scheduler(std::uint64_t seed) : rng_(seed) {}
 
   void start() override {}
   void schedule(actor* a) noexcept override;
@@ -32,7 +32,6 @@ class deterministic_scheduler final : public scheduler {
   std::mutex mu_;
   std::vector<actor*> runnable_;
   std::mt19937_64 rng_;
-  unsigned budget_;
 };
 
 }  // namespace libactor::detail

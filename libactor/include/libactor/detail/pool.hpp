@@ -26,9 +26,10 @@
 ///
 /// ## Progress and memory
 /// allocate/deallocate are lock-free; the owner's fast paths are wait-free.
-/// Memory is retained at its high-water mark for the life of the process and
-/// released at exit; a heap whose thread ends is parked and adopted by the next
-/// new thread. Payloads larger than the largest class use operator new.
+/// A heap that must grow calls aligned_alloc (no lock of ours). Memory is
+/// retained at its high-water mark until the process exits; a heap whose
+/// thread ends is parked and adopted by the next new thread. Payloads larger
+/// than the largest class use operator new.
 ///
 /// ## Threads
 /// Any thread may call any function here.
