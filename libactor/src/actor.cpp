@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <exception>
 
+#include "libactor/detail/proxy.hpp"
 #include "libactor/system.hpp"
 #include "system_state.hpp"
 
@@ -45,6 +46,8 @@ struct outbox {
   // Set when a send by this thread unblocked (scheduled) an actor; lets the
   // activation loop skip the run-next release after handlers that woke no one.
   bool woke = false;
+  // A proxy's deferred write (see flush_after_handler); one reference held.
+  flushable* deferred = nullptr;
 };
 thread_local outbox t_outbox;
 constexpr unsigned outbox_limit = 64;
@@ -53,6 +56,11 @@ constexpr unsigned outbox_limit = 64;
 void flush_outbox() noexcept {
   outbox& o = t_outbox;
   o.last_direct = nullptr;
+  if (o.deferred != nullptr) [[unlikely]] {
+    flushable* f = std::exchange(o.deferred, nullptr);
+    f->flush();
+    f->release();
+  }
   if (o.to == nullptr) return;
   actor* to = std::exchange(o.to, nullptr);
   message* newest = std::exchange(o.newest, nullptr);
@@ -61,6 +69,20 @@ void flush_outbox() noexcept {
   to->push_chain(newest, oldest);
   to->release();
 }
+bool flush_after_handler(flushable* f) noexcept {
+  if (t_current == nullptr) return false;
+  outbox& o = t_outbox;
+  if (o.deferred == f) return true;
+  if (o.deferred != nullptr) {
+    flushable* prev = std::exchange(o.deferred, nullptr);
+    prev->flush();
+    prev->release();
+  }
+  f->add_ref();
+  o.deferred = f;
+  return true;
+}
+
 void release_actor(actor* a) noexcept {
   a->release();
 }
@@ -323,6 +345,7 @@ void actor::monitor(const actor_ref& other) {
       ex.monitors.push_back(self());
     }
   }
+  if (!gone && o->proxy_) o->on_watched();
   if (gone) {
     o->add_ref();
     enqueue(detail::make_message<down_msg>(detail::msg_kind::down, o, 0,
@@ -363,6 +386,7 @@ void actor::link(const actor_ref& other) {
       ex.links.push_back(self());
     }
   }
+  if (!gone && o->proxy_) o->on_watched();
   if (gone) {
     o->add_ref();
     enqueue(detail::make_message<exit_msg>(detail::msg_kind::exit_signal, o, 0,
@@ -782,4 +806,51 @@ void actor::stop_now(exit_reason reason, detail::message* rest) noexcept {
   sys_->untrack(this);
 }
 
+// --- proxy ------------------------------------------------------------------------------
+
+namespace detail {
+
+proxy::proxy(actor_system& sys) noexcept : actor(proxy_tag{}, &sys.state()) {}
+
+bool proxy::terminated() const noexcept {
+  auto* ex = extra_.load(std::memory_order_acquire);  // acquire: see extra()
+  if (ex == nullptr) return false;
+  spin_guard g(const_cast<std::atomic<bool>&>(lock_));  // a lock, not state
+  return ex->stopped;
+}
+
+void proxy::terminate(const exit_reason& reason) noexcept {
+  std::vector<actor_ref> monitors;
+  std::vector<actor_ref> links;
+  {
+    auto& ex = extra();
+    spin_guard g(lock_);
+    if (ex.stopped) return;
+    ex.stopped = true;
+    ex.final_reason = reason;
+    monitors.swap(ex.monitors);
+    links.swap(ex.links);
+  }
+  for (auto& w : monitors) {
+    add_ref();
+    w->enqueue(make_message<down_msg>(msg_kind::down, this, 0, down_msg{self(), reason}));
+  }
+  for (auto& l : links) {
+    add_ref();
+    l->enqueue(make_message<exit_msg>(msg_kind::exit_signal, this, 0, exit_msg{self(), reason}));
+  }
+}
+
+send_status proxy::refuse(message* m, errc code, std::string text, send_status status) noexcept {
+  reply_error(*m, this, code, std::move(text));
+  m->request_id = 0;  // answered above; dead_letter() must not answer again
+  sys_->dead_letter(m, this);
+  return status;
+}
+
+void proxy::count_dead_letters(std::uint64_t n) noexcept {
+  sys_->dead_letters.fetch_add(n, std::memory_order_relaxed);  // relaxed: statistics
+}
+
+}  // namespace detail
 }  // namespace libactor

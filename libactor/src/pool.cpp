@@ -144,7 +144,9 @@ heap* this_heap() {
 
 void* refill(heap* h, int sc) {
   const std::size_t size = class_size[sc];
-  if (h->bump[sc] + size > h->bump_end[sc]) {
+  // Compared as a distance: a fresh heap's bump pointers are null, and
+  // null + size is undefined (null - null is 0).
+  if (static_cast<std::size_t>(h->bump_end[sc] - h->bump[sc]) < size) {
     void* c = std::aligned_alloc(chunk_size, chunk_size);
     if (!c) throw std::bad_alloc();
     auto* hdr = static_cast<chunk_header*>(c);

@@ -162,6 +162,8 @@ void handshake::on_frame(const frame& f, std::vector<std::byte>& out) {
       state_ = state::done;
       return;
     }
+    default:
+      break;  // data-phase frames before the handshake finished
   }
   fail(protocol_errc::unknown_frame_kind, "unknown frame kind", out, true);
 }

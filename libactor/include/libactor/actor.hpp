@@ -41,6 +41,7 @@ class reply;
 namespace detail {
 class system_state;
 struct actor_extra;
+class proxy;
 /// The actor whose handler runs on this thread, or null.
 LIBACTOR_EXPORT actor* current_actor() noexcept;
 /// Delivers the one-way messages this thread's handler has batched.
@@ -432,10 +433,15 @@ class LIBACTOR_EXPORT actor : public detail::ref_counted {
   /// network proxies): enqueue() is overridden.
   actor(proxy_tag, detail::system_state* sys) noexcept;
 
+  /// Proxies only: an actor just monitored or linked this one (called on
+  /// that actor's thread, after it was recorded).
+  virtual void on_watched() noexcept {}
+
  private:
   friend class actor_system;
   friend class detail::system_state;
   friend class detail::reply_target;
+  friend class detail::proxy;
   friend struct detail::root_task::promise_type;
   friend LIBACTOR_EXPORT void detail::start_root(detail::root_task);
   friend LIBACTOR_EXPORT actor_ref detail::launch(actor*);
@@ -446,6 +452,8 @@ class LIBACTOR_EXPORT actor : public detail::ref_counted {
 
  public:  // runtime interface (used by schedulers; not part of the user API)
   enum class resume_result : std::uint8_t { idle, more, stopped };
+  /// True for runtime objects without a mailbox (reply sinks, network proxies).
+  [[nodiscard]] bool is_proxy() const noexcept { return proxy_; }
   /// Runs up to `budget` messages. Only the scheduler calls this, and never
   /// for one actor on two threads at once (the mailbox's blocked tag hands
   /// the actor to exactly one scheduler slot).

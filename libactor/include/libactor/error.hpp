@@ -31,6 +31,14 @@ enum class errc : std::uint8_t {
   shutting_down,
   /// The handle was empty or an argument was out of range.
   invalid_argument,
+  /// The receiver's node is unreachable: its connection broke, it missed
+  /// heartbeats, or it was never reached.
+  node_down,
+  /// The message's type has no wire declaration, so it cannot reach an
+  /// actor in another process.
+  not_serializable,
+  /// The outbound queue to the receiver's node is full (its byte bound).
+  overloaded,
 };
 
 /// A short, stable name for `code`, e.g. "timeout".
@@ -52,6 +60,12 @@ enum class errc : std::uint8_t {
       return "shutting_down";
     case errc::invalid_argument:
       return "invalid_argument";
+    case errc::node_down:
+      return "node_down";
+    case errc::not_serializable:
+      return "not_serializable";
+    case errc::overloaded:
+      return "overloaded";
   }
   return "unknown";
 }
@@ -120,6 +134,7 @@ enum class exit_code : std::uint8_t {
   error,     ///< It failed: quit(error), or a handler threw (text = the exception's message).
   killed,    ///< Another party stopped it with actor_system::stop() or kill().
   shutdown,  ///< The actor system shut down while it was running.
+  node_down, ///< A remote actor's node became unreachable; its state is unknown.
 };
 
 class exit_reason {
@@ -144,7 +159,7 @@ class exit_reason {
 };
 
 inline std::string exit_reason::to_string() const {
-  const char* names[] = {"normal", "error", "killed", "shutdown"};
+  const char* names[] = {"normal", "error", "killed", "shutdown", "node_down"};
   std::string out = names[static_cast<int>(code_)];
   if (!text_.empty()) {
     out += ": ";
@@ -159,6 +174,8 @@ enum class send_status : std::uint8_t {
   dead_letter,   ///< The receiver was stopped or the handle empty; counted as a dead letter.
   mailbox_full,  ///< Bounded mailbox, `reject` policy: refused, the message was destroyed.
   dropped,       ///< Bounded mailbox, `drop_newest` policy: discarded and counted.
+  not_serializable,  ///< Remote receiver, type without a wire declaration; counted as a dead letter.
+  overloaded,  ///< Remote receiver, its node's outbound queue full; counted as a dead letter.
 };
 
 }  // namespace libactor

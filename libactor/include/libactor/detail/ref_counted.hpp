@@ -21,6 +21,17 @@ class ref_counted {
     refs_.fetch_add(1, std::memory_order_relaxed);
   }
 
+  /// Adds a reference unless the count already reached zero (the object is
+  /// being destroyed). For tables that hold objects without owning them.
+  [[nodiscard]] bool try_add_ref() const noexcept {
+    // relaxed: as in add_ref(); the table's lock orders the lookup with the
+    // destructor's removal, and a zero count is never revived.
+    std::uint32_t n = refs_.load(std::memory_order_relaxed);
+    while (n != 0) {
+      if (refs_.compare_exchange_weak(n, n + 1, std::memory_order_relaxed)) return true;
+    }
+    return false;
+  }
   void release() const noexcept {
     // acq_rel: the release half orders this owner's last uses before the
     // decrement; the acquire half makes every other owner's uses visible to

@@ -3,12 +3,19 @@
 /// Compile-time type identity for message dispatch: one address per type, so
 /// choosing a handler is a pointer compare, never a string compare.
 
+#include <atomic>
+#include <type_traits>
 #include <typeinfo>
 
 namespace libactor::detail {
 
 struct type_meta {
   const char* (*name)() noexcept;  ///< Implementation-defined type name, for logs.
+  /// The network layer's codec for this type, set once when the type is
+  /// declared for the wire; null for types that cannot leave the process.
+  /// release store when set, acquire load when read: the codec object is
+  /// fully built before its address is seen.
+  mutable std::atomic<const void*> codec{nullptr};
 };
 
 template <class T>
@@ -20,7 +27,7 @@ const char* type_name_of() noexcept {
 // built with -fvisibility=hidden.
 template <class T>
 struct __attribute__((visibility("default"))) type_tag {
-  static constexpr type_meta meta{&type_name_of<T>};
+  static constinit inline type_meta meta{&type_name_of<T>};
 };
 
 using type_id = const type_meta*;

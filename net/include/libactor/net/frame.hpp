@@ -23,6 +23,12 @@ enum class frame_kind : std::uint8_t {
   hello = 1,  ///< Handshake: magic, protocol version, node name, nonce.
   auth = 2,   ///< Handshake: HMAC proof of the cluster secret.
   error = 3,  ///< The sender refuses the connection; payload says why.
+  // After the handshake (docs/protocol.md):
+  node_info = 4,  ///< Incarnation, advertised host and port; the first frame after auth.
+  message = 5,    ///< One actor message.
+  watch = 6,      ///< "Tell me when this actor of yours stops."
+  down = 7,       ///< A watched actor stopped; carries its id and exit reason.
+  heartbeat = 8,  ///< Keeps an idle connection's liveness check satisfied.
 };
 
 /// Failures of the node-to-node protocol.
@@ -121,6 +127,14 @@ class frame_decoder {
       pos_ = 0;
     }
     return std::optional<frame>{std::move(f)};
+  }
+
+  /// Removes and returns the bytes not yet returned as frames.
+  [[nodiscard]] std::vector<std::byte> take_rest() {
+    std::vector<std::byte> rest(buf_.begin() + static_cast<std::ptrdiff_t>(pos_), buf_.end());
+    buf_.clear();
+    pos_ = 0;
+    return rest;
   }
 
   /// Bytes held and not yet returned as frames (at most max + 4 per frame).

@@ -57,6 +57,9 @@ class handshake {
   [[nodiscard]] state current() const noexcept { return state_; }
   /// Set once state is `failed`.
   [[nodiscard]] const protocol_error& error() const noexcept { return error_; }
+  /// Once done: the bytes received after the handshake's last frame, which
+  /// belong to the frames that follow it. Removes them.
+  [[nodiscard]] std::vector<std::byte> take_unread() { return decoder_.take_rest(); }
   /// Set once the peer's hello arrived.
   [[nodiscard]] const std::string& peer_name() const noexcept { return peer_name_; }
 

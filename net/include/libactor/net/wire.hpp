@@ -55,6 +55,10 @@
 #include <variant>
 #include <vector>
 
+#include <mutex>
+#include <stdexcept>
+
+#include "libactor/actor.hpp"
 #include "libactor/error.hpp"
 
 namespace libactor::net {
@@ -67,6 +71,8 @@ enum class wire_errc : std::uint8_t {
   bad_bool,           ///< A bool or optional tag other than 0 or 1.
   bad_variant_index,  ///< A variant index beyond the alternatives.
   trailing_bytes,     ///< Bytes left after the value.
+  bad_handle,         ///< An actor handle that cannot be resolved here.
+  bad_value,          ///< A value out of its type's range (e.g. an unknown error code).
 };
 
 [[nodiscard]] constexpr const char* to_string(wire_errc e) noexcept {
@@ -83,6 +89,10 @@ enum class wire_errc : std::uint8_t {
       return "bad_variant_index";
     case wire_errc::trailing_bytes:
       return "trailing_bytes";
+    case wire_errc::bad_handle:
+      return "bad_handle";
+    case wire_errc::bad_value:
+      return "bad_value";
   }
   return "unknown";
 }
@@ -138,9 +148,15 @@ concept wire_encodable = requires {
 
 // --- writer and reader ---------------------------------------------------------
 
+/// Turns actor handles into bytes and back; a node implements it. Without
+/// one, only empty handles can be encoded and decoded.
+class handle_context;
+
 class writer {
  public:
-  explicit writer(std::vector<std::byte>& out) noexcept : out_(out) {}
+  explicit writer(std::vector<std::byte>& out, handle_context* ctx = nullptr) noexcept
+      : out_(out), ctx_(ctx) {}
+  [[nodiscard]] handle_context* context() const noexcept { return ctx_; }
 
   void bytes(const void* p, std::size_t n) {
     const auto* b = static_cast<const std::byte*>(p);
@@ -167,12 +183,15 @@ class writer {
 
  private:
   std::vector<std::byte>& out_;
+  handle_context* ctx_;
 };
 
 class reader {
  public:
-  reader(std::span<const std::byte> in, decode_limits limits) noexcept
-      : begin_(in.data()), p_(in.data()), end_(in.data() + in.size()), limits_(limits) {}
+  reader(std::span<const std::byte> in, decode_limits limits,
+         handle_context* ctx = nullptr) noexcept
+      : begin_(in.data()), p_(in.data()), end_(in.data() + in.size()), limits_(limits), ctx_(ctx) {}
+  [[nodiscard]] handle_context* context() const noexcept { return ctx_; }
 
   [[nodiscard]] bool ok() const noexcept { return !failed_; }
   [[nodiscard]] std::size_t remaining() const noexcept {
@@ -251,6 +270,7 @@ class reader {
   const std::byte* p_;
   const std::byte* end_;
   decode_limits limits_;
+  handle_context* ctx_;
   bool failed_ = false;
   wire_error error_{};
 };
@@ -547,6 +567,194 @@ requires std::default_initializable<T>
   return v;
 }
 
+// --- runtime types that cross the network ------------------------------------------
+
+class handle_context {
+ public:
+  /// Appends `h` (empty or not) in the handle format of docs/wire-format.md.
+  virtual void encode_handle(writer& w, const actor_ref& h) = 0;
+  /// Reads a handle; on malformed input fails `r` and returns false.
+  virtual bool decode_handle(reader& r, actor_ref& h) = 0;
+
+ protected:
+  ~handle_context() = default;
+};
+
+/// Actor handles: a node name, its listening host and port, and the actor's
+/// id there (see docs/wire-format.md). Only inside a node's messages; plain
+/// encode()/decode() carry empty handles only.
+template <>
+struct wire_traits<actor_ref> {
+  static constexpr bool encodable = true;
+  static void encode(writer& w, const actor_ref& h) {
+    if (w.context() != nullptr) {
+      w.context()->encode_handle(w, h);
+    } else {
+      w.fixed(std::uint8_t{0});  // the empty handle
+    }
+  }
+  static bool decode(reader& r, actor_ref& h) {
+    if (r.context() != nullptr) return r.context()->decode_handle(r, h);
+    std::uint8_t tag = 1;
+    if (!r.fixed(tag)) return false;
+    if (tag != 0) {
+      r.fail(wire_errc::bad_handle);
+      return false;
+    }
+    h = actor_ref{};
+    return true;
+  }
+};
+
+template <>
+struct wire_traits<unit_t> {
+  static constexpr bool encodable = true;
+  static void encode(writer&, unit_t) {}
+  static bool decode(reader& r, unit_t&) { return r.ok(); }
+};
+
+template <>
+struct wire_traits<exit_reason> {
+  static constexpr bool encodable = true;
+  static void encode(writer& w, const exit_reason& e) {
+    w.fixed(static_cast<std::uint8_t>(e.code()));
+    wire_traits<std::string>::encode(w, e.text());
+  }
+  static bool decode(reader& r, exit_reason& e) {
+    std::uint8_t code = 0;
+    std::string text;
+    if (!r.fixed(code) || !wire_traits<std::string>::decode(r, text)) return false;
+    if (code > static_cast<std::uint8_t>(exit_code::node_down)) {
+      r.fail(wire_errc::bad_value);
+      return false;
+    }
+    e = exit_reason{static_cast<exit_code>(code), std::move(text)};
+    return true;
+  }
+};
+
+template <>
+struct wire_traits<error> {
+  static constexpr bool encodable = true;
+  static void encode(writer& w, const error& e) {
+    w.fixed(static_cast<std::uint8_t>(e.code));
+    wire_traits<std::string>::encode(w, e.text);
+  }
+  static bool decode(reader& r, error& e) {
+    std::uint8_t code = 0;
+    if (!r.fixed(code) || !wire_traits<std::string>::decode(r, e.text)) return false;
+    if (code < 1 || code > static_cast<std::uint8_t>(errc::overloaded)) {
+      r.fail(wire_errc::bad_value);
+      return false;
+    }
+    e.code = static_cast<errc>(code);
+    return true;
+  }
+};
+
+template <>
+struct wire_traits<exit_msg> {
+  static constexpr bool encodable = true;
+  static void encode(writer& w, const exit_msg& m) {
+    wire_encode(w, m.source);
+    wire_encode(w, m.reason);
+  }
+  static bool decode(reader& r, exit_msg& m) {
+    return wire_decode(r, m.source) && wire_decode(r, m.reason);
+  }
+};
+
+// --- message codecs ------------------------------------------------------------------
+
+namespace detail {
+
+/// How one message type crosses the network. One per registered type; the
+/// core's type identity points to it (type_meta::codec).
+struct message_codec {
+  std::uint64_t wire_id;
+  std::string_view wire_name;
+  void (*encode)(writer& w, const libactor::detail::message& m);
+  /// The decoded message, or null when `r` failed. Takes over `sender` (an
+  /// owned reference) in both cases.
+  libactor::detail::message* (*decode)(reader& r, libactor::detail::msg_kind kind, actor* sender,
+                                       std::uint64_t request_id);
+};
+
+struct codec_registry {
+  std::mutex mu;
+  std::unordered_map<std::uint64_t, const message_codec*> by_id;
+};
+
+inline codec_registry& codecs() {
+  static codec_registry r;
+  return r;
+}
+
+template <class T>
+void encode_payload(writer& w, const libactor::detail::message& m) {
+  wire_encode(w, static_cast<const libactor::detail::typed_message<T>&>(m).value);
+}
+
+template <class T>
+libactor::detail::message* decode_payload(reader& r, libactor::detail::msg_kind kind,
+                                          actor* sender, std::uint64_t request_id) {
+  T v{};
+  if (!wire_decode(r, v)) {
+    if (sender != nullptr) libactor::detail::release_actor(sender);
+    return nullptr;
+  }
+  return libactor::detail::make_message<T>(kind, sender, request_id, std::move(v));
+}
+
+}  // namespace detail
+
+/// Makes `T` a message type that can cross the network under `name` (its id
+/// is the FNV-1a hash of the name, see type_id_of). Types declared with
+/// LIBACTOR_WIRE_TYPE are registered by the declaration; use this for other
+/// encodable types sent as whole messages or replies, e.g.
+/// `register_message<std::vector<int>>("app.ints")`. Registering one type
+/// twice under the same name is harmless; two types under one name, or one
+/// type under two names, throw std::logic_error. @threadsafe
+template <class T>
+bool register_message(std::string_view name) {
+  static_assert(wire_encodable<T>,
+                "this type cannot cross the network: declare it with LIBACTOR_WIRE_TYPE");
+  static_assert(std::default_initializable<T>, "a message type needs a default constructor");
+  static const detail::message_codec codec{type_id_of(name), name, &detail::encode_payload<T>,
+                                           &detail::decode_payload<T>};
+  if (codec.wire_name != name) {
+    throw std::logic_error("libactor: a message type was registered under two wire names: " +
+                           std::string(codec.wire_name) + " and " + std::string(name));
+  }
+  auto& reg = detail::codecs();
+  std::lock_guard lock(reg.mu);
+  auto [it, inserted] = reg.by_id.emplace(codec.wire_id, &codec);
+  if (!inserted && it->second != &codec) {
+    throw std::logic_error("libactor: two message types share the wire name (or its hash) " +
+                           std::string(name) + " and " + std::string(it->second->wire_name));
+  }
+  // release: pairs with the acquire load of a sender's proxy; the codec is
+  // fully built before its address is seen.
+  libactor::detail::type_of<T>()->codec.store(&codec, std::memory_order_release);
+  return true;
+}
+
+/// The codec of wire type id `id`, or null. @threadsafe
+[[nodiscard]] inline const detail::message_codec* find_codec(std::uint64_t id) {
+  auto& reg = detail::codecs();
+  std::lock_guard lock(reg.mu);
+  auto it = reg.by_id.find(id);
+  return it == reg.by_id.end() ? nullptr : it->second;
+}
+
+namespace detail {
+// Instantiated by LIBACTOR_WIRE_TYPE: registers the type before main().
+template <wire_declared T>
+struct auto_registration {
+  static inline const bool done = register_message<T>(wire_name_v<T>);
+};
+}  // namespace detail
+
 }  // namespace libactor::net
 
 // --- the declaration macro -----------------------------------------------------
@@ -587,4 +795,7 @@ requires std::default_initializable<T>
     LIBACTOR_WIRE_FOR_EACH(LIBACTOR_WIRE_VISIT_FIELD, __VA_ARGS__)                      \
     (void)f;                                                                            \
     (void)x;                                                                            \
+  }                                                                                     \
+  [[maybe_unused]] inline bool libactor_wire_registered(const T*) noexcept {            \
+    return ::libactor::net::detail::auto_registration<T>::done;                         \
   }

@@ -1,0 +1,54 @@
+#pragma once
+/// @file
+/// What another layer needs to stand in for actors that live elsewhere: a
+/// proxy base (an actor without a mailbox whose `enqueue` the layer
+/// overrides) and a hook that runs deferred work when the current handler
+/// returns. The network layer builds its remote handles on these. @internal
+
+#include <string>
+
+#include "libactor/actor.hpp"
+#include "libactor/detail/ref_counted.hpp"
+
+namespace libactor {
+class actor_system;
+}
+
+namespace libactor::detail {
+
+/// Work to run once the current handler has returned.
+class LIBACTOR_EXPORT flushable : public ref_counted {
+ public:
+  virtual void flush() noexcept = 0;
+};
+
+/// Calls `f->flush()` when the handler running on this thread returns,
+/// after the handler's batched local sends, and drops the reference it takes
+/// on `f`. One flushable is pending per thread: deferring another one
+/// flushes the previous one first. Returns false, and does nothing, when no
+/// handler runs on this thread; the caller then flushes itself.
+LIBACTOR_EXPORT bool flush_after_handler(flushable* f) noexcept;
+
+/// An actor without a mailbox that stands for one that lives elsewhere.
+/// Monitors and links on it work as on any actor; `terminate` fires them.
+/// @threadsafe
+class LIBACTOR_EXPORT proxy : public actor {
+ public:
+  explicit proxy(actor_system& sys) noexcept;
+
+  /// Records that the actor this proxy stands for stopped with `reason`:
+  /// its monitors get `down_msg`, linked actors an exit signal, and later
+  /// monitor/link calls report it stopped at once. Only the first call counts.
+  void terminate(const exit_reason& reason) noexcept;
+  [[nodiscard]] bool terminated() const noexcept;
+
+ protected:
+  /// Refuses `m`: a request is answered with `code` and `text`, the message
+  /// is counted as a dead letter and destroyed. Returns `status`.
+  send_status refuse(message* m, errc code, std::string text, send_status status) noexcept;
+  /// Counts `n` messages lost without a message object (bytes queued for a
+  /// connection that broke) as dead letters of this proxy's system.
+  void count_dead_letters(std::uint64_t n) noexcept;
+};
+
+}  // namespace libactor::detail

@@ -1,0 +1,224 @@
+#pragma once
+/// @file
+/// A node: an actor system made reachable from other processes.
+///
+/// A node listens on host:port, connects to peers, and makes handles to
+/// actors in other processes behave like local ones: `send`, `ask`,
+/// `monitor` and `link` work unchanged, with the same ordering per
+/// sender-receiver pair, and failures arrive through the same paths
+/// (down_msg, exit signals, error replies). See docs/protocol.md for the
+/// protocol and docs/architecture.md ("Network layer") for the design.
+///
+///     actor_system sys;
+///     net::node node(sys, {.name = "a", .port = 4000, .secret = secret});
+///     auto peer = node.connect("127.0.0.1", 4001, 5s);   // returns "b"
+///     auto counter = node.lookup("b", "counter", 5s);      // a remote handle
+///     counter->send(increment{});
+///
+/// Blocking members (connect, lookup, spawn_remote) are for threads that are
+/// not actors. Inside an actor, ask the peer's service handle instead:
+/// `co_await self.ask<actor_ref>(node.service("b"), net::lookup_request{"counter"}, 5s)`.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "libactor/net/wire.hpp"
+#include "libactor/system.hpp"
+
+namespace libactor::net {
+
+namespace detail {
+class node_impl;
+}
+
+struct node_config {
+  /// This node's name: unique in the cluster; handles carry it.
+  std::string name;
+  /// Address to listen on (numeric IPv4 or IPv6), also advertised in handles.
+  std::string host = "127.0.0.1";
+  /// 0: any free port (see node::port()).
+  std::uint16_t port = 0;
+  /// The cluster secret; must not be empty. Never sent.
+  std::string secret;
+  /// False: this node only dials out.
+  bool listen = true;
+  /// Largest frame accepted or sent, checked before anything is buffered.
+  std::uint32_t max_frame_size = 1u << 20;
+  /// Bytes queued for one peer and not yet handed to the kernel. A send that
+  /// would exceed it fails with send_status::overloaded (an ask with
+  /// errc::overloaded) and is counted as a dead letter.
+  std::size_t max_outbound_bytes = std::size_t{64} << 20;
+  /// A heartbeat frame goes out this often on every connection.
+  duration heartbeat_interval = std::chrono::milliseconds(500);
+  /// A peer silent for this long is down: its connection is closed, and
+  /// monitors, links and pending asks on its actors fire.
+  duration heartbeat_timeout = std::chrono::seconds(3);
+  /// Handshake (version check and authentication) deadline per connection.
+  duration handshake_timeout = std::chrono::seconds(5);
+  /// Redial delay after a dialled peer is lost: doubles from the first value
+  /// up to the second.
+  duration reconnect_min = std::chrono::milliseconds(50);
+  duration reconnect_max = std::chrono::seconds(2);
+  /// Receives one line per connection event worth a human's attention (bad
+  /// input, failed handshakes, nodes down and up). Default: stderr.
+  std::function<void(std::string_view)> log;
+};
+
+/// Counters since the node started. Monotonic except `peers_up`.
+struct node_stats {
+  std::uint64_t accepted = 0;         ///< Inbound TCP connections.
+  std::uint64_t dialled = 0;          ///< Outbound connection attempts.
+  std::uint64_t handshakes_failed = 0;  ///< Wrong secret, wrong version, garbage, timeout.
+  std::uint64_t protocol_errors = 0;  ///< Authenticated peers disconnected for bad frames.
+  std::uint64_t peers_up = 0;         ///< Peers with a live connection now.
+  std::uint64_t node_downs = 0;       ///< Times a peer was declared unreachable.
+  std::uint64_t messages_out = 0;
+  std::uint64_t messages_in = 0;
+  std::uint64_t writes = 0;           ///< Write system calls (one carries many messages).
+  std::uint64_t unreachable = 0;      ///< Messages refused or lost because a node was down.
+  std::uint64_t overloaded = 0;       ///< Messages refused by a full outbound queue.
+  std::uint64_t not_serializable = 0; ///< Messages refused for lack of a wire declaration.
+};
+
+/// Delivered to actors watching a node (node::monitor_node) when it becomes
+/// unreachable.
+struct node_down_msg {
+  std::string node;
+  std::string reason;
+};
+
+/// Delivered to actors watching a node when a connection to it is
+/// established (first time or after a reconnect).
+struct node_up_msg {
+  std::string node;
+};
+
+/// Asked of a node's service handle: the actor registered there under
+/// `name`. Answered with an actor_ref, empty when there is none.
+struct lookup_request {
+  std::string name;
+};
+LIBACTOR_WIRE_TYPE(lookup_request, "libactor.lookup", name)
+
+/// Asked of a node's service handle: spawn an actor of a type registered
+/// there with node::register_actor_type. `arg` is the encoded argument.
+struct spawn_request {
+  std::string type;
+  std::vector<std::uint8_t> arg;
+};
+LIBACTOR_WIRE_TYPE(spawn_request, "libactor.spawn", type, arg)
+
+/// The answer to spawn_request: the new actor, or an empty handle and why.
+struct spawn_reply {
+  actor_ref ref;
+  std::string error;
+};
+LIBACTOR_WIRE_TYPE(spawn_reply, "libactor.spawn_reply", ref, error)
+
+class node {
+ public:
+  /// Builds a spawned actor from an encoded argument (decode it with the
+  /// given context so that handles inside resolve).
+  using factory =
+      std::function<expected<actor_ref>(actor_system&, std::span<const std::byte>, handle_context*)>;
+
+  /// Starts the node: binds and listens (unless cfg.listen is false) and
+  /// starts its I/O thread. Throws std::invalid_argument for a bad
+  /// configuration and std::system_error when the address cannot be bound.
+  node(actor_system& sys, node_config cfg);
+  /// Closes every connection (peers see this node down) and joins the I/O
+  /// thread. Destroy the node before its actor system.
+  ~node();
+  node(const node&) = delete;
+  node& operator=(const node&) = delete;
+
+  [[nodiscard]] const std::string& name() const noexcept;
+  /// The bound port (the chosen one when cfg.port was 0).
+  [[nodiscard]] std::uint16_t port() const noexcept;
+
+  /// Connects to the node at host:port and returns its name once the
+  /// handshake has passed. Retries refused connections with backoff until
+  /// `timeout`; a failed handshake (wrong secret or version) fails at once.
+  /// After a later loss of the connection this node redials with backoff.
+  /// Blocks; do not call from an actor.
+  expected<std::string> connect(const std::string& host, std::uint16_t port, duration timeout);
+
+  /// The actor registered under `actor_name` on node `peer` (connected
+  /// before). errc::invalid_argument if no actor has that name there,
+  /// errc::node_down if the peer is unreachable. Blocks; not from an actor.
+  expected<actor_ref> lookup(std::string_view peer, std::string_view actor_name,
+                             duration timeout);
+
+  /// A handle to node `peer`'s service actor, which answers lookup_request
+  /// and spawn_request. Empty if `peer` is unknown.
+  [[nodiscard]] actor_ref service(std::string_view peer);
+
+  /// Lets peers spawn `A` under `type_name`: default-constructed...
+  template <class A>
+  requires std::derived_from<A, actor> && std::default_initializable<A>
+  void register_actor_type(std::string type_name) {
+    add_factory(std::move(type_name),
+                [](actor_system& sys, std::span<const std::byte> arg,
+                   handle_context*) -> expected<actor_ref> {
+                  if (!arg.empty()) {
+                    return error{errc::invalid_argument, "this actor type takes no argument"};
+                  }
+                  return sys.spawn<A>();
+                });
+  }
+  /// ... or constructed from one wire-encodable `Arg`.
+  template <class A, class Arg>
+  requires std::derived_from<A, actor> && std::constructible_from<A, Arg>
+  void register_actor_type(std::string type_name) {
+    add_factory(std::move(type_name),
+                [](actor_system& sys, std::span<const std::byte> arg,
+                   handle_context* ctx) -> expected<actor_ref> {
+                  reader r{arg, decode_limits{}, ctx};
+                  Arg a{};
+                  if (!wire_decode(r, a) || r.remaining() != 0) {
+                    return error{errc::invalid_argument, "malformed spawn argument"};
+                  }
+                  return sys.spawn<A>(std::move(a));
+                });
+  }
+
+  /// Spawns an actor of registered type `type_name` on node `peer`. Blocks;
+  /// not from an actor.
+  expected<actor_ref> spawn_remote(std::string_view peer, std::string_view type_name,
+                                   duration timeout) {
+    return spawn_encoded(peer, type_name, {}, timeout);
+  }
+  template <class Arg>
+  expected<actor_ref> spawn_remote(std::string_view peer, std::string_view type_name,
+                                   const Arg& arg, duration timeout) {
+    std::vector<std::byte> bytes;
+    writer w{bytes, context()};
+    wire_encode(w, arg);
+    return spawn_encoded(peer, type_name, std::move(bytes), timeout);
+  }
+
+  /// `watcher` receives node_down_msg whenever `peer` becomes unreachable
+  /// and node_up_msg whenever a connection to it is established, until
+  /// the watcher stops. If `peer` is down now, node_down_msg comes at once.
+  void monitor_node(std::string_view peer, const actor_ref& watcher);
+
+  [[nodiscard]] node_stats stats() const noexcept;
+
+  /// @internal The node's handle context, for encoding outside messages.
+  [[nodiscard]] handle_context* context() const noexcept;
+
+ private:
+  void add_factory(std::string type_name, factory f);
+  expected<actor_ref> spawn_encoded(std::string_view peer, std::string_view type_name,
+                                    std::vector<std::byte> arg, duration timeout);
+
+  std::shared_ptr<detail::node_impl> impl_;
+};
+
+}  // namespace libactor::net

@@ -1,0 +1,358 @@
+// Nodes in one process, over real TCP on 127.0.0.1: send, ask, monitor and
+// link across nodes; handles inside messages; ordering; remote spawn;
+// refusals (wrong secret, unserializable type, full outbound queue); a node
+// going away. The multi-process tests are in tests/net/.
+
+#include <catch2/catch.hpp>
+
+#include <libactor/net/node.hpp>
+
+#include <atomic>
+#include <future>
+#include <optional>
+#include <string>
+
+#include "support.hpp"
+
+using namespace libactor;
+using namespace std::chrono_literals;
+
+namespace app {
+struct ping {
+  std::int64_t n = 0;
+  actor_ref reply_to;
+};
+LIBACTOR_WIRE_TYPE(ping, "test.ping", n, reply_to)
+
+struct pong {
+  std::int64_t n = 0;
+};
+LIBACTOR_WIRE_TYPE(pong, "test.pong", n)
+
+struct seq {
+  std::uint64_t i = 0;
+};
+LIBACTOR_WIRE_TYPE(seq, "test.seq", i)
+
+struct add_req {
+  std::int64_t a = 0;
+  std::int64_t b = 0;
+};
+LIBACTOR_WIRE_TYPE(add_req, "test.add", a, b)
+
+struct crash {
+  std::string why;
+};
+LIBACTOR_WIRE_TYPE(crash, "test.crash", why)
+
+struct local_only {
+  int x = 0;
+};
+}  // namespace app
+
+namespace {
+
+net::node_config cfg(std::string name, std::string secret = "s3cret") {
+  net::node_config c;
+  c.name = std::move(name);
+  c.secret = std::move(secret);
+  c.heartbeat_interval = 100ms;
+  c.heartbeat_timeout = 1s;
+  c.reconnect_min = 20ms;
+  c.reconnect_max = 200ms;
+  c.log = [](std::string_view) {};
+  return c;
+}
+
+/// An actor that answers add_req, replies pong to ping.reply_to, and stops on crash.
+behavior server(actor& self) {
+  return {
+      [](const app::add_req& r) { return r.a + r.b; },
+      [](const app::ping& p) { p.reply_to.send(app::pong{p.n + 1}); },
+      [&self](const app::crash& c) { self.quit(exit_reason::error(c.why)); },
+  };
+}
+
+struct pair_of_nodes {
+  actor_system sys_a{system_config{.workers = 2}};
+  actor_system sys_b{system_config{.workers = 2}};
+  std::optional<net::node> a;
+  std::optional<net::node> b;
+  pair_of_nodes() {
+    a.emplace(sys_a, cfg("a"));
+    b.emplace(sys_b, cfg("b"));
+    auto r = a->connect("127.0.0.1", b->port(), 10s);
+    REQUIRE(r);
+    REQUIRE(*r == "b");
+  }
+  ~pair_of_nodes() {
+    a.reset();
+    b.reset();
+  }
+};
+
+}  // namespace
+
+TEST_CASE("lookup, send and ask across nodes", "[node]") {
+  pair_of_nodes n;
+  auto srv = n.sys_b.spawn(server);
+  REQUIRE(n.sys_b.register_name("server", srv));
+  auto remote = n.a->lookup("b", "server", 10s);
+  REQUIRE(remote);
+  auto sum = remote->ask<std::int64_t>(app::add_req{40, 2}, 10s).get();
+  REQUIRE(sum);
+  CHECK(*sum == 42);
+
+  auto missing = n.a->lookup("b", "nobody", 10s);
+  REQUIRE_FALSE(missing);
+  CHECK(missing.err().code == errc::invalid_argument);
+  auto unknown = n.a->lookup("zz", "server", 10s);
+  REQUIRE_FALSE(unknown);
+}
+
+TEST_CASE("a handle inside a message is used for the reply", "[node]") {
+  test::recorder<std::int64_t> got;
+  pair_of_nodes n;
+  auto srv = n.sys_b.spawn(server);
+  REQUIRE(n.sys_b.register_name("server", srv));
+  auto remote = *n.a->lookup("b", "server", 10s);
+  auto client = n.sys_a.spawn([&](actor&) -> behavior {
+    return {[&](const app::pong& p) { got.push(p.n); }};
+  });
+  REQUIRE(remote.send(app::ping{7, client}) == send_status::ok);
+  REQUIRE(got.wait_for_size(1));
+  CHECK(got.items()[0] == 8);
+}
+
+TEST_CASE("an actor asks a remote actor with co_await and replies to current_sender", "[node]") {
+  test::recorder<std::int64_t> got;
+  pair_of_nodes n;
+  // b's actor answers whoever sent the ping through current_sender().
+  auto echo = n.sys_b.spawn([](actor& self) -> behavior {
+    return {[&self](const app::pong& p) { self.current_sender().send(app::pong{p.n * 2}); },
+            [](const app::add_req& r) { return r.a * r.b; }};
+  });
+  REQUIRE(n.sys_b.register_name("echo", echo));
+  auto remote = *n.a->lookup("b", "echo", 10s);
+  auto asker = n.sys_a.spawn([&](actor& self) -> behavior {
+    return {[&, remote](const app::seq&) -> task<void> {
+              auto r = co_await self.ask<std::int64_t>(remote, app::add_req{6, 7}, 10s);
+              got.push(r ? *r : -1);
+              remote.send(app::pong{21});
+            },
+            [&](const app::pong& p) { got.push(p.n); }};
+  });
+  asker.send(app::seq{});
+  REQUIRE(got.wait_for_size(2));
+  CHECK(got.items() == std::vector<std::int64_t>{42, 42});
+}
+
+TEST_CASE("messages from one sender arrive complete and in order", "[node]") {
+  std::atomic<std::uint64_t> next{0};
+  std::atomic<bool> out_of_order{false};
+  test::counter done;
+  pair_of_nodes n;
+  const std::uint64_t total = test::scaled(200'000);
+  auto sink = n.sys_b.spawn([&](actor&) -> behavior {
+    return {[&](const app::seq& s) {
+      if (s.i != next.load(std::memory_order_seq_cst)) out_of_order.store(true, std::memory_order_seq_cst);
+      next.store(s.i + 1, std::memory_order_seq_cst);
+      if (s.i + 1 == total) done.add();
+    }};
+  });
+  REQUIRE(n.sys_b.register_name("sink", sink));
+  auto remote = *n.a->lookup("b", "sink", 10s);
+  // From inside an actor (batched per handler) and from outside one.
+  auto sender = n.sys_a.spawn([&, remote](actor&) -> behavior {
+    return {[&, remote](const app::pong& p) {
+      for (std::uint64_t i = 0; i < 1000; ++i) remote.send(app::seq{static_cast<std::uint64_t>(p.n) + i});
+    }};
+  });
+  for (std::uint64_t i = 0; i < total; i += 1000) sender.send(app::pong{static_cast<std::int64_t>(i)});
+  REQUIRE(done.wait_for_at_least(1, 120s));
+  CHECK_FALSE(out_of_order.load(std::memory_order_seq_cst));
+  CHECK(next.load(std::memory_order_seq_cst) == total);
+}
+
+TEST_CASE("monitor and link a remote actor", "[node]") {
+  test::recorder<std::string> seen;
+  pair_of_nodes n;
+  auto srv = n.sys_b.spawn(server);
+  REQUIRE(n.sys_b.register_name("server", srv));
+  auto remote = *n.a->lookup("b", "server", 10s);
+  auto watcher = n.sys_a.spawn([&, remote](actor& self) -> behavior {
+    self.monitor(remote);
+    return {[&, remote](const down_msg& d) {
+      seen.push(std::string(d.source == remote ? "same" : "other") + " " + d.reason.to_string());
+    }};
+  });
+  auto linked = n.sys_a.spawn([&, remote](actor& self) -> behavior {
+    self.trap_exit(true);
+    self.link(remote);
+    return {[&](const exit_msg& e) { seen.push("exit " + e.reason.to_string()); }};
+  });
+  // The watch must be installed on b before the crash: an ask after the
+  // monitor/link round-trips through the same connection.
+  REQUIRE(remote.ask<std::int64_t>(app::add_req{1, 1}, 10s).get());
+  remote.send(app::crash{"boom"});
+  REQUIRE(seen.wait_for_size(2));
+  auto items = seen.items();
+  std::sort(items.begin(), items.end());
+  CHECK(items[0] == "exit error: boom");
+  CHECK(items[1] == "same error: boom");
+}
+
+TEST_CASE("a linked local actor's failure stops the remote actor", "[node]") {
+  test::recorder<std::string> seen;
+  pair_of_nodes n;
+  auto target = n.sys_b.spawn([](actor&) -> behavior { return {[](const app::seq&) {}}; });
+  auto observer = n.sys_b.spawn([&, target](actor& self) -> behavior {
+    self.monitor(target);
+    return {[&](const down_msg& d) { seen.push(d.reason.to_string()); }};
+  });
+  (void)observer;
+  REQUIRE(n.sys_b.register_name("target", target));
+  auto remote = *n.a->lookup("b", "target", 10s);
+  auto local = n.sys_a.spawn([remote](actor& self) -> behavior {
+    self.link(remote);
+    return {[&self](const app::crash& c) { self.quit(exit_reason::error(c.why)); }};
+  });
+  local.send(app::crash{"linked failure"});
+  REQUIRE(seen.wait_for_size(1));
+  CHECK(seen.items()[0] == "error: linked failure");
+}
+
+TEST_CASE("remote spawn of a registered actor type", "[node]") {
+  struct adder : actor {
+    explicit adder(std::int64_t base) : base_(base) {}
+    behavior make_behavior() override {
+      return {[this](const app::add_req& r) { return base_ + r.a + r.b; }};
+    }
+    std::int64_t base_;
+  };
+  pair_of_nodes n;
+  n.b->register_actor_type<adder, std::int64_t>("adder");
+  auto spawned = n.a->spawn_remote("b", "adder", std::int64_t{100}, 10s);
+  REQUIRE(spawned);
+  auto r = spawned->ask<std::int64_t>(app::add_req{1, 2}, 10s).get();
+  REQUIRE(r);
+  CHECK(*r == 103);
+  auto bad = n.a->spawn_remote("b", "no-such-type", 10s);
+  REQUIRE_FALSE(bad);
+  CHECK(bad.err().text.find("no-such-type") != std::string::npos);
+}
+
+TEST_CASE("a type without a wire declaration is refused at the sender", "[node]") {
+  pair_of_nodes n;
+  auto srv = n.sys_b.spawn(server);
+  REQUIRE(n.sys_b.register_name("server", srv));
+  auto remote = *n.a->lookup("b", "server", 10s);
+  const auto before = n.sys_a.stats().dead_letters;
+  CHECK(remote.send(app::local_only{1}) == send_status::not_serializable);
+  CHECK(n.sys_a.stats().dead_letters == before + 1);
+  CHECK(n.a->stats().not_serializable == 1);
+  auto r = remote.ask<int>(app::local_only{2}, 10s).get();
+  REQUIRE_FALSE(r);
+  CHECK(r.err().code == errc::not_serializable);
+  // The connection is unaffected.
+  CHECK(remote.ask<std::int64_t>(app::add_req{2, 3}, 10s).get().value() == 5);
+}
+
+TEST_CASE("a wrong secret is refused on both sides with a clear error", "[node]") {
+  test::recorder<std::string> logs_b;
+  actor_system sys_a{system_config{.workers = 1}};
+  actor_system sys_b{system_config{.workers = 1}};
+  auto cb = cfg("b", "right");
+  cb.log = [&](std::string_view l) { logs_b.push(std::string(l)); };
+  net::node b(sys_b, cb);
+  net::node a(sys_a, cfg("a", "wrong"));
+  auto r = a.connect("127.0.0.1", b.port(), 10s);
+  REQUIRE_FALSE(r);
+  CHECK(r.err().text.find("auth") != std::string::npos);
+  REQUIRE(logs_b.wait_for_size(1));
+  CHECK(logs_b.items()[0].find("auth_failed") != std::string::npos);
+  CHECK(b.stats().handshakes_failed >= 1);
+  CHECK(a.stats().handshakes_failed >= 1);
+}
+
+TEST_CASE("a node going away fires monitors, fails asks and counts dead letters", "[node]") {
+  test::recorder<std::string> seen;
+  actor_system sys_a{system_config{.workers = 2}};
+  net::node a(sys_a, cfg("a"));
+  actor_ref remote;
+  {
+    actor_system sys_b{system_config{.workers = 2}};
+    net::node b(sys_b, cfg("b"));
+    // An actor that never answers: the ask below is pending when b goes.
+    auto mute = sys_b.spawn([](actor&) -> behavior {
+      return {[](const app::add_req&) -> task<std::int64_t> {
+        co_await std::suspend_always{};
+        co_return 0;
+      }};
+    });
+    REQUIRE(sys_b.register_name("mute", mute));
+    REQUIRE(a.connect("127.0.0.1", b.port(), 10s));
+    remote = *a.lookup("b", "mute", 10s);
+    auto watcher = sys_a.spawn([&, remote](actor& self) -> behavior {
+      self.monitor(remote);
+      return {[&](const down_msg& d) { seen.push(d.reason.to_string()); },
+              [&, remote](const app::seq&) -> task<void> {
+                auto r = co_await self.ask<std::int64_t>(remote, app::add_req{1, 2}, 60s);
+                seen.push(r ? "answered" : std::string("ask: ") + r.err().to_string());
+              }};
+    });
+    auto node_watcher = sys_a.spawn([&](actor&) -> behavior {
+      return {[&](const net::node_down_msg& d) { seen.push("node " + d.node); },
+              [](const net::node_up_msg&) {}};
+    });
+    a.monitor_node("b", node_watcher);
+    watcher.send(app::seq{});
+    // The ask is on its way when b's node and system go away.
+    REQUIRE(remote.ask<std::int64_t>(app::add_req{0, 0}, 200ms).get().err().code == errc::timeout);
+  }
+  REQUIRE(seen.wait_for_size(3));
+  auto items = seen.items();
+  std::sort(items.begin(), items.end());
+  CHECK(items[0].rfind("ask: node_down", 0) == 0);
+  CHECK(items[1] == "node b");
+  CHECK(items[2].rfind("node_down: node b unreachable", 0) == 0);
+  const auto before = sys_a.stats().dead_letters;
+  CHECK(remote.send(app::seq{1}) == send_status::dead_letter);
+  CHECK(sys_a.stats().dead_letters == before + 1);
+  auto r = remote.ask<std::int64_t>(app::add_req{1, 1}, 10s).get();
+  REQUIRE_FALSE(r);
+  CHECK(r.err().code == errc::node_down);
+}
+
+TEST_CASE("a dialled peer that comes back is reconnected", "[node]") {
+  test::recorder<std::string> events;
+  actor_system sys_a{system_config{.workers = 2}};
+  net::node a(sys_a, cfg("a"));
+  std::uint16_t port = 0;
+  auto node_watcher = sys_a.spawn([&](actor&) -> behavior {
+    return {[&](const net::node_down_msg& d) { events.push("down " + d.node); },
+            [&](const net::node_up_msg& u) { events.push("up " + u.node); }};
+  });
+  a.monitor_node("b", node_watcher);  // b unknown yet: reported down at once
+  REQUIRE(events.wait_for_size(1));
+  {
+    actor_system sys_b{system_config{.workers = 1}};
+    net::node b(sys_b, cfg("b"));
+    port = b.port();
+    REQUIRE(a.connect("127.0.0.1", port, 10s));
+    REQUIRE(events.wait_for_size(2));
+  }
+  REQUIRE(events.wait_for_size(3));
+  // Same port again: the redial loop finds it.
+  actor_system sys_b{system_config{.workers = 1}};
+  auto cb = cfg("b");
+  cb.port = port;
+  net::node b(sys_b, cb);
+  auto srv = sys_b.spawn(server);
+  REQUIRE(sys_b.register_name("server", srv));
+  REQUIRE(events.wait_for_size(4));
+  CHECK(events.items() == std::vector<std::string>{"down b", "up b", "down b", "up b"});
+  auto remote = a.lookup("b", "server", 10s);
+  REQUIRE(remote);
+  CHECK(remote->ask<std::int64_t>(app::add_req{20, 22}, 10s).get().value() == 42);
+}
