@@ -845,8 +845,14 @@ void node_impl::shutdown() {
   }
   for (auto& p : all) {
     lost(p, nullptr, "this node shut down");
-    std::lock_guard lock(p->mu_);
-    p->node_ = nullptr;
+    std::vector<actor_ref> watchers;
+    {
+      std::lock_guard lock(p->mu_);
+      p->node_ = nullptr;
+      // Handles held by users keep the peer; what it holds must not keep
+      // them (a node watcher whose behavior holds a proxy is a cycle).
+      watchers.swap(p->watchers_);
+    }
   }
   sys_.stop(service_, exit_reason::normal());
   service_ = {};

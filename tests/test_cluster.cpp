@@ -1,0 +1,495 @@
+// Real processes on 127.0.0.1: this test process is node "a"; the other
+// nodes are libactor-node child processes (examples/node). Covered: send,
+// ask, monitor and link across processes; a handle passed on to a third
+// node and used for the reply; one million ordered messages; kill -9 of a
+// peer and its restart; raw sockets sending each kind of bad input while a
+// good peer streams. Every wait has a deadline; nothing sleeps.
+
+#include <catch2/catch.hpp>
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <libactor/net/handshake.hpp>
+#include <libactor/net/node.hpp>
+
+#include <cstdio>
+#include <fstream>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "node_actors.hpp"
+#include "support.hpp"
+
+using namespace libactor;
+using namespace std::chrono_literals;
+namespace na = node_actors;
+
+namespace {
+
+const std::string secret = "cluster-secret-for-tests";
+
+std::string secret_file() {
+  static const std::string path = [] {
+    const std::string p = "/tmp/libactor-test-secret-" + std::to_string(::getpid());
+    std::ofstream(p) << secret << "\n";
+    return p;
+  }();
+  return path;
+}
+
+/// A libactor-node child process. Its stdout is read line by line; its
+/// stderr goes to a file the test can read.
+class child_node {
+ public:
+  child_node(std::string name, std::uint16_t port = 0, std::vector<std::string> extra = {})
+      : name_(std::move(name)) {
+    err_path_ = "/tmp/libactor-test-" + std::to_string(::getpid()) + "-" + name_ + ".err";
+    int out[2];
+    REQUIRE(::pipe(out) == 0);
+    std::vector<std::string> args{LIBACTOR_NODE_PROGRAM, "--name", name_, "--secret-file",
+                                  secret_file(),       "--port", std::to_string(port),
+                                  "--heartbeat-ms",    "100",    "--timeout-ms", "1500"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    pid_ = ::fork();
+    REQUIRE(pid_ >= 0);
+    if (pid_ == 0) {
+      ::dup2(out[1], 1);
+      const int err = ::open(err_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+      if (err >= 0) ::dup2(err, 2);
+      ::close(out[0]);
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      ::execv(argv[0], argv.data());
+      ::_exit(127);
+    }
+    ::close(out[1]);
+    out_ = out[0];
+    const std::string first = line();
+    const auto colon = first.rfind(':');
+    REQUIRE(first.rfind("node " + name_ + " listening on", 0) == 0);
+    port_ = static_cast<std::uint16_t>(std::stoi(first.substr(colon + 1)));
+  }
+  ~child_node() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGTERM);
+      int status = 0;
+      ::waitpid(pid_, &status, 0);
+      // A clean shutdown; under sanitizers, a report would fail the exit.
+      CHECK(WIFEXITED(status));
+      CHECK(WEXITSTATUS(status) == 0);
+    }
+    const std::string err = stderr_text();
+    CHECK(err.find("Sanitizer") == std::string::npos);
+    CHECK(err.find("runtime error") == std::string::npos);
+    ::close(out_);
+    ::unlink(err_path_.c_str());
+  }
+  child_node(const child_node&) = delete;
+  child_node& operator=(const child_node&) = delete;
+
+  /// The next line the child printed, waiting at most `d`.
+  std::string line(std::chrono::milliseconds d = 30s) {
+    std::string s;
+    const auto deadline = std::chrono::steady_clock::now() + d;
+    while (true) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      REQUIRE(left.count() > 0);
+      pollfd p{out_, POLLIN, 0};
+      REQUIRE(::poll(&p, 1, static_cast<int>(left.count())) == 1);
+      char c = 0;
+      REQUIRE(::read(out_, &c, 1) == 1);
+      if (c == '\n') return s;
+      s += c;
+    }
+  }
+  void kill9() {
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
+  [[nodiscard]] std::string stderr_text() const {
+    std::ifstream in(err_path_);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  }
+  [[nodiscard]] std::uint16_t port() const { return port_; }
+
+ private:
+  std::string name_;
+  std::string err_path_;
+  pid_t pid_ = -1;
+  int out_ = -1;
+  std::uint16_t port_ = 0;
+};
+
+net::node_config node_cfg(std::string name) {
+  net::node_config c;
+  c.name = std::move(name);
+  c.secret = secret;
+  c.heartbeat_interval = 100ms;
+  c.heartbeat_timeout = 1500ms;
+  c.reconnect_min = 20ms;
+  c.reconnect_max = 300ms;
+  c.log = [](std::string_view) {};
+  return c;
+}
+
+/// Node "a", in this process.
+struct here {
+  actor_system sys{system_config{.workers = 2}};
+  std::optional<net::node> node;
+  here() { node.emplace(sys, node_cfg("a")); }
+  ~here() { node.reset(); }
+};
+
+/// Streams `total` items tagged `tag` to `sink`, asking the sink for its
+/// report after every `batch` (flow control), and records the last report.
+behavior streamer(actor& self, actor_ref sink, std::uint64_t tag, std::uint64_t total,
+                  std::uint64_t batch, test::recorder<na::sink_report>* done) {
+  struct go {};
+  self.send_after(duration::zero(), go{});
+  auto sent = std::make_shared<std::uint64_t>(0);
+  return {[&self, sink, tag, total, batch, done, sent](go) -> task<void> {
+    while (*sent < total) {
+      const std::uint64_t end = std::min(total, *sent + batch);
+      for (; *sent < end; ++*sent) {
+        if (sink.send(na::item{tag, *sent}) != send_status::ok) {
+          done->push(na::sink_report{*sent, *sent, false});
+          co_return;
+        }
+      }
+      auto r = co_await self.ask<na::sink_report>(sink, na::sink_query{tag}, 60s);
+      if (!r) {
+        done->push(na::sink_report{0, 0, false});
+        co_return;
+      }
+      if (*sent == total) done->push(*r);
+    }
+  }};
+}
+
+/// Waits until the peer closes `fd` (read returns 0 or fails), with a deadline.
+bool closed_by_peer(int fd, std::chrono::milliseconds d = 10s) {
+  const auto deadline = std::chrono::steady_clock::now() + d;
+  char buf[4096];
+  while (true) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left.count())) != 1) return false;
+    const auto n = ::read(fd, buf, sizeof buf);
+    if (n <= 0) return true;
+  }
+}
+
+int raw_connect(std::uint16_t port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  return fd;
+}
+
+void write_all(int fd, const std::vector<std::byte>& b) {
+  std::size_t off = 0;
+  while (off < b.size()) {
+    const auto n = ::send(fd, b.data() + off, b.size() - off, MSG_NOSIGNAL);
+    if (n <= 0) return;  // the peer may close first; the test checks that
+    off += static_cast<std::size_t>(n);
+  }
+}
+
+/// Runs a client handshake over a raw socket. Returns the handshake (its
+/// state tells whether the node accepted).
+net::handshake raw_handshake(int fd, const std::string& with_secret, std::uint16_t version) {
+  net::handshake_config c;
+  c.node_name = "raw-client";
+  c.secret = with_secret;
+  c.version = version;
+  net::handshake h(c, net::handshake::role::initiator);
+  write_all(fd, h.start());
+  char buf[4096];
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (h.current() == net::handshake::state::in_progress &&
+         std::chrono::steady_clock::now() < deadline) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 10000) != 1) break;
+    const auto n = ::read(fd, buf, sizeof buf);
+    if (n <= 0) break;
+    write_all(fd, h.feed(std::span<const std::byte>(reinterpret_cast<std::byte*>(buf),
+                                                    static_cast<std::size_t>(n))));
+  }
+  return h;
+}
+
+std::vector<std::byte> frame_of(net::frame_kind k, const std::vector<std::byte>& payload) {
+  std::vector<std::byte> out;
+  net::append_frame(out, k, payload);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("two processes: send, ask, monitor, link, handle in a message", "[cluster]") {
+  test::recorder<std::string> seen;
+  child_node b("b");
+  here a;
+  auto peer = a.node->connect("127.0.0.1", b.port(), 30s);
+  REQUIRE(peer);
+  CHECK(*peer == "b");
+
+  auto echo = a.node->lookup("b", "echo", 30s);
+  REQUIRE(echo);
+  auto r = echo->ask<std::string>(std::string("hello"), 30s).get();
+  REQUIRE(r);
+  CHECK(*r == "hello");
+
+  // A handle inside a message: b's echo answers our local actor.
+  auto local = a.sys.spawn([&](actor&) -> behavior {
+    return {[&](const na::pong& p) { seen.push("pong " + std::to_string(p.n) + " from " + p.from); }};
+  });
+  REQUIRE(echo->send(na::ping{5, local}) == send_status::ok);
+  REQUIRE(seen.wait_for_size(1));
+  CHECK(seen.items()[0] == "pong 5 from b");
+
+  // Monitor and link actors spawned on b for the purpose.
+  auto victim1 = a.node->spawn_remote("b", "echo", 30s);
+  auto victim2 = a.node->spawn_remote("b", "echo", 30s);
+  REQUIRE(victim1);
+  REQUIRE(victim2);
+  test::counter watching;
+  auto watcher = a.sys.spawn([&, v1 = *victim1, v2 = *victim2](actor& self) -> behavior {
+    self.monitor(v1);
+    self.trap_exit(true);
+    self.link(v2);
+    watching.add();
+    return {[&](const down_msg& d) { seen.push("down " + d.reason.to_string()); },
+            [&](const exit_msg& e) { seen.push("exit " + e.reason.to_string()); }};
+  });
+  REQUIRE(watching.wait_for_at_least(1));
+  // The watch frames travel before these asks on the same connection.
+  REQUIRE(victim1->ask<std::string>(std::string("x"), 30s).get());
+  REQUIRE(victim2->ask<std::string>(std::string("y"), 30s).get());
+  victim1->send(na::stop_with{"first"});
+  victim2->send(na::stop_with{"second"});
+  REQUIRE(seen.wait_for_size(3));
+  auto items = seen.items();
+  std::sort(items.begin() + 1, items.end());
+  CHECK(items[1] == "down error: first");
+  CHECK(items[2] == "exit error: second");
+  (void)watcher;
+}
+
+TEST_CASE("three processes: a handle passed to a third node is used for the reply", "[cluster]") {
+  test::recorder<std::string> seen;
+  child_node b("b");
+  child_node c("c");
+  here a;
+  REQUIRE(a.node->connect("127.0.0.1", b.port(), 30s));
+  REQUIRE(a.node->connect("127.0.0.1", c.port(), 30s));
+  auto relay_b = *a.node->lookup("b", "relay", 30s);
+  auto echo_c = *a.node->lookup("c", "echo", 30s);
+  auto local = a.sys.spawn([&](actor&) -> behavior {
+    return {[&](const na::pong& p) { seen.push(std::to_string(p.n) + " from " + p.from); }};
+  });
+  // b receives handles to c's echo and to our actor; it connects to c and
+  // pings it; c connects to us to answer.
+  for (int i = 0; i < 3; ++i) REQUIRE(relay_b.send(na::forward{echo_c, i, local}) == send_status::ok);
+  REQUIRE(seen.wait_for_size(3));
+  CHECK(seen.items() == std::vector<std::string>{"0 from c", "1 from c", "2 from c"});
+}
+
+TEST_CASE("one million messages across processes: none lost, all in order", "[cluster]") {
+  test::recorder<na::sink_report> done;
+  child_node b("b");
+  here a;
+  REQUIRE(a.node->connect("127.0.0.1", b.port(), 30s));
+  auto sink = *a.node->lookup("b", "sink", 30s);
+  const std::uint64_t total = test::scaled(1'000'000);
+  a.sys.spawn([&](actor& self) { return streamer(self, sink, 1, total, 50'000, &done); });
+  REQUIRE(done.wait_for_size(1, 300s));
+  const auto rep = done.items()[0];
+  CHECK(rep.count == total);
+  CHECK(rep.next == total);
+  CHECK(rep.in_order);
+}
+
+TEST_CASE("kill -9 of a peer: monitors fire, asks fail, others keep working, restart resumes",
+          "[cluster]") {
+  test::recorder<std::string> seen;
+  std::optional<child_node> b;
+  b.emplace("b");
+  const std::uint16_t b_port = b->port();
+  child_node c("c");
+  here a;
+  REQUIRE(a.node->connect("127.0.0.1", b_port, 30s));
+  REQUIRE(a.node->connect("127.0.0.1", c.port(), 30s));
+  auto echo_b = *a.node->lookup("b", "echo", 30s);
+  auto echo_c = *a.node->lookup("c", "echo", 30s);
+  test::counter ready;
+  auto watcher = a.sys.spawn([&, echo_b](actor& self) -> behavior {
+    self.monitor(echo_b);
+    ready.add();
+    return {[&](const down_msg& d) { seen.push("down " + std::to_string(static_cast<int>(d.reason.code()))); },
+            [&](const net::node_down_msg& d) { seen.push("node down " + d.node); },
+            [&](const net::node_up_msg& u) { seen.push("node up " + u.node); },
+            [&, echo_b](const na::hold&) -> task<void> {
+              auto r = co_await self.ask<unit_t>(echo_b, na::hold{}, 120s);
+              seen.push(r ? std::string("held answered") : "ask " + std::string(to_string(r.err().code)));
+            }};
+  });
+  REQUIRE(ready.wait_for_at_least(1));
+  a.node->monitor_node("b", watcher);
+  watcher.send(na::hold{});  // an ask b will never answer
+  // The monitor and the held ask are on b before the kill: a later ask on
+  // the same connection has its answer.
+  REQUIRE(echo_b.ask<std::string>(std::string("sync"), 30s).get());
+
+  b->kill9();
+  REQUIRE(seen.wait_for_size(3, 30s));
+  {
+    auto items = seen.items();
+    std::sort(items.begin(), items.end());
+    CHECK(items[0] == "ask node_down");
+    CHECK(items[1] == "down " + std::to_string(static_cast<int>(exit_code::node_down)));
+    CHECK(items[2] == "node down b");
+  }
+  // The dead node's handle refuses at once; the other peer works.
+  CHECK(echo_b.send(std::string("lost")) == send_status::dead_letter);
+  auto rc = echo_c.ask<std::string>(std::string("still here"), 30s).get();
+  REQUIRE(rc);
+  CHECK(*rc == "still here");
+
+  // Restart b on the same port: node a redials it.
+  b.reset();
+  b.emplace("b", b_port);
+  REQUIRE(seen.wait_for_size(4, 60s));
+  CHECK(seen.items()[3] == "node up b");
+  auto echo_b2 = a.node->lookup("b", "echo", 30s);
+  REQUIRE(echo_b2);
+  auto rb = echo_b2->ask<std::string>(std::string("again"), 30s).get();
+  REQUIRE(rb);
+  CHECK(*rb == "again");
+}
+
+TEST_CASE("bad input on raw sockets: each connection is dropped, the node serves on",
+          "[cluster]") {
+  test::recorder<na::sink_report> done;
+  child_node b("b");
+  here a;
+  REQUIRE(a.node->connect("127.0.0.1", b.port(), 30s));
+  auto sink = *a.node->lookup("b", "sink", 30s);
+  auto stats = *a.node->lookup("b", "stats", 30s);
+  // A good peer streams throughout.
+  const std::uint64_t total = test::scaled(200'000);
+  a.sys.spawn([&](actor& self) { return streamer(self, sink, 7, total, 2'000, &done); });
+
+  // 1. Garbage.
+  {
+    const int fd = raw_connect(b.port());
+    const std::string junk = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    write_all(fd, std::vector<std::byte>(reinterpret_cast<const std::byte*>(junk.data()),
+                                         reinterpret_cast<const std::byte*>(junk.data()) + junk.size()));
+    CHECK(closed_by_peer(fd));
+    ::close(fd);
+  }
+  // 2. An oversized length, before the handshake.
+  {
+    const int fd = raw_connect(b.port());
+    write_all(fd, {std::byte{0xff}, std::byte{0xff}, std::byte{0xff}, std::byte{0x7f}, std::byte{1}});
+    CHECK(closed_by_peer(fd));
+    ::close(fd);
+  }
+  // 3. A malformed handshake: a hello frame whose payload is truncated.
+  {
+    const int fd = raw_connect(b.port());
+    write_all(fd, frame_of(net::frame_kind::hello, {std::byte{1}, std::byte{2}}));
+    CHECK(closed_by_peer(fd));
+    ::close(fd);
+  }
+  // 4. A wrong secret: refused with a clear error.
+  {
+    const int fd = raw_connect(b.port());
+    auto h = raw_handshake(fd, "not-the-secret", net::protocol_version);
+    CHECK(h.current() == net::handshake::state::failed);
+    CHECK(closed_by_peer(fd));
+    ::close(fd);
+  }
+  // 5. A wrong protocol version: the error names both versions.
+  {
+    const int fd = raw_connect(b.port());
+    auto h = raw_handshake(fd, secret, net::protocol_version + 1);
+    REQUIRE(h.current() == net::handshake::state::failed);
+    CHECK(h.error().text.find("version") != std::string::npos);
+    CHECK(closed_by_peer(fd));
+    ::close(fd);
+  }
+  // 6. Authenticated, then a message with an unknown type id.
+  {
+    const int fd = raw_connect(b.port());
+    auto h = raw_handshake(fd, secret, net::protocol_version);
+    REQUIRE(h.current() == net::handshake::state::done);
+    std::vector<std::byte> info;
+    net::writer w{info};
+    w.fixed(std::uint64_t{42});
+    net::wire_encode(w, std::string("127.0.0.1"));
+    w.fixed(std::uint16_t{1});
+    write_all(fd, frame_of(net::frame_kind::node_info, info));
+    std::vector<std::byte> msg;
+    net::writer m{msg};
+    m.fixed(std::uint8_t{0});  // user
+    m.varint(1);               // receiver
+    m.varint(0);               // sender
+    m.fixed(std::uint64_t{0}); // one-way
+    m.fixed(std::uint64_t{0x1234567890abcdefull});  // no such type
+    write_all(fd, frame_of(net::frame_kind::message, msg));
+    CHECK(closed_by_peer(fd));
+    ::close(fd);
+  }
+  // 7. Authenticated, then an oversized frame.
+  {
+    const int fd = raw_connect(b.port());
+    auto h = raw_handshake(fd, secret, net::protocol_version);
+    REQUIRE(h.current() == net::handshake::state::done);
+    write_all(fd, {std::byte{0xff}, std::byte{0xff}, std::byte{0xff}, std::byte{0xff}});
+    CHECK(closed_by_peer(fd));
+    ::close(fd);
+  }
+
+  // The good peer lost nothing.
+  REQUIRE(done.wait_for_size(1, 300s));
+  const auto rep = done.items()[0];
+  CHECK(rep.count == total);
+  CHECK(rep.in_order);
+  // b counted each refusal and logged one line for each.
+  auto s = stats.ask<na::stats_report>(na::stats_query{}, 30s).get();
+  REQUIRE(s);
+  CHECK(s->handshakes_failed == 5);
+  CHECK(s->protocol_errors == 2);
+  CHECK(s->peers_up >= 1);
+  const std::string log = b.stderr_text();
+  std::size_t lines = 0;
+  for (std::size_t pos = 0; (pos = log.find("closing connection", pos)) != std::string::npos; ++pos) {
+    ++lines;
+  }
+  CHECK(lines == 7);
+  CHECK(log.find("auth_failed") != std::string::npos);
+  CHECK(log.find("version_mismatch") != std::string::npos);
+  CHECK(log.find("frame_too_large") != std::string::npos);
+  CHECK(log.find("unknown message type id 1234567890abcdef") != std::string::npos);
+}
