@@ -493,3 +493,65 @@ TEST_CASE("bad input on raw sockets: each connection is dropped, the node serves
   CHECK(log.find("frame_too_large") != std::string::npos);
   CHECK(log.find("unknown message type id 1234567890abcdef") != std::string::npos);
 }
+
+TEST_CASE("a peer that stops reading: its outbound queue is bounded, sends are refused",
+          "[cluster]") {
+  test::recorder<actor_ref> senders;
+  actor_system sys{system_config{.workers = 2}};
+  auto cfg = node_cfg("a");
+  cfg.max_frame_size = 4096;
+  cfg.max_outbound_bytes = 64 * 1024;
+  cfg.heartbeat_timeout = 60s;  // the stalled peer stays "up"; only its queue is full
+  net::node a(sys, cfg);
+  auto catcher = sys.spawn([&](actor& self) -> behavior {
+    return {[&](const na::item&) { senders.push(self.current_sender()); }};
+  });
+  // Only actors whose handles left the node are addressable by id: encode
+  // the handle once, as sending it in a message would.
+  std::vector<std::byte> handle_bytes;
+  net::writer hw{handle_bytes, a.context()};
+  net::wire_encode(hw, catcher);
+
+  // A raw peer authenticates, sends one message from its actor 5, then
+  // never reads again.
+  const int fd = raw_connect(a.port());
+  int small = 4096;
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  auto h = raw_handshake(fd, secret, net::protocol_version);
+  REQUIRE(h.current() == net::handshake::state::done);
+  std::vector<std::byte> info;
+  net::writer w{info};
+  w.fixed(std::uint64_t{7});
+  net::wire_encode(w, std::string("127.0.0.1"));
+  w.fixed(std::uint16_t{1});
+  write_all(fd, frame_of(net::frame_kind::node_info, info));
+  std::vector<std::byte> msg;
+  net::writer m{msg};
+  m.fixed(std::uint8_t{0});
+  m.varint(catcher.id());
+  m.varint(5);
+  m.fixed(std::uint64_t{0});
+  m.fixed(net::wire_id_v<na::item>);
+  net::wire_encode(m, na::item{1, 2});
+  write_all(fd, frame_of(net::frame_kind::message, msg));
+  REQUIRE(senders.wait_for_size(1));
+  const actor_ref stalled = senders.items()[0];
+  REQUIRE(stalled);
+
+  const std::string blob(1000, 'x');
+  std::uint64_t accepted = 0;
+  send_status last = send_status::ok;
+  for (int i = 0; i < 100'000 && last == send_status::ok; ++i) {
+    last = stalled.send(blob);
+    if (last == send_status::ok) ++accepted;
+  }
+  CHECK(last == send_status::overloaded);
+  // What was accepted fits in the kernel's buffers plus the bound, far
+  // below the 100 MB the loop would have queued.
+  CHECK(accepted < 20'000);
+  CHECK(a.stats().overloaded == 1);
+  auto r = stalled.ask<std::string>(blob, 10s).get();
+  REQUIRE_FALSE(r);
+  CHECK(r.err().code == errc::overloaded);
+  ::close(fd);
+}
