@@ -3,7 +3,10 @@
 // result lines, and process measurements. Both programs print exactly one
 // JSON object per result line on stdout; diagnostics go to stderr.
 
+#include <poll.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -124,12 +127,77 @@ inline std::uint64_t expected_sum(std::uint64_t n) {
 
 inline constexpr std::uint64_t chunk_size = 1000;
 
+// --- two processes ---------------------------------------------------------
+
+/// The remote scenarios run a server in a child process and the measuring
+/// client in this one, both forked from the same binary before either starts
+/// a thread. The server calls `publish(port)` once it listens, then
+/// `wait_for_stop()`, which returns when the client is done.
+struct server_ctl {
+  int to_parent;
+  int from_parent;
+  void publish(std::uint16_t port) const {
+    if (::write(to_parent, &port, sizeof port) != static_cast<ssize_t>(sizeof port)) {
+      std::_Exit(3);
+    }
+  }
+  void wait_for_stop() const {
+    char c = 0;
+    while (::read(from_parent, &c, 1) > 0) {
+    }
+  }
+};
+
+/// Runs `server(server_ctl)` in a child process and `client(port)` here.
+/// Fails when the child does not publish within a minute or exits non-zero.
+template <class Server, class Client>
+void run_two_processes(const std::string& program, Server server, Client client) {
+  int up[2];
+  int down[2];
+  if (::pipe(up) != 0 || ::pipe(down) != 0) fail(program, "pipe() failed");
+  std::cout.flush();
+  const pid_t pid = ::fork();
+  if (pid < 0) fail(program, "fork() failed");
+  if (pid == 0) {
+    ::close(up[0]);
+    ::close(down[1]);
+    server(server_ctl{up[1], down[0]});
+    std::cout.flush();
+    std::_Exit(0);
+  }
+  ::close(up[1]);
+  ::close(down[0]);
+  std::uint16_t port = 0;
+  pollfd p{up[0], POLLIN, 0};
+  if (::poll(&p, 1, 60000) != 1 || ::read(up[0], &port, sizeof port) != sizeof port) {
+    fail(program, "the server process did not start");
+  }
+  client(port);
+  ::close(down[1]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ::close(up[0]);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    fail(program, "the server process failed (status " + std::to_string(status) + ")");
+  }
+}
+
+/// Remote scenario defaults, shared by all three programs.
+inline constexpr std::uint64_t remote_messages = 2'000'000;
+inline constexpr std::uint64_t remote_rounds = 20'000;
+/// The receiver acknowledges every ack_every messages; the sender keeps at
+/// most `window` unacknowledged (libactor and CAF alike).
+inline constexpr std::uint64_t ack_every = 65'536;
+inline constexpr std::uint64_t window = 1'048'576;
+
 inline void usage(const char* program) {
   std::cerr << "usage: " << program << " SCENARIO [key=value ...]\n"
             << "  mailbox  senders=1 messages=2000000\n"
                "  pingpong rounds=200000\n"
                "  spawn    actors=1000000\n"
                "  idle     actors=1000 seconds=2\n"
+               "  remote-throughput messages=2000000 (two processes, loopback)\n"
+               "  remote-pingpong   rounds=20000     (two processes, loopback)\n"
                "  all scenarios accept workers=N (default: hardware concurrency)\n";
 }
 

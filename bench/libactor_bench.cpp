@@ -4,6 +4,7 @@
 //   libactor_bench SCENARIO [key=value ...]
 
 #include <libactor/libactor.hpp>
+#include <libactor/net/node.hpp>
 
 #include <atomic>
 #include <future>
@@ -246,6 +247,158 @@ int run_idle(bench::args& a) {
   return 0;
 }
 
+// --- remote ---------------------------------------------------------------------
+//
+// Two processes on loopback, each an actor system with a node. Messages are
+// std::uint64_t (a built-in wire type): a 32-byte frame each.
+
+libactor::net::node_config node_cfg(const char* name) {
+  libactor::net::node_config c;
+  c.name = name;
+  c.secret = "bench-secret";
+  c.log = [](std::string_view) {};  // the end of a run closes connections: not news
+  return c;
+}
+
+/// Receives `expected` numbers in order; acknowledges every ack_every and
+/// the last one to the sender.
+behavior remote_sink(actor& self, std::uint64_t expected) {
+  auto count = std::make_shared<std::uint64_t>(0);
+  return {[&self, count, expected](std::uint64_t x) {
+    if (x != *count) fail("remote-throughput: out of order");
+    ++*count;
+    if (*count % bench::ack_every == 0 || *count == expected) self.current_sender().send(*count);
+  }};
+}
+
+struct sent_more {};
+
+/// Sends `total` numbers to `sink`, at most bench::window unacknowledged,
+/// in slices so acknowledgements get their turn.
+class remote_source : public actor {
+ public:
+  remote_source(actor_ref sink, std::uint64_t total, std::promise<std::int64_t>* done)
+      : sink_(std::move(sink)), total_(total), done_(done) {}
+
+ protected:
+  behavior make_behavior() override {
+    return {[this](start) { pump(); },
+            [this](sent_more) { pump(); },
+            [this](std::uint64_t acked) {
+              acked_ = acked;
+              if (acked_ == total_) {
+                done_->set_value(bench::now_ns());
+              } else if (stalled_) {
+                pump();
+              }
+            }};
+  }
+
+ private:
+  void pump() {
+    stalled_ = false;
+    const std::uint64_t slice_end = std::min(total_, sent_ + 8192);
+    while (sent_ < slice_end) {
+      if (sent_ - acked_ >= bench::window) {
+        stalled_ = true;  // the next acknowledgement resumes
+        return;
+      }
+      if (sink_.send(sent_) != libactor::send_status::ok) fail("remote-throughput: send refused");
+      ++sent_;
+    }
+    if (sent_ < total_) self().send(sent_more{});
+  }
+
+  actor_ref sink_;
+  std::uint64_t total_;
+  std::promise<std::int64_t>* done_;
+  std::uint64_t sent_ = 0;
+  std::uint64_t acked_ = 0;
+  bool stalled_ = false;
+};
+
+int run_remote_throughput(bench::args& a) {
+  const auto workers = a.get("workers", std::thread::hardware_concurrency());
+  const auto messages = a.get("messages", bench::remote_messages);
+  a.check_unused();
+  if (messages == 0) fail("remote-throughput: messages must be > 0");
+  double rate = 0;
+  bench::run_two_processes(
+      "libactor_bench",
+      [&](const bench::server_ctl& ctl) {
+        libactor::actor_system sys{config(workers)};
+        libactor::net::node node(sys, node_cfg("sink"));
+        sys.register_name("sink", sys.spawn([messages](actor& self) {
+          return remote_sink(self, messages);
+        }));
+        ctl.publish(node.port());
+        ctl.wait_for_stop();
+      },
+      [&](std::uint16_t port) {
+        libactor::actor_system sys{config(workers)};
+        libactor::net::node node(sys, node_cfg("source"));
+        if (!node.connect("127.0.0.1", port, 30s)) fail("remote-throughput: cannot connect");
+        auto sink = node.lookup("sink", "sink", 30s);
+        if (!sink) fail("remote-throughput: lookup failed: " + sink.err().to_string());
+        std::promise<std::int64_t> done;
+        auto fut = done.get_future();
+        auto src = sys.spawn<remote_source>(*sink, messages, &done);
+        const auto t0 = bench::now_ns();
+        src.send(start{});
+        const auto t1 = fut.get();
+        rate = static_cast<double>(messages) * 1e9 / static_cast<double>(t1 - t0);
+      });
+  emit("remote-throughput", {{"messages", messages}}, rate, "msg/s");
+  return 0;
+}
+
+int run_remote_pingpong(bench::args& a) {
+  const auto workers = a.get("workers", std::thread::hardware_concurrency());
+  const auto rounds = a.get("rounds", bench::remote_rounds);
+  a.check_unused();
+  if (rounds == 0) fail("remote-pingpong: rounds must be > 0");
+  double ns = 0;
+  bench::run_two_processes(
+      "libactor_bench",
+      [&](const bench::server_ctl& ctl) {
+        libactor::actor_system sys{config(workers)};
+        libactor::net::node node(sys, node_cfg("pong"));
+        sys.register_name("pong", sys.spawn([](actor& self) -> behavior {
+          return {[&self](std::uint64_t x) { self.current_sender().send(x + 1); }};
+        }));
+        ctl.publish(node.port());
+        ctl.wait_for_stop();
+      },
+      [&](std::uint16_t port) {
+        libactor::actor_system sys{config(workers)};
+        libactor::net::node node(sys, node_cfg("ping"));
+        if (!node.connect("127.0.0.1", port, 30s)) fail("remote-pingpong: cannot connect");
+        auto pong = node.lookup("pong", "pong", 30s);
+        if (!pong) fail("remote-pingpong: lookup failed: " + pong.err().to_string());
+        const std::uint64_t warmup = std::min<std::uint64_t>(1000, rounds);
+        std::promise<std::int64_t> warm;
+        std::promise<std::int64_t> done;
+        auto warm_fut = warm.get_future();
+        auto fut = done.get_future();
+        auto ping = sys.spawn([&, p = *pong](actor&) -> behavior {
+          return {[&, p](std::uint64_t x) {
+            if (x == warmup) warm.set_value(bench::now_ns());
+            if (x == warmup + rounds) {
+              done.set_value(bench::now_ns());
+              return;
+            }
+            p.send(x);
+          }};
+        });
+        ping.send(std::uint64_t{0});
+        const auto w = warm_fut.get();
+        const auto t1 = fut.get();
+        ns = static_cast<double>(t1 - w) / static_cast<double>(rounds);
+      });
+  emit("remote-pingpong", {{"rounds", rounds}}, ns, "ns");
+  return 0;
+}
+
 void usage() {
   bench::usage("libactor_bench");
 }
@@ -267,6 +420,8 @@ int main(int argc, char** argv) {
   if (scenario == "pingpong") return run_pingpong(a);
   if (scenario == "spawn") return run_spawn(a);
   if (scenario == "idle") return run_idle(a);
+  if (scenario == "remote-throughput") return run_remote_throughput(a);
+  if (scenario == "remote-pingpong") return run_remote_pingpong(a);
   std::cerr << "libactor_bench: unknown scenario '" << scenario << "'\n";
   usage();
   return 2;

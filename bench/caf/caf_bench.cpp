@@ -6,6 +6,7 @@
 // JSON object per line on stdout; diagnostics go to stderr.
 
 #include <caf/all.hpp>
+#include <caf/io/all.hpp>
 
 #include "common.hpp"
 
@@ -323,6 +324,165 @@ void usage() {
 
 }  // namespace
 
+// -- remote (io::middleman, BASP over TCP) -------------------------------------
+
+using more_atom = caf::atom_constant<caf::atom("more")>;
+
+struct remote_config : caf::actor_system_config {
+  explicit remote_config(size_t workers) {
+    set("scheduler.max-threads", workers);
+    load<caf::io::middleman>();
+  }
+};
+
+caf::behavior remote_sink(caf::event_based_actor* self, uint64_t expected) {
+  auto count = std::make_shared<uint64_t>(0);
+  return {[=](uint64_t x) {
+    if (x != *count) fail("remote-throughput: out of order");
+    ++*count;
+    if (*count % bench::ack_every == 0 || *count == expected) {
+      self->send(caf::actor_cast<caf::actor>(self->current_sender()), *count);
+    }
+  }};
+}
+
+class remote_source : public caf::event_based_actor {
+ public:
+  remote_source(caf::actor_config& cfg, caf::actor sink, uint64_t total,
+                std::promise<int64_t>* done)
+      : caf::event_based_actor(cfg), sink_(std::move(sink)), total_(total), done_(done) {}
+
+  caf::behavior make_behavior() override {
+    return {[this](start_atom) { pump(); },
+            [this](more_atom) { pump(); },
+            [this](uint64_t acked) {
+              acked_ = acked;
+              if (acked_ == total_) {
+                done_->set_value(now_ns());
+              } else if (stalled_) {
+                pump();
+              }
+            }};
+  }
+
+ private:
+  void pump() {
+    stalled_ = false;
+    const uint64_t slice_end = std::min(total_, sent_ + 8192);
+    while (sent_ < slice_end) {
+      if (sent_ - acked_ >= bench::window) {
+        stalled_ = true;
+        return;
+      }
+      send(sink_, sent_);
+      ++sent_;
+    }
+    if (sent_ < total_) send(this, more_atom::value);
+  }
+
+  caf::actor sink_;
+  uint64_t total_;
+  std::promise<int64_t>* done_;
+  uint64_t sent_ = 0;
+  uint64_t acked_ = 0;
+  bool stalled_ = false;
+};
+
+template <class Server>
+uint16_t publish_or_fail(caf::actor_system& sys, const Server& who) {
+  auto port = sys.middleman().publish(who, 0, "127.0.0.1");
+  if (!port) fail("publish failed: " + sys.render(port.error()));
+  return *port;
+}
+
+caf::actor remote_or_fail(caf::actor_system& sys, uint16_t port) {
+  auto r = sys.middleman().remote_actor("127.0.0.1", port);
+  if (!r) fail("remote_actor failed: " + sys.render(r.error()));
+  return *r;
+}
+
+int run_remote_throughput(bench::args& a) {
+  auto workers = a.get("workers", std::thread::hardware_concurrency());
+  auto messages = a.get("messages", bench::remote_messages);
+  a.check_unused();
+  if (messages == 0) fail("remote-throughput: messages must be > 0");
+  double rate = 0;
+  bench::run_two_processes(
+      "caf_bench",
+      [&](const bench::server_ctl& ctl) {
+        remote_config cfg{workers};
+        caf::actor_system sys{cfg};
+        auto sink = sys.spawn(remote_sink, messages);
+        ctl.publish(publish_or_fail(sys, sink));
+        ctl.wait_for_stop();
+        caf::anon_send_exit(sink, caf::exit_reason::user_shutdown);
+      },
+      [&](uint16_t port) {
+        remote_config cfg{workers};
+        caf::actor_system sys{cfg};
+        auto sink = remote_or_fail(sys, port);
+        std::promise<int64_t> done;
+        auto fut = done.get_future();
+        auto src = sys.spawn<remote_source>(sink, messages, &done);
+        const auto t0 = now_ns();
+        caf::anon_send(src, start_atom::value);
+        const auto t1 = fut.get();
+        rate = static_cast<double>(messages) * 1e9 / static_cast<double>(t1 - t0);
+        caf::anon_send_exit(src, caf::exit_reason::user_shutdown);
+      });
+  emit("remote-throughput", {{"messages", messages}}, rate, "msg/s");
+  return 0;
+}
+
+int run_remote_pingpong(bench::args& a) {
+  auto workers = a.get("workers", std::thread::hardware_concurrency());
+  auto rounds = a.get("rounds", bench::remote_rounds);
+  a.check_unused();
+  if (rounds == 0) fail("remote-pingpong: rounds must be > 0");
+  const uint64_t warmup = std::min<uint64_t>(1000, rounds);
+  double ns = 0;
+  bench::run_two_processes(
+      "caf_bench",
+      [&](const bench::server_ctl& ctl) {
+        remote_config cfg{workers};
+        caf::actor_system sys{cfg};
+        auto pong = sys.spawn([](caf::event_based_actor* self) -> caf::behavior {
+          return {[self](uint64_t x) {
+            self->send(caf::actor_cast<caf::actor>(self->current_sender()), x + 1);
+          }};
+        });
+        ctl.publish(publish_or_fail(sys, pong));
+        ctl.wait_for_stop();
+        caf::anon_send_exit(pong, caf::exit_reason::user_shutdown);
+      },
+      [&](uint16_t port) {
+        remote_config cfg{workers};
+        caf::actor_system sys{cfg};
+        auto pong = remote_or_fail(sys, port);
+        std::promise<int64_t> warm;
+        std::promise<int64_t> done;
+        auto warm_fut = warm.get_future();
+        auto fut = done.get_future();
+        auto ping = sys.spawn([&, pong](caf::event_based_actor* self) -> caf::behavior {
+          return {[&, self, pong](uint64_t x) {
+            if (x == warmup) warm.set_value(now_ns());
+            if (x == warmup + rounds) {
+              done.set_value(now_ns());
+              return;
+            }
+            self->send(pong, x);
+          }};
+        });
+        caf::anon_send(ping, uint64_t{0});
+        const auto w = warm_fut.get();
+        const auto t1 = fut.get();
+        ns = static_cast<double>(t1 - w) / static_cast<double>(rounds);
+        caf::anon_send_exit(ping, caf::exit_reason::user_shutdown);
+      });
+  emit("remote-pingpong", {{"rounds", rounds}}, ns, "ns");
+  return 0;
+}
+
 int main(int argc, char** argv) {
   if (argc < 2) {
     usage();
@@ -338,6 +498,8 @@ int main(int argc, char** argv) {
   if (scenario == "pingpong") return run_pingpong(a);
   if (scenario == "spawn") return run_spawn(a);
   if (scenario == "idle") return run_idle(a);
+  if (scenario == "remote-throughput") return run_remote_throughput(a);
+  if (scenario == "remote-pingpong") return run_remote_pingpong(a);
   std::cerr << "caf_bench: unknown scenario '" << scenario << "'\n";
   usage();
   return 2;

@@ -83,7 +83,9 @@ class connection : public std::enable_shared_from_this<connection> {
   connection(node_impl& n, tcp::socket s, bool initiator);
   void start();
   /// Queues one encoded frame. False when the queue would exceed the bound.
-  bool append(std::span<const std::byte> frame, bool is_message, std::size_t bound);
+  /// `queued` receives the bytes waiting with no write in progress.
+  bool append(std::span<const std::byte> frame, bool is_message, std::size_t bound,
+              std::size_t* queued = nullptr);
   /// Moves a peer's frames queued while it was connecting to this connection.
   void adopt(std::vector<std::byte>& frames, std::uint64_t messages);
   /// Writes what is queued: directly when no write is in progress, with an
