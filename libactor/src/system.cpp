@@ -196,4 +196,15 @@ void actor_system::advance_time(duration d) {
   });
 }
 
+namespace detail {
+
+bool install_driver(actor_system& sys, io_driver* d) noexcept {
+  return sys.state().sched->install_driver(d);
+}
+
+void remove_driver(actor_system& sys, io_driver* d) noexcept {
+  sys.state().sched->remove_driver(d);
+}
+
+}  // namespace detail
 }  // namespace libactor

@@ -831,21 +831,31 @@ void node_impl::start() {
     };
     asio::post(io_, acceptor_loop{self});
   }
-  thread_ = std::thread([this] { io_.run(); });
+  // The system's workers run the I/O when they are idle (driver.hpp); a
+  // system without worker threads (deterministic mode) gets an I/O thread.
+  driven_ = core::install_driver(sys_, &driver_);
+  if (!driven_) thread_ = std::thread([this] { io_.run(); });
 }
 
 void node_impl::shutdown() {
   if (stopping_.exchange(true)) return;
+  // From here this thread runs the I/O (after the workers let go of it).
+  if (driven_) core::remove_driver(sys_, &driver_);
   asio::post(io_, [this] {
     boost::system::error_code ec;
     acceptor_.close(ec);
     auto all = conns_;
     for (auto& c : all) c->close("this node is shutting down", false);
+    for (auto& t : redials_) t->cancel();
     work_.reset();
   });
-  thread_.join();
+  if (thread_.joinable()) {
+    thread_.join();
+  } else {
+    io_.run();
+  }
   io_.restart();
-  io_.run();  // handlers posted by workers after the loop ended (they only release)
+  io_.poll();  // handlers posted by workers after the loop ended (they only release)
   std::vector<core::ref_ptr<peer>> all;
   {
     std::lock_guard lock(peers_mu_);
@@ -1155,7 +1165,15 @@ void node_impl::schedule_redial(const core::ref_ptr<peer>& p) {
     ep = *p->dial_;
   }
   auto t = std::make_shared<asio::steady_timer>(io_, delay);
+  asio::post(io_, [this, t] {
+    if (stopping_.load()) {
+      t->cancel();
+    } else {
+      redials_.push_back(t);
+    }
+  });
   t->async_wait([this, self = shared_from_this(), p, ep, t](boost::system::error_code ec) {
+    std::erase(redials_, t);
     {
       std::lock_guard lock(p->mu_);
       p->redial_scheduled_ = false;
@@ -1237,7 +1255,11 @@ void node_impl::forget(connection* c) {
 // --- node ---------------------------------------------------------------------------
 
 node::node(actor_system& sys, node_config cfg)
-    : impl_(std::make_shared<detail::node_impl>(sys, std::move(cfg))) {
+    : impl_((sys.deterministic() ? throw std::invalid_argument(
+                                       "libactor.net: a node needs an actor system with worker "
+                                       "threads, not one in deterministic mode")
+                                 : void(),
+             std::make_shared<detail::node_impl>(sys, std::move(cfg)))) {
   impl_->start();
 }
 

@@ -21,6 +21,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "libactor/detail/driver.hpp"
 #include "libactor/detail/proxy.hpp"
 #include "libactor/net/handshake.hpp"
 #include "libactor/net/node.hpp"
@@ -177,6 +178,34 @@ class peer final : public core::flushable {
   std::uint64_t last_exported_ = 0;
 };
 
+/// The node's io_context as the actor system's I/O driver: idle workers
+/// wait in epoll, and a message read runs its actor on the same thread.
+class asio_driver final : public core::io_driver {
+ public:
+  explicit asio_driver(asio::io_context& io) : io_(io) {}
+  void park() noexcept override {
+    try {
+      if (io_.run_one() != 0) io_.poll();
+    } catch (...) {
+    }
+  }
+  void poll() noexcept override {
+    try {
+      io_.poll();
+    } catch (...) {
+    }
+  }
+  void unpark() noexcept override {
+    try {
+      asio::post(io_, [] {});
+    } catch (...) {
+    }
+  }
+
+ private:
+  asio::io_context& io_;
+};
+
 class node_impl final : public handle_context, public std::enable_shared_from_this<node_impl> {
  public:
   node_impl(actor_system& sys, node_config cfg);
@@ -219,7 +248,10 @@ class node_impl final : public handle_context, public std::enable_shared_from_th
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
   tcp::acceptor acceptor_;
   std::uint16_t port_ = 0;
+  asio_driver driver_{io_};
+  bool driven_ = false;  // the system's workers run io_; otherwise thread_ does
   std::thread thread_;
+  std::vector<std::shared_ptr<asio::steady_timer>> redials_;  // pending (I/O side)
   core::ref_ptr<drain> drain_;
   actor_ref service_;
   std::atomic<bool> stopping_{false};

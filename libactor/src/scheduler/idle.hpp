@@ -32,6 +32,8 @@
 #include <optional>
 #include <vector>
 
+#include "libactor/detail/driver.hpp"
+
 namespace libactor::detail {
 
 /// One per worker: a binary semaphore.
@@ -53,18 +55,45 @@ class parker {
     cv_.wait(lock, [this] { return token_; });
     token_ = false;
   }
-  void unpark() {
+  /// Waits in the driver instead (see driver.hpp). True when woken by
+  /// unpark() (the token is consumed), false when the driver returned
+  /// because it handled events.
+  bool park_on(io_driver* d) {
     {
       std::lock_guard lock(mu_);
-      token_ = true;
+      if (token_) {
+        token_ = false;
+        return true;
+      }
+      driver_ = d;
     }
-    cv_.notify_one();
+    d->park();
+    std::lock_guard lock(mu_);
+    driver_ = nullptr;
+    if (token_) {
+      token_ = false;
+      return true;
+    }
+    return false;
+  }
+  void unpark() {
+    std::lock_guard lock(mu_);
+    token_ = true;
+    // Under the lock: the driver cannot be uninstalled while a worker is
+    // inside it, and the worker clears driver_ (under this lock) before it
+    // lets go of it.
+    if (driver_ != nullptr) {
+      driver_->unpark();
+    } else {
+      cv_.notify_one();
+    }
   }
 
  private:
   std::mutex mu_;
   std::condition_variable cv_;
   bool token_ = false;
+  io_driver* driver_ = nullptr;
 };
 
 class idle_set {
@@ -122,6 +151,13 @@ class idle_set {
 
   /// The producer's half of the handshake: returns a sleeping worker to wake
   /// (now counted as searching), if one should be woken.
+  /// True when every worker but the caller sleeps: their queues are empty,
+  /// so there is nothing to steal. A hint; sleeping re-checks every queue.
+  [[nodiscard]] bool others_asleep() const noexcept {
+    // relaxed: a hint for skipping a steal attempt, never for correctness.
+    return sleepers(state_.load(std::memory_order_relaxed)) + 1 >= workers_;
+  }
+
   [[nodiscard]] std::optional<unsigned> worker_to_wake() {
     // acq_rel RMW read: see the file comment; a plain load could miss a
     // concurrent sleeper.

@@ -4,6 +4,7 @@
 // scheduler (deterministic.hpp).
 
 #include "libactor/actor.hpp"
+#include "libactor/detail/driver.hpp"
 
 namespace libactor::detail {
 
@@ -20,6 +21,9 @@ class scheduler {
   /// Joins all threads. Called once, after every actor has stopped.
   virtual void stop() noexcept = 0;
   [[nodiscard]] virtual unsigned workers() const noexcept = 0;
+  /// See driver.hpp. Schedulers without workers refuse.
+  virtual bool install_driver(io_driver*) noexcept { return false; }
+  virtual void remove_driver(io_driver*) noexcept {}
 };
 
 }  // namespace libactor::detail

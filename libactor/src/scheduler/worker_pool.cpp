@@ -119,6 +119,9 @@ actor* worker_pool::next_local(worker& w) noexcept {
 }
 
 actor* worker_pool::search(worker& w) noexcept {
+  // Nobody else has work to steal; the injection queue is checked again on
+  // the way to sleep.
+  if (idle_.others_asleep()) return inject_.pop();
   if (!w.searching) {
     if (!idle_.try_begin_search()) return nullptr;
     w.searching = true;
@@ -137,12 +140,52 @@ actor* worker_pool::search(worker& w) noexcept {
   return nullptr;
 }
 
+bool worker_pool::install_driver(io_driver* d) noexcept {
+  io_driver* none = nullptr;
+  // seq_cst: see driver_.
+  if (!driver_.compare_exchange_strong(none, d, std::memory_order_seq_cst)) return false;
+  // A worker may be asleep on its condition variable with nobody in the
+  // driver: wake one so that it takes the driver.
+  notify_one();
+  return true;
+}
+
+void worker_pool::remove_driver(io_driver* d) noexcept {
+  io_driver* expected = d;
+  // seq_cst: see driver_.
+  if (!driver_.compare_exchange_strong(expected, nullptr, std::memory_order_seq_cst)) return;
+  // seq_cst: see driver_.
+  while (driver_busy_.load(std::memory_order_seq_cst)) {
+    d->unpark();
+    std::this_thread::yield();
+  }
+}
+
+io_driver* worker_pool::acquire_driver() noexcept {
+  // relaxed: a hint; the handshake below decides.
+  if (driver_.load(std::memory_order_relaxed) == nullptr) return nullptr;
+  // seq_cst: see driver_.
+  if (driver_busy_.exchange(true, std::memory_order_seq_cst)) return nullptr;
+  // seq_cst: see driver_.
+  io_driver* d = driver_.load(std::memory_order_seq_cst);
+  if (d == nullptr) driver_busy_.store(false, std::memory_order_release);  // release: as below
+  return d;
+}
+
+void worker_pool::release_driver() noexcept {
+  // release: the driver's handlers run by this worker happen before the
+  // next worker's use of it (which acquires through the exchange).
+  driver_busy_.store(false, std::memory_order_release);
+}
+
 void worker_pool::sleep(worker& w) noexcept {
   pool::flush_thread_cache();
+  io_driver* d = acquire_driver();
   idle_.add_sleeper(w.index, w.searching);
   w.searching = false;
   // acquire: see stop().
   if (stopping_.load(std::memory_order_acquire) || work_visible()) {
+    if (d != nullptr) release_driver();
     if (idle_.remove_sleeper(w.index)) {
       // Back to the loop. If searching is refused (enough searchers), the
       // work is theirs; yield rather than spin on the idle mutex.
@@ -158,6 +201,27 @@ void worker_pool::sleep(worker& w) noexcept {
     }
     return;
   }
+  if (d != nullptr) {
+    const bool notified = w.park.park_on(d);
+    release_driver();
+    if (notified) {
+      w.searching = true;  // as below
+      return;
+    }
+    // The driver handled events; what they made runnable is in this
+    // worker's queues. Leave the sleepers' list. With more work than the one
+    // actor in the run-next slot, wake another worker for it (it will also
+    // take the driver when it runs out). With just that actor (a request
+    // and its answer), waking nobody keeps the wake-up off the path.
+    if (idle_.remove_sleeper(w.index)) {
+      if (w.local.size() > 0) notify_one();
+      return;
+    }
+    // A notifier took us off the list meanwhile; its unpark is imminent.
+    w.park.park();
+    w.searching = true;
+    return;
+  }
   w.park.park();
   // A notifier (or stop(), through take_all_sleepers) moved us from
   // sleeping to searching before unparking.
@@ -168,6 +232,12 @@ void worker_pool::run(worker& w) noexcept {
   t_worker = &w;
   // acquire: see stop().
   while (!stopping_.load(std::memory_order_acquire)) {
+    if (w.tick % driver_interval == 0) {
+      if (io_driver* d = acquire_driver()) {
+        d->poll();
+        release_driver();
+      }
+    }
     actor* a = next_local(w);
     if (a == nullptr) a = search(w);
     if (a == nullptr) {

@@ -19,6 +19,10 @@
 // - A worker that runs out of work searches (steals half of a random other
 //   worker's queue, polls the injection queue) for `search_rounds` rounds,
 //   then sleeps.
+// - With an I/O driver installed (driver.hpp), one sleeping worker sleeps in
+//   the driver. When events give it more than one actor to run, it wakes
+//   another sleeper; busy workers poll the driver every `driver_interval`
+//   activations.
 
 #include <atomic>
 #include <cstdint>
@@ -39,6 +43,7 @@ class worker_pool final : public scheduler {
   static constexpr unsigned max_lifo_streak = 32;
   static constexpr unsigned inject_interval = 61;
   static constexpr unsigned search_rounds = 4;
+  static constexpr unsigned driver_interval = 61;
 
   worker_pool(unsigned workers, unsigned budget);
   ~worker_pool() override;
@@ -50,6 +55,8 @@ class worker_pool final : public scheduler {
   [[nodiscard]] unsigned workers() const noexcept override {
     return static_cast<unsigned>(workers_.size());
   }
+  bool install_driver(io_driver* d) noexcept override;
+  void remove_driver(io_driver* d) noexcept override;
 
  private:
   struct worker;
@@ -60,6 +67,9 @@ class worker_pool final : public scheduler {
   void notify_one() noexcept;
   void sleep(worker& w) noexcept;
   bool work_visible() const noexcept;
+  /// The installed driver, now owned by the calling worker, or null.
+  io_driver* acquire_driver() noexcept;
+  void release_driver() noexcept;
 
   const unsigned budget_;
   std::vector<std::unique_ptr<worker>> workers_;
@@ -67,6 +77,12 @@ class worker_pool final : public scheduler {
   idle_set idle_;
   // release store in stop(), acquire loads in the worker loop.
   std::atomic<bool> stopping_{false};
+  // The driver and the flag of the worker inside it. seq_cst: remove_driver
+  // stores driver_ then loads driver_busy_; acquire_driver stores
+  // driver_busy_ then loads driver_. Neither may pass the other (a Dekker
+  // handshake), or a worker could enter a driver being removed.
+  std::atomic<io_driver*> driver_{nullptr};
+  std::atomic<bool> driver_busy_{false};
 };
 
 }  // namespace libactor::detail
