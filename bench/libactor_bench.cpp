@@ -282,8 +282,7 @@ class remote_source : public actor {
 
  protected:
   behavior make_behavior() override {
-    return {[this](start) { pump(); },
-            [this](sent_more) { pump(); },
+    return {[this](start) { pump(); }, [this](sent_more) { pump(); },
             [this](std::uint64_t acked) {
               acked_ = acked;
               if (acked_ == total_) {
@@ -328,9 +327,8 @@ int run_remote_throughput(bench::args& a) {
       [&](const bench::server_ctl& ctl) {
         libactor::actor_system sys{config(workers)};
         libactor::net::node node(sys, node_cfg("sink"));
-        sys.register_name("sink", sys.spawn([messages](actor& self) {
-          return remote_sink(self, messages);
-        }));
+        sys.register_name(
+            "sink", sys.spawn([messages](actor& self) { return remote_sink(self, messages); }));
         ctl.publish(node.port());
         ctl.wait_for_stop();
       },

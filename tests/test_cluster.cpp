@@ -54,9 +54,9 @@ class child_node {
     err_path_ = "/tmp/libactor-test-" + std::to_string(::getpid()) + "-" + name_ + ".err";
     int out[2];
     REQUIRE(::pipe(out) == 0);
-    std::vector<std::string> args{LIBACTOR_NODE_PROGRAM, "--name", name_, "--secret-file",
-                                  secret_file(),       "--port", std::to_string(port),
-                                  "--heartbeat-ms",    "100",    "--timeout-ms", "1500"};
+    std::vector<std::string> args{
+        LIBACTOR_NODE_PROGRAM, "--name",         name_, "--secret-file", secret_file(), "--port",
+        std::to_string(port),  "--heartbeat-ms", "100", "--timeout-ms",  "1500"};
     args.insert(args.end(), extra.begin(), extra.end());
     pid_ = ::fork();
     REQUIRE(pid_ >= 0);
@@ -261,7 +261,8 @@ TEST_CASE("two processes: send, ask, monitor, link, handle in a message", "[clus
 
   // A handle inside a message: b's echo answers our local actor.
   auto local = a.sys.spawn([&](actor&) -> behavior {
-    return {[&](const na::pong& p) { seen.push("pong " + std::to_string(p.n) + " from " + p.from); }};
+    return {
+        [&](const na::pong& p) { seen.push("pong " + std::to_string(p.n) + " from " + p.from); }};
   });
   REQUIRE(echo->send(na::ping{5, local}) == send_status::ok);
   REQUIRE(seen.wait_for_size(1));
@@ -309,7 +310,8 @@ TEST_CASE("three processes: a handle passed to a third node is used for the repl
   });
   // b receives handles to c's echo and to our actor; it connects to c and
   // pings it; c connects to us to answer.
-  for (int i = 0; i < 3; ++i) REQUIRE(relay_b.send(na::forward{echo_c, i, local}) == send_status::ok);
+  for (int i = 0; i < 3; ++i)
+    REQUIRE(relay_b.send(na::forward{echo_c, i, local}) == send_status::ok);
   REQUIRE(seen.wait_for_size(3));
   CHECK(seen.items() == std::vector<std::string>{"0 from c", "1 from c", "2 from c"});
 }
@@ -345,12 +347,15 @@ TEST_CASE("kill -9 of a peer: monitors fire, asks fail, others keep working, res
   auto watcher = a.sys.spawn([&, echo_b](actor& self) -> behavior {
     self.monitor(echo_b);
     ready.add();
-    return {[&](const down_msg& d) { seen.push("down " + std::to_string(static_cast<int>(d.reason.code()))); },
+    return {[&](const down_msg& d) {
+              seen.push("down " + std::to_string(static_cast<int>(d.reason.code())));
+            },
             [&](const net::node_down_msg& d) { seen.push("node down " + d.node); },
             [&](const net::node_up_msg& u) { seen.push("node up " + u.node); },
             [&, echo_b](const na::hold&) -> task<void> {
               auto r = co_await self.ask<unit_t>(echo_b, na::hold{}, 120s);
-              seen.push(r ? std::string("held answered") : "ask " + std::string(to_string(r.err().code)));
+              seen.push(r ? std::string("held answered")
+                          : "ask " + std::string(to_string(r.err().code)));
             }};
   });
   REQUIRE(ready.wait_for_at_least(1));
@@ -387,8 +392,7 @@ TEST_CASE("kill -9 of a peer: monitors fire, asks fail, others keep working, res
   CHECK(*rb == "again");
 }
 
-TEST_CASE("bad input on raw sockets: each connection is dropped, the node serves on",
-          "[cluster]") {
+TEST_CASE("bad input on raw sockets: each connection is dropped, the node serves on", "[cluster]") {
   test::recorder<na::sink_report> done;
   child_node b("b");
   here a;
@@ -403,15 +407,17 @@ TEST_CASE("bad input on raw sockets: each connection is dropped, the node serves
   {
     const int fd = raw_connect(b.port());
     const std::string junk = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
-    write_all(fd, std::vector<std::byte>(reinterpret_cast<const std::byte*>(junk.data()),
-                                         reinterpret_cast<const std::byte*>(junk.data()) + junk.size()));
+    write_all(
+        fd, std::vector<std::byte>(reinterpret_cast<const std::byte*>(junk.data()),
+                                   reinterpret_cast<const std::byte*>(junk.data()) + junk.size()));
     CHECK(closed_by_peer(fd));
     ::close(fd);
   }
   // 2. An oversized length, before the handshake.
   {
     const int fd = raw_connect(b.port());
-    write_all(fd, {std::byte{0xff}, std::byte{0xff}, std::byte{0xff}, std::byte{0x7f}, std::byte{1}});
+    write_all(fd,
+              {std::byte{0xff}, std::byte{0xff}, std::byte{0xff}, std::byte{0x7f}, std::byte{1}});
     CHECK(closed_by_peer(fd));
     ::close(fd);
   }
@@ -452,10 +458,10 @@ TEST_CASE("bad input on raw sockets: each connection is dropped, the node serves
     write_all(fd, frame_of(net::frame_kind::node_info, info));
     std::vector<std::byte> msg;
     net::writer m{msg};
-    m.fixed(std::uint8_t{0});  // user
-    m.varint(1);               // receiver
-    m.varint(0);               // sender
-    m.fixed(std::uint64_t{0}); // one-way
+    m.fixed(std::uint8_t{0});                       // user
+    m.varint(1);                                    // receiver
+    m.varint(0);                                    // sender
+    m.fixed(std::uint64_t{0});                      // one-way
     m.fixed(std::uint64_t{0x1234567890abcdefull});  // no such type
     write_all(fd, frame_of(net::frame_kind::message, msg));
     CHECK(closed_by_peer(fd));
@@ -484,7 +490,8 @@ TEST_CASE("bad input on raw sockets: each connection is dropped, the node serves
   CHECK(s->peers_up >= 1);
   const std::string log = b.stderr_text();
   std::size_t lines = 0;
-  for (std::size_t pos = 0; (pos = log.find("closing connection", pos)) != std::string::npos; ++pos) {
+  for (std::size_t pos = 0; (pos = log.find("closing connection", pos)) != std::string::npos;
+       ++pos) {
     ++lines;
   }
   CHECK(lines == 7);

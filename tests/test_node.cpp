@@ -116,9 +116,8 @@ TEST_CASE("a handle inside a message is used for the reply", "[node]") {
   auto srv = n.sys_b.spawn(server);
   REQUIRE(n.sys_b.register_name("server", srv));
   auto remote = *n.a->lookup("b", "server", 10s);
-  auto client = n.sys_a.spawn([&](actor&) -> behavior {
-    return {[&](const app::pong& p) { got.push(p.n); }};
-  });
+  auto client = n.sys_a.spawn(
+      [&](actor&) -> behavior { return {[&](const app::pong& p) { got.push(p.n); }}; });
   REQUIRE(remote.send(app::ping{7, client}) == send_status::ok);
   REQUIRE(got.wait_for_size(1));
   CHECK(got.items()[0] == 8);
@@ -155,7 +154,8 @@ TEST_CASE("messages from one sender arrive complete and in order", "[node]") {
   const std::uint64_t total = test::scaled(200'000);
   auto sink = n.sys_b.spawn([&](actor&) -> behavior {
     return {[&](const app::seq& s) {
-      if (s.i != next.load(std::memory_order_seq_cst)) out_of_order.store(true, std::memory_order_seq_cst);
+      if (s.i != next.load(std::memory_order_seq_cst))
+        out_of_order.store(true, std::memory_order_seq_cst);
       next.store(s.i + 1, std::memory_order_seq_cst);
       if (s.i + 1 == total) done.add();
     }};
@@ -165,10 +165,12 @@ TEST_CASE("messages from one sender arrive complete and in order", "[node]") {
   // From inside an actor (batched per handler) and from outside one.
   auto sender = n.sys_a.spawn([&, remote](actor&) -> behavior {
     return {[&, remote](const app::pong& p) {
-      for (std::uint64_t i = 0; i < 1000; ++i) remote.send(app::seq{static_cast<std::uint64_t>(p.n) + i});
+      for (std::uint64_t i = 0; i < 1000; ++i)
+        remote.send(app::seq{static_cast<std::uint64_t>(p.n) + i});
     }};
   });
-  for (std::uint64_t i = 0; i < total; i += 1000) sender.send(app::pong{static_cast<std::int64_t>(i)});
+  for (std::uint64_t i = 0; i < total; i += 1000)
+    sender.send(app::pong{static_cast<std::int64_t>(i)});
   REQUIRE(done.wait_for_at_least(1, 120s));
   CHECK_FALSE(out_of_order.load(std::memory_order_seq_cst));
   CHECK(next.load(std::memory_order_seq_cst) == total);

@@ -353,8 +353,7 @@ class remote_source : public caf::event_based_actor {
       : caf::event_based_actor(cfg), sink_(std::move(sink)), total_(total), done_(done) {}
 
   caf::behavior make_behavior() override {
-    return {[this](start_atom) { pump(); },
-            [this](more_atom) { pump(); },
+    return {[this](start_atom) { pump(); }, [this](more_atom) { pump(); },
             [this](uint64_t acked) {
               acked_ = acked;
               if (acked_ == total_) {

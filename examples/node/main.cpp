@@ -136,15 +136,13 @@ int main(int argc, char** argv) {
     die(e.what());
   }
   const std::string name = opt.node.name;
-  sys.register_name("echo", sys.spawn([name](libactor::actor& self) {
-                      return node_actors::echo(self, name);
-                    }));
+  sys.register_name(
+      "echo", sys.spawn([name](libactor::actor& self) { return node_actors::echo(self, name); }));
   sys.register_name("sink", sys.spawn(node_actors::sink));
   sys.register_name("relay", sys.spawn(node_actors::relay));
   libactor::net::node* np = &*node;
-  sys.register_name("stats", sys.spawn([np](libactor::actor& self) {
-                      return node_actors::stats(self, np);
-                    }));
+  sys.register_name(
+      "stats", sys.spawn([np](libactor::actor& self) { return node_actors::stats(self, np); }));
   node->register_actor_type<node_actors::echo_actor>("echo");
 
   std::printf("node %s listening on %s:%u\n", name.c_str(), opt.node.host.c_str(),

@@ -58,9 +58,9 @@ struct sink_query {
 LIBACTOR_WIRE_TYPE(sink_query, "node.sink_query", tag)
 
 struct sink_report {
-  std::uint64_t count = 0;     ///< Items received with this tag.
-  std::uint64_t next = 0;      ///< The sequence number expected next.
-  bool in_order = true;        ///< Every item had the expected sequence number.
+  std::uint64_t count = 0;  ///< Items received with this tag.
+  std::uint64_t next = 0;   ///< The sequence number expected next.
+  bool in_order = true;     ///< Every item had the expected sequence number.
 };
 LIBACTOR_WIRE_TYPE(sink_report, "node.sink_report", count, next, in_order)
 
@@ -87,7 +87,9 @@ LIBACTOR_WIRE_TYPE(stats_report, "node.stats_report", handshakes_failed, protoco
 inline behavior echo(actor& self, std::string node_name) {
   return {
       [](const std::string& s) { return s; },
-      [node_name](const ping& p) { p.reply_to.send(pong{p.n, node_name}); },
+      [node_name](const ping& p) {
+        p.reply_to.send(pong{p.n, node_name});
+      },
       [&self](const stop_with& s) { self.quit(libactor::exit_reason::error(s.reason)); },
       [](const hold&) -> libactor::task<void> { co_await std::suspend_always{}; },
   };

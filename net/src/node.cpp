@@ -123,13 +123,14 @@ send_status remote_proxy::enqueue(core::message* m) noexcept {
     return send_status::ok;
   }
   if (role_ == role::anonymous && (kind == msg_kind::user || kind == msg_kind::exit_signal)) {
-    return refuse(m, errc::receiver_down,
-                  "a requester outside any actor on node " + peer_->name_ +
-                      " receives only replies",
-                  send_status::dead_letter);
+    return refuse(
+        m, errc::receiver_down,
+        "a requester outside any actor on node " + peer_->name_ + " receives only replies",
+        send_status::dead_letter);
   }
   // acquire: pairs with the release in register_message().
-  const auto* codec = static_cast<const message_codec*>(m->type->codec.load(std::memory_order_acquire));
+  const auto* codec =
+      static_cast<const message_codec*>(m->type->codec.load(std::memory_order_acquire));
   node_impl* owner = nullptr;
   {
     std::lock_guard lock(peer_->mu_);
@@ -203,14 +204,13 @@ send_status remote_proxy::enqueue(core::message* m) noexcept {
     if (!queued) {
       lock.unlock();
       owner->stats_.overloaded.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
-      return refuse(m, errc::overloaded,
-                    "the outbound queue to node " + peer_->name_ + " is full",
+      return refuse(m, errc::overloaded, "the outbound queue to node " + peer_->name_ + " is full",
                     send_status::overloaded);
     }
     if (request) {
       sender->add_ref();
-      peer_->requests_.emplace(key, peer::request{actor_ref{core::ref_ptr<actor>(sender, false)},
-                                                  m->request_id});
+      peer_->requests_.emplace(
+          key, peer::request{actor_ref{core::ref_ptr<actor>(sender, false)}, m->request_id});
     }
     const bool up = peer_->st_ == peer::state::up;
     lock.unlock();
@@ -252,8 +252,8 @@ connection::connection(node_impl& n, tcp::socket s, bool initiator)
 void connection::start() {
   handshake_config hc{node_.cfg_.name, node_.cfg_.secret, protocol_version,
                       node_.cfg_.max_frame_size};
-  hs_ = std::make_unique<handshake>(hc, initiator_ ? handshake::role::initiator
-                                                   : handshake::role::acceptor);
+  hs_ = std::make_unique<handshake>(
+      hc, initiator_ ? handshake::role::initiator : handshake::role::acceptor);
   started_ = last_recv_ = steady_clock::now();
   rbuf_.resize(64 * 1024);
   auto hello = hs_->start();
@@ -364,18 +364,17 @@ void connection::write_async() {
 void connection::read() {
   if (closed_) return;
   if (rlen_ == rbuf_.size()) rbuf_.resize(rbuf_.size() * 2);
-  sock_.async_read_some(
-      asio::buffer(rbuf_.data() + rlen_, rbuf_.size() - rlen_),
-      [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
-        if (self->closed_) return;
-        if (ec) {
-          self->close(ec == asio::error::eof ? "the peer closed the connection"
-                                             : "read failed: " + ec.message(),
-                      false);
-          return;
-        }
-        self->on_read(n);
-      });
+  sock_.async_read_some(asio::buffer(rbuf_.data() + rlen_, rbuf_.size() - rlen_),
+                        [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
+                          if (self->closed_) return;
+                          if (ec) {
+                            self->close(ec == asio::error::eof ? "the peer closed the connection"
+                                                               : "read failed: " + ec.message(),
+                                        false);
+                            return;
+                          }
+                          self->on_read(n);
+                        });
 }
 
 void connection::fail(protocol_errc code, const std::string& text) {
@@ -401,7 +400,8 @@ void connection::on_read(std::size_t n) {
         read();
         return;
       case handshake::state::failed: {
-        node_.stats_.handshakes_failed.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
+        node_.stats_.handshakes_failed.fetch_add(1,
+                                                 std::memory_order_relaxed);  // relaxed: statistics
         const std::string why = "handshake failed: " + hs_->error().to_string();
         if (waiter_ != nullptr) {
           const errc code = hs_->error().code == protocol_errc::refused_by_peer ||
@@ -571,8 +571,8 @@ bool connection::handle_message(std::span<const std::byte> payload) {
   actor* from = nullptr;
   if (sender != 0) {
     if (sender != last_sender_id_) {
-      last_sender_ = actor_ref{core::ref_ptr<actor>(
-          node_.proxy_for(*peer_, sender, remote_proxy::role::actor), false)};
+      last_sender_ = actor_ref{
+          core::ref_ptr<actor>(node_.proxy_for(*peer_, sender, remote_proxy::role::actor), false)};
       last_sender_id_ = sender;
     }
     from = last_sender_.get();
@@ -680,16 +680,16 @@ void connection::close(const std::string& why, bool log) {
       // Give a queued error frame (failed handshake) a chance; nothing else
       // is written after close.
       if (!writing_ && !out_.empty() && !authenticated_) {
-        [[maybe_unused]] auto n = ::send(sock_.native_handle(), out_.data(), out_.size(),
-                                         MSG_DONTWAIT | MSG_NOSIGNAL);
+        [[maybe_unused]] auto n =
+            ::send(sock_.native_handle(), out_.data(), out_.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
       }
     }
     ::shutdown(sock_.native_handle(), SHUT_RDWR);
   }
   if (log && !why.empty()) {
     node_.log("closing connection with " + remote_ +
-              (hs_ && !hs_->peer_name().empty() ? " (node " + hs_->peer_name() + ")" : "") +
-              ": " + why);
+              (hs_ && !hs_->peer_name().empty() ? " (node " + hs_->peer_name() + ")" : "") + ": " +
+              why);
   }
   if (waiter_ != nullptr) {
     waiter_->set_value(error{errc::node_down, why.empty() ? "connection closed" : why});
@@ -718,7 +718,6 @@ void connection::release_socket() {
   sock_.close(ec);
   node_.forget(this);
 }
-
 
 // --- node_impl ---------------------------------------------------------------------
 
@@ -794,7 +793,8 @@ void node_impl::start() {
             auto it = self->factories_.find(q.type);
             if (it != self->factories_.end()) f = it->second;
           }
-          if (!f) return spawn_reply{{}, "no actor type \"" + q.type + "\" on node " + self->cfg_.name};
+          if (!f)
+            return spawn_reply{{}, "no actor type \"" + q.type + "\" on node " + self->cfg_.name};
           try {
             auto r = f(self->sys_,
                        std::span<const std::byte>(reinterpret_cast<const std::byte*>(q.arg.data()),
@@ -1279,8 +1279,7 @@ handle_context* node::context() const noexcept {
   return impl_.get();
 }
 
-expected<std::string> node::connect(const std::string& host, std::uint16_t port,
-                                    duration timeout) {
+expected<std::string> node::connect(const std::string& host, std::uint16_t port, duration timeout) {
   boost::system::error_code ec;
   auto addr = detail::asio::ip::make_address(host, ec);
   if (ec) return error{errc::invalid_argument, "not a numeric IP address: " + host};
@@ -1363,10 +1362,10 @@ node_stats node::stats() const noexcept {
   auto ld = [](const std::atomic<std::uint64_t>& a) {
     return a.load(std::memory_order_relaxed);  // relaxed: statistics
   };
-  return node_stats{ld(s.accepted),        ld(s.dialled),          ld(s.handshakes_failed),
-                    ld(s.protocol_errors), ld(s.peers_up),         ld(s.node_downs),
-                    ld(s.messages_out),    ld(s.messages_in),      ld(s.writes),
-                    ld(s.unreachable),     ld(s.overloaded),       ld(s.not_serializable)};
+  return node_stats{ld(s.accepted),        ld(s.dialled),     ld(s.handshakes_failed),
+                    ld(s.protocol_errors), ld(s.peers_up),    ld(s.node_downs),
+                    ld(s.messages_out),    ld(s.messages_in), ld(s.writes),
+                    ld(s.unreachable),     ld(s.overloaded),  ld(s.not_serializable)};
 }
 
 }  // namespace libactor::net

@@ -100,7 +100,7 @@ class connection : public std::enable_shared_from_this<connection> {
   node_impl& node_;
   tcp::socket sock_;
   const bool initiator_;
-  std::string remote_;  // "host:port", for logs
+  std::string remote_;        // "host:port", for logs
   core::ref_ptr<peer> peer_;  // set once bound (I/O thread)
   bool primary_ = false;
   std::shared_ptr<std::promise<expected<std::string>>> waiter_;  // blocking connect()

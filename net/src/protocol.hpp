@@ -32,8 +32,8 @@ inline expected<message_header, protocol_error> read_message_header(reader& r) {
     return protocol_error{protocol_errc::malformed_payload, "message header truncated"};
   }
   h.kind = static_cast<msg_kind>(kind);
-  if (h.kind != msg_kind::user && h.kind != msg_kind::response &&
-      h.kind != msg_kind::error_reply && h.kind != msg_kind::exit_signal) {
+  if (h.kind != msg_kind::user && h.kind != msg_kind::response && h.kind != msg_kind::error_reply &&
+      h.kind != msg_kind::exit_signal) {
     return protocol_error{protocol_errc::malformed_payload,
                           "message kind " + std::to_string(static_cast<unsigned>(kind))};
   }

@@ -59,11 +59,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (auto h = net::detail::read_message_header(r)) {
       // The fuzzer cannot guess 64-bit type ids: the low 3 bits of the
       // input's type field pick one of the known types instead.
-      static const std::uint64_t known[] = {
-          net::wire_id_v<sample>,       net::type_id_of("libactor.error"),
-          net::type_id_of("libactor.exit"), net::type_id_of("libactor.actor_ref"),
-          net::type_id_of("string"),    net::type_id_of("i64"),
-          net::type_id_of("libactor.spawn"), h->type};
+      static const std::uint64_t known[] = {net::wire_id_v<sample>,
+                                            net::type_id_of("libactor.error"),
+                                            net::type_id_of("libactor.exit"),
+                                            net::type_id_of("libactor.actor_ref"),
+                                            net::type_id_of("string"),
+                                            net::type_id_of("i64"),
+                                            net::type_id_of("libactor.spawn"),
+                                            h->type};
       if (const auto* codec = net::find_codec(known[h->type & 7])) {
         if (auto* m = codec->decode(r, h->kind, nullptr, h->request)) m->dispose();
       }

@@ -130,11 +130,11 @@ class expected<void, E> {
 
 /// Why an actor stopped.
 enum class exit_code : std::uint8_t {
-  normal,    ///< It finished its work (quit() without a reason, or no behavior).
-  error,     ///< It failed: quit(error), or a handler threw (text = the exception's message).
-  killed,    ///< Another party stopped it with actor_system::stop() or kill().
-  shutdown,  ///< The actor system shut down while it was running.
-  node_down, ///< A remote actor's node became unreachable; its state is unknown.
+  normal,     ///< It finished its work (quit() without a reason, or no behavior).
+  error,      ///< It failed: quit(error), or a handler threw (text = the exception's message).
+  killed,     ///< Another party stopped it with actor_system::stop() or kill().
+  shutdown,   ///< The actor system shut down while it was running.
+  node_down,  ///< A remote actor's node became unreachable; its state is unknown.
 };
 
 class exit_reason {
@@ -170,12 +170,13 @@ inline std::string exit_reason::to_string() const {
 
 /// What `send` did with a message.
 enum class send_status : std::uint8_t {
-  ok,            ///< Enqueued (for drop_oldest: possibly evicting an older message).
-  dead_letter,   ///< The receiver was stopped or the handle empty; counted as a dead letter.
-  mailbox_full,  ///< Bounded mailbox, `reject` policy: refused, the message was destroyed.
-  dropped,       ///< Bounded mailbox, `drop_newest` policy: discarded and counted.
-  not_serializable,  ///< Remote receiver, type without a wire declaration; counted as a dead letter.
-  overloaded,  ///< Remote receiver, its node's outbound queue full; counted as a dead letter.
+  ok,                ///< Enqueued (for drop_oldest: possibly evicting an older message).
+  dead_letter,       ///< The receiver was stopped or the handle empty; counted as a dead letter.
+  mailbox_full,      ///< Bounded mailbox, `reject` policy: refused, the message was destroyed.
+  dropped,           ///< Bounded mailbox, `drop_newest` policy: discarded and counted.
+  not_serializable,  ///< Remote receiver, type without a wire declaration; counted as a dead
+                     ///< letter.
+  overloaded,        ///< Remote receiver, its node's outbound queue full; counted as a dead letter.
 };
 
 }  // namespace libactor

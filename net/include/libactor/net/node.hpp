@@ -72,18 +72,18 @@ struct node_config {
 
 /// Counters since the node started. Monotonic except `peers_up`.
 struct node_stats {
-  std::uint64_t accepted = 0;         ///< Inbound TCP connections.
-  std::uint64_t dialled = 0;          ///< Outbound connection attempts.
+  std::uint64_t accepted = 0;           ///< Inbound TCP connections.
+  std::uint64_t dialled = 0;            ///< Outbound connection attempts.
   std::uint64_t handshakes_failed = 0;  ///< Wrong secret, wrong version, garbage, timeout.
-  std::uint64_t protocol_errors = 0;  ///< Authenticated peers disconnected for bad frames.
-  std::uint64_t peers_up = 0;         ///< Peers with a live connection now.
-  std::uint64_t node_downs = 0;       ///< Times a peer was declared unreachable.
+  std::uint64_t protocol_errors = 0;    ///< Authenticated peers disconnected for bad frames.
+  std::uint64_t peers_up = 0;           ///< Peers with a live connection now.
+  std::uint64_t node_downs = 0;         ///< Times a peer was declared unreachable.
   std::uint64_t messages_out = 0;
   std::uint64_t messages_in = 0;
-  std::uint64_t writes = 0;           ///< Write system calls (one carries many messages).
-  std::uint64_t unreachable = 0;      ///< Messages refused or lost because a node was down.
-  std::uint64_t overloaded = 0;       ///< Messages refused by a full outbound queue.
-  std::uint64_t not_serializable = 0; ///< Messages refused for lack of a wire declaration.
+  std::uint64_t writes = 0;            ///< Write system calls (one carries many messages).
+  std::uint64_t unreachable = 0;       ///< Messages refused or lost because a node was down.
+  std::uint64_t overloaded = 0;        ///< Messages refused by a full outbound queue.
+  std::uint64_t not_serializable = 0;  ///< Messages refused for lack of a wire declaration.
 };
 
 /// Delivered to actors watching a node (node::monitor_node) when it becomes
@@ -125,8 +125,8 @@ class node {
  public:
   /// Builds a spawned actor from an encoded argument (decode it with the
   /// given context so that handles inside resolve).
-  using factory =
-      std::function<expected<actor_ref>(actor_system&, std::span<const std::byte>, handle_context*)>;
+  using factory = std::function<expected<actor_ref>(actor_system&, std::span<const std::byte>,
+                                                    handle_context*)>;
 
   /// Starts the node: binds and listens (unless cfg.listen is false) and
   /// starts its I/O thread. Throws std::invalid_argument for a bad
@@ -152,8 +152,7 @@ class node {
   /// The actor registered under `actor_name` on node `peer` (connected
   /// before). errc::invalid_argument if no actor has that name there,
   /// errc::node_down if the peer is unreachable. Blocks; not from an actor.
-  expected<actor_ref> lookup(std::string_view peer, std::string_view actor_name,
-                             duration timeout);
+  expected<actor_ref> lookup(std::string_view peer, std::string_view actor_name, duration timeout);
 
   /// A handle to node `peer`'s service actor, which answers lookup_request
   /// and spawn_request. Empty if `peer` is unknown.

@@ -696,8 +696,8 @@ void encode_payload(writer& w, const libactor::detail::message& m) {
 }
 
 template <class T>
-libactor::detail::message* decode_payload(reader& r, libactor::detail::msg_kind kind,
-                                          actor* sender, std::uint64_t request_id) {
+libactor::detail::message* decode_payload(reader& r, libactor::detail::msg_kind kind, actor* sender,
+                                          std::uint64_t request_id) {
   T v{};
   if (!wire_decode(r, v)) {
     if (sender != nullptr) libactor::detail::release_actor(sender);
