@@ -173,6 +173,10 @@ TEST_CASE("messages from one sender arrive complete and in order", "[node]") {
     sender.send(app::pong{static_cast<std::int64_t>(i)});
   REQUIRE(done.wait_for_at_least(1, 120s));
   CHECK_FALSE(out_of_order.load(std::memory_order_seq_cst));
+  // Batched writes: many messages per write system call.
+  const auto st = n.a->stats();
+  CHECK(st.messages_out >= total);
+  CHECK(st.writes * 10 < st.messages_out);
   CHECK(next.load(std::memory_order_seq_cst) == total);
 }
 
@@ -242,6 +246,30 @@ TEST_CASE("remote spawn of a registered actor type", "[node]") {
   auto bad = n.a->spawn_remote("b", "no-such-type", 10s);
   REQUIRE_FALSE(bad);
   CHECK(bad.err().text.find("no-such-type") != std::string::npos);
+}
+
+// The compile-time check of net::send and net::ask.
+static_assert(net::remote_message<app::ping>);
+static_assert(net::remote_message<std::string>);
+static_assert(net::remote_message<std::int64_t>);
+static_assert(!net::remote_message<app::local_only>);
+static_assert(!net::remote_message<std::vector<int>>);  // encodable, but needs register_message
+template <class T>
+concept net_sendable = requires(actor_ref r, T t) {
+  net::send(r, std::move(t));
+};
+static_assert(!net_sendable<app::local_only>);
+static_assert(net_sendable<app::pong>);
+
+TEST_CASE("net::send and net::ask: statically checked remote messages", "[node]") {
+  pair_of_nodes n;
+  auto srv = n.sys_b.spawn(server);
+  REQUIRE(n.sys_b.register_name("server", srv));
+  auto remote = *n.a->lookup("b", "server", 10s);
+  auto sum = net::ask<std::int64_t>(remote, app::add_req{1, 2}, 10s).get();
+  REQUIRE(sum);
+  CHECK(*sum == 3);
+  CHECK(net::send(remote, app::add_req{4, 5}) == send_status::ok);
 }
 
 TEST_CASE("a type without a wire declaration is refused at the sender", "[node]") {

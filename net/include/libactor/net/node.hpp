@@ -121,6 +121,41 @@ struct spawn_reply {
 };
 LIBACTOR_WIRE_TYPE(spawn_reply, "libactor.spawn_reply", ref, error)
 
+/// The built-in message types every node can decode (registered when the
+/// first node starts): fixed-width integers, bool, float, double,
+/// std::string, actor_ref, unit_t (the answer of ask<void>) and error.
+template <class T>
+concept builtin_message =
+    std::is_same_v<T, bool> || std::is_same_v<T, std::int8_t> || std::is_same_v<T, std::uint8_t> ||
+    std::is_same_v<T, std::int16_t> || std::is_same_v<T, std::uint16_t> ||
+    std::is_same_v<T, std::int32_t> || std::is_same_v<T, std::uint32_t> ||
+    std::is_same_v<T, std::int64_t> || std::is_same_v<T, std::uint64_t> ||
+    std::is_same_v<T, float> || std::is_same_v<T, double> || std::is_same_v<T, std::string> ||
+    std::is_same_v<T, actor_ref> || std::is_same_v<T, unit_t> || std::is_same_v<T, error>;
+
+/// A type that can cross the network as a whole message, known at compile
+/// time: declared with LIBACTOR_WIRE_TYPE, or built in. (Other encodable
+/// types become messages through register_message; that is checked when
+/// they are sent.)
+template <class T>
+concept remote_message = wire_declared<T> || builtin_message<T>;
+
+/// actor_ref::send for a handle meant to be remote: a message type no node
+/// could decode is a compile-time error here, where plain send() refuses it
+/// at run time (send_status::not_serializable).
+template <class T>
+requires remote_message<std::remove_cvref_t<T>> send_status send(const actor_ref& to, T&& msg) {
+  return to.send(std::forward<T>(msg));
+}
+
+/// actor_ref::ask with the same compile-time check on the request and the
+/// reply type.
+template <class R, class T>
+requires remote_message<std::remove_cvref_t<T>> &&(std::is_void_v<R> || remote_message<R>)
+    [[nodiscard]] reply<R> ask(const actor_ref& to, T&& msg, duration timeout) {
+  return to.template ask<R>(std::forward<T>(msg), timeout);
+}
+
 class node {
  public:
   /// Builds a spawned actor from an encoded argument (decode it with the
