@@ -62,6 +62,21 @@ int connect_to(std::uint16_t port) {
   return fd;
 }
 
+/// The server side's start: listen, publish the port, accept one client.
+struct accepted {
+  int listener;
+  int fd;
+};
+accepted accept_one(const bench::server_ctl& ctl) {
+  std::uint16_t port = 0;
+  const int lfd = listen_any(port);
+  ctl.publish(port);
+  const int fd = ::accept(lfd, nullptr, nullptr);
+  if (fd < 0) fail("accept failed");
+  no_delay(fd);
+  return {lfd, fd};
+}
+
 void write_all(int fd, const void* p, std::size_t n) {
   const auto* b = static_cast<const char*>(p);
   while (n > 0) {
@@ -97,12 +112,7 @@ int run_throughput(bench::args& a) {
   bench::run_two_processes(
       "raw_tcp_bench",
       [&](const bench::server_ctl& ctl) {
-        std::uint16_t port = 0;
-        const int lfd = listen_any(port);
-        ctl.publish(port);
-        const int fd = ::accept(lfd, nullptr, nullptr);
-        if (fd < 0) fail("accept failed");
-        no_delay(fd);
+        const auto [lfd, fd] = accept_one(ctl);
         std::vector<char> buf(256 * 1024);
         std::size_t have = 0;
         std::uint64_t next = 0;
@@ -161,12 +171,7 @@ int run_pingpong(bench::args& a) {
   bench::run_two_processes(
       "raw_tcp_bench",
       [&](const bench::server_ctl& ctl) {
-        std::uint16_t port = 0;
-        const int lfd = listen_any(port);
-        ctl.publish(port);
-        const int fd = ::accept(lfd, nullptr, nullptr);
-        if (fd < 0) fail("accept failed");
-        no_delay(fd);
+        const auto [lfd, fd] = accept_one(ctl);
         char f[frame_bytes];
         for (std::uint64_t i = 0; i < warmup + rounds; ++i) {
           read_all(fd, f, frame_bytes);

@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "net_support.hpp"
 #include "node_actors.hpp"
 #include "support.hpp"
 
@@ -134,15 +135,7 @@ class child_node {
 };
 
 net::node_config node_cfg(std::string name) {
-  net::node_config c;
-  c.name = std::move(name);
-  c.secret = secret;
-  c.heartbeat_interval = 100ms;
-  c.heartbeat_timeout = 1500ms;
-  c.reconnect_min = 20ms;
-  c.reconnect_max = 300ms;
-  c.log = [](std::string_view) {};
-  return c;
+  return test::node_config(std::move(name), secret);
 }
 
 /// Node "a", in this process.
@@ -241,6 +234,24 @@ std::vector<std::byte> frame_of(net::frame_kind k, const std::vector<std::byte>&
   std::vector<std::byte> out;
   net::append_frame(out, k, payload);
   return out;
+}
+
+/// A raw socket that passed the handshake with the right secret and sent
+/// its node_info: from here on it may send data frames.
+int authenticated_raw_peer(std::uint16_t port, std::uint64_t incarnation, int receive_buffer = 0) {
+  const int fd = raw_connect(port);
+  if (receive_buffer > 0) {
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
+  }
+  auto h = raw_handshake(fd, secret, net::protocol_version);
+  REQUIRE(h.current() == net::handshake::state::done);
+  std::vector<std::byte> info;
+  net::writer w{info};
+  w.fixed(incarnation);
+  net::wire_encode(w, std::string("127.0.0.1"));
+  w.fixed(std::uint16_t{1});
+  write_all(fd, frame_of(net::frame_kind::node_info, info));
+  return fd;
 }
 
 }  // namespace
@@ -447,15 +458,7 @@ TEST_CASE("bad input on raw sockets: each connection is dropped, the node serves
   }
   // 6. Authenticated, then a message with an unknown type id.
   {
-    const int fd = raw_connect(b.port());
-    auto h = raw_handshake(fd, secret, net::protocol_version);
-    REQUIRE(h.current() == net::handshake::state::done);
-    std::vector<std::byte> info;
-    net::writer w{info};
-    w.fixed(std::uint64_t{42});
-    net::wire_encode(w, std::string("127.0.0.1"));
-    w.fixed(std::uint16_t{1});
-    write_all(fd, frame_of(net::frame_kind::node_info, info));
+    const int fd = authenticated_raw_peer(b.port(), 42);
     std::vector<std::byte> msg;
     net::writer m{msg};
     m.fixed(std::uint8_t{0});                       // user
@@ -521,17 +524,7 @@ TEST_CASE("a peer that stops reading: its outbound queue is bounded, sends are r
 
   // A raw peer authenticates, sends one message from its actor 5, then
   // never reads again.
-  const int fd = raw_connect(a.port());
-  int small = 4096;
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
-  auto h = raw_handshake(fd, secret, net::protocol_version);
-  REQUIRE(h.current() == net::handshake::state::done);
-  std::vector<std::byte> info;
-  net::writer w{info};
-  w.fixed(std::uint64_t{7});
-  net::wire_encode(w, std::string("127.0.0.1"));
-  w.fixed(std::uint16_t{1});
-  write_all(fd, frame_of(net::frame_kind::node_info, info));
+  const int fd = authenticated_raw_peer(a.port(), 7, 4096);
   std::vector<std::byte> msg;
   net::writer m{msg};
   m.fixed(std::uint8_t{0});

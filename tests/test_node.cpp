@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 
+#include "net_support.hpp"
 #include "support.hpp"
 
 using namespace libactor;
@@ -53,15 +54,7 @@ struct local_only {
 namespace {
 
 net::node_config cfg(std::string name, std::string secret = "s3cret") {
-  net::node_config c;
-  c.name = std::move(name);
-  c.secret = std::move(secret);
-  c.heartbeat_interval = 100ms;
-  c.heartbeat_timeout = 1s;
-  c.reconnect_min = 20ms;
-  c.reconnect_max = 200ms;
-  c.log = [](std::string_view) {};
-  return c;
+  return test::node_config(std::move(name), std::move(secret));
 }
 
 /// An actor that answers add_req, replies pong to ping.reply_to, and stops on crash.
