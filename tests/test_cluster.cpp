@@ -118,6 +118,7 @@ class child_node {
     ::waitpid(pid_, nullptr, 0);
     pid_ = -1;
   }
+  void signal(int sig) const { ::kill(pid_, sig); }
   [[nodiscard]] std::string stderr_text() const {
     std::ifstream in(err_path_);
     std::stringstream ss;
@@ -401,6 +402,46 @@ TEST_CASE("kill -9 of a peer: monitors fire, asks fail, others keep working, res
   auto rb = echo_b2->ask<std::string>(std::string("again"), 30s).get();
   REQUIRE(rb);
   CHECK(*rb == "again");
+}
+
+TEST_CASE("a silent peer is declared down by the heartbeat timeout and comes back", "[cluster]") {
+  test::recorder<std::string> seen;
+  child_node b("b");
+  here a;  // heartbeat timeout 1.5 s (node_cfg)
+  REQUIRE(a.node->connect("127.0.0.1", b.port(), 30s));
+  auto echo_b = *a.node->lookup("b", "echo", 30s);
+  test::counter ready;
+  auto watcher = a.sys.spawn([&, echo_b](actor& self) -> behavior {
+    self.monitor(echo_b);
+    ready.add();
+    return {[&](const down_msg& d) { seen.push("down " + d.reason.text()); },
+            [&](const net::node_down_msg& d) { seen.push("node down " + d.reason); },
+            [&](const net::node_up_msg&) { seen.push("node up"); }};
+  });
+  REQUIRE(ready.wait_for_at_least(1));
+  a.node->monitor_node("b", watcher);
+  REQUIRE(echo_b.ask<std::string>(std::string("sync"), 30s).get());
+
+  // Stopped, b's socket stays open but nothing comes from it.
+  b.signal(SIGSTOP);
+  const auto stopped_at = std::chrono::steady_clock::now();
+  REQUIRE(seen.wait_for_size(2, 30s));
+  const auto detected_after = std::chrono::steady_clock::now() - stopped_at;
+  auto items = seen.items();
+  std::sort(items.begin(), items.end());
+  CHECK(items[0].find("no frame within the heartbeat timeout") != std::string::npos);
+  CHECK(items[1] == "node down no frame within the heartbeat timeout");
+  // Detected after the timeout, and not much later (generous for a loaded machine).
+  CHECK(detected_after >= 1500ms);
+  CHECK(detected_after < 10s);
+
+  // Resumed, b finds its connection closed; a redials it.
+  b.signal(SIGCONT);
+  REQUIRE(seen.wait_for_size(3, 60s));
+  CHECK(seen.items()[2] == "node up");
+  auto again = a.node->lookup("b", "echo", 30s);
+  REQUIRE(again);
+  CHECK(again->ask<std::string>(std::string("back"), 30s).get().value() == "back");
 }
 
 TEST_CASE("bad input on raw sockets: each connection is dropped, the node serves on", "[cluster]") {
