@@ -281,6 +281,30 @@ TEST_CASE("a type without a wire declaration is refused at the sender", "[node]"
   CHECK(remote.ask<std::int64_t>(app::add_req{2, 3}, 10s).get().value() == 5);
 }
 
+TEST_CASE("a message larger than the maximum frame is refused at the sender", "[node]") {
+  actor_system sys_a{system_config{.workers = 1}};
+  actor_system sys_b{system_config{.workers = 1}};
+  auto ca = cfg("a");
+  ca.max_frame_size = 4096;
+  ca.max_outbound_bytes = 1 << 20;
+  net::node a(sys_a, ca);
+  net::node b(sys_b, cfg("b"));
+  auto srv = sys_b.spawn(
+      [](actor&) -> behavior { return {[](const std::string& s) { return s.size(); }}; });
+  REQUIRE(sys_b.register_name("len", srv));
+  REQUIRE(a.connect("127.0.0.1", b.port(), 10s));
+  auto remote = *a.lookup("b", "len", 10s);
+  const auto before = sys_a.stats().dead_letters;
+  CHECK(remote.send(std::string(10'000, 'x')) == send_status::dead_letter);
+  CHECK(sys_a.stats().dead_letters == before + 1);
+  auto r = remote.ask<std::uint64_t>(std::string(10'000, 'x'), 10s).get();
+  REQUIRE_FALSE(r);
+  CHECK(r.err().code == errc::invalid_argument);
+  CHECK(r.err().text.find("maximum frame size") != std::string::npos);
+  // Below the limit it goes through.
+  CHECK(remote.ask<std::uint64_t>(std::string(1000, 'x'), 10s).get().value() == 1000);
+}
+
 TEST_CASE("a wrong secret is refused on both sides with a clear error", "[node]") {
   test::recorder<std::string> logs_b;
   actor_system sys_a{system_config{.workers = 1}};
