@@ -201,6 +201,22 @@ TEST_CASE("monitor and link a remote actor", "[node]") {
   CHECK(items[1] == "same error: boom");
 }
 
+TEST_CASE("actor_system::stop on a remote handle stops the remote actor", "[node]") {
+  test::recorder<std::string> seen;
+  pair_of_nodes n;
+  auto srv = n.sys_b.spawn(server);
+  REQUIRE(n.sys_b.register_name("server", srv));
+  auto observer = n.sys_b.spawn([&, srv](actor& self) -> behavior {
+    self.monitor(srv);
+    return {[&](const down_msg& d) { seen.push(d.reason.to_string()); }};
+  });
+  (void)observer;
+  auto remote = *n.a->lookup("b", "server", 10s);
+  n.sys_a.stop(remote, exit_reason::killed("by node a"));
+  REQUIRE(seen.wait_for_size(1));
+  CHECK(seen.items()[0] == "killed: by node a");
+}
+
 TEST_CASE("a linked local actor's failure stops the remote actor", "[node]") {
   test::recorder<std::string> seen;
   pair_of_nodes n;

@@ -729,7 +729,10 @@ void actor::handle_exit_signal(detail::message* m) noexcept {
 }
 
 void actor::request_stop(exit_reason reason) noexcept {
-  if (proxy_) return;
+  if (proxy_) {
+    on_stop_request(reason);
+    return;
+  }
   {
     auto& ex = extra();
     detail::spin_guard g(lock_);

@@ -20,6 +20,7 @@ bool register_builtin_messages() {
   register_message<unit_t>("libactor.unit");
   register_message<error>("libactor.error");
   register_message<exit_msg>("libactor.exit");
+  register_message<exit_reason>("libactor.exit_reason");
   register_message<actor_ref>("libactor.actor_ref");
   register_message<std::string>("string");
   register_message<bool>("bool");
@@ -109,6 +110,15 @@ void remote_proxy::on_watched() noexcept {
   if (peer_->node_ != nullptr) peer_->node_->send_control(*peer_, frame_kind::watch, payload);
 }
 
+void remote_proxy::on_stop_request(const exit_reason& reason) noexcept {
+  if (role_ != role::actor) return;
+  try {
+    enqueue(core::make_message<exit_reason>(core::msg_kind::kill, nullptr, 0, reason));
+  } catch (...) {
+    // Out of memory building the request: as for a local stop, nothing to report to.
+  }
+}
+
 send_status remote_proxy::enqueue(core::message* m) noexcept {
   using core::msg_kind;
   // acquire: pairs with the release in kill().
@@ -118,8 +128,12 @@ send_status remote_proxy::enqueue(core::message* m) noexcept {
   }
   const msg_kind kind = m->kind;
   if (kind != msg_kind::user && kind != msg_kind::response && kind != msg_kind::error_reply &&
-      kind != msg_kind::exit_signal) {
+      kind != msg_kind::exit_signal && kind != msg_kind::kill) {
     m->dispose();  // runtime signals that have no meaning for a remote actor
+    return send_status::ok;
+  }
+  if (role_ != role::actor && kind == msg_kind::kill) {
+    m->dispose();
     return send_status::ok;
   }
   if (role_ == role::anonymous && (kind == msg_kind::user || kind == msg_kind::exit_signal)) {
@@ -617,6 +631,20 @@ bool connection::handle_message(std::span<const std::byte> payload) {
     }
     m->request_id = req->id;
     req->asker->enqueue(m);
+    return true;
+  }
+  if (kind == msg_kind::kill) {
+    // A stop request: the payload is the exit reason.
+    if (m->type != core::type_of<exit_reason>()) {
+      m->dispose();
+      fail(protocol_errc::malformed_payload, "a stop request without an exit reason");
+      return false;
+    }
+    const exit_reason reason = core::payload<exit_reason>(*m);
+    m->dispose();
+    if (receiver != 0) {
+      if (auto target = node_.find_exported(receiver)) node_.sys_.stop(target, reason);
+    }
     return true;
   }
   if (receiver == 0) {

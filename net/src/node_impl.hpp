@@ -58,6 +58,7 @@ class remote_proxy final : public core::proxy {
 
  protected:
   void on_watched() noexcept override;
+  void on_stop_request(const exit_reason& reason) noexcept override;
 
  private:
   std::atomic<bool> dead_{false};

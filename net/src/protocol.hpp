@@ -22,7 +22,7 @@ struct message_header {
 };
 
 /// Reads a message header; the kinds a peer may send are user, response,
-/// error_reply and exit_signal.
+/// error_reply, exit_signal and kill (a stop request).
 inline expected<message_header, protocol_error> read_message_header(reader& r) {
   using libactor::detail::msg_kind;
   message_header h;
@@ -33,7 +33,7 @@ inline expected<message_header, protocol_error> read_message_header(reader& r) {
   }
   h.kind = static_cast<msg_kind>(kind);
   if (h.kind != msg_kind::user && h.kind != msg_kind::response && h.kind != msg_kind::error_reply &&
-      h.kind != msg_kind::exit_signal) {
+      h.kind != msg_kind::exit_signal && h.kind != msg_kind::kill) {
     return protocol_error{protocol_errc::malformed_payload,
                           "message kind " + std::to_string(static_cast<unsigned>(kind))};
   }

@@ -436,6 +436,8 @@ class LIBACTOR_EXPORT actor : public detail::ref_counted {
   /// Proxies only: an actor just monitored or linked this one (called on
   /// that actor's thread, after it was recorded).
   virtual void on_watched() noexcept {}
+  /// Proxies only: actor_system::stop() was called on this handle.
+  virtual void on_stop_request(const exit_reason& /*reason*/) noexcept {}
 
  private:
   friend class actor_system;

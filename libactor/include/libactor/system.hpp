@@ -195,7 +195,8 @@ class LIBACTOR_EXPORT actor_system {
   }
 
   /// Stops `target` with `reason` before it handles its next message. Its
-  /// queued messages become dead letters.
+  /// queued messages become dead letters. For a remote handle the request
+  /// travels to the actor's node (and is lost with it if that node is down).
   void stop(const actor_ref& target, exit_reason reason = exit_reason::killed());
 
   /// Registers `target` under `name`. False if the name is taken or the actor
