@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "../common/cli.hpp"
 #include "node_actors.hpp"
 
 namespace {
@@ -44,22 +45,6 @@ Hosted actors (registered names): echo, sink, relay, stats; peers may spawn
 "echo". Their messages are declared in examples/node/node_actors.hpp.
 )";
 
-[[noreturn]] void die(const std::string& msg) {
-  std::fprintf(stderr, "libactor-node: %s\n(try --help)\n", msg.c_str());
-  std::exit(2);
-}
-
-long number(const std::string& flag, const std::string& v, long lo, long hi) {
-  char* end = nullptr;
-  errno = 0;
-  const long n = std::strtol(v.c_str(), &end, 10);
-  if (v.empty() || *end != '\0' || errno != 0 || n < lo || n > hi) {
-    die(flag + " wants a number from " + std::to_string(lo) + " to " + std::to_string(hi) +
-        ", got \"" + v + "\"");
-  }
-  return n;
-}
-
 struct options {
   libactor::net::node_config node;
   std::vector<std::pair<std::string, std::uint16_t>> peers;
@@ -68,50 +53,22 @@ struct options {
 };
 
 options parse(int argc, char** argv) {
-  options o;
-  std::string secret_file;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--help" || a == "-h") {
-      std::fputs(usage, stdout);
-      std::exit(0);
-    }
-    if (i + 1 >= argc) die("missing value after " + a);
-    const std::string v = argv[++i];
-    if (a == "--name") {
-      o.node.name = v;
-    } else if (a == "--secret-file") {
-      secret_file = v;
-    } else if (a == "--host") {
-      o.node.host = v;
-    } else if (a == "--port") {
-      o.node.port = static_cast<std::uint16_t>(number(a, v, 0, 65535));
-    } else if (a == "--peer") {
-      const auto colon = v.rfind(':');
-      if (colon == std::string::npos) die("--peer wants HOST:PORT, got \"" + v + "\"");
-      o.peers.emplace_back(v.substr(0, colon),
-                           static_cast<std::uint16_t>(number(a, v.substr(colon + 1), 1, 65535)));
-    } else if (a == "--heartbeat-ms") {
-      o.node.heartbeat_interval = std::chrono::milliseconds(number(a, v, 1, 3600000));
-    } else if (a == "--timeout-ms") {
-      o.node.heartbeat_timeout = std::chrono::milliseconds(number(a, v, 2, 36000000));
-    } else if (a == "--connect-timeout-ms") {
-      o.connect_timeout_ms = number(a, v, 0, 36000000);
-    } else if (a == "--workers") {
-      o.workers = static_cast<unsigned>(number(a, v, 1, 1024));
-    } else {
-      die("unknown flag " + a);
-    }
+  examples::flags f{"libactor-node", argc, argv, 1};
+  if (f.has("help")) {
+    std::fputs(usage, stdout);
+    std::exit(0);
   }
-  if (o.node.name.empty()) die("--name is required");
-  if (secret_file.empty()) die("--secret-file is required");
-  std::ifstream in(secret_file, std::ios::binary);
-  if (!in) die("cannot read the secret file " + secret_file);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  o.node.secret = ss.str();
-  if (!o.node.secret.empty() && o.node.secret.back() == '\n') o.node.secret.pop_back();
-  if (o.node.secret.empty()) die("the secret file " + secret_file + " is empty");
+  options o;
+  o.node.name = f.required("name");
+  o.node.host = f.text("host", "127.0.0.1");
+  o.node.port = static_cast<std::uint16_t>(f.number("port", 0, 0, 65535));
+  for (auto& p : f.all("peer")) o.peers.push_back(f.endpoint("--peer", p));
+  o.node.heartbeat_interval = std::chrono::milliseconds(f.number("heartbeat-ms", 500, 1, 3600000));
+  o.node.heartbeat_timeout = std::chrono::milliseconds(f.number("timeout-ms", 3000, 2, 36000000));
+  o.connect_timeout_ms = f.number("connect-timeout-ms", 30000, 0, 36000000);
+  o.workers = static_cast<unsigned>(f.number("workers", 0, 0, 1024));
+  o.node.secret = f.secret();
+  f.check_unused();
   return o;
 }
 
@@ -133,7 +90,8 @@ int main(int argc, char** argv) {
   try {
     node.emplace(sys, opt.node);
   } catch (const std::exception& e) {
-    die(e.what());
+    std::fprintf(stderr, "libactor-node: %s\n", e.what());
+    return 2;
   }
   const std::string name = opt.node.name;
   sys.register_name(

@@ -543,6 +543,9 @@ bool connection::handle_frame(frame_kind kind, std::span<const std::byte> payloa
     }
     case frame_kind::heartbeat:
       return true;
+    case frame_kind::leaving:
+      peer_left_ = true;
+      return true;
     case frame_kind::hello:
     case frame_kind::auth:
     case frame_kind::error:
@@ -705,9 +708,9 @@ void connection::close(const std::string& why, bool log) {
     std::lock_guard lock(wmu_);
     if (!shut_) {
       shut_ = true;
-      // Give a queued error frame (failed handshake) a chance; nothing else
-      // is written after close.
-      if (!writing_ && !out_.empty() && !authenticated_) {
+      // Give a queued error frame (failed handshake) or goodbye a chance;
+      // nothing else is written after close.
+      if (!writing_ && !out_.empty() && (!authenticated_ || flush_on_close_)) {
         [[maybe_unused]] auto n =
             ::send(sock_.native_handle(), out_.data(), out_.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
       }
@@ -723,7 +726,9 @@ void connection::close(const std::string& why, bool log) {
     waiter_->set_value(error{errc::node_down, why.empty() ? "connection closed" : why});
     waiter_.reset();
   }
-  if (was_bound && peer_) {
+  if (was_bound && peer_ && peer_left_) {
+    node_.lost(peer_, shared_from_this(), "node " + peer_->name_ + " shut down", true);
+  } else if (was_bound && peer_) {
     node_.lost(peer_, shared_from_this(), why);
   } else if (target_) {
     node_.lost(target_, nullptr, why);  // a dial that never got through
@@ -731,6 +736,16 @@ void connection::close(const std::string& why, bool log) {
   last_receiver_ = {};
   last_sender_ = {};
   release_socket();
+}
+
+void connection::say_goodbye() {
+  if (!bound_ || closed_) return;
+  std::vector<std::byte> bye;
+  begin_frame(bye, frame_kind::leaving);
+  end_frame(bye, 0);
+  append(bye, false, SIZE_MAX);
+  std::lock_guard lock(wmu_);
+  flush_on_close_ = true;
 }
 
 void connection::release_socket() {
@@ -873,6 +888,7 @@ void node_impl::shutdown() {
     boost::system::error_code ec;
     acceptor_.close(ec);
     auto all = conns_;
+    for (auto& c : all) c->say_goodbye();
     for (auto& c : all) c->close("this node is shutting down", false);
     for (auto& t : redials_) t->cancel();
     work_.reset();
@@ -1127,7 +1143,7 @@ void node_impl::bind(const std::shared_ptr<connection>& c, const std::string& na
 }
 
 void node_impl::lost(const core::ref_ptr<peer>& p, const std::shared_ptr<connection>& c,
-                     const std::string& why) {
+                     const std::string& why, bool graceful) {
   std::vector<core::ref_ptr<remote_proxy>> proxies;
   std::vector<peer::request> requests;
   std::vector<actor_ref> watchers;
@@ -1174,7 +1190,7 @@ void node_impl::lost(const core::ref_ptr<peer>& p, const std::shared_ptr<connect
                                                   error{errc::node_down, reason.text()}));
     }
     for (auto& w : watchers) w.send(node_down_msg{p->name_, why});
-    if (!stopping_.load()) log("node " + p->name_ + " is down: " + why);
+    if (!stopping_.load() && !graceful) log("node " + p->name_ + " is down: " + why);
   }
   schedule_redial(p);
 }

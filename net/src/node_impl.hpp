@@ -95,6 +95,8 @@ class connection : public std::enable_shared_from_this<connection> {
   void flush() noexcept;
   /// Closes (I/O thread only); `why` is logged when `log` is set.
   void close(const std::string& why, bool protocol_error);
+  /// Queues a `leaving` frame, written on close (this node shuts down).
+  void say_goodbye();
   /// Messages queued and not yet handed to the kernel.
   std::uint64_t unsent_messages();
 
@@ -121,7 +123,9 @@ class connection : public std::enable_shared_from_this<connection> {
   std::unique_ptr<handshake> hs_;
   bool authenticated_ = false;
   bool bound_ = false;
-  bool closed_ = false;  // I/O thread's view
+  bool peer_left_ = false;       // the peer sent `leaving`
+  bool flush_on_close_ = false;  // write what is queued before closing
+  bool closed_ = false;          // I/O thread's view
   std::vector<std::byte> rbuf_;
   std::size_t rlen_ = 0;
   asio::steady_timer timer_;
@@ -234,8 +238,9 @@ class node_impl final : public handle_context, public std::enable_shared_from_th
   void bind(const std::shared_ptr<connection>& c, const std::string& name, std::uint64_t inc,
             std::string host, std::uint16_t port);
   /// The connection `c` of `p` ended; if it was the primary, `p` is down.
+  /// `graceful`: the peer said it was leaving; nothing is logged.
   void lost(const core::ref_ptr<peer>& p, const std::shared_ptr<connection>& c,
-            const std::string& why);
+            const std::string& why, bool graceful = false);
   void schedule_redial(const core::ref_ptr<peer>& p);
   void add_watch(peer& p, std::uint64_t id);
   void local_down(std::uint64_t id, const exit_reason& reason);

@@ -411,6 +411,13 @@ class LIBACTOR_EXPORT actor : public detail::ref_counted {
   /// Asks `to`; `co_await` the result inside a `task`. Resolves to an error
   /// on timeout, when the receiver is or becomes dead, or when its handler
   /// throws. Other messages are handled while the task waits.
+  ///
+  /// GCC 12: do not build a message that owns resources (a string, a
+  /// vector, a handle) as an aggregate temporary inside the `co_await`
+  /// expression, as in `co_await self.ask<R>(h, request{name}, t)`. GCC 12
+  /// destroys the members of such a temporary twice (a compiler bug,
+  /// reproduced without libactor; clang is correct). Name it first:
+  /// `request q{name}; co_await self.ask<R>(h, std::move(q), t);`.
   template <class R, class T>
   ask_awaiter<R> ask(const actor_ref& to, T&& msg, duration timeout);
 

@@ -29,6 +29,7 @@ enum class frame_kind : std::uint8_t {
   watch = 6,      ///< "Tell me when this actor of yours stops."
   down = 7,       ///< A watched actor stopped; carries its id and exit reason.
   heartbeat = 8,  ///< Keeps an idle connection's liveness check satisfied.
+  leaving = 9,    ///< The sender is shutting down; the close that follows is not a failure.
 };
 
 /// Failures of the node-to-node protocol.
