@@ -364,7 +364,7 @@ TEST_CASE("kill -9 of a peer: monitors fire, asks fail, others keep working, res
             },
             [&](const net::node_down_msg& d) { seen.push("node down " + d.node); },
             [&](const net::node_up_msg& u) { seen.push("node up " + u.node); },
-            [&, echo_b](const na::hold&) -> task<void> {
+            [&, echo_b](na::hold) -> task<void> {
               auto r = co_await self.ask<unit_t>(echo_b, na::hold{}, 120s);
               seen.push(r ? std::string("held answered")
                           : "ask " + std::string(to_string(r.err().code)));

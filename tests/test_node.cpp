@@ -103,6 +103,19 @@ TEST_CASE("lookup, send and ask across nodes", "[node]") {
   REQUIRE_FALSE(unknown);
 }
 
+TEST_CASE("await_peer waits for a node that dials in", "[node]") {
+  actor_system sys_a{system_config{.workers = 1}};
+  actor_system sys_b{system_config{.workers = 1}};
+  net::node a(sys_a, cfg("a"));
+  net::node b(sys_b, cfg("b"));
+  auto none = a.await_peer("b", 50ms);
+  REQUIRE_FALSE(none);
+  CHECK(none.err().code == errc::timeout);
+  REQUIRE(b.connect("127.0.0.1", a.port(), 10s));
+  REQUIRE(a.await_peer("b", 10s));
+  CHECK(a.stats().peers_up == 1);
+}
+
 TEST_CASE("a handle inside a message is used for the reply", "[node]") {
   test::recorder<std::int64_t> got;
   pair_of_nodes n;
@@ -127,7 +140,7 @@ TEST_CASE("an actor asks a remote actor with co_await and replies to current_sen
   REQUIRE(n.sys_b.register_name("echo", echo));
   auto remote = *n.a->lookup("b", "echo", 10s);
   auto asker = n.sys_a.spawn([&](actor& self) -> behavior {
-    return {[&, remote](const app::seq&) -> task<void> {
+    return {[&, remote](app::seq) -> task<void> {
               auto r = co_await self.ask<std::int64_t>(remote, app::add_req{6, 7}, 10s);
               got.push(r ? *r : -1);
               remote.send(app::pong{21});
@@ -348,7 +361,7 @@ TEST_CASE("a node going away fires monitors, fails asks and counts dead letters"
     net::node b(sys_b, cfg("b"));
     // An actor that never answers: the ask below is pending when b goes.
     auto mute = sys_b.spawn([](actor&) -> behavior {
-      return {[](const app::add_req&) -> task<std::int64_t> {
+      return {[](app::add_req) -> task<std::int64_t> {
         co_await std::suspend_always{};
         co_return 0;
       }};
@@ -359,7 +372,7 @@ TEST_CASE("a node going away fires monitors, fails asks and counts dead letters"
     auto watcher = sys_a.spawn([&, remote](actor& self) -> behavior {
       self.monitor(remote);
       return {[&](const down_msg& d) { seen.push(d.reason.to_string()); },
-              [&, remote](const app::seq&) -> task<void> {
+              [&, remote](app::seq) -> task<void> {
                 auto r = co_await self.ask<std::int64_t>(remote, app::add_req{1, 2}, 60s);
                 seen.push(r ? "answered" : std::string("ask: ") + r.err().to_string());
               }};

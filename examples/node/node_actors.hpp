@@ -91,7 +91,7 @@ inline behavior echo(actor& self, std::string node_name) {
         p.reply_to.send(pong{p.n, node_name});
       },
       [&self](const stop_with& s) { self.quit(libactor::exit_reason::error(s.reason)); },
-      [](const hold&) -> libactor::task<void> { co_await std::suspend_always{}; },
+      [](hold) -> libactor::task<void> { co_await std::suspend_always{}; },
   };
 }
 

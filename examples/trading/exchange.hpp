@@ -324,7 +324,7 @@ inline behavior exchange(actor& self, std::int64_t risk_limit) {
         return self.spawn<session>(l.trader, l.trader_ref, r, books, invalid);
       },
       [md](const subscribe& s) { md.send(s); },
-      [&self, r, books, invalid](const stats_request&) -> task<exchange_stats> {
+      [&self, r, books, invalid](stats_request) -> task<exchange_stats> {
         exchange_stats st;
         for (auto& b : books) {
           auto s = co_await self.ask<book_stats>(b, stats_request{}, 30s);

@@ -1134,6 +1134,10 @@ void node_impl::bind(const std::shared_ptr<connection>& c, const std::string& na
     watchers = p->watchers_;
   }
   stats_.peers_up.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
+  {
+    std::lock_guard lock(peers_mu_);  // pairs with the wait in node::await_peer
+  }
+  peer_up_.notify_all();
   c->flush();
   if (c->waiter_) {
     c->waiter_->set_value(name);
@@ -1350,6 +1354,22 @@ expected<std::string> node::connect(const std::string& host, std::uint16_t port,
     std::this_thread::sleep_for(backoff);  // retry delay, not synchronization
     backoff = std::min(backoff * 2, impl_->cfg_.reconnect_max);
   }
+}
+
+expected<void> node::await_peer(std::string_view peer, duration timeout) {
+  auto& n = *impl_;
+  const std::string name(peer);
+  auto is_up = [&] {
+    auto it = n.peers_.find(name);
+    if (it == n.peers_.end()) return false;
+    std::lock_guard plock(it->second->mu_);
+    return it->second->st_ == detail::peer::state::up;
+  };
+  std::unique_lock lock(n.peers_mu_);
+  if (!n.peer_up_.wait_for(lock, timeout, is_up)) {
+    return error{errc::timeout, "node " + name + " did not connect within the timeout"};
+  }
+  return {};
 }
 
 actor_ref node::service(std::string_view peer) {

@@ -260,6 +260,9 @@ bool try_invoke(F& f, message& m) {
     }
   };
   if constexpr (is_task_v<R>) {
+    static_assert(!std::is_reference_v<arg>,
+                  "a handler that returns task<...> takes its message by value: the message is "
+                  "destroyed when the handler first suspends, and a reference would dangle");
     reply_target rt{m};
     try {
       start_root(drive(call(), std::move(rt)));
@@ -312,7 +315,9 @@ struct behavior_fns final : behavior_impl {
 
 /// A set of message handlers, each a callable taking exactly one message
 /// (by value, `const&`, `&` or `&&`). A handler's return value answers a
-/// request; returning `task<R>` answers when the task completes.
+/// request; returning `task<R>` answers when the task completes. A handler
+/// that returns a task takes its message by value (checked at compile time):
+/// the message is destroyed when the handler first suspends.
 class behavior {
  public:
   behavior() noexcept = default;

@@ -184,6 +184,11 @@ class node {
   /// Blocks; do not call from an actor.
   expected<std::string> connect(const std::string& host, std::uint16_t port, duration timeout);
 
+  /// Waits until a connection to node `peer` is up (for nodes that dial
+  /// this one). errc::timeout if it is not up within `timeout`. Blocks; not
+  /// from an actor.
+  expected<void> await_peer(std::string_view peer, duration timeout);
+
   /// The actor registered under `actor_name` on node `peer` (connected
   /// before). errc::invalid_argument if no actor has that name there,
   /// errc::node_down if the peer is unreachable. Blocks; not from an actor.
