@@ -5,8 +5,8 @@
 //
 // `run` is the demo: this process is the coordinator node. It starts N
 // worker node processes, spawns counter actors on each through
-// node::spawn_remote, and hands out chunks of a generated corpus, a few at a
-// time per counter, each as an ask. With --kill-after K it kills one worker
+// node::spawn_remote (and one locally), and hands out chunks of a generated
+// corpus, a few at a time per counter, each as an ask. With --kill-after K it kills one worker
 // process (SIGKILL) once K chunks are done: the monitors on that node's
 // counters fire, its unanswered asks fail with node_down, and those chunks go
 // to the surviving counters. At the end it compares the merged counts with a
@@ -335,6 +335,10 @@ int run_demo(examples::flags& f) {
     counters.push_back(*c);
   }
   ::unlink(secret_path.c_str());
+  // The coordinator's node works too.
+  counters.push_back(sys.spawn<cluster::counter>(std::string("coordinator")));
+  std::printf("spawned counter %llu on coordinator\n",
+              static_cast<unsigned long long>(counters.back().id()));
 
   const auto corpus = cluster::make_corpus(chunks, words);
   cluster::counts expected;
