@@ -10,8 +10,8 @@
 
 #include <atomic>
 #include <boost/asio.hpp>
-#include <cstdint>
 #include <condition_variable>
+#include <cstdint>
 #include <deque>
 #include <future>
 #include <memory>
@@ -265,7 +265,7 @@ class node_impl final : public handle_context, public std::enable_shared_from_th
 
   std::mutex peers_mu_;
   std::unordered_map<std::string, core::ref_ptr<peer>> peers_;
-  std::condition_variable peer_up_;  // with peers_mu_: a peer came up (await_peer)
+  std::condition_variable peer_up_;                 // with peers_mu_: a peer came up (await_peer)
   std::vector<std::shared_ptr<connection>> conns_;  // I/O thread only
 
   struct exported {
