@@ -12,6 +12,7 @@
 #include <string>
 
 #include "../common/cli.hpp"
+#include "../common/run.hpp"
 #include "chat.hpp"
 #include "web.hpp"
 
@@ -42,11 +43,7 @@ int run_server(examples::flags& f) {
   cfg.port = static_cast<std::uint16_t>(f.number("port", 0, 0, 65535));
   const auto http_port = static_cast<std::uint16_t>(f.number("http-port", 0, 0, 65535));
   f.check_unused();
-  sigset_t stop;
-  sigemptyset(&stop);
-  sigaddset(&stop, SIGINT);
-  sigaddset(&stop, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+  examples::stop_signals stop;
 
   libactor::actor_system sys;
   libactor::net::node node(sys, cfg);
@@ -57,8 +54,7 @@ int run_server(examples::flags& f) {
               static_cast<unsigned>(node.port()), cfg.host.c_str(),
               static_cast<unsigned>(web.port()));
   std::fflush(stdout);
-  int sig = 0;
-  sigwait(&stop, &sig);
+  stop.wait();
   return 0;
 }
 
@@ -146,18 +142,6 @@ int run_client(examples::flags& f) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const std::string mode = argc > 1 ? argv[1] : "";
-  if (mode.empty() || mode == "--help" || mode == "-h") {
-    std::fputs(usage, mode.empty() ? stderr : stdout);
-    return mode.empty() ? 2 : 0;
-  }
-  examples::flags f{"chat " + mode, argc, argv, 2};
-  if (f.has("help")) {
-    std::fputs(usage, stdout);
-    return 0;
-  }
-  if (mode == "server") return run_server(f);
-  if (mode == "client") return run_client(f);
-  std::fprintf(stderr, "chat: unknown mode \"%s\"\n%s", mode.c_str(), usage);
-  return 2;
+  return examples::run_modes("chat", argc, argv, usage,
+                             {{"server", run_server}, {"client", run_client}});
 }

@@ -30,6 +30,7 @@
 #include <libactor/net/node.hpp>
 #include "../common/cli.hpp"
 #include "../common/process.hpp"
+#include "../common/run.hpp"
 
 using namespace std::chrono_literals;
 using libactor::actor;
@@ -224,14 +225,15 @@ class coordinator : public actor {
 namespace {
 
 const char* const usage = R"(usage:
-  cluster run [--workers N] [--chunks C] [--words W] [--kill-after K]
+  cluster run [--workers N] [--chunks C] [--words W] [--kill-after K] [--timeout S]
       The demo. This process is the coordinator node; it starts N worker node
       processes (default 3), spawns a counter actor on each, and counts the
       words of C generated chunks (default 600) of W words each (default
       2000). With --kill-after K (default: a third of the chunks; 0 for
       none) it kills the last worker process once K chunks are counted: its
       unfinished chunks move to the surviving workers, and the result is
-      checked against a local count.
+      checked against a local count. If the count is not done within S
+      seconds (default 300), it prints where it stands and fails.
   cluster worker --name NAME --secret-file FILE --coordinator HOST:PORT
       One worker node (started by run). Prints "worker NAME ready".
 )";
@@ -244,11 +246,7 @@ int run_worker(examples::flags& f) {
   cfg.heartbeat_interval = 200ms;
   cfg.heartbeat_timeout = 1s;
   f.check_unused();
-  sigset_t stop;
-  sigemptyset(&stop);
-  sigaddset(&stop, SIGINT);
-  sigaddset(&stop, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+  examples::stop_signals stop;
   libactor::actor_system sys;
   libactor::net::node node(sys, cfg);
   node.register_actor_type<cluster::counter, std::string>("counter");
@@ -258,8 +256,7 @@ int run_worker(examples::flags& f) {
   }
   std::printf("worker %s ready\n", cfg.name.c_str());
   std::fflush(stdout);
-  int sig = 0;
-  sigwait(&stop, &sig);
+  stop.wait();
   return 0;
 }
 
@@ -269,28 +266,19 @@ int run_demo(examples::flags& f) {
   const auto words = static_cast<std::size_t>(f.number("words", 2000, 1, 1'000'000));
   const auto kill_after = static_cast<std::uint64_t>(
       f.number("kill-after", static_cast<long>(chunks / 3), 0, static_cast<long>(chunks)));
+  const long timeout = f.number("timeout", 300, 1, 86400);
   f.check_unused();
 
-  const std::string secret_path = "/tmp/cluster-secret-" + std::to_string(::getpid());
-  std::string secret;
-  {
-    std::random_device rd;
-    char hex[64];
-    std::snprintf(hex, sizeof hex, "%08x%08x%08x%08x", rd(), rd(), rd(), rd());
-    secret = hex;
-    const int fd = ::open(secret_path.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
-    if (fd < 0 ||
-        ::write(fd, secret.data(), secret.size()) != static_cast<ssize_t>(secret.size())) {
-      std::fprintf(stderr, "cluster run: cannot write %s\n", secret_path.c_str());
-      return 1;
-    }
-    ::close(fd);
+  examples::run_secret secret("cluster");
+  if (!secret.ok()) {
+    std::fprintf(stderr, "cluster run: cannot write %s\n", secret.path().c_str());
+    return 1;
   }
 
   libactor::actor_system sys;
   libactor::net::node_config cfg;
   cfg.name = "coordinator";
-  cfg.secret = secret;
+  cfg.secret = secret.secret();
   cfg.heartbeat_interval = 200ms;
   cfg.heartbeat_timeout = 1s;
   cfg.log = [](std::string_view line) {
@@ -306,7 +294,7 @@ int run_demo(examples::flags& f) {
     names.push_back("worker-" + std::to_string(i));
     procs.push_back(std::make_unique<examples::child_process>(
         examples::self_path(),
-        std::vector<std::string>{"worker", "--name", names.back(), "--secret-file", secret_path,
+        std::vector<std::string>{"worker", "--name", names.back(), "--secret-file", secret.path(),
                                  "--coordinator", "127.0.0.1:" + std::to_string(node.port())}));
   }
   std::vector<actor_ref> counters;
@@ -314,27 +302,24 @@ int run_demo(examples::flags& f) {
     auto line = procs[i]->line(30s);
     if (!line || *line != "worker " + names[i] + " ready") {
       std::fprintf(stderr, "cluster run: %s did not start\n", names[i].c_str());
-      ::unlink(secret_path.c_str());
       return 1;
     }
     // The worker's handshake is done on its side; wait until it is on ours.
     if (auto up = node.await_peer(names[i], 30s); !up) {
       std::fprintf(stderr, "cluster run: %s\n", up.err().to_string().c_str());
-      ::unlink(secret_path.c_str());
       return 1;
     }
     auto c = node.spawn_remote(names[i], "counter", names[i], 30s);
     if (!c) {
       std::fprintf(stderr, "cluster run: spawning on %s: %s\n", names[i].c_str(),
                    c.err().to_string().c_str());
-      ::unlink(secret_path.c_str());
       return 1;
     }
     std::printf("spawned counter %llu on %s (pid %d)\n", static_cast<unsigned long long>(c->id()),
                 names[i].c_str(), static_cast<int>(procs[i]->pid()));
     counters.push_back(*c);
   }
-  ::unlink(secret_path.c_str());
+  secret.forget();
   // The coordinator's node works too.
   counters.push_back(sys.spawn<cluster::counter>(std::string("coordinator")));
   std::printf("spawned counter %llu on coordinator\n",
@@ -362,11 +347,9 @@ int run_demo(examples::flags& f) {
   const auto t0 = std::chrono::steady_clock::now();
   auto coord = sys.spawn<cluster::coordinator>(counters, corpus, kill_after, kill, &done);
   coord.send(cluster::go{});
-  if (fut.wait_for(std::chrono::seconds(
-          std::getenv("CLUSTER_WAIT") ? std::atoi(std::getenv("CLUSTER_WAIT")) : 300)) !=
-      std::future_status::ready) {
+  if (fut.wait_for(std::chrono::seconds(timeout)) != std::future_status::ready) {
     auto state = coord.ask<std::string>(cluster::report_state{}, 10s).get();
-    std::printf("result: INCOMPLETE (no result within 300 s; %s)\n",
+    std::printf("result: INCOMPLETE (no result within %ld s; %s)\n", timeout,
                 state ? state->c_str() : state.err().to_string().c_str());
     return 1;
   }
@@ -391,19 +374,6 @@ int run_demo(examples::flags& f) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // progress lines appear as they happen
-  const std::string mode = argc > 1 ? argv[1] : "";
-  if (mode.empty() || mode == "--help" || mode == "-h") {
-    std::fputs(usage, mode.empty() ? stderr : stdout);
-    return mode.empty() ? 2 : 0;
-  }
-  examples::flags f{"cluster " + mode, argc, argv, 2};
-  if (f.has("help")) {
-    std::fputs(usage, stdout);
-    return 0;
-  }
-  if (mode == "run") return run_demo(f);
-  if (mode == "worker") return run_worker(f);
-  std::fprintf(stderr, "cluster: unknown mode \"%s\"\n%s", mode.c_str(), usage);
-  return 2;
+  return examples::run_modes("cluster", argc, argv, usage,
+                             {{"run", run_demo}, {"worker", run_worker}});
 }

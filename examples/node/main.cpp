@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "../common/cli.hpp"
+#include "../common/run.hpp"
 #include "node_actors.hpp"
 
 namespace {
@@ -77,13 +78,8 @@ options parse(int argc, char** argv) {
 int main(int argc, char** argv) {
   options opt = parse(argc, argv);
 
-  // SIGINT/SIGTERM end the process through sigwait on this thread; block
-  // them before any thread starts so that no other thread takes them.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  // SIGINT/SIGTERM end the process (blocked before any thread starts).
+  examples::stop_signals stop;
 
   libactor::actor_system sys{libactor::system_config{.workers = opt.workers}};
   std::optional<libactor::net::node> node;
@@ -120,8 +116,7 @@ int main(int argc, char** argv) {
       }
     });
   }
-  int sig = 0;
-  sigwait(&stop_signals, &sig);
+  stop.wait();
   for (auto& t : dialers) t.join();
   node.reset();
   sys.shutdown();

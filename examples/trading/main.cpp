@@ -23,6 +23,7 @@
 
 #include "../common/cli.hpp"
 #include "../common/process.hpp"
+#include "../common/run.hpp"
 #include "exchange.hpp"
 #include "trader.hpp"
 
@@ -71,21 +72,13 @@ std::string report_json(const trader_report& r) {
   return buf;
 }
 
-void block_stop_signals(sigset_t& set) {
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-}
-
 int run_exchange(examples::flags& f) {
   auto cfg = node_config("exchange", f.secret());
   cfg.host = f.text("host", "127.0.0.1");
   cfg.port = static_cast<std::uint16_t>(f.number("port", 0, 0, 65535));
   const long limit = f.number("risk-limit", 3'000, 1, 1'000'000'000);
   f.check_unused();
-  sigset_t stop;
-  block_stop_signals(stop);
+  examples::stop_signals stop;
   libactor::actor_system sys;
   libactor::net::node node(sys, cfg);
   sys.register_name("exchange",
@@ -93,8 +86,7 @@ int run_exchange(examples::flags& f) {
   std::printf("exchange listening on %s:%u\n", cfg.host.c_str(),
               static_cast<unsigned>(node.port()));
   std::fflush(stdout);
-  int sig = 0;
-  sigwait(&stop, &sig);
+  stop.wait();
   return 0;
 }
 
@@ -154,25 +146,14 @@ int run_load(examples::flags& f) {
   const long limit = f.number("risk-limit", 3'000, 1, 1'000'000'000);
   f.check_unused();
 
-  // A fresh secret for this run, in a file only this user can read.
-  const std::string secret_path = "/tmp/trading-secret-" + std::to_string(::getpid());
-  std::string secret;
-  {
-    std::random_device rd;
-    char hex[64];
-    std::snprintf(hex, sizeof hex, "%08x%08x%08x%08x", rd(), rd(), rd(), rd());
-    secret = hex;
-    const int fd = ::open(secret_path.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
-    if (fd < 0 ||
-        ::write(fd, secret.data(), secret.size()) != static_cast<ssize_t>(secret.size())) {
-      std::fprintf(stderr, "trading load: cannot write %s\n", secret_path.c_str());
-      return 1;
-    }
-    ::close(fd);
+  examples::run_secret secret("trading");
+  if (!secret.ok()) {
+    std::fprintf(stderr, "trading load: cannot write %s\n", secret.path().c_str());
+    return 1;
   }
 
   libactor::actor_system sys;
-  libactor::net::node node(sys, node_config("exchange", secret));
+  libactor::net::node node(sys, node_config("exchange", secret.secret()));
   sys.register_name("exchange",
                     sys.spawn([limit](libactor::actor& self) { return exchange(self, limit); }));
   std::mutex mu;
@@ -195,7 +176,7 @@ int run_load(examples::flags& f) {
     const std::uint64_t share = orders / traders + (i <= orders % traders ? 1 : 0);
     children.push_back(std::make_unique<examples::child_process>(
         examples::self_path(),
-        std::vector<std::string>{"trader", "--secret-file", secret_path, "--exchange",
+        std::vector<std::string>{"trader", "--secret-file", secret.path(), "--exchange",
                                  "127.0.0.1:" + std::to_string(node.port()), "--trader",
                                  std::to_string(i), "--orders", std::to_string(share), "--window",
                                  std::to_string(window), "--report-to-collector"}));
@@ -211,7 +192,7 @@ int run_load(examples::flags& f) {
     const int status = c->wait();
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) ++failed_children;
   }
-  ::unlink(secret_path.c_str());
+  secret.forget();
 
   auto stats = sys.lookup("exchange").ask<exchange_stats>(stats_request{}, 30s).get();
 
@@ -301,19 +282,7 @@ int run_load(examples::flags& f) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const std::string mode = argc > 1 ? argv[1] : "";
-  if (mode.empty() || mode == "--help" || mode == "-h") {
-    std::fputs(usage, mode.empty() ? stderr : stdout);
-    return mode.empty() ? 2 : 0;
-  }
-  examples::flags f{"trading " + mode, argc, argv, 2};
-  if (f.has("help")) {
-    std::fputs(usage, stdout);
-    return 0;
-  }
-  if (mode == "exchange") return run_exchange(f);
-  if (mode == "trader") return run_trader(f);
-  if (mode == "load") return run_load(f);
-  std::fprintf(stderr, "trading: unknown mode \"%s\"\n%s", mode.c_str(), usage);
-  return 2;
+  return examples::run_modes(
+      "trading", argc, argv, usage,
+      {{"exchange", run_exchange}, {"trader", run_trader}, {"load", run_load}});
 }
