@@ -611,6 +611,9 @@ actor::resume_result actor::resume(unsigned budget) noexcept {
       q = mailbox_.take_all();
       if (q == nullptr) {
         senders.flush();
+        // Releasing senders can run destructors that send; what they sent
+        // leaves now rather than with some later activation.
+        detail::flush_outbox();
         // After a successful try_block another thread may schedule and run
         // this actor at once: touch nothing of it after this point.
         if (mailbox_.try_block()) return resume_result::idle;
@@ -618,6 +621,8 @@ actor::resume_result actor::resume(unsigned budget) noexcept {
       }
     }
     if (n >= budget) {
+      senders.flush();
+      detail::flush_outbox();  // as above
       mailbox_.stash(q);
       return resume_result::more;
     }
@@ -712,6 +717,7 @@ void actor::dispatch_user(detail::message* m) noexcept {
 }
 
 void actor::handle_exit_signal(detail::message* m) noexcept {
+  if (m->type != detail::type_of<exit_msg>()) return;  // only the runtime makes these
   auto& em = detail::payload<exit_msg>(*m);
   {
     auto* ex = extra_.load(std::memory_order_acquire);  // acquire: see extra()

@@ -61,6 +61,7 @@ void end_frame(std::vector<std::byte>& out, std::size_t start) {
 thread_local std::vector<std::byte> t_scratch;
 
 constexpr std::size_t flush_bytes = 64 * 1024;
+constexpr std::uint32_t handshake_frame_limit = 4096;
 
 std::string endpoint_text(const tcp::endpoint& ep) {
   return ep.address().to_string() + ":" + std::to_string(ep.port());
@@ -145,11 +146,9 @@ send_status remote_proxy::enqueue(core::message* m) noexcept {
   // acquire: pairs with the release in register_message().
   const auto* codec =
       static_cast<const message_codec*>(m->type->codec.load(std::memory_order_acquire));
-  node_impl* owner = nullptr;
-  {
-    std::lock_guard lock(peer_->mu_);
-    owner = peer_->node_;
-  }
+  // Keeps the node alive for the whole send: a node shutting down on
+  // another thread is freed when its last owner lets go.
+  const std::shared_ptr<node_impl> owner = peer_->owner_.lock();
   if (owner == nullptr) {
     return refuse(m, errc::shutting_down, "the node has shut down", send_status::dead_letter);
   }
@@ -169,7 +168,7 @@ send_status remote_proxy::enqueue(core::message* m) noexcept {
   try {
     const std::uint64_t sender_id = sender_is_local ? owner->export_local(sender, peer_.get()) : 0;
     begin_frame(buf, frame_kind::message);
-    writer w{buf, owner};
+    writer w{buf, owner.get()};
     w.fixed(static_cast<std::uint8_t>(kind));
     w.varint(role_ == role::actor ? remote_id_ : 0);
     w.varint(sender_id);
@@ -203,19 +202,27 @@ send_status remote_proxy::enqueue(core::message* m) noexcept {
     for (int i = 0; i < 8; ++i) {
       buf[request_at + i] = static_cast<std::byte>((req_field >> (8 * i)) & 0xff);
     }
-    bool queued = false;
+    auto queued = connection::append_result::full;
     std::size_t waiting = 0;  // bytes queued with no write in progress
     const std::size_t bound = owner->cfg_.max_outbound_bytes;
     if (peer_->st_ == peer::state::connecting) {
       if (peer_->pending_.size() + buf.size() <= bound) {
         peer_->pending_.insert(peer_->pending_.end(), buf.begin(), buf.end());
         ++peer_->pending_msgs_;
-        queued = true;
+        queued = connection::append_result::ok;
       }
     } else {
       queued = peer_->primary_->append(buf, true, bound, &waiting);
     }
-    if (!queued) {
+    if (queued == connection::append_result::closed) {
+      // The connection failed a write and is being closed: the node is
+      // about to be declared down.
+      lock.unlock();
+      owner->stats_.unreachable.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
+      return refuse(m, errc::node_down, "node " + peer_->name_ + " is unreachable",
+                    send_status::dead_letter);
+    }
+    if (queued != connection::append_result::ok) {
       lock.unlock();
       owner->stats_.overloaded.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
       return refuse(m, errc::overloaded, "the outbound queue to node " + peer_->name_ + " is full",
@@ -245,6 +252,8 @@ send_status remote_proxy::enqueue(core::message* m) noexcept {
 // --- peer -----------------------------------------------------------------------
 
 void peer::flush() noexcept {
+  const auto owner = owner_.lock();  // the connection's node must outlive the flush
+  if (!owner) return;
   std::shared_ptr<connection> c;
   {
     std::lock_guard lock(mu_);
@@ -264,8 +273,10 @@ connection::connection(node_impl& n, tcp::socket s, bool initiator)
 }
 
 void connection::start() {
+  // Before authentication a peer may send only handshake frames, which are
+  // small: an unauthenticated connection cannot make this node buffer more.
   handshake_config hc{node_.cfg_.name, node_.cfg_.secret, protocol_version,
-                      node_.cfg_.max_frame_size};
+                      std::min<std::uint32_t>(node_.cfg_.max_frame_size, handshake_frame_limit)};
   hs_ = std::make_unique<handshake>(
       hc, initiator_ ? handshake::role::initiator : handshake::role::acceptor);
   started_ = last_recv_ = steady_clock::now();
@@ -277,15 +288,15 @@ void connection::start() {
   tick();
 }
 
-bool connection::append(std::span<const std::byte> frame, bool is_message, std::size_t bound,
-                        std::size_t* queued) {
+connection::append_result connection::append(std::span<const std::byte> frame, bool is_message,
+                                             std::size_t bound, std::size_t* queued) {
   std::lock_guard lock(wmu_);
-  if (shut_) return false;
-  if (out_.size() + inflight_.size() + frame.size() > bound) return false;
+  if (shut_) return append_result::closed;
+  if (out_.size() + inflight_.size() + frame.size() > bound) return append_result::full;
   out_.insert(out_.end(), frame.begin(), frame.end());
   if (is_message) ++out_msgs_;
   if (queued != nullptr) *queued = writing_ ? 0 : out_.size();
-  return true;
+  return append_result::ok;
 }
 
 void connection::adopt(std::vector<std::byte>& frames, std::uint64_t messages) {
@@ -345,11 +356,12 @@ void connection::flush() noexcept {
     });
     return;
   }
-  writing_ = false;
   if (shut_) {
-    lock.unlock();
+    // Posted while writing_ still holds the socket: the node's shutdown
+    // waits for writing_ to clear, so its io_context is still there.
     asio::post(node_.io_, [self = shared_from_this()] { self->close("", false); });
   }
+  writing_ = false;
 }
 
 // I/O thread; writing_ is set and inflight_ holds the bytes to send.
@@ -587,7 +599,7 @@ bool connection::handle_message(std::span<const std::byte> payload) {
   }
   actor* from = nullptr;
   if (sender != 0) {
-    if (sender != last_sender_id_) {
+    if (sender != last_sender_id_ || static_cast<remote_proxy*>(last_sender_.get())->dead()) {
       last_sender_ = actor_ref{
           core::ref_ptr<actor>(node_.proxy_for(*peer_, sender, remote_proxy::role::actor), false)};
       last_sender_id_ = sender;
@@ -599,7 +611,7 @@ bool connection::handle_message(std::span<const std::byte> payload) {
   }
   core::message* m = nullptr;
   try {
-    m = codec->decode(r, kind, from, request);
+    m = codec->decode(r, kind, from, request);  // takes over `from`, also when it throws
   } catch (const std::exception& e) {
     fail(protocol_errc::malformed_payload, std::string("decoding failed: ") + e.what());
     return false;
@@ -614,6 +626,20 @@ bool connection::handle_message(std::span<const std::byte> payload) {
     m->dispose();
     fail(protocol_errc::malformed_payload,
          std::string("trailing bytes after ") + std::string(codec->wire_name));
+    return false;
+  }
+  // The runtime reads these kinds' payloads as a fixed type: anything else
+  // from a peer is malformed, not something to reinterpret.
+  const libactor::detail::type_id required = kind == msg_kind::error_reply ? core::type_of<error>()
+                                             : kind == msg_kind::exit_signal
+                                                 ? core::type_of<exit_msg>()
+                                             : kind == msg_kind::kill ? core::type_of<exit_reason>()
+                                                                      : nullptr;
+  if (required != nullptr && m->type != required) {
+    m->dispose();
+    fail(protocol_errc::malformed_payload,
+         std::string("message kind ") + std::to_string(static_cast<unsigned>(kind)) +
+             " with a payload of " + std::string(codec->wire_name));
     return false;
   }
   node_.stats_.messages_in.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
@@ -637,12 +663,7 @@ bool connection::handle_message(std::span<const std::byte> payload) {
     return true;
   }
   if (kind == msg_kind::kill) {
-    // A stop request: the payload is the exit reason.
-    if (m->type != core::type_of<exit_reason>()) {
-      m->dispose();
-      fail(protocol_errc::malformed_payload, "a stop request without an exit reason");
-      return false;
-    }
+    // A stop request: the payload is the exit reason (checked above).
     const exit_reason reason = core::payload<exit_reason>(*m);
     m->dispose();
     if (receiver != 0) {
@@ -859,8 +880,13 @@ void node_impl::start() {
         n->acceptor_.async_accept([n = n](boost::system::error_code ec, tcp::socket s) {
           if (ec) {
             if (ec != asio::error::operation_aborted && !n->stopping_.load()) {
-              n->log("accept failed: " + ec.message());
-              acceptor_loop{n}();
+              // Out of descriptors, most likely: try again in a while, not
+              // at once (that would spin and flood the log).
+              n->log("accept failed: " + ec.message() + "; retrying in 100 ms");
+              auto t = std::make_shared<asio::steady_timer>(n->io_, std::chrono::milliseconds(100));
+              t->async_wait([n, t](boost::system::error_code e) {
+                if (!e && !n->stopping_.load()) acceptor_loop{n}();
+              });
             }
             return;
           }
@@ -917,8 +943,8 @@ void node_impl::shutdown() {
       watchers.swap(p->watchers_);
     }
   }
+  // service_ itself stays: sends racing with this shutdown may still read it.
   sys_.stop(service_, exit_reason::normal());
-  service_ = {};
   std::lock_guard lock(exp_mu_);
   exported_.clear();
 }
@@ -949,7 +975,7 @@ core::ref_ptr<peer> node_impl::get_peer(const std::string& name, const std::stri
     std::lock_guard lock(peers_mu_);
     auto it = peers_.find(name);
     if (it != peers_.end()) return it->second;
-    p = core::ref_ptr<peer>(new peer(this, name), false);
+    p = core::ref_ptr<peer>(new peer(this, weak_from_this(), name), false);
     p->backoff_ = cfg_.reconnect_min;
     peers_.emplace(name, p);
     boost::system::error_code ec;
@@ -970,28 +996,28 @@ core::ref_ptr<peer> node_impl::get_peer(const std::string& name, const std::stri
 
 actor* node_impl::proxy_for(peer& p, std::uint64_t id, remote_proxy::role r) {
   remote_proxy* fresh = nullptr;
-  bool down = false;
   {
     std::lock_guard lock(p.mu_);
-    remote_proxy** slot = nullptr;
-    if (r == remote_proxy::role::actor) {
-      auto it = p.proxies_.find(id);
-      if (it != p.proxies_.end()) {
-        if (it->second->try_add_ref()) return it->second;
+    if (p.st_ != peer::state::down && p.node_ != nullptr) {
+      remote_proxy** slot = nullptr;
+      if (r == remote_proxy::role::actor) {
+        auto it = p.proxies_.find(id);
+        if (it != p.proxies_.end() && it->second->try_add_ref()) return it->second;
+        fresh = new remote_proxy(sys_, core::ref_ptr<peer>(&p), id, r);
+        p.proxies_[id] = fresh;
+      } else {
+        slot = r == remote_proxy::role::service ? &p.service_ : &p.anonymous_;
+        if (*slot != nullptr && (*slot)->try_add_ref()) return *slot;
+        fresh = new remote_proxy(sys_, core::ref_ptr<peer>(&p), id, r);
+        *slot = fresh;
       }
-      fresh = new remote_proxy(sys_, core::ref_ptr<peer>(&p), id, r);
-      p.proxies_[id] = fresh;
-    } else {
-      slot = r == remote_proxy::role::service ? &p.service_ : &p.anonymous_;
-      if (*slot != nullptr && (*slot)->try_add_ref()) return *slot;
-      fresh = new remote_proxy(sys_, core::ref_ptr<peer>(&p), id, r);
-      *slot = fresh;
+      return fresh;
     }
-    down = p.st_ == peer::state::down || p.node_ == nullptr;
   }
-  if (down) {
-    fresh->kill(exit_reason{exit_code::node_down, "node " + p.name_ + " is unreachable"});
-  }
+  // The node is down: a stopped proxy, kept out of the table so that it is
+  // never handed out again once the node is back.
+  fresh = new remote_proxy(sys_, core::ref_ptr<peer>(&p), id, r);
+  fresh->kill(exit_reason{exit_code::node_down, "node " + p.name_ + " is unreachable"});
   return fresh;
 }
 
@@ -1195,6 +1221,14 @@ void node_impl::lost(const core::ref_ptr<peer>& p, const std::shared_ptr<connect
     }
     for (auto& w : watchers) w.send(node_down_msg{p->name_, why});
     if (!stopping_.load() && !graceful) log("node " + p->name_ + " is down: " + why);
+    // Other connections to the peer (both dialled at once) go too: what
+    // arrives on them would name actors of a peer this node counts as down.
+    if (c) {
+      auto others = conns_;
+      for (auto& o : others) {
+        if (o != c && o->peer_.get() == p.get()) o->close("the connection in use was lost", false);
+      }
+    }
   }
   schedule_redial(p);
 }

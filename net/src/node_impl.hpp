@@ -52,6 +52,9 @@ class remote_proxy final : public core::proxy {
 
   /// Marks the proxy unreachable, then fires its monitors and links.
   void kill(const exit_reason& reason) noexcept;
+  [[nodiscard]] bool dead() const noexcept {
+    return dead_.load(std::memory_order_acquire);  // acquire: pairs with kill()
+  }
 
   const core::ref_ptr<peer> peer_;
   const std::uint64_t remote_id_;
@@ -85,10 +88,12 @@ class connection : public std::enable_shared_from_this<connection> {
  public:
   connection(node_impl& n, tcp::socket s, bool initiator);
   void start();
-  /// Queues one encoded frame. False when the queue would exceed the bound.
-  /// `queued` receives the bytes waiting with no write in progress.
-  bool append(std::span<const std::byte> frame, bool is_message, std::size_t bound,
-              std::size_t* queued = nullptr);
+  enum class append_result : std::uint8_t { ok, full, closed };
+  /// Queues one encoded frame, unless the queue would exceed `bound` or the
+  /// connection is closing. `queued` receives the bytes waiting with no
+  /// write in progress.
+  append_result append(std::span<const std::byte> frame, bool is_message, std::size_t bound,
+                       std::size_t* queued = nullptr);
   /// Moves a peer's frames queued while it was connecting to this connection.
   void adopt(std::vector<std::byte>& frames, std::uint64_t messages);
   /// Writes what is queued: directly when no write is in progress, with an
@@ -153,13 +158,15 @@ class connection : public std::enable_shared_from_this<connection> {
 /// Another node, known by name, with or without a live connection.
 class peer final : public core::flushable {
  public:
-  peer(node_impl* n, std::string name) : node_(n), name_(std::move(name)) {}
+  peer(node_impl* n, std::weak_ptr<node_impl> owner, std::string name)
+      : node_(n), owner_(std::move(owner)), name_(std::move(name)) {}
   void flush() noexcept override;
 
   enum class state : std::uint8_t { connecting, up, down };
 
   std::mutex mu_;
-  node_impl* node_;  // null after the node shut down
+  node_impl* node_;                       // null after the node shut down (read under mu_)
+  const std::weak_ptr<node_impl> owner_;  // for use outside mu_
   const std::string name_;
   state st_ = state::connecting;
   std::shared_ptr<connection> primary_;

@@ -341,7 +341,11 @@ namespace detail {
 /// Turns a response message into the asker's result.
 template <class R>
 expected<R> to_expected(message& m) {
-  if (m.kind == msg_kind::error_reply) return payload<error>(m);
+  if (m.kind == msg_kind::error_reply) {
+    if (m.type != type_of<error>())
+      return error{errc::bad_response_type, "a malformed error reply"};
+    return payload<error>(m);
+  }
   using V = std::conditional_t<std::is_void_v<R>, unit_t, R>;
   if (m.kind != msg_kind::response || m.type != type_of<V>()) {
     return error{errc::bad_response_type,

@@ -180,9 +180,12 @@ void worker_pool::release_driver() noexcept {
 
 void worker_pool::sleep(worker& w) noexcept {
   pool::flush_thread_cache();
-  io_driver* d = acquire_driver();
   idle_.add_sleeper(w.index, w.searching);
   w.searching = false;
+  // After add_sleeper: install_driver stores driver_ and then notifies with
+  // an RMW on the idle word. Either that RMW sees this sleeper and wakes it,
+  // or add_sleeper's RMW came after it, and then the store is visible here.
+  io_driver* d = acquire_driver();
   // acquire: see stop().
   if (stopping_.load(std::memory_order_acquire) || work_visible()) {
     if (d != nullptr) release_driver();

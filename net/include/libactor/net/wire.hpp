@@ -675,7 +675,7 @@ struct message_codec {
   std::string_view wire_name;
   void (*encode)(writer& w, const libactor::detail::message& m);
   /// The decoded message, or null when `r` failed. Takes over `sender` (an
-  /// owned reference) in both cases.
+  /// owned reference) in every case, including when it throws.
   libactor::detail::message* (*decode)(reader& r, libactor::detail::msg_kind kind, actor* sender,
                                        std::uint64_t request_id);
 };
@@ -698,11 +698,19 @@ void encode_payload(writer& w, const libactor::detail::message& m) {
 template <class T>
 libactor::detail::message* decode_payload(reader& r, libactor::detail::msg_kind kind, actor* sender,
                                           std::uint64_t request_id) {
+  bool ok = false;
   T v{};
-  if (!wire_decode(r, v)) {
+  try {
+    ok = wire_decode(r, v);
+  } catch (...) {
+    if (sender != nullptr) libactor::detail::release_actor(sender);
+    throw;
+  }
+  if (!ok) {
     if (sender != nullptr) libactor::detail::release_actor(sender);
     return nullptr;
   }
+  // make_message releases `sender` itself if it throws.
   return libactor::detail::make_message<T>(kind, sender, request_id, std::move(v));
 }
 
