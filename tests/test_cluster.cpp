@@ -520,6 +520,22 @@ TEST_CASE("bad input on raw sockets: each connection is dropped, the node serves
     CHECK(closed_by_peer(fd));
     ::close(fd);
   }
+  // 8. Authenticated, then an error reply whose payload is not an error (a
+  // known type, so only the kind/type mismatch is wrong).
+  {
+    const int fd = authenticated_raw_peer(b.port(), 43);
+    std::vector<std::byte> msg;
+    net::writer m{msg};
+    m.fixed(std::uint8_t{2});   // error_reply
+    m.varint(0);                // receiver
+    m.varint(0);                // sender
+    m.fixed(std::uint64_t{1});  // a request key the node might have used
+    m.fixed(net::type_id_of("u8"));
+    m.fixed(std::uint8_t{7});
+    write_all(fd, frame_of(net::frame_kind::message, msg));
+    CHECK(closed_by_peer(fd));
+    ::close(fd);
+  }
 
   // The good peer lost nothing.
   REQUIRE(done.wait_for_size(1, 300s));
@@ -530,7 +546,7 @@ TEST_CASE("bad input on raw sockets: each connection is dropped, the node serves
   auto s = stats.ask<na::stats_report>(na::stats_query{}, 30s).get();
   REQUIRE(s);
   CHECK(s->handshakes_failed == 5);
-  CHECK(s->protocol_errors == 2);
+  CHECK(s->protocol_errors == 3);
   CHECK(s->peers_up >= 1);
   const std::string log = b.stderr_text();
   std::size_t lines = 0;
@@ -538,7 +554,8 @@ TEST_CASE("bad input on raw sockets: each connection is dropped, the node serves
        ++pos) {
     ++lines;
   }
-  CHECK(lines == 7);
+  CHECK(lines == 8);
+  CHECK(log.find("message kind 2 with a payload of u8") != std::string::npos);
   CHECK(log.find("auth_failed") != std::string::npos);
   CHECK(log.find("version_mismatch") != std::string::npos);
   CHECK(log.find("frame_too_large") != std::string::npos);
