@@ -844,8 +844,14 @@ node_impl::node_impl(actor_system& sys, node_config cfg)
 node_impl::~node_impl() = default;
 
 void node_impl::start() {
-  auto self = shared_from_this();
-  service_ = sys_.spawn([self](actor& me) -> behavior {
+  auto owner = shared_from_this();
+  // The factory holds the node weakly: a function actor keeps its factory
+  // as long as the actor object lives, and the node holds the actor
+  // (service_). The behavior's handlers hold it strongly, until the service
+  // stops.
+  service_ = sys_.spawn([weak = std::weak_ptr<node_impl>(owner)](actor& me) -> behavior {
+    auto self = weak.lock();
+    if (!self) return {};
     return {
         [&me](export_notice& n) { me.monitor(n.ref); },
         [self](down_msg& d) { self->local_down(d.source.id(), d.reason); },
@@ -898,7 +904,7 @@ void node_impl::start() {
         });
       }
     };
-    asio::post(io_, acceptor_loop{self});
+    asio::post(io_, acceptor_loop{owner});
   }
   // The system's workers run the I/O when they are idle (driver.hpp); a
   // system without worker threads (deterministic mode) gets an I/O thread.
