@@ -821,13 +821,6 @@ namespace detail {
 
 proxy::proxy(actor_system& sys) noexcept : actor(proxy_tag{}, &sys.state()) {}
 
-bool proxy::terminated() const noexcept {
-  auto* ex = extra_.load(std::memory_order_acquire);  // acquire: see extra()
-  if (ex == nullptr) return false;
-  spin_guard g(const_cast<std::atomic<bool>&>(lock_));  // a lock, not state
-  return ex->stopped;
-}
-
 void proxy::terminate(const exit_reason& reason) noexcept {
   std::vector<actor_ref> monitors;
   std::vector<actor_ref> links;

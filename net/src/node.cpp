@@ -17,23 +17,9 @@ namespace detail {
 
 // Built-in message types: what replies and common one-field messages use.
 bool register_builtin_messages() {
-  register_message<unit_t>("libactor.unit");
-  register_message<error>("libactor.error");
-  register_message<exit_msg>("libactor.exit");
-  register_message<exit_reason>("libactor.exit_reason");
-  register_message<actor_ref>("libactor.actor_ref");
-  register_message<std::string>("string");
-  register_message<bool>("bool");
-  register_message<std::int8_t>("i8");
-  register_message<std::uint8_t>("u8");
-  register_message<std::int16_t>("i16");
-  register_message<std::uint16_t>("u16");
-  register_message<std::int32_t>("i32");
-  register_message<std::uint32_t>("u32");
-  register_message<std::int64_t>("i64");
-  register_message<std::uint64_t>("u64");
-  register_message<float>("f32");
-  register_message<double>("f64");
+  std::apply(
+      [](auto... t) { (register_message<decltype(t)>(builtin_message_name<decltype(t)>), ...); },
+      builtin_message_types{});
   return true;
 }
 
@@ -166,7 +152,7 @@ send_status remote_proxy::enqueue(core::message* m) noexcept {
   buf.clear();
   std::uint64_t key = 0;
   try {
-    const std::uint64_t sender_id = sender_is_local ? owner->export_local(sender, peer_.get()) : 0;
+    const std::uint64_t sender_id = sender_is_local ? owner->export_local(sender) : 0;
     begin_frame(buf, frame_kind::message);
     writer w{buf, owner.get()};
     w.fixed(static_cast<std::uint8_t>(kind));
@@ -885,13 +871,14 @@ void node_impl::start() {
       void operator()() const {
         n->acceptor_.async_accept([n = n](boost::system::error_code ec, tcp::socket s) {
           if (ec) {
-            if (ec != asio::error::operation_aborted && !n->stopping_.load()) {
+            if (ec != asio::error::operation_aborted &&
+                !n->stopping_.load(std::memory_order_acquire)) {
               // Out of descriptors, most likely: try again in a while, not
               // at once (that would spin and flood the log).
               n->log("accept failed: " + ec.message() + "; retrying in 100 ms");
               auto t = std::make_shared<asio::steady_timer>(n->io_, std::chrono::milliseconds(100));
               t->async_wait([n, t](boost::system::error_code e) {
-                if (!e && !n->stopping_.load()) acceptor_loop{n}();
+                if (!e && !n->stopping_.load(std::memory_order_acquire)) acceptor_loop{n}();
               });
             }
             return;
@@ -913,7 +900,8 @@ void node_impl::start() {
 }
 
 void node_impl::shutdown() {
-  if (stopping_.exchange(true)) return;
+  // acq_rel: later loads that see the flag also see the state before it.
+  if (stopping_.exchange(true, std::memory_order_acq_rel)) return;
   // From here this thread runs the I/O (after the workers let go of it).
   if (driven_) core::remove_driver(sys_, &driver_);
   asio::post(io_, [this] {
@@ -996,7 +984,7 @@ core::ref_ptr<peer> node_impl::get_peer(const std::string& name, const std::stri
       p->st_ = peer::state::down;  // known by name only: it has to dial us
     }
   }
-  if (ep && !stopping_.load()) dial(p, *ep, nullptr);
+  if (ep && !stopping_.load(std::memory_order_acquire)) dial(p, *ep, nullptr);
   return p;
 }
 
@@ -1027,7 +1015,7 @@ actor* node_impl::proxy_for(peer& p, std::uint64_t id, remote_proxy::role r) {
   return fresh;
 }
 
-std::uint64_t node_impl::export_local(actor* a, peer* /*via*/) {
+std::uint64_t node_impl::export_local(actor* a) {
   const std::uint64_t id = a->id();
   if (t_exported_node == incarnation_ && t_exported_id == id) return id;
   bool fresh = false;
@@ -1080,7 +1068,7 @@ void node_impl::encode_handle(writer& w, const actor_ref& h) {
     w.varint(rp->remote_id_);
     return;
   }
-  const std::uint64_t id = export_local(a, nullptr);
+  const std::uint64_t id = export_local(a);
   w.fixed(std::uint8_t{1});
   wire_traits<std::string>::encode(w, cfg_.name);
   wire_traits<std::string>::encode(w, cfg_.host);
@@ -1108,7 +1096,7 @@ void node_impl::dial(core::ref_ptr<peer> p, tcp::endpoint ep, waiter w) {
   stats_.dialled.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
   auto sock = std::make_shared<tcp::socket>(io_);
   asio::post(io_, [this, self = shared_from_this(), p, ep, w, sock] {
-    if (stopping_.load()) {
+    if (stopping_.load(std::memory_order_acquire)) {
       if (w) w->set_value(error{errc::shutting_down, "the node is shutting down"});
       return;
     }
@@ -1154,7 +1142,6 @@ void node_impl::bind(const std::shared_ptr<connection>& c, const std::string& na
   {
     std::lock_guard lock(p->mu_);
     p->primary_ = c;
-    c->primary_ = true;
     p->incarnation_ = inc;
     p->adv_host_ = std::move(host);
     p->adv_port_ = port;
@@ -1226,7 +1213,8 @@ void node_impl::lost(const core::ref_ptr<peer>& p, const std::shared_ptr<connect
                                                   error{errc::node_down, reason.text()}));
     }
     for (auto& w : watchers) w.send(node_down_msg{p->name_, why});
-    if (!stopping_.load() && !graceful) log("node " + p->name_ + " is down: " + why);
+    if (!stopping_.load(std::memory_order_acquire) && !graceful)
+      log("node " + p->name_ + " is down: " + why);
     // Other connections to the peer (both dialled at once) go too: what
     // arrives on them would name actors of a peer this node counts as down.
     if (c) {
@@ -1244,7 +1232,8 @@ void node_impl::schedule_redial(const core::ref_ptr<peer>& p) {
   tcp::endpoint ep;
   {
     std::lock_guard lock(p->mu_);
-    if (!p->dial_ || p->redial_scheduled_ || stopping_.load() || p->st_ == peer::state::up) {
+    if (!p->dial_ || p->redial_scheduled_ || stopping_.load(std::memory_order_acquire) ||
+        p->st_ == peer::state::up) {
       return;
     }
     p->redial_scheduled_ = true;
@@ -1254,7 +1243,7 @@ void node_impl::schedule_redial(const core::ref_ptr<peer>& p) {
   }
   auto t = std::make_shared<asio::steady_timer>(io_, delay);
   asio::post(io_, [this, t] {
-    if (stopping_.load()) {
+    if (stopping_.load(std::memory_order_acquire)) {
       t->cancel();
     } else {
       redials_.push_back(t);
@@ -1265,7 +1254,7 @@ void node_impl::schedule_redial(const core::ref_ptr<peer>& p) {
     {
       std::lock_guard lock(p->mu_);
       p->redial_scheduled_ = false;
-      if (ec || stopping_.load() || p->st_ == peer::state::up) return;
+      if (ec || stopping_.load(std::memory_order_acquire) || p->st_ == peer::state::up) return;
     }
     dial(p, ep, nullptr);
   });

@@ -109,9 +109,8 @@ class connection : public std::enable_shared_from_this<connection> {
   node_impl& node_;
   tcp::socket sock_;
   const bool initiator_;
-  std::string remote_;        // "host:port", for logs
-  core::ref_ptr<peer> peer_;  // set once bound (I/O thread)
-  bool primary_ = false;
+  std::string remote_;                                           // "host:port", for logs
+  core::ref_ptr<peer> peer_;                                     // set once bound (I/O thread)
   std::shared_ptr<std::promise<expected<std::string>>> waiter_;  // blocking connect()
   std::optional<tcp::endpoint> dialled_;  // set on connections this node initiated
   core::ref_ptr<peer> target_;            // the peer a dial was for, when known
@@ -188,7 +187,6 @@ class peer final : public core::flushable {
   std::uint64_t next_key_ = 0;
   std::unordered_map<std::uint64_t, request> requests_;
   std::vector<actor_ref> watchers_;  // node monitors
-  std::uint64_t last_exported_ = 0;
 };
 
 /// The node's io_context as the actor system's I/O driver: idle workers
@@ -238,7 +236,7 @@ class node_impl final : public handle_context, public std::enable_shared_from_th
   /// A proxy (owned reference) for actor `id` of `p`.
   actor* proxy_for(peer& p, std::uint64_t id, remote_proxy::role r);
   /// Exports a local actor: peers may now address it by id.
-  std::uint64_t export_local(actor* a, peer* via);
+  std::uint64_t export_local(actor* a);
   actor_ref find_exported(std::uint64_t id);
 
   using waiter = std::shared_ptr<std::promise<expected<std::string>>>;
@@ -268,6 +266,9 @@ class node_impl final : public handle_context, public std::enable_shared_from_th
   std::vector<std::shared_ptr<asio::steady_timer>> redials_;  // pending (I/O side)
   core::ref_ptr<drain> drain_;
   actor_ref service_;
+  // Set once by shutdown(). acquire loads: a handler that sees it also sees
+  // what shutdown did before (it only decides whether to start new work, so
+  // a stale false just starts work that shutdown's close then ends).
   std::atomic<bool> stopping_{false};
 
   std::mutex peers_mu_;

@@ -40,7 +40,6 @@ class LIBACTOR_EXPORT proxy : public actor {
   /// its monitors get `down_msg`, linked actors an exit signal, and later
   /// monitor/link calls report it stopped at once. Only the first call counts.
   void terminate(const exit_reason& reason) noexcept;
-  [[nodiscard]] bool terminated() const noexcept;
 
  protected:
   /// Refuses `m`: a request is answered with `code` and `text`, the message

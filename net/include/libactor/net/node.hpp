@@ -26,6 +26,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <vector>
 
 #include "libactor/net/wire.hpp"
@@ -121,17 +122,55 @@ struct spawn_reply {
 };
 LIBACTOR_WIRE_TYPE(spawn_reply, "libactor.spawn_reply", ref, error)
 
-/// The built-in message types every node can decode (registered when the
-/// first node starts): fixed-width integers, bool, float, double,
-/// std::string, actor_ref, unit_t (the answer of ask<void>) and error.
+/// The built-in message types every node can decode, and their wire names:
+/// the one list both the compile-time check (builtin_message) and the
+/// registration when the first node starts are made from.
 template <class T>
-concept builtin_message =
-    std::is_same_v<T, bool> || std::is_same_v<T, std::int8_t> || std::is_same_v<T, std::uint8_t> ||
-    std::is_same_v<T, std::int16_t> || std::is_same_v<T, std::uint16_t> ||
-    std::is_same_v<T, std::int32_t> || std::is_same_v<T, std::uint32_t> ||
-    std::is_same_v<T, std::int64_t> || std::is_same_v<T, std::uint64_t> ||
-    std::is_same_v<T, float> || std::is_same_v<T, double> || std::is_same_v<T, std::string> ||
-    std::is_same_v<T, actor_ref> || std::is_same_v<T, unit_t> || std::is_same_v<T, error>;
+inline constexpr std::string_view builtin_message_name{};
+template <>
+inline constexpr std::string_view builtin_message_name<bool> = "bool";
+template <>
+inline constexpr std::string_view builtin_message_name<std::int8_t> = "i8";
+template <>
+inline constexpr std::string_view builtin_message_name<std::uint8_t> = "u8";
+template <>
+inline constexpr std::string_view builtin_message_name<std::int16_t> = "i16";
+template <>
+inline constexpr std::string_view builtin_message_name<std::uint16_t> = "u16";
+template <>
+inline constexpr std::string_view builtin_message_name<std::int32_t> = "i32";
+template <>
+inline constexpr std::string_view builtin_message_name<std::uint32_t> = "u32";
+template <>
+inline constexpr std::string_view builtin_message_name<std::int64_t> = "i64";
+template <>
+inline constexpr std::string_view builtin_message_name<std::uint64_t> = "u64";
+template <>
+inline constexpr std::string_view builtin_message_name<float> = "f32";
+template <>
+inline constexpr std::string_view builtin_message_name<double> = "f64";
+template <>
+inline constexpr std::string_view builtin_message_name<std::string> = "string";
+template <>
+inline constexpr std::string_view builtin_message_name<actor_ref> = "libactor.actor_ref";
+template <>
+inline constexpr std::string_view builtin_message_name<unit_t> = "libactor.unit";
+template <>
+inline constexpr std::string_view builtin_message_name<error> = "libactor.error";
+template <>
+inline constexpr std::string_view builtin_message_name<exit_msg> = "libactor.exit";
+template <>
+inline constexpr std::string_view builtin_message_name<exit_reason> = "libactor.exit_reason";
+
+namespace detail {
+using builtin_message_types =
+    std::tuple<bool, std::int8_t, std::uint8_t, std::int16_t, std::uint16_t, std::int32_t,
+               std::uint32_t, std::int64_t, std::uint64_t, float, double, std::string, actor_ref,
+               unit_t, error, exit_msg, exit_reason>;
+}  // namespace detail
+
+template <class T>
+concept builtin_message = !builtin_message_name<T>.empty();
 
 /// A type that can cross the network as a whole message, known at compile
 /// time: declared with LIBACTOR_WIRE_TYPE, or built in. (Other encodable
