@@ -102,18 +102,18 @@ class LIBACTOR_EXPORT actor_ref {
 };
 
 /// Unit reply of `void` handlers; `ask<void>` expects it.
-struct unit_t {
+struct LIBACTOR_EXPORT unit_t {
   friend bool operator==(unit_t, unit_t) = default;
 };
 
 /// Delivered to a monitoring actor when the monitored actor stops.
-struct down_msg {
+struct LIBACTOR_EXPORT down_msg {
   actor_ref source;
   exit_reason reason;
 };
 
 /// Delivered to an actor that traps exits when a linked actor stops.
-struct exit_msg {
+struct LIBACTOR_EXPORT exit_msg {
   actor_ref source;
   exit_reason reason;
 };
@@ -168,7 +168,7 @@ class LIBACTOR_EXPORT reply_target {
 
 /// The frame that runs a handler's task and answers its request.
 struct root_task {
-  struct promise_type {
+  struct LIBACTOR_EXPORT promise_type {
     actor* self = nullptr;
     root_task get_return_object() noexcept {
       return {std::coroutine_handle<promise_type>::from_promise(*this)};

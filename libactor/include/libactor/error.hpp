@@ -11,6 +11,8 @@
 #include <utility>
 #include <variant>
 
+#include "libactor/export.hpp"
+
 namespace libactor {
 
 /// Error codes of the core layer. Every value is a failure a caller can act on.
@@ -71,7 +73,7 @@ enum class errc : std::uint8_t {
 }
 
 /// A failure: a code to branch on and a text for humans.
-struct error {
+struct LIBACTOR_EXPORT error {
   errc code{};
   std::string text;
 
@@ -137,7 +139,7 @@ enum class exit_code : std::uint8_t {
   node_down,  ///< A remote actor's node became unreachable; its state is unknown.
 };
 
-class exit_reason {
+class LIBACTOR_EXPORT exit_reason {
  public:
   exit_reason() = default;
   exit_reason(exit_code code, std::string text) : code_(code), text_(std::move(text)) {}

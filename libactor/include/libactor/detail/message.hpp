@@ -51,7 +51,7 @@ static_assert(sizeof(message) == 48, "keep the header at 48 bytes: class 0 holds
 /// actor::resume batches sender releases instead).
 LIBACTOR_EXPORT void release_actor(actor* a) noexcept;
 
-struct no_payload {};
+struct LIBACTOR_EXPORT no_payload {};
 
 template <class T>
 struct typed_message final : message {

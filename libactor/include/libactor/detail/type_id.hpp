@@ -24,7 +24,10 @@ const char* type_name_of() noexcept {
 }
 
 // Default visibility so a type has one identity even across shared objects
-// built with -fvisibility=hidden.
+// built with -fvisibility=hidden. The compiler gives an instantiation the
+// narrowest visibility of its arguments, so a message type that one shared
+// object creates and another dispatches must itself have default visibility
+// (the runtime's own message types are exported for this reason).
 template <class T>
 struct __attribute__((visibility("default"))) type_tag {
   static constinit inline type_meta meta{&type_name_of<T>};

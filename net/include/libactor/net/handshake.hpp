@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "libactor/net/export.hpp"
 #include "libactor/net/frame.hpp"
 
 namespace libactor::net {
@@ -39,7 +40,7 @@ struct handshake_config {
   std::uint32_t max_frame_size = 1u << 20;
 };
 
-class handshake {
+class LIBACTOR_NET_EXPORT handshake {
  public:
   enum class role : std::uint8_t { initiator = 1, acceptor = 2 };
   enum class state : std::uint8_t { in_progress, done, failed };

@@ -29,6 +29,7 @@
 #include <tuple>
 #include <vector>
 
+#include "libactor/net/export.hpp"
 #include "libactor/net/wire.hpp"
 #include "libactor/system.hpp"
 
@@ -89,34 +90,34 @@ struct node_stats {
 
 /// Delivered to actors watching a node (node::monitor_node) when it becomes
 /// unreachable.
-struct node_down_msg {
+struct LIBACTOR_NET_EXPORT node_down_msg {
   std::string node;
   std::string reason;
 };
 
 /// Delivered to actors watching a node when a connection to it is
 /// established (first time or after a reconnect).
-struct node_up_msg {
+struct LIBACTOR_NET_EXPORT node_up_msg {
   std::string node;
 };
 
 /// Asked of a node's service handle: the actor registered there under
 /// `name`. Answered with an actor_ref, empty when there is none.
-struct lookup_request {
+struct LIBACTOR_NET_EXPORT lookup_request {
   std::string name;
 };
 LIBACTOR_WIRE_TYPE(lookup_request, "libactor.lookup", name)
 
 /// Asked of a node's service handle: spawn an actor of a type registered
 /// there with node::register_actor_type. `arg` is the encoded argument.
-struct spawn_request {
+struct LIBACTOR_NET_EXPORT spawn_request {
   std::string type;
   std::vector<std::uint8_t> arg;
 };
 LIBACTOR_WIRE_TYPE(spawn_request, "libactor.spawn", type, arg)
 
 /// The answer to spawn_request: the new actor, or an empty handle and why.
-struct spawn_reply {
+struct LIBACTOR_NET_EXPORT spawn_reply {
   actor_ref ref;
   std::string error;
 };
@@ -195,7 +196,7 @@ requires remote_message<std::remove_cvref_t<T>> &&(std::is_void_v<R> || remote_m
   return to.template ask<R>(std::forward<T>(msg), timeout);
 }
 
-class node {
+class LIBACTOR_NET_EXPORT node {
  public:
   /// Builds a spawned actor from an encoded argument (decode it with the
   /// given context so that handles inside resolve).

@@ -60,6 +60,7 @@
 
 #include "libactor/actor.hpp"
 #include "libactor/error.hpp"
+#include "libactor/net/export.hpp"
 
 namespace libactor::net {
 
@@ -673,6 +674,9 @@ namespace detail {
 struct message_codec {
   std::uint64_t wire_id;
   std::string_view wire_name;
+  /// The core's identity of the type, unique in the process even across
+  /// shared objects (each of which may hold its own copy of this codec).
+  libactor::detail::type_id type;
   void (*encode)(writer& w, const libactor::detail::message& m);
   /// The decoded message, or null when `r` failed. Takes over `sender` (an
   /// owned reference) in every case, including when it throws.
@@ -685,10 +689,9 @@ struct codec_registry {
   std::unordered_map<std::uint64_t, const message_codec*> by_id;
 };
 
-inline codec_registry& codecs() {
-  static codec_registry r;
-  return r;
-}
+/// The process's one registry. Defined in the library so that a program and
+/// a shared libactor_net see the same table.
+LIBACTOR_NET_EXPORT codec_registry& codecs();
 
 template <class T>
 void encode_payload(writer& w, const libactor::detail::message& m) {
@@ -728,22 +731,28 @@ bool register_message(std::string_view name) {
   static_assert(wire_encodable<T>,
                 "this type cannot cross the network: declare it with LIBACTOR_WIRE_TYPE");
   static_assert(std::default_initializable<T>, "a message type needs a default constructor");
-  static const detail::message_codec codec{type_id_of(name), name, &detail::encode_payload<T>,
-                                           &detail::decode_payload<T>};
-  if (codec.wire_name != name) {
-    throw std::logic_error("libactor: a message type was registered under two wire names: " +
-                           std::string(codec.wire_name) + " and " + std::string(name));
-  }
+  // A program and a shared library may each instantiate this function, so
+  // there may be several copies of `codec`; the first one registered wins
+  // and types are compared by the core's identity, which is unique.
+  static const detail::message_codec codec{type_id_of(name), name, libactor::detail::type_of<T>(),
+                                           &detail::encode_payload<T>, &detail::decode_payload<T>};
   auto& reg = detail::codecs();
   std::lock_guard lock(reg.mu);
+  // relaxed: written only under reg.mu, which this thread holds.
+  const auto* mine =
+      static_cast<const detail::message_codec*>(codec.type->codec.load(std::memory_order_relaxed));
+  if (mine != nullptr && mine->wire_name != name) {
+    throw std::logic_error("libactor: a message type was registered under two wire names: " +
+                           std::string(mine->wire_name) + " and " + std::string(name));
+  }
   auto [it, inserted] = reg.by_id.emplace(codec.wire_id, &codec);
-  if (!inserted && it->second != &codec) {
+  if (!inserted && it->second->type != codec.type) {
     throw std::logic_error("libactor: two message types share the wire name (or its hash) " +
                            std::string(name) + " and " + std::string(it->second->wire_name));
   }
   // release: pairs with the acquire load of a sender's proxy; the codec is
   // fully built before its address is seen.
-  libactor::detail::type_of<T>()->codec.store(&codec, std::memory_order_release);
+  codec.type->codec.store(it->second, std::memory_order_release);
   return true;
 }
 
