@@ -232,3 +232,78 @@ TEST_CASE("ask inside an actor with a message that owns resources keeps them bal
   // answer resumes the task: the count is back where it was.
   CHECK(after == before);
 }
+
+namespace {
+struct first_ask {
+  libactor::duration timeout;
+};
+struct second_ask {
+  libactor::duration timeout;
+};
+struct outcome {
+  int which;
+  libactor::duration at;
+  errc code;
+};
+}  // namespace
+
+TEST_CASE("each ask times out at its own deadline, whatever other timers and asks exist",
+          "[ask][timers]") {
+  // Timer ids are system-wide and ask ids per actor: unrelated timers and
+  // asks made first keep the two from coinciding by chance.
+  for (std::uint64_t seed = 0; seed < 200; ++seed) {
+    INFO("seed " << seed);
+    libactor::actor_system sys{libactor::system_config{.deterministic_seed = seed}};
+    libactor::actor_system frozen_sys{libactor::system_config{.deterministic_seed = seed + 1}};
+    auto frozen = frozen_sys.spawn(echo_behavior);  // never runs: never answers
+    const auto t0 = sys.now();
+    const int unrelated_timers = static_cast<int>(seed % 7) + 1;
+    sys.spawn([unrelated_timers](actor& self) -> behavior {
+      for (int i = 0; i < unrelated_timers; ++i) self.send_after(10h + i * 1ms, ping{});
+      return {[](ping) {}};
+    });
+    const int unrelated_asks = static_cast<int>(seed % 5);
+    auto other = sys.spawn([frozen](actor& self) -> behavior {
+      return {[&self, frozen](int) -> task<void> { (void)co_await self.ask<int>(frozen, 1, 20h); }};
+    });
+    for (int i = 0; i < unrelated_asks; ++i) other.send(i);
+    sys.run_until_idle();
+
+    test::recorder<outcome> seen;
+    auto asker = sys.spawn([&sys, &seen, frozen, t0](actor& self) -> behavior {
+      return {
+          [&, frozen, t0](first_ask a) -> task<void> {
+            auto r = co_await self.ask<int>(frozen, 1, a.timeout);
+            seen.push({1, sys.now() - t0, r ? errc{} : r.err().code});
+          },
+          [&, frozen, t0](second_ask a) -> task<void> {
+            auto r = co_await self.ask<int>(frozen, 2, a.timeout);
+            seen.push({2, sys.now() - t0, r ? errc{} : r.err().code});
+          },
+      };
+    });
+    const auto short_timeout = 10ms + std::chrono::milliseconds(seed % 13);
+    const auto long_timeout = 1h;
+    // Half of the seeds start the long ask first, so ask ids differ too.
+    if (seed % 2 == 0) {
+      asker.send(first_ask{short_timeout});
+      asker.send(second_ask{long_timeout});
+    } else {
+      asker.send(second_ask{long_timeout});
+      asker.send(first_ask{short_timeout});
+    }
+    sys.run_until_idle();
+    sys.advance_time(short_timeout + 1ms);
+    auto items = seen.items();
+    REQUIRE(items.size() == 1);
+    CHECK(items[0].which == 1);
+    CHECK(items[0].at == short_timeout);
+    CHECK(items[0].code == errc::timeout);
+    sys.advance_time(long_timeout);
+    items = seen.items();
+    REQUIRE(items.size() == 2);
+    CHECK(items[1].which == 2);
+    CHECK(items[1].at == long_timeout);
+    CHECK(items[1].code == errc::timeout);
+  }
+}

@@ -39,7 +39,10 @@ std::uint64_t timer_service::add(actor_ref target, message* proto, clone_fn clon
     return 0;
   }
   const std::uint64_t id = next_id_++;
-  proto->request_id = id;
+  // A timer message carries its timer id, by which the actor recognises a
+  // cancelled timer. Other messages (an ask's timeout) carry their own id,
+  // which is not the timer's.
+  if (proto->kind == msg_kind::timer) proto->request_id = id;
   const auto base = virtual_ ? virtual_now_ : steady_clock::now();
   const auto due = base + (delay < duration::zero() ? duration::zero() : delay);
   auto pos = queue_.emplace(due, id);

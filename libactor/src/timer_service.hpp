@@ -33,7 +33,9 @@ class timer_service {
 
   [[nodiscard]] time_point now() const noexcept;
 
-  /// Schedules `proto` (owned) to `target`; period zero: once. Returns the id.
+  /// Schedules `proto` (owned) to `target`; period zero: once. Returns the
+  /// timer id (0 once stopped), which a `timer`-kind message also carries
+  /// in `request_id`; other kinds keep theirs (an ask timeout names its ask).
   std::uint64_t add(actor_ref target, message* proto, clone_fn clone, duration delay,
                     duration period);
   bool cancel(std::uint64_t id) noexcept;
