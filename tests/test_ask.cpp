@@ -218,10 +218,10 @@ TEST_CASE("ask inside an actor with a message that owns resources keeps them bal
   std::uint32_t after = 0;
   auto asker = sys.spawn([&, answerer](actor& self) -> behavior {
     return {[&, answerer](int) -> task<void> {
-      before = self.use_count();
+      before = libactor::detail::actor_access::use_count(&self);
       named_request q{std::string(100, 'x'), self.self()};
       auto r = co_await self.ask<std::string>(answerer, std::move(q), 10s);
-      after = self.use_count();
+      after = libactor::detail::actor_access::use_count(&self);
       got.push(r ? *r : r.err().to_string());
     }};
   });
@@ -306,4 +306,96 @@ TEST_CASE("each ask times out at its own deadline, whatever other timers and ask
     CHECK(items[1].at == long_timeout);
     CHECK(items[1].code == errc::timeout);
   }
+}
+
+TEST_CASE("a task keeps the behavior that started it alive across become", "[ask][become]") {
+  struct start {};
+  struct switch_behavior {};
+  for (std::uint64_t seed = 0; seed < 200; ++seed) {
+    INFO("seed " << seed);
+    libactor::actor_system sys{libactor::system_config{.deterministic_seed = seed}};
+    libactor::actor_system frozen_sys{libactor::system_config{.deterministic_seed = seed + 7}};
+    auto frozen = frozen_sys.spawn(echo_behavior);
+    std::weak_ptr<std::string> watch;
+    test::recorder<std::string> seen;
+    auto a = sys.spawn([&watch, &seen, frozen](actor& self) -> behavior {
+      auto label = std::make_shared<std::string>("old behavior");
+      watch = label;
+      return {
+          [label, &watch, &seen, &self, frozen](start) -> task<void> {
+            auto r = co_await self.ask<int>(frozen, 1, 50ms);  // times out in virtual time
+            if (watch.expired()) {
+              seen.push("freed");
+            } else {
+              seen.push(*label + " resumed: " + std::string(libactor::to_string(r.err().code)));
+            }
+          },
+          [&self, &seen](switch_behavior) {
+            self.become({[&seen](int x) { seen.push("new " + std::to_string(x)); }});
+          },
+      };
+    });
+    a.send(start{});
+    sys.run_until_idle();
+    a.send(switch_behavior{});
+    a.send(5);
+    sys.run_until_idle();
+    CHECK_FALSE(watch.expired());  // the suspended task still needs it
+    sys.advance_time(60ms);
+    CHECK(seen.items() == std::vector<std::string>{"new 5", "old behavior resumed: timeout"});
+    CHECK(watch.expired());  // released when the task finished
+  }
+}
+
+TEST_CASE("an ask's timeout must be positive, inside an actor and outside; nothing is sent",
+          "[ask]") {
+  for (std::uint64_t seed = 0; seed < 200; ++seed) {
+    INFO("seed " << seed);
+    libactor::actor_system sys{libactor::system_config{.deterministic_seed = seed}};
+    sys.spawn([](actor& self) -> behavior {  // unrelated timers
+      self.send_after(1h, ping{});
+      return {[](ping) {}};
+    });
+    int requests = 0;
+    auto counter = sys.spawn([&requests](actor&) -> behavior {
+      return {[&requests](int x) {
+        ++requests;
+        return x;
+      }};
+    });
+    const libactor::duration timeout = seed % 2 == 0 ? libactor::duration::zero() : -1ms;
+    // Outside: refused at once.
+    auto outside = counter.ask<int>(1, timeout).get();
+    REQUIRE_FALSE(outside);
+    CHECK(outside.err().code == errc::invalid_argument);
+    // Inside: the same, and the task goes on.
+    test::recorder<std::string> inside;
+    auto asker = sys.spawn([&inside, counter, timeout](actor& self) -> behavior {
+      return {[&inside, &self, counter, timeout](ping) -> task<void> {
+        auto r = co_await self.ask<int>(counter, 2, timeout);
+        inside.push(r ? "value" : std::string(libactor::to_string(r.err().code)));
+      }};
+    });
+    asker.send(ping{});
+    sys.run_until_idle();
+    CHECK(inside.items() == std::vector<std::string>{"invalid_argument"});
+    CHECK(requests == 0);
+  }
+}
+
+TEST_CASE("an ask with the largest timeout waits for its answer", "[ask]") {
+  libactor::actor_system sys{libactor::system_config{.workers = 2}};
+  auto e = sys.spawn(echo_behavior);
+  auto outside = e.ask<int>(21, libactor::duration::max()).get();
+  REQUIRE(outside);
+  CHECK(*outside == 42);
+  auto asker = sys.spawn([e](actor& self) -> behavior {
+    return {[&self, e](int x) -> task<int> {
+      auto r = co_await self.ask<int>(e, x, libactor::duration::max());
+      co_return r ? *r : -1;
+    }};
+  });
+  auto inside = asker.ask<int>(4, 30s).get();
+  REQUIRE(inside);
+  CHECK(*inside == 8);
 }

@@ -327,3 +327,118 @@ TEST_CASE("a down notice to a watcher that already stopped is not a dead letter"
   watcher.send(1);
   CHECK(sys.stats().dead_letters == 1);
 }
+
+namespace {
+struct farewell {};
+struct who_sent {};
+/// Sends `farewell` to `to` when destroyed.
+struct notifier {
+  actor_ref to;
+  ~notifier() {
+    if (to) to.send(farewell{});
+  }
+};
+}  // namespace
+
+TEST_CASE("a sender destroyed by the runtime after delivery does not borrow the receiver's name",
+          "[lifecycle][api]") {
+  // The last reference to an actor can be the sender reference of a message
+  // it sent. When the receiver's activation drops it, the actor's members
+  // are destroyed there; what they send must not appear to come from the
+  // receiver.
+  for (std::uint64_t seed = 0; seed < 200; ++seed) {
+    INFO("seed " << seed);
+    libactor::actor_system sys{libactor::system_config{.deterministic_seed = seed}};
+    for (std::uint64_t i = 0; i < seed % 3; ++i) sys.spawn(stoppable);  // unrelated actors
+    test::recorder<std::string> farewell_senders;
+    auto probe = sys.spawn([&farewell_senders](actor& self) -> behavior {
+      return {[&self, &farewell_senders](farewell) {
+        auto s = self.current_sender();
+        farewell_senders.push(s ? "actor " + std::to_string(s.id()) : "nobody");
+      }};
+    });
+    auto receiver = sys.spawn([](actor&) -> behavior { return {[](int) {}}; });
+    struct leaving : actor {
+      leaving(actor_ref probe, actor_ref to) : n_{std::move(probe)}, to_(std::move(to)) {}
+      behavior make_behavior() override {
+        return {[this](stop_normal) {
+          to_.send(1);  // its sender reference may be the last one to this actor
+          to_ = {};
+          quit();
+        }};
+      }
+      notifier n_;
+      actor_ref to_;
+    };
+    {
+      auto x = sys.spawn<leaving>(probe, receiver);
+      x.send(stop_normal{});
+    }
+    sys.run_until_idle();
+    REQUIRE(farewell_senders.items().size() == 1);
+    CHECK(farewell_senders.items()[0] == "nobody");
+  }
+}
+
+TEST_CASE("current_sender is the requester for a whole task, and owner-only", "[lifecycle][api]") {
+  libactor::actor_system sys{libactor::system_config{.deterministic_seed = 31}};
+  for (int i = 0; i < 5; ++i) sys.spawn(stoppable);  // ids differ from the trivial case
+  auto echo = sys.spawn([](actor&) -> behavior { return {[](int x) { return x; }}; });
+  actor* server_self = nullptr;
+  struct query {};
+  auto server = sys.spawn([&server_self, echo](actor& self) -> behavior {
+    server_self = &self;
+    return {[&self, echo](query) -> libactor::task<std::string> {
+      const auto before = self.current_sender();
+      (void)co_await self.ask<int>(echo, 1, 10s);  // resumed by echo's answer
+      const auto after = self.current_sender();
+      co_return std::to_string(before.id()) + "/" + std::to_string(after.id());
+    }};
+  });
+  test::recorder<std::string> answers;
+  auto client = sys.spawn([server, &answers](actor& self) -> behavior {
+    return {[&self, server, &answers](int) -> libactor::task<void> {
+      auto r = co_await self.ask<std::string>(server, query{}, 10s);
+      answers.push((r ? *r : r.err().to_string()) + " from " + std::to_string(self.id()));
+    }};
+  });
+  client.send(1);
+  sys.run_until_idle();
+  REQUIRE(answers.items().size() == 1);
+  const std::string id = std::to_string(client.id());
+  CHECK(answers.items()[0] == id + "/" + id + " from " + id);
+  // Not from outside the actor's handlers.
+  REQUIRE(server_self != nullptr);
+  CHECK_THROWS_AS(server_self->current_sender(), std::logic_error);
+}
+
+TEST_CASE("a timer started in on_exit never fires and does not keep the actor alive",
+          "[lifecycle][timers]") {
+  struct tick {};
+  std::atomic<bool> destroyed{false};
+  struct restless : actor {
+    explicit restless(std::atomic<bool>& d) : d_(d) {}
+    ~restless() override { d_.store(true, std::memory_order_seq_cst); }
+    behavior make_behavior() override {
+      return {[this](stop_normal) { quit(); }, [](tick) {}};
+    }
+    void on_exit(const exit_reason&) override {
+      send_every(1ms, tick{});
+      send_after(1ms, tick{});
+    }
+    std::atomic<bool>& d_;
+  };
+  libactor::actor_system sys{libactor::system_config{.deterministic_seed = 9}};
+  sys.spawn([](actor& self) -> behavior {  // unrelated timers first
+    self.send_after(1h, 1);
+    self.send_every(1h, 2);
+    return {[](int) {}};
+  });
+  {
+    auto a = sys.spawn<restless>(destroyed);
+    a.send(stop_normal{});
+  }
+  sys.run_until_idle();
+  sys.advance_time(50ms);
+  CHECK(destroyed.load(std::memory_order_seq_cst));
+}

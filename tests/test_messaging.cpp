@@ -257,6 +257,36 @@ TEST_CASE("become swaps the behavior from the next message on", "[actor]") {
   CHECK(seen.items() == std::vector<std::string>{"first 1", "second 2", "second 3"});
 }
 
+TEST_CASE("become keeps the running handler's captures alive until the handler returns",
+          "[actor][become]") {
+  for (std::uint64_t seed = 0; seed < 200; ++seed) {
+    INFO("seed " << seed);
+    libactor::actor_system sys{libactor::system_config{.deterministic_seed = seed}};
+    // Unrelated actors first, so the one under test is not the first of its system.
+    for (std::uint64_t i = 0; i < seed % 4; ++i) sys.spawn<accumulator>(0);
+    std::weak_ptr<std::string> watch;
+    test::recorder<std::string> seen;
+    auto a = sys.spawn([&watch, &seen](actor& self) -> behavior {
+      auto label = std::make_shared<std::string>("first");  // owned by the handler only
+      watch = label;
+      return {[label, &watch, &seen, &self](int x) {
+        self.become({[&seen](int y) { seen.push("second " + std::to_string(y)); }});
+        // The old behavior, and with it `label`, must outlive this handler.
+        // `watch` belongs to the test, so asking it is defined either way.
+        if (watch.expired()) {
+          seen.push("freed");
+        } else {
+          seen.push("alive " + *label + " " + std::to_string(x));
+        }
+      }};
+    });
+    for (int i = 1; i <= 3; ++i) a.send(i);
+    sys.run_until_idle();
+    CHECK(seen.items() == std::vector<std::string>{"alive first 1", "second 2", "second 3"});
+    CHECK(watch.expired());  // and it is freed once the handler returned
+  }
+}
+
 TEST_CASE("actors spawn actors; the child belongs to the same system", "[actor]") {
   libactor::actor_system sys{libactor::system_config{.workers = 2}};
   struct child : actor {

@@ -16,6 +16,28 @@ thread_local actor* t_current = nullptr;
 
 thread_local const spawn_context* t_spawn = nullptr;
 
+// The behavior whose handler runs on this thread (pinned by dispatch_user),
+// so that a task the handler starts keeps that behavior alive.
+thread_local behavior_impl* t_dispatching = nullptr;
+
+// The root task running on this thread (its first run, or a resumption by
+// an answer), for current_sender() and for the asks it makes.
+thread_local root_task::promise_type* t_running_root = nullptr;
+
+/// Runs what the runtime destroys on an actor's thread (sender references,
+/// payloads) as nobody: a destructor that sends must not borrow the name of
+/// the actor whose activation happens to drop the last reference.
+class as_nobody {
+ public:
+  as_nobody() noexcept : previous_(std::exchange(t_current, nullptr)) {}
+  ~as_nobody() { t_current = previous_; }
+  as_nobody(const as_nobody&) = delete;
+  as_nobody& operator=(const as_nobody&) = delete;
+
+ private:
+  actor* previous_;
+};
+
 std::string what_of(const std::exception_ptr& ep) {
   try {
     std::rethrow_exception(ep);
@@ -84,7 +106,7 @@ bool flush_after_handler(flushable* f) noexcept {
 }
 
 void release_actor(actor* a) noexcept {
-  a->release();
+  actor_access::release(a);
 }
 
 current_guard::current_guard(actor* a) noexcept : previous_(t_current) {
@@ -109,9 +131,9 @@ spawn_scope::~spawn_scope() {
 
 void reply_error(const message& m, actor* from, errc code, std::string text) noexcept {
   if (m.request_id == 0 || m.sender == nullptr || m.kind != msg_kind::user) return;
-  if (from) from->add_ref();
-  m.sender->enqueue(
-      make_message<error>(msg_kind::error_reply, from, m.request_id, error{code, std::move(text)}));
+  if (from) actor_access::add_ref(from);
+  actor_access::enqueue(m.sender, make_message<error>(msg_kind::error_reply, from, m.request_id,
+                                                      error{code, std::move(text)}));
 }
 
 send_status send_to_empty(message* m) noexcept {
@@ -125,7 +147,7 @@ send_status send_to_empty(message* m) noexcept {
 reply_target::reply_target(const message& request) noexcept {
   if (request.request_id != 0 && request.sender != nullptr && request.kind == msg_kind::user) {
     to_ = request.sender;
-    to_->add_ref();
+    actor_access::add_ref(to_);
     request_id_ = request.request_id;
   }
 }
@@ -136,14 +158,14 @@ reply_target::~reply_target() {
 
 actor* reply_target::self_ref() noexcept {
   actor* a = t_current;
-  if (a) a->add_ref();
+  if (a) actor_access::add_ref(a);
   return a;
 }
 
 void reply_target::deliver_message(message* m) noexcept {
   actor* to = std::exchange(to_, nullptr);
-  to->enqueue(m);
-  to->release();
+  actor_access::enqueue(to, m);
+  actor_access::release(to);
 }
 
 void reply_target::fail(errc code, std::string text) {
@@ -155,17 +177,37 @@ void reply_target::fail(errc code, std::string text) {
 // --- tasks ----------------------------------------------------------------------
 
 root_task::promise_type::~promise_type() {
-  if (self == nullptr) return;
-  if (auto* ex = self->extra_.load(std::memory_order_acquire)) {
-    ex->roots.erase(std::coroutine_handle<promise_type>::from_promise(*this).address());
+  if (self != nullptr) {
+    // Owner thread: linked by start_root, which created the extra part.
+    auto& ex = *self->extra_.load(std::memory_order_acquire);  // acquire: see extra()
+    if (prev != nullptr) {
+      prev->next = next;
+    } else {
+      ex.roots = next;
+    }
+    if (next != nullptr) next->prev = prev;
   }
+  if (started_by != nullptr) release(started_by);
+  if (request_sender != nullptr) release_actor(request_sender);
 }
 
 void start_root(root_task t) {
   actor* self = t_current;
-  t.handle.promise().self = self;
-  self->extra().roots.insert(t.handle.address());
-  t.handle.resume();
+  auto& ex = self->extra();  // may throw: nothing is linked yet
+  auto& p = t.handle.promise();
+  p.self = self;
+  p.started_by = t_dispatching;
+  if (p.started_by != nullptr) retain(p.started_by);
+  if (self->current_ != nullptr && self->current_->sender != nullptr) {
+    p.request_sender = self->current_->sender;
+    actor_access::add_ref(p.request_sender);
+  }
+  p.next = ex.roots;
+  if (ex.roots != nullptr) ex.roots->prev = &p;
+  ex.roots = &p;
+  root_task::promise_type* outer = std::exchange(t_running_root, &p);
+  std::exchange(t.handle, nullptr).resume();  // linked: the actor owns the frame now
+  t_running_root = outer;                     // the frame may be gone: do not touch p
 }
 
 void fail_current(std::exception_ptr ep, reply_target& rt) noexcept {
@@ -310,8 +352,15 @@ void actor::require_owner(const char* what) const {
 // --- actor: context API ----------------------------------------------------------------
 
 actor_ref actor::current_sender() const {
-  if (current_ == nullptr || current_->sender == nullptr) return {};
-  return actor_ref{detail::ref_ptr<actor>(current_->sender)};
+  require_owner("current_sender");
+  const auto* root = detail::t_running_root;
+  actor* s = nullptr;
+  if (root != nullptr && root->self == this) {
+    s = root->request_sender;
+  } else if (current_ != nullptr) {
+    s = current_->sender;
+  }
+  return s == nullptr ? actor_ref{} : actor_ref{detail::ref_ptr<actor>(s)};
 }
 
 void actor::become(behavior b) {
@@ -397,7 +446,7 @@ void actor::link(const actor_ref& other) {
 namespace {
 void erase_one(std::vector<actor_ref>& v, const actor* a) {
   for (auto it = v.begin(); it != v.end(); ++it) {
-    if (it->get() == a) {
+    if (detail::actor_access::get(*it) == a) {
       v.erase(it);
       return;
     }
@@ -422,12 +471,20 @@ void actor::unlink(const actor_ref& other) {
 timer_id actor::start_timer(detail::message* proto,
                             detail::message* (*clone)(const detail::message&), duration delay,
                             duration period) {
-  if (detail::t_current != this) {
-    proto->dispose();
-    require_owner("send_after/send_every");
+  detail::message_ptr owned{proto};
+  require_owner("send_after/send_every");
+  auto& ex = extra();
+  // A stopping actor's timers are already cancelled (a timer started in
+  // on_exit would otherwise fire into a closed mailbox forever).
+  if (ex.timers_closed) return timer_id{0};
+  const std::uint64_t id = sys_->timers.add(self(), owned.release(), clone, delay, period);
+  if (id == 0) return timer_id{0};  // the system is shutting down
+  try {
+    ex.timers.emplace(id, period > duration::zero());
+  } catch (...) {
+    sys_->timers.cancel(id);  // untracked, it could not be cancelled later
+    throw;
   }
-  const std::uint64_t id = sys_->timers.add(self(), proto, clone, delay, period);
-  if (id != 0) extra().timers.emplace(id, period > duration::zero());
   return timer_id{id};
 }
 
@@ -441,19 +498,28 @@ bool actor::cancel_timer(timer_id id) {
 
 void actor::start_ask(const actor_ref& to, detail::message* req, duration timeout,
                       std::coroutine_handle<> h, detail::pending_ask_slot slot) {
+  // Until it is sent, the request is ours to dispose of: if anything below
+  // throws (no memory for the table or the timer), nothing stays behind and
+  // the exception reaches the awaiting coroutine.
+  detail::message_ptr owned{req};
   auto& ex = extra();
   const std::uint64_t id = ++ex.next_request;
   req->request_id = id;
-  std::uint64_t timer = 0;
-  if (timeout > duration::zero()) {
-    timer = sys_->timers.add(
+  auto slot_it =
+      ex.asks.emplace(id, detail::actor_extra::pending_ask{h, slot, 0, detail::t_running_root})
+          .first;
+  try {
+    slot_it->second.timer = sys_->timers.add(
         self(),
         detail::make_message<detail::no_payload>(detail::msg_kind::ask_timeout, nullptr, id),
         nullptr, timeout, duration::zero());
+  } catch (...) {
+    ex.asks.erase(slot_it);
+    throw;
   }
-  ex.asks.emplace(id, detail::actor_extra::pending_ask{h, slot, timer});
+  req = owned.release();
   if (to) {
-    to->enqueue(req);
+    detail::actor_access::enqueue(to.get(), req);
   } else {
     detail::send_to_empty(req);
   }
@@ -473,7 +539,9 @@ void actor::complete_ask(std::uint64_t id, detail::message* m, error* e) noexcep
     error oom{errc::bad_response_type, "failed to move the reply into place"};
     p.slot.set(p.slot.result, nullptr, &oom);
   }
+  detail::root_task::promise_type* outer = std::exchange(detail::t_running_root, p.root);
   p.handle.resume();
+  detail::t_running_root = outer;
 }
 
 // --- actor: messages ----------------------------------------------------------------------
@@ -574,7 +642,10 @@ class release_batch {
     ++n_;
   }
   void flush() noexcept {
-    if (last_) last_->release_n(n_);
+    if (last_) {
+      detail::as_nobody g;  // the last reference may go: see as_nobody
+      detail::actor_access::release_n(last_, n_);
+    }
     last_ = nullptr;
     n_ = 0;
   }
@@ -586,7 +657,7 @@ class release_batch {
 };
 }  // namespace
 
-actor::resume_result actor::resume(unsigned budget) noexcept {
+detail::resume_result actor::resume(unsigned budget) noexcept {
   detail::current_guard g(this);
   release_batch senders;
   detail::message* q = mailbox_.take_stash();
@@ -605,7 +676,7 @@ actor::resume_result actor::resume(unsigned budget) noexcept {
       }
       senders.flush();
       stop_now(std::move(r), q);
-      return resume_result::stopped;
+      return detail::resume_result::stopped;
     }
     if (q == nullptr) {
       q = mailbox_.take_all();
@@ -616,7 +687,7 @@ actor::resume_result actor::resume(unsigned budget) noexcept {
         detail::flush_outbox();
         // After a successful try_block another thread may schedule and run
         // this actor at once: touch nothing of it after this point.
-        if (mailbox_.try_block()) return resume_result::idle;
+        if (mailbox_.try_block()) return detail::resume_result::idle;
         continue;
       }
     }
@@ -624,7 +695,7 @@ actor::resume_result actor::resume(unsigned budget) noexcept {
       senders.flush();
       detail::flush_outbox();  // as above
       mailbox_.stash(q);
-      return resume_result::more;
+      return detail::resume_result::more;
     }
 
     detail::message* m = q;
@@ -653,11 +724,14 @@ actor::resume_result actor::resume(unsigned budget) noexcept {
     // on this warm core: the request/response fast path.)
     if (q != nullptr && detail::t_outbox.woke) sys_->sched->release_run_next();
     if (m->sender != nullptr) senders.add(std::exchange(m->sender, nullptr));
-    m->dispose();
+    {
+      detail::as_nobody nobody;  // the payload may hold the last handle to some actor
+      m->dispose();
+    }
     if (quitting_) {
       senders.flush();
       stop_now(extra().quit_reason, q);
-      return resume_result::stopped;
+      return detail::resume_result::stopped;
     }
   }
 }
@@ -699,8 +773,13 @@ void actor::handle(detail::message* m) noexcept {
 void actor::dispatch_user(detail::message* m) noexcept {
   current_ = m;
   bool handled = false;
+  // Pinned for the call: the handler may call become(), which drops the
+  // actor's own reference while the handler (and its captures) still run.
+  detail::behavior_impl* b = bhv_.impl_;
+  detail::behavior_impl* outer = std::exchange(detail::t_dispatching, b);
+  if (b != nullptr) detail::retain(b);
   try {
-    handled = bhv_.invoke(*m);
+    handled = b != nullptr && b->invoke(*m);
   } catch (...) {
     // try_invoke catches handler exceptions; this catches the rest (e.g. a
     // throwing move of the reply).
@@ -708,6 +787,8 @@ void actor::dispatch_user(detail::message* m) noexcept {
     detail::reply_target none;
     detail::fail_current(std::current_exception(), none);
   }
+  detail::t_dispatching = outer;
+  if (b != nullptr) detail::release(b);  // may destroy a behavior replaced by become()
   if (!handled) {
     sys_->unhandled_message(this, *m);
     detail::reply_error(*m, this, errc::unhandled,
@@ -767,22 +848,26 @@ void actor::stop_now(exit_reason reason, detail::message* rest) noexcept {
     }
   }
   auto& ex = extra();
-  // 2. Timers, pending asks and suspended tasks. Destroying a task answers
-  // the request it served with receiver_down (reply_target's destructor).
-  for (auto& [id, periodic] : ex.timers) sys_->timers.cancel(id);
-  ex.timers.clear();
+  // 2. Pending asks and suspended tasks. Destroying a task answers the
+  // request it served with receiver_down (reply_target's destructor).
   for (auto& [id, p] : ex.asks) {
     if (p.timer != 0) sys_->timers.cancel(p.timer);
   }
-  auto roots = std::move(ex.roots);
-  ex.roots.clear();
-  for (void* frame : roots) std::coroutine_handle<>::from_address(frame).destroy();
+  // Each frame unlinks itself when destroyed.
+  while (ex.roots != nullptr) {
+    std::coroutine_handle<detail::root_task::promise_type>::from_promise(*ex.roots).destroy();
+  }
   ex.asks.clear();
-  // 3. The user's hook, then the behavior (and whatever its handlers hold).
+  // 3. The user's hook.
   try {
     on_exit(reason);
   } catch (...) {
   }
+  // 4. Timers, including any the hook started; from here start_timer
+  // refuses. Then the behavior (and whatever its handlers hold).
+  ex.timers_closed = true;
+  for (auto& [id, periodic] : ex.timers) sys_->timers.cancel(id);
+  ex.timers.clear();
   bhv_ = behavior{};
   // 4. Publish the reason; from here monitor()/link() report us as stopped.
   std::vector<actor_ref> monitors;
@@ -798,13 +883,16 @@ void actor::stop_now(exit_reason reason, detail::message* rest) noexcept {
   }
   for (auto& w : monitors) {
     add_ref();
-    w->enqueue(
+    detail::actor_access::enqueue(
+        w.get(),
         detail::make_message<down_msg>(detail::msg_kind::down, this, 0, down_msg{self(), reason}));
   }
   for (auto& l : links) {
     add_ref();
-    l->enqueue(detail::make_message<exit_msg>(detail::msg_kind::exit_signal, this, 0,
-                                              exit_msg{self(), reason}));
+    detail::actor_access::enqueue(
+        detail::actor_access::get(l),
+        detail::make_message<exit_msg>(detail::msg_kind::exit_signal, this, 0,
+                                       exit_msg{self(), reason}));
   }
   for (auto& n : names) sys_->erase_name(n, this);
   // 5. Last: the system's reference. `this` may be gone afterwards, and its
@@ -835,11 +923,14 @@ void proxy::terminate(const exit_reason& reason) noexcept {
   }
   for (auto& w : monitors) {
     add_ref();
-    w->enqueue(make_message<down_msg>(msg_kind::down, this, 0, down_msg{self(), reason}));
+    actor_access::enqueue(actor_access::get(w), make_message<down_msg>(msg_kind::down, this, 0,
+                                                                       down_msg{self(), reason}));
   }
   for (auto& l : links) {
     add_ref();
-    l->enqueue(make_message<exit_msg>(msg_kind::exit_signal, this, 0, exit_msg{self(), reason}));
+    actor_access::enqueue(
+        actor_access::get(l),
+        make_message<exit_msg>(msg_kind::exit_signal, this, 0, exit_msg{self(), reason}));
   }
 }
 

@@ -11,7 +11,7 @@ bool actor_system::register_name(std::string name, const actor_ref& target) {
   auto& st = *state_;
   std::lock_guard lock(st.names_mu);
   if (st.names.count(name) != 0) return false;
-  actor* a = target.get();
+  actor* a = detail::actor_access::get(target);
   if (a->proxy_) return false;
   {
     auto& ex = a->extra();
@@ -39,7 +39,7 @@ bool actor_system::unregister_name(std::string_view name) {
     if (it == st.names.end()) return false;
     removed = std::move(it->second);
     st.names.erase(it);
-    actor* a = removed.get();
+    actor* a = detail::actor_access::get(removed);
     auto& ex = a->extra();
     detail::spin_guard g(a->lock_);
     for (auto n = ex.names.begin(); n != ex.names.end(); ++n) {
@@ -58,7 +58,7 @@ void system_state::erase_name(const std::string& name, actor* a) noexcept {
   actor_ref removed;  // released outside the lock
   std::lock_guard lock(names_mu);
   auto it = names.find(name);
-  if (it != names.end() && it->second.get() == a) {
+  if (it != names.end() && actor_access::get(it->second) == a) {
     removed = std::move(it->second);
     names.erase(it);
   }

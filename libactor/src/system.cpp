@@ -85,7 +85,7 @@ void system_state::untrack(actor* a) noexcept {
     if (a->live_next_) a->live_next_->live_prev_ = a->live_prev_;
     a->live_prev_ = a->live_next_ = nullptr;
   }
-  a->release();
+  actor_access::release(a);
   // Under live_mu: shutdown() may return (and the system be destroyed) as soon
   // as it sees zero, so the decrement and the notify must both be done before
   // it can look. relaxed: the mutex provides the ordering.
@@ -106,7 +106,7 @@ void system_state::shutdown() {
     std::lock_guard lock(s.mu);
     for (actor* a = s.head; a; a = a->live_next_) all.emplace_back(ref_ptr<actor>(a));
   }
-  for (auto& a : all) a->request_stop(exit_reason(exit_code::shutdown, {}));
+  for (auto& a : all) actor_access::get(a)->request_stop(exit_reason(exit_code::shutdown, {}));
   all.clear();
   if (det) {
     // relaxed: deterministic mode runs every actor on this thread.
@@ -145,7 +145,7 @@ void actor_system::shutdown() {
 
 void actor_system::stop(const actor_ref& target, exit_reason reason) {
   if (!target) throw std::invalid_argument("actor_system::stop: empty handle");
-  target.get()->request_stop(std::move(reason));
+  detail::actor_access::get(target)->request_stop(std::move(reason));
 }
 
 system_stats actor_system::stats() const noexcept {

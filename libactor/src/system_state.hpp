@@ -9,7 +9,6 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 #include "libactor/system.hpp"
@@ -32,14 +31,16 @@ struct actor_extra {
   // Owner-only part.
   exit_reason quit_reason;
   std::unordered_map<std::uint64_t, bool> timers;  // live timer id -> periodic
+  bool timers_closed = false;                      // stopping: start_timer refuses
   struct pending_ask {
     std::coroutine_handle<> handle;
     pending_ask_slot slot;
     std::uint64_t timer;
+    root_task::promise_type* root;  // the task the awaiting coroutine belongs to
   };
   std::unordered_map<std::uint64_t, pending_ask> asks;
   std::uint64_t next_request = 0;
-  std::unordered_set<void*> roots;  // frames of running root tasks
+  root_task::promise_type* roots = nullptr;  // running root tasks, linked through their promises
 };
 
 /// A test-and-test-and-set lock for the short critical sections of

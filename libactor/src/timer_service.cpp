@@ -32,10 +32,10 @@ time_point timer_service::now() const noexcept {
 
 std::uint64_t timer_service::add(actor_ref target, message* proto, clone_fn clone, duration delay,
                                  duration period) {
+  message_ptr owned{proto};  // disposed (outside the lock) unless the timer takes it
   std::unique_lock lock(mu_);
   if (stopping_) {
     lock.unlock();
-    proto->dispose();
     return 0;
   }
   const std::uint64_t id = next_id_++;
@@ -44,10 +44,17 @@ std::uint64_t timer_service::add(actor_ref target, message* proto, clone_fn clon
   // which is not the timer's.
   if (proto->kind == msg_kind::timer) proto->request_id = id;
   const auto base = virtual_ ? virtual_now_ : steady_clock::now();
-  const auto due = base + (delay < duration::zero() ? duration::zero() : delay);
+  const auto due = deadline_after(base, delay);
   auto pos = queue_.emplace(due, id);
+  try {
+    entries_.emplace(id, entry{std::move(target), proto, clone, period, pos});
+  } catch (...) {
+    queue_.erase(pos);
+    lock.unlock();
+    throw;  // `owned` disposes the message
+  }
+  (void)owned.release();
   const bool earliest = pos == queue_.begin();
-  entries_.emplace(id, entry{std::move(target), proto, clone, period, pos});
   lock.unlock();
   if (earliest) cv_.notify_one();
   return id;
@@ -68,10 +75,11 @@ bool timer_service::cancel(std::uint64_t id) noexcept {
 }
 
 std::pair<actor_ref, message*> timer_service::pop_due(std::unique_lock<std::mutex>&) {
-  auto qit = queue_.begin();
-  const auto due = qit->first;
-  const std::uint64_t id = qit->second;
-  queue_.erase(qit);
+  // Extracted, not erased: a periodic timer re-inserts the same node, so
+  // re-arming never allocates (and cannot fail).
+  auto node = queue_.extract(queue_.begin());
+  const auto due = node.key();
+  const std::uint64_t id = node.mapped();
   auto it = entries_.find(id);
   entry& e = it->second;
   if (e.period == duration::zero()) {
@@ -85,7 +93,8 @@ std::pair<actor_ref, message*> timer_service::pop_due(std::unique_lock<std::mute
   } catch (...) {
     m = nullptr;  // out of memory while copying: skip this tick, keep the timer
   }
-  e.pos = queue_.emplace(due + e.period, id);
+  node.key() = deadline_after(due, e.period);
+  e.pos = queue_.insert(std::move(node));
   return {e.target, m};
 }
 
@@ -103,7 +112,7 @@ void timer_service::loop() {
     }
     auto [target, m] = pop_due(lock);
     lock.unlock();
-    if (m) target->enqueue(m);
+    if (m) actor_access::enqueue(actor_access::get(target), m);
     target = actor_ref{};
     lock.lock();
   }

@@ -58,7 +58,7 @@ class timer_service {
         while (!queue_.empty() && queue_.begin()->first == instant) batch.push_back(pop_due(lock));
       }
       for (auto& [target, m] : batch) {
-        if (m) target->enqueue(m);
+        if (m) actor_access::enqueue(actor_access::get(target), m);
       }
       batch.clear();
       after_each();

@@ -147,7 +147,7 @@ send_status remote_proxy::enqueue(core::message* m) noexcept {
   }
   const bool request = kind == msg_kind::user && m->request_id != 0;
   actor* sender = m->sender;
-  const bool sender_is_local = sender != nullptr && !sender->is_proxy();
+  const bool sender_is_local = sender != nullptr && !core::actor_access::is_proxy(sender);
   auto& buf = t_scratch;
   buf.clear();
   std::uint64_t key = 0;
@@ -215,7 +215,7 @@ send_status remote_proxy::enqueue(core::message* m) noexcept {
                     send_status::overloaded);
     }
     if (request) {
-      sender->add_ref();
+      core::actor_access::add_ref(sender);
       peer_->requests_.emplace(
           key, peer::request{actor_ref{core::ref_ptr<actor>(sender, false)}, m->request_id});
     }
@@ -531,7 +531,7 @@ bool connection::handle_frame(frame_kind kind, std::span<const std::byte> payloa
       {
         std::lock_guard lock(peer_->mu_);
         auto it = peer_->proxies_.find(id);
-        if (it != peer_->proxies_.end() && it->second->try_add_ref()) {
+        if (it != peer_->proxies_.end() && core::actor_access::try_add_ref(it->second)) {
           p = core::ref_ptr<remote_proxy>(it->second, false);
           peer_->proxies_.erase(it);  // a later handle to this id is a fresh, stopped proxy
         }
@@ -585,13 +585,14 @@ bool connection::handle_message(std::span<const std::byte> payload) {
   }
   actor* from = nullptr;
   if (sender != 0) {
-    if (sender != last_sender_id_ || static_cast<remote_proxy*>(last_sender_.get())->dead()) {
+    if (sender != last_sender_id_ ||
+        static_cast<remote_proxy*>(core::actor_access::get(last_sender_))->dead()) {
       last_sender_ = actor_ref{
           core::ref_ptr<actor>(node_.proxy_for(*peer_, sender, remote_proxy::role::actor), false)};
       last_sender_id_ = sender;
     }
-    from = last_sender_.get();
-    from->add_ref();
+    from = core::actor_access::get(last_sender_);
+    core::actor_access::add_ref(from);
   } else if (kind == msg_kind::user && request != 0) {
     from = node_.proxy_for(*peer_, 0, remote_proxy::role::anonymous);
   }
@@ -645,7 +646,7 @@ bool connection::handle_message(std::span<const std::byte> payload) {
       return true;
     }
     m->request_id = req->id;
-    req->asker->enqueue(m);
+    core::actor_access::enqueue(core::actor_access::get(req->asker), m);
     return true;
   }
   if (kind == msg_kind::kill) {
@@ -659,7 +660,7 @@ bool connection::handle_message(std::span<const std::byte> payload) {
   }
   if (receiver == 0) {
     if (kind == msg_kind::user) {
-      node_.service_->enqueue(m);
+      core::actor_access::enqueue(core::actor_access::get(node_.service_), m);
     } else {
       m->dispose();
     }
@@ -676,7 +677,7 @@ bool connection::handle_message(std::span<const std::byte> payload) {
                        send_status::dead_letter);
     return true;
   }
-  last_receiver_->enqueue(m);
+  core::actor_access::enqueue(core::actor_access::get(last_receiver_), m);
   return true;
 }
 
@@ -996,12 +997,13 @@ actor* node_impl::proxy_for(peer& p, std::uint64_t id, remote_proxy::role r) {
       remote_proxy** slot = nullptr;
       if (r == remote_proxy::role::actor) {
         auto it = p.proxies_.find(id);
-        if (it != p.proxies_.end() && it->second->try_add_ref()) return it->second;
+        if (it != p.proxies_.end() && core::actor_access::try_add_ref(it->second))
+          return it->second;
         fresh = new remote_proxy(sys_, core::ref_ptr<peer>(&p), id, r);
         p.proxies_[id] = fresh;
       } else {
         slot = r == remote_proxy::role::service ? &p.service_ : &p.anonymous_;
-        if (*slot != nullptr && (*slot)->try_add_ref()) return *slot;
+        if (*slot != nullptr && core::actor_access::try_add_ref(*slot)) return *slot;
         fresh = new remote_proxy(sys_, core::ref_ptr<peer>(&p), id, r);
         *slot = fresh;
       }
@@ -1042,12 +1044,12 @@ actor_ref node_impl::find_exported(std::uint64_t id) {
 }
 
 void node_impl::encode_handle(writer& w, const actor_ref& h) {
-  actor* a = h.get();
+  actor* a = core::actor_access::get(h);
   if (a == nullptr) {
     w.fixed(std::uint8_t{0});
     return;
   }
-  if (a->is_proxy()) {
+  if (core::actor_access::is_proxy(a)) {
     auto* rp = dynamic_cast<remote_proxy*>(a);
     if (rp == nullptr || rp->role_ != remote_proxy::role::actor) {
       // Reply sinks and service handles are not addressable from elsewhere.
@@ -1180,11 +1182,12 @@ void node_impl::lost(const core::ref_ptr<peer>& p, const std::shared_ptr<connect
       p->st_ = peer::state::down;
       p->primary_.reset();
       for (auto& [id, px] : p->proxies_) {
-        if (px->try_add_ref()) proxies.emplace_back(px, false);
+        if (core::actor_access::try_add_ref(px)) proxies.emplace_back(px, false);
       }
       p->proxies_.clear();
       for (remote_proxy** slot : {&p->service_, &p->anonymous_}) {
-        if (*slot != nullptr && (*slot)->try_add_ref()) proxies.emplace_back(*slot, false);
+        if (*slot != nullptr && core::actor_access::try_add_ref(*slot))
+          proxies.emplace_back(*slot, false);
         *slot = nullptr;
       }
       for (auto& [key, req] : p->requests_) requests.push_back(std::move(req));
@@ -1209,8 +1212,10 @@ void node_impl::lost(const core::ref_ptr<peer>& p, const std::shared_ptr<connect
     for (auto& px : proxies) px->kill(reason);
     proxies.clear();
     for (auto& rq : requests) {
-      rq.asker->enqueue(core::make_message<error>(core::msg_kind::error_reply, nullptr, rq.id,
-                                                  error{errc::node_down, reason.text()}));
+      core::actor_access::enqueue(
+          core::actor_access::get(rq.asker),
+          core::make_message<error>(core::msg_kind::error_reply, nullptr, rq.id,
+                                    error{errc::node_down, reason.text()}));
     }
     for (auto& w : watchers) w.send(node_down_msg{p->name_, why});
     if (!stopping_.load(std::memory_order_acquire) && !graceful)

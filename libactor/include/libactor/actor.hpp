@@ -42,6 +42,9 @@ namespace detail {
 class system_state;
 struct actor_extra;
 class proxy;
+struct actor_access;
+/// What an activation ended with (see actor_access::resume).
+enum class resume_result : std::uint8_t { idle, more, stopped };
 /// The actor whose handler runs on this thread, or null.
 LIBACTOR_EXPORT actor* current_actor() noexcept;
 /// Delivers the one-way messages this thread's handler has batched.
@@ -81,16 +84,14 @@ class LIBACTOR_EXPORT actor_ref {
 
   /// Asks the actor and returns a future-like reply. For use outside actors;
   /// inside an actor use `co_await self.ask<R>(...)`, which does not block.
-  /// A `void` handler answers `ask<void>`.
+  /// A `void` handler answers `ask<void>`. The timeout must be positive:
+  /// otherwise nothing is sent and the reply is errc::invalid_argument.
   template <class R, class T>
   [[nodiscard]] reply<R> ask(T&& msg, duration timeout) const;
 
   /// A process-unique, never reused id (0 for an empty handle).
   [[nodiscard]] std::uint64_t id() const noexcept;
   explicit operator bool() const noexcept { return static_cast<bool>(p_); }
-  /// @internal The runtime object; not part of the user API.
-  [[nodiscard]] actor* get() const noexcept { return p_.get(); }
-  actor* operator->() const noexcept { return p_.get(); }
 
   friend bool operator==(const actor_ref& a, const actor_ref& b) noexcept { return a.p_ == b.p_; }
   friend auto operator<=>(const actor_ref& a, const actor_ref& b) noexcept {
@@ -98,6 +99,11 @@ class LIBACTOR_EXPORT actor_ref {
   }
 
  private:
+  friend class actor;
+  friend struct detail::actor_access;
+  friend struct std::hash<actor_ref>;
+  [[nodiscard]] actor* get() const noexcept { return p_.get(); }
+
   detail::ref_ptr<actor> p_;
 };
 
@@ -166,12 +172,23 @@ class LIBACTOR_EXPORT reply_target {
   std::uint64_t request_id_ = 0;
 };
 
+struct behavior_impl;
+
 /// The frame that runs a handler's task and answers its request.
 struct root_task {
   struct LIBACTOR_EXPORT promise_type {
     actor* self = nullptr;
+    /// The behavior whose handler started this task: its handlers' captures
+    /// must outlive the task even if the actor calls become() meanwhile.
+    behavior_impl* started_by = nullptr;
+    /// The sender of the message that started the task (one owned
+    /// reference, or null): current_sender() for the task's whole life.
+    actor* request_sender = nullptr;
+    /// The actor's list of running root tasks (owner thread only).
+    promise_type* prev = nullptr;
+    promise_type* next = nullptr;
     root_task get_return_object() noexcept {
-      return {std::coroutine_handle<promise_type>::from_promise(*this)};
+      return root_task{std::coroutine_handle<promise_type>::from_promise(*this)};
     }
     std::suspend_always initial_suspend() noexcept { return {}; }
     std::suspend_never final_suspend() noexcept { return {}; }
@@ -179,6 +196,16 @@ struct root_task {
     void unhandled_exception() noexcept { std::terminate(); }  // drive() catches everything
     ~promise_type();
   };
+
+  explicit root_task(std::coroutine_handle<promise_type> h) noexcept : handle(h) {}
+  root_task(root_task&& o) noexcept : handle(std::exchange(o.handle, nullptr)) {}
+  root_task& operator=(root_task&&) = delete;
+  /// A frame never handed to its actor (start_root threw first) is destroyed
+  /// here, which answers its request.
+  ~root_task() {
+    if (handle) handle.destroy();
+  }
+
   std::coroutine_handle<promise_type> handle;
 };
 
@@ -294,11 +321,23 @@ bool try_invoke(F& f, message& m) {
   return true;
 }
 
+/// The handlers of one behavior. Reference counted without atomics: every
+/// reference is taken and dropped on the owning actor's thread (its
+/// `behavior`, the dispatch that runs one of its handlers, and each task one
+/// of its handlers started), so the closures outlive every use, become() or
+/// not.
 struct behavior_impl {
   virtual ~behavior_impl() = default;
   /// False when no handler takes the message's type.
   virtual bool invoke(message& m) = 0;
+  std::uint32_t refs = 1;
 };
+inline void retain(behavior_impl* b) noexcept {
+  ++b->refs;
+}
+inline void release(behavior_impl* b) noexcept {
+  if (--b->refs == 0) delete b;
+}
 
 template <class... Fs>
 struct behavior_fns final : behavior_impl {
@@ -324,13 +363,24 @@ class behavior {
   template <class... Fs>
   requires(sizeof...(Fs) > 0)
       behavior(Fs... fs)  // NOLINT: implicit so that `return {handlers...};` works
-      : impl_(std::make_unique<detail::behavior_fns<Fs...>>(std::move(fs)...)) {}
+      : impl_(new detail::behavior_fns<Fs...>(std::move(fs)...)) {}
+  behavior(behavior&& o) noexcept : impl_(std::exchange(o.impl_, nullptr)) {}
+  behavior& operator=(behavior&& o) noexcept {
+    behavior old(std::move(*this));
+    impl_ = std::exchange(o.impl_, nullptr);
+    return *this;
+  }
+  behavior(const behavior&) = delete;
+  behavior& operator=(const behavior&) = delete;
+  ~behavior() {
+    if (impl_) detail::release(impl_);
+  }
 
-  explicit operator bool() const noexcept { return static_cast<bool>(impl_); }
-  bool invoke(detail::message& m) { return impl_ && impl_->invoke(m); }
+  explicit operator bool() const noexcept { return impl_ != nullptr; }
 
  private:
-  std::unique_ptr<detail::behavior_impl> impl_;
+  friend class actor;
+  detail::behavior_impl* impl_ = nullptr;  // one owned reference
 };
 
 /// Awaitable returned by `actor::ask`: `co_await` it inside a `task`.
@@ -358,6 +408,13 @@ expected<R> to_expected(message& m) {
   }
 }
 
+/// `base + d`, saturated at the largest time point instead of overflowing
+/// (a timeout of duration::max() means "practically never").
+[[nodiscard]] constexpr time_point deadline_after(time_point base, duration d) noexcept {
+  if (d <= duration::zero()) return base;
+  return d >= time_point::max() - base ? time_point::max() : base + d;
+}
+
 struct pending_ask_slot {
   void* result;  // expected<R>* with storage in the awaiter
   void (*set)(void* result, message* m, error* e);
@@ -373,7 +430,7 @@ struct pending_ask_slot {
 /// overrides `make_behavior()`. A function actor is a callable
 /// `behavior(actor& self)`. Both are spawned with `actor_system::spawn`.
 /// Handlers of one actor never run concurrently, so its state needs no locks.
-class LIBACTOR_EXPORT actor : public detail::ref_counted {
+class LIBACTOR_EXPORT actor : private detail::ref_counted {
  public:
   /// Only valid inside actor_system::spawn (throws std::logic_error otherwise).
   actor();
@@ -387,7 +444,9 @@ class LIBACTOR_EXPORT actor : public detail::ref_counted {
   [[nodiscard]] actor_system& system() const noexcept;
   [[nodiscard]] std::uint64_t id() const noexcept { return id_; }
 
-  /// The sender of the message being handled (empty if none or not in a handler).
+  /// The sender of the message being handled (empty if none). Inside a
+  /// task, the sender of the message that started the task, also after a
+  /// `co_await`. Owner only.
   [[nodiscard]] actor_ref current_sender() const;
 
   /// Replaces the behavior from the next message on.
@@ -419,7 +478,8 @@ class LIBACTOR_EXPORT actor : public detail::ref_counted {
 
   /// Asks `to`; `co_await` the result inside a `task`. Resolves to an error
   /// on timeout, when the receiver is or becomes dead, or when its handler
-  /// throws. Other messages are handled while the task waits.
+  /// throws. Other messages are handled while the task waits. The timeout
+  /// must be positive (errc::invalid_argument otherwise, nothing is sent).
   ///
   /// GCC 12: do not build a message that owns resources (a string, a
   /// vector, a handle) as an aggregate temporary inside the `co_await`
@@ -433,9 +493,6 @@ class LIBACTOR_EXPORT actor : public detail::ref_counted {
   /// Spawns a sibling actor in the same system (see actor_system::spawn).
   template <class A, class... Args>
   actor_ref spawn(Args&&... args);
-
-  /// @threadsafe Enqueues `m` (taking ownership). Overridden by proxies.
-  virtual send_status enqueue(detail::message* m) noexcept;
 
  protected:
   /// Class actors return their behavior here. It runs inside spawn(), in this
@@ -456,10 +513,16 @@ class LIBACTOR_EXPORT actor : public detail::ref_counted {
   virtual void on_stop_request(const exit_reason& /*reason*/) noexcept {}
 
  private:
+  // Everything below is the runtime's: schedulers, proxies and the network
+  // layer reach it through detail::actor_access, users never do.
+  friend class actor_ref;
   friend class actor_system;
   friend class detail::system_state;
   friend class detail::reply_target;
   friend class detail::proxy;
+  friend struct detail::actor_access;
+  template <class>
+  friend class detail::ref_ptr;
   friend struct detail::root_task::promise_type;
   friend LIBACTOR_EXPORT void detail::start_root(detail::root_task);
   friend LIBACTOR_EXPORT actor_ref detail::launch(actor*);
@@ -468,16 +531,13 @@ class LIBACTOR_EXPORT actor : public detail::ref_counted {
   template <class R>
   friend class ask_awaiter;
 
- public:  // runtime interface (used by schedulers; not part of the user API)
-  enum class resume_result : std::uint8_t { idle, more, stopped };
-  /// True for runtime objects without a mailbox (reply sinks, network proxies).
-  [[nodiscard]] bool is_proxy() const noexcept { return proxy_; }
+  /// @threadsafe Enqueues `m` (taking ownership). Overridden by proxies.
+  virtual send_status enqueue(detail::message* m) noexcept;
   /// Runs up to `budget` messages. Only the scheduler calls this, and never
   /// for one actor on two threads at once (the mailbox's blocked tag hands
   /// the actor to exactly one scheduler slot).
-  resume_result resume(unsigned budget) noexcept;
+  detail::resume_result resume(unsigned budget) noexcept;
 
- private:
   void require_owner(const char* what) const;
   void init_from_spawn(behavior (*make)(actor&, void*), void* ctx) noexcept;
   void handle(detail::message* m) noexcept;
@@ -512,12 +572,10 @@ class LIBACTOR_EXPORT actor : public detail::ref_counted {
   bool proxy_ = false;
   detail::system_state* sys_ = nullptr;
   std::uint64_t id_ = 0;
-
- public:  // system bookkeeping (intrusive list of live actors)
+  // The system's intrusive list of live actors (under a shard lock).
   actor* live_prev_ = nullptr;
   actor* live_next_ = nullptr;
 
- private:
   // Consumer-hot group.
   std::atomic<detail::actor_extra*> extra_{nullptr};  // created on first use, see extra()
   behavior bhv_;
@@ -528,11 +586,32 @@ class LIBACTOR_EXPORT actor : public detail::ref_counted {
 
 namespace detail {
 
+/// The runtime's access to an actor's internals: schedulers run actors,
+/// proxies and the network layer enqueue messages and count references.
+/// Users hold `actor_ref` and, inside handlers, `actor&`, neither of which
+/// reaches any of this. @internal
+struct actor_access {
+  static send_status enqueue(actor* a, message* m) noexcept { return a->enqueue(m); }
+  static resume_result resume(actor* a, unsigned budget) noexcept { return a->resume(budget); }
+  static void add_ref(const actor* a) noexcept { a->add_ref(); }
+  static void release(const actor* a) noexcept { a->release(); }
+  static void release_n(const actor* a, std::uint32_t n) noexcept { a->release_n(n); }
+  [[nodiscard]] static bool try_add_ref(const actor* a) noexcept { return a->try_add_ref(); }
+  [[nodiscard]] static std::uint32_t use_count(const actor* a) noexcept { return a->use_count(); }
+  /// True for runtime objects without a mailbox (reply sinks, network proxies).
+  [[nodiscard]] static bool is_proxy(const actor* a) noexcept { return a->proxy_; }
+  [[nodiscard]] static actor* get(const actor_ref& h) noexcept { return h.get(); }
+  /// A handle adopting one reference the caller owns.
+  [[nodiscard]] static actor_ref adopt(actor* a) noexcept {
+    return actor_ref{ref_ptr<actor>(a, false)};
+  }
+};
+
 /// Builds the request or one-way message for a user payload.
 template <class T>
 message* make_user_message(std::uint64_t request_id, T&& msg) {
   actor* cur = current_actor();
-  if (cur) cur->add_ref();
+  if (cur) actor_access::add_ref(cur);
   return make_message<std::remove_cvref_t<T>>(msg_kind::user, cur, request_id,
                                               std::forward<T>(msg));
 }
@@ -540,7 +619,7 @@ message* make_user_message(std::uint64_t request_id, T&& msg) {
 template <class T>
 message* clone_payload(const message& m) {
   actor* s = m.sender;
-  if (s) s->add_ref();
+  if (s) actor_access::add_ref(s);
   auto* c = make_message<T>(m.kind, s, m.request_id, static_cast<const typed_message<T>&>(m).value);
   return c;
 }
@@ -563,7 +642,13 @@ class ask_awaiter {
     if (req_) req_->dispose();
   }
 
-  bool await_ready() const noexcept { return false; }
+  /// A non-positive timeout resolves at once to errc::invalid_argument,
+  /// and the request is not sent (as for an ask from outside an actor).
+  bool await_ready() {
+    if (timeout_ > duration::zero()) return false;
+    result_.emplace(error{errc::invalid_argument, "an ask's timeout must be positive"});
+    return true;
+  }
   void await_suspend(std::coroutine_handle<> h) {
     self_->start_ask(to_, std::exchange(req_, nullptr), timeout_, h,
                      detail::pending_ask_slot{&result_, &set});
@@ -597,7 +682,7 @@ template <class T>
 send_status actor_ref::send(T&& msg) const {
   detail::message* m = detail::make_user_message(0, std::forward<T>(msg));
   if (!p_) return detail::send_to_empty(m);
-  return p_->enqueue(m);
+  return p_->enqueue(m);  // actor_ref is a friend of actor
 }
 
 // --- actor templates ------------------------------------------------------------

@@ -145,14 +145,23 @@ class [[nodiscard]] reply {
 template <class R, class T>
 reply<R> actor_ref::ask(T&& msg, duration timeout) const {
   detail::ref_ptr<detail::reply_sink> sink{new detail::reply_sink, false};
-  sink->add_ref();  // the request's sender reference
+  const auto now = steady_clock::now();
+  if (timeout <= duration::zero()) {
+    // Refused before anything is sent, as inside an actor.
+    detail::actor_access::enqueue(
+        sink.get(), detail::make_message<error>(
+                        detail::msg_kind::error_reply, nullptr, 1,
+                        error{errc::invalid_argument, "an ask's timeout must be positive"}));
+    return reply<R>(std::move(sink), now);
+  }
+  detail::actor_access::add_ref(sink.get());  // the request's sender reference
   auto* m = detail::make_message<std::remove_cvref_t<T>>(detail::msg_kind::user, sink.get(), 1,
                                                          std::forward<T>(msg));
-  auto deadline = steady_clock::now() + timeout;
+  const auto deadline = detail::deadline_after(now, timeout);
   if (!p_) {
     detail::send_to_empty(m);
   } else {
-    p_->enqueue(m);
+    detail::actor_access::enqueue(p_.get(), m);
   }
   return reply<R>(std::move(sink), deadline);
 }

@@ -20,7 +20,7 @@ bool deterministic_scheduler::run_once() {
   }
   // One message per activation (not system_config::budget): it maximises
   // the interleavings a seed can produce.
-  if (a->resume(1) == actor::resume_result::more) schedule(a);
+  if (actor_access::resume(a, 1) == resume_result::more) schedule(a);
   return true;
 }
 

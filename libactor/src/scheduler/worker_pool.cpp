@@ -252,7 +252,7 @@ void worker_pool::run(worker& w) noexcept {
       // The last searcher found work: more may be waiting, let another look.
       if (idle_.end_search()) notify_one();
     }
-    if (a->resume(budget_) == actor::resume_result::more) push_local(w, a);
+    if (actor_access::resume(a, budget_) == resume_result::more) push_local(w, a);
   }
   if (w.searching) {
     w.searching = false;
