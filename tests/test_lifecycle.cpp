@@ -6,7 +6,10 @@
 #include <libactor/libactor.hpp>
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <string>
+#include <thread>
 
 #include "support.hpp"
 
@@ -441,4 +444,102 @@ TEST_CASE("a timer started in on_exit never fires and does not keep the actor al
   sys.run_until_idle();
   sys.advance_time(50ms);
   CHECK(destroyed.load(std::memory_order_seq_cst));
+}
+
+TEST_CASE("a handle that outlives its system is safe: sends are dead letters, hooks stay quiet",
+          "[lifecycle][shutdown]") {
+  std::atomic<int> hook_calls{0};
+  actor_ref survivor;
+  actor_ref stopped_survivor;
+  {
+    libactor::system_config cfg;
+    cfg.workers = 2;
+    cfg.on_dead_letter = [&hook_calls](const libactor::dead_letter_info&) {
+      hook_calls.fetch_add(1, std::memory_order_seq_cst);
+    };
+    libactor::actor_system sys{cfg};
+    for (int i = 0; i < 3; ++i) sys.spawn(stoppable);
+    survivor = sys.spawn(stoppable);
+    stopped_survivor = sys.spawn(stoppable);
+    test::recorder<exit_reason> downs;
+    watch(sys, stopped_survivor, downs);
+    stopped_survivor.send(stop_normal{});
+    REQUIRE(downs.wait_for_size(1));
+  }
+  const int calls = hook_calls.load(std::memory_order_seq_cst);
+  for (auto* h : {&survivor, &stopped_survivor}) {
+    CHECK(h->send(1) == libactor::send_status::dead_letter);
+    auto r = h->ask<int>(1, 1s).get();
+    REQUIRE_FALSE(r);
+    CHECK(r.err().code == libactor::errc::receiver_down);
+  }
+  // The dead system's hooks are not called any more.
+  CHECK(hook_calls.load(std::memory_order_seq_cst) == calls);
+  // A live system sees the old handles as stopped actors.
+  libactor::actor_system other{libactor::system_config{.workers = 2}};
+  test::recorder<exit_reason> downs;
+  watch(other, survivor, downs);
+  REQUIRE(downs.wait_for_size(1));
+  CHECK(downs.items()[0].code() == exit_code::shutdown);
+  CHECK_THROWS_AS(other.stop(actor_ref{}), std::invalid_argument);
+  other.stop(survivor);  // stopping a stopped actor is harmless
+  CHECK_FALSE(other.register_name("old", survivor));
+}
+
+TEST_CASE("a spawn racing shutdown either fails or runs and stops; nothing is left behind",
+          "[lifecycle][shutdown]") {
+  // The spawned actor's constructor runs after spawn's first shutdown check
+  // and before the actor is tracked: hold it there while shutdown runs.
+  struct gate {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool in_constructor = false;
+    bool go = false;
+  };
+  struct slow_to_build : actor {
+    slow_to_build(gate& g, std::atomic<int>& exits) : exits_(exits) {
+      std::unique_lock lock(g.mu);
+      g.in_constructor = true;
+      g.cv.notify_all();
+      g.cv.wait(lock, [&g] { return g.go; });
+    }
+    behavior make_behavior() override {
+      return {[](int) {}};
+    }
+    void on_exit(const exit_reason&) override { exits_.fetch_add(1, std::memory_order_seq_cst); }
+    std::atomic<int>& exits_;
+  };
+  for (int round = 0; round < 20; ++round) {
+    INFO("round " << round);
+    gate g;
+    std::atomic<int> exits{0};
+    libactor::actor_system sys{libactor::system_config{.workers = 2}};
+    for (int i = 0; i <= round % 4; ++i) sys.spawn(stoppable);  // unrelated actors
+    std::atomic<int> outcome{0};                                // 1: spawned, 2: refused
+    std::thread spawner([&] {
+      try {
+        auto a = sys.spawn<slow_to_build>(g, exits);
+        a.send(1);
+        outcome.store(1, std::memory_order_seq_cst);
+      } catch (const std::logic_error&) {
+        outcome.store(2, std::memory_order_seq_cst);
+      }
+    });
+    {
+      std::unique_lock lock(g.mu);
+      REQUIRE(g.cv.wait_for(lock, test::deadline, [&g] { return g.in_constructor; }));
+    }
+    sys.shutdown();  // must not finish with the new actor left behind
+    {
+      std::lock_guard lock(g.mu);
+      g.go = true;
+      g.cv.notify_all();
+    }
+    spawner.join();
+    sys.shutdown();
+    const int o = outcome.load(std::memory_order_seq_cst);
+    REQUIRE(o != 0);
+    CHECK(sys.stats().live_actors == 0);
+    if (o == 1) CHECK(exits.load(std::memory_order_seq_cst) == 1);
+  }
 }

@@ -228,7 +228,12 @@ void fail_current(std::exception_ptr ep, reply_target& rt) noexcept {
 
 actor_ref launch(actor* a) {
   system_state* sys = a->sys_;
-  sys->track(a);
+  try {
+    sys->track(a);
+  } catch (...) {
+    actor_access::release(a);  // never published: destroyed here
+    throw;
+  }
   actor_ref handle{ref_ptr<actor>(a)};
   {
     current_guard g(a);
@@ -247,10 +252,8 @@ actor_ref launch(actor* a) {
     // arrived while it initialised.
     if (!a->mailbox_.try_block()) sys->schedule(a);
   }
-  // seq_cst: pairs with shutdown(); see system_state::shutting_down.
-  if (sys->shutting_down.load(std::memory_order_seq_cst)) {
-    a->request_stop(exit_reason(exit_code::shutdown, {}));
-  }
+  // A shutdown that began after track() found this actor in its scan and
+  // asked it to stop; it waits for it.
   return handle;
 }
 
@@ -297,6 +300,7 @@ actor::actor() {
     throw std::logic_error("actors are created with actor_system::spawn, not directly");
   }
   sys_ = ctx->sys;
+  sys_->retain();
   capacity_ = ctx->opts.mailbox_capacity;
   policy_ = ctx->opts.overload;
   // relaxed: a unique number; nothing is published with it.
@@ -309,6 +313,7 @@ actor::actor(proxy_tag, detail::system_state* sys) noexcept : proxy_(true), sys_
   // relaxed: as above.
   id_ = sys ? sys->next_id.fetch_add(1, std::memory_order_relaxed)
             : proxy_ids.fetch_add(1, std::memory_order_relaxed);
+  if (sys_ != nullptr) sys_->retain();
 }
 
 actor::~actor() {
@@ -321,6 +326,7 @@ actor::~actor() {
       left = n;
     }
   }
+  if (sys_ != nullptr) sys_->release();  // last: may free the (retired) system
 }
 
 detail::actor_extra& actor::extra() {

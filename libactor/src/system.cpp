@@ -27,16 +27,22 @@ system_state::system_state(actor_system& o, system_config c)
 
 system_state::~system_state() = default;
 
+void system_state::retire() noexcept {
+  // seq_cst: see call_hook().
+  retired_.store(true, std::memory_order_seq_cst);
+  // acquire: pairs with the release in call_hook().
+  while (hooks_running_.load(std::memory_order_acquire) != 0) std::this_thread::yield();
+}
+
 void system_state::dead_letter(message* m, actor* receiver) noexcept {
   const bool user_visible = m->kind == msg_kind::user || m->kind == msg_kind::response ||
                             m->kind == msg_kind::error_reply;
   if (user_visible) {
     dead_letters.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
     if (cfg.on_dead_letter) {
-      try {
+      call_hook([&] {
         cfg.on_dead_letter(dead_letter_info{receiver ? receiver->id() : 0, m->type->name()});
-      } catch (...) {
-      }
+      });
     }
     reply_error(*m, receiver, errc::receiver_down, "the receiver is stopped");
   }
@@ -50,10 +56,7 @@ void system_state::unhandled_message(actor* receiver, message& m) noexcept {
                  static_cast<unsigned long long>(receiver->id()), m.type->name());
   }
   if (cfg.on_unhandled) {
-    try {
-      cfg.on_unhandled(unhandled_info{receiver->id(), m.type->name()});
-    } catch (...) {
-    }
+    call_hook([&] { cfg.on_unhandled(unhandled_info{receiver->id(), m.type->name()}); });
   }
 }
 
@@ -61,6 +64,12 @@ void system_state::track(actor* a) {
   auto& s = shards[a->id() % shards.size()];
   {
     std::lock_guard lock(s.mu);
+    // relaxed: read under the shard mutex. shutdown() sets the flag before
+    // it locks this shard to scan it, so either that scan finds this actor
+    // (tracked first) or this lock follows the scan's and sees the flag.
+    if (shutting_down.load(std::memory_order_relaxed)) {
+      throw std::logic_error("actor_system::spawn: the system is shutting down");
+    }
     a->live_next_ = s.head;
     if (s.head) s.head->live_prev_ = a;
     s.head = a;
@@ -85,12 +94,16 @@ void system_state::untrack(actor* a) noexcept {
     if (a->live_next_) a->live_next_->live_prev_ = a->live_prev_;
     a->live_prev_ = a->live_next_ = nullptr;
   }
+  {
+    // Under live_mu: shutdown() returns as soon as it sees zero, so the
+    // decrement and the notify are done before it can look. relaxed: the
+    // mutex provides the ordering. The actor's own reference to this state
+    // keeps it valid until the release below.
+    std::lock_guard lock(live_mu);
+    if (live.fetch_sub(1, std::memory_order_relaxed) == 1) live_cv.notify_all();
+  }
+  // Last: may destroy `a`, and with it the last reference to this state.
   actor_access::release(a);
-  // Under live_mu: shutdown() may return (and the system be destroyed) as soon
-  // as it sees zero, so the decrement and the notify must both be done before
-  // it can look. relaxed: the mutex provides the ordering.
-  std::lock_guard lock(live_mu);
-  if (live.fetch_sub(1, std::memory_order_relaxed) == 1) live_cv.notify_all();
 }
 
 void system_state::shutdown() {
@@ -130,13 +143,22 @@ void system_state::shutdown() {
 }  // namespace detail
 
 actor_system::actor_system(system_config cfg)
-    : state_(std::make_unique<detail::system_state>(*this, std::move(cfg))) {
-  state_->timers.start();
-  state_->sched->start();
+    : state_(new detail::system_state(*this, std::move(cfg))) {
+  try {
+    state_->timers.start();
+    state_->sched->start();
+  } catch (...) {
+    state_->timers.stop();
+    state_->sched->stop();
+    state_->release();
+    throw;
+  }
 }
 
 actor_system::~actor_system() {
   shutdown();
+  state_->retire();
+  state_->release();
 }
 
 void actor_system::shutdown() {

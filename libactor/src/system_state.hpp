@@ -62,10 +62,48 @@ class spin_guard {
   std::atomic<bool>& f_;
 };
 
+/// Everything an actor system owns. Reference counted: the actor_system
+/// holds one reference and every actor object (handles keep actors) one
+/// more, so the state outlives the actor_system as long as some handle does.
+/// When the actor_system is destroyed, the state is retired: all actors
+/// have stopped, the threads are joined, and the hooks are never called
+/// again; what a stray handle can still reach (a closed mailbox, the
+/// dead-letter count) stays valid.
 class system_state {
  public:
   system_state(actor_system& owner, system_config cfg);
   ~system_state();
+  system_state(const system_state&) = delete;
+  system_state& operator=(const system_state&) = delete;
+
+  void retain() noexcept {
+    // relaxed: a reference is only made from an existing one (the system's
+    // or a spawning actor's), which keeps the count above zero.
+    refs_.fetch_add(1, std::memory_order_relaxed);
+  }
+  void release() noexcept {
+    // acq_rel: as ref_counted::release(); the last owner sees every use.
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  }
+  /// After shutdown, from ~actor_system: no hook runs after this returns.
+  void retire() noexcept;
+
+  /// Runs `f` (a call of a user hook) unless the system is retired; a
+  /// concurrent retire() waits for it.
+  template <class F>
+  void call_hook(F&& f) noexcept {
+    // seq_cst, with the flag in retire(): either this sees the flag, or
+    // retire() sees this count and waits (a Dekker handshake).
+    hooks_running_.fetch_add(1, std::memory_order_seq_cst);
+    if (!retired_.load(std::memory_order_seq_cst)) {
+      try {
+        f();
+      } catch (...) {
+      }
+    }
+    // release: the hook's effects happen before retire() returns.
+    hooks_running_.fetch_sub(1, std::memory_order_release);
+  }
 
   void schedule(actor* a) noexcept { sched->schedule(a); }
   /// Counts (user messages) and disposes `m`; a request is answered with
@@ -73,6 +111,9 @@ class system_state {
   void dead_letter(message* m, actor* receiver) noexcept;
   void unhandled_message(actor* receiver, message& m) noexcept;
 
+  /// Adds a newly built actor to the live set. Throws std::logic_error
+  /// (tracking nothing) once shutdown has begun: shutdown scans the live
+  /// set under the same shard locks, so every actor it misses is refused.
   void track(actor* a);
   /// Forgets `a` and drops the system's reference (may destroy `a`).
   void untrack(actor* a) noexcept;
@@ -106,11 +147,17 @@ class system_state {
   std::array<shard, 16> shards;
   std::mutex live_mu;
   std::condition_variable live_cv;
-  // seq_cst: spawn's track-then-check and shutdown's set-then-scan must not
-  // both miss each other (see launch()).
+  // Set by shutdown() before it scans the shards; track() reads it under
+  // a shard lock, so the shard mutex orders the two (see track()). seq_cst
+  // for spawn_scope's early check, which is only a fast refusal.
   std::atomic<bool> shutting_down{false};
   std::mutex shutdown_mu;
   bool shut_down = false;
+
+ private:
+  std::atomic<std::uint64_t> refs_{1};
+  std::atomic<bool> retired_{false};
+  std::atomic<std::uint32_t> hooks_running_{0};
 };
 
 /// Sets the thread's current actor for the scope.

@@ -168,6 +168,11 @@ reply<R> actor_ref::ask(T&& msg, duration timeout) const {
 
 /// The runtime. Create one per process (or per test); destroying it shuts it
 /// down. All member functions are thread-safe unless noted.
+///
+/// Handles may outlive their system: once it is destroyed, a send to one of
+/// its actors is a dead letter (`send_status::dead_letter`), an ask is
+/// answered with errc::receiver_down, monitors and links see the actor
+/// stopped, and the system's hooks (system_config) are no longer called.
 class LIBACTOR_EXPORT actor_system {
  public:
   explicit actor_system(system_config cfg = {});
@@ -192,14 +197,14 @@ class LIBACTOR_EXPORT actor_system {
   template <class A, class... Args>
   requires std::derived_from<A, actor> actor_ref spawn_with(const spawn_options& opts,
                                                             Args&&... args) {
-    detail::spawn_scope scope(state_.get(), opts);
+    detail::spawn_scope scope(state_, opts);
     return detail::launch(new A(std::forward<Args>(args)...));
   }
 
   template <class F>
   requires std::is_invocable_r_v<behavior, F&, actor&> actor_ref
   spawn_with(const spawn_options& opts, F fn) {
-    detail::spawn_scope scope(state_.get(), opts);
+    detail::spawn_scope scope(state_, opts);
     return detail::launch(new detail::function_actor<F>(std::move(fn)));
   }
 
@@ -242,7 +247,9 @@ class LIBACTOR_EXPORT actor_system {
   [[nodiscard]] detail::system_state& state() noexcept { return *state_; }
 
  private:
-  std::unique_ptr<detail::system_state> state_;
+  // Counted: every actor object holds a reference, so a handle that outlives
+  // this system still reaches valid (retired) state. See system_state.
+  detail::system_state* state_;
 };
 
 template <class A, class... Args>
