@@ -3,6 +3,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <libactor/detail/proxy.hpp>
 #include <libactor/libactor.hpp>
 
 #include <atomic>
@@ -542,4 +543,168 @@ TEST_CASE("a spawn racing shutdown either fails or runs and stops; nothing is le
     CHECK(sys.stats().live_actors == 0);
     if (o == 1) CHECK(exits.load(std::memory_order_seq_cst) == 1);
   }
+}
+
+namespace {
+struct link_then_unlink {
+  actor_ref other;
+};
+struct trap {};
+
+/// Links to a stopped actor (whose exit signal is then queued at once) and
+/// unlinks it in the same handler.
+behavior unlinker(actor& self) {
+  return {
+      [&self](link_then_unlink l) {
+        self.link(l.other);
+        self.unlink(l.other);
+      },
+      [&self](trap) { self.trap_exit(true); },
+      [](const exit_msg&) { throw std::logic_error("an exit signal after unlink was delivered"); },
+      [](int x) { return x; },
+  };
+}
+}  // namespace
+
+TEST_CASE("after unlink returns, the other actor's exit has no effect, trapped or not",
+          "[lifecycle][links]") {
+  for (std::uint64_t seed = 0; seed < 200; ++seed) {
+    INFO("seed " << seed);
+    libactor::actor_system sys{libactor::system_config{.deterministic_seed = seed}};
+    for (std::uint64_t i = 0; i < seed % 5; ++i) sys.spawn(stoppable);
+    auto gone = sys.spawn(stoppable);
+    gone.send(stop_error{});
+    sys.run_until_idle();
+    auto a = sys.spawn(unlinker);
+    auto trapping = sys.spawn(unlinker);
+    trapping.send(trap{});
+    test::recorder<exit_reason> downs;
+    watch(sys, a, downs);
+    watch(sys, trapping, downs);
+    a.send(link_then_unlink{gone});
+    trapping.send(link_then_unlink{gone});
+    sys.run_until_idle();
+    CHECK(downs.items().empty());
+    auto r = a.ask<int>(7, 1s);
+    sys.run_until_idle();
+    CHECK(r.get().value() == 7);
+  }
+}
+
+TEST_CASE("an exit signal from an actor that is not linked is ignored, unless it is a kill",
+          "[lifecycle][links]") {
+  libactor::actor_system sys{libactor::system_config{.deterministic_seed = 3}};
+  auto stranger = sys.spawn(stoppable);
+  auto a = sys.spawn(unlinker);
+  auto trapping = sys.spawn(unlinker);
+  trapping.send(trap{});
+  sys.run_until_idle();
+  test::recorder<exit_reason> downs;
+  watch(sys, a, downs);
+  watch(sys, trapping, downs);
+  auto signal = [&](const actor_ref& to, exit_reason why) {
+    using namespace libactor::detail;
+    actor* from = actor_access::get(stranger);
+    actor_access::add_ref(from);
+    actor_access::enqueue(
+        actor_access::get(to),
+        make_message<exit_msg>(msg_kind::exit_signal, from, 0, exit_msg{stranger, std::move(why)}));
+  };
+  signal(a, exit_reason::error("forged"));
+  signal(trapping, exit_reason::error("forged"));
+  sys.run_until_idle();
+  CHECK(downs.items().empty());
+  signal(a, exit_reason::killed("by a stranger"));
+  sys.run_until_idle();
+  REQUIRE(downs.items().size() == 1);
+  CHECK(downs.items()[0] == exit_reason::killed("by a stranger"));
+}
+
+namespace {
+/// A runtime stand-in that looks up a name at the moment an exit signal is
+/// delivered to it, which is the moment a supervisor could react.
+class name_probe final : public libactor::detail::proxy {
+ public:
+  name_probe(libactor::actor_system& sys, std::string name, test::recorder<std::string>& seen)
+      : proxy(sys), sys_(sys), name_(std::move(name)), seen_(seen) {}
+
+ private:
+  libactor::send_status enqueue(libactor::detail::message* m) noexcept override {
+    if (m->kind == libactor::detail::msg_kind::exit_signal) {
+      seen_.push(sys_.lookup(name_) ? "still registered" : "released");
+    }
+    m->dispose();
+    return libactor::send_status::ok;
+  }
+  libactor::actor_system& sys_;
+  std::string name_;
+  test::recorder<std::string>& seen_;
+};
+}  // namespace
+
+TEST_CASE("a stopping actor's names are released before anyone is notified",
+          "[lifecycle][registry]") {
+  for (std::uint64_t seed = 0; seed < 200; ++seed) {
+    INFO("seed " << seed);
+    libactor::actor_system sys{libactor::system_config{.deterministic_seed = seed}};
+    for (std::uint64_t i = 0; i < seed % 3; ++i)
+      sys.register_name("other" + std::to_string(i), sys.spawn(stoppable));
+    test::recorder<std::string> seen;
+    auto probe = libactor::detail::actor_access::adopt(new name_probe(sys, "svc", seen));
+    struct link_to {
+      actor_ref other;
+    };
+    auto svc = sys.spawn([](actor& self) -> behavior {
+      return {[&self](link_to l) { self.link(l.other); },
+              [&self](stop_error) { self.quit(exit_reason::error("crash")); }};
+    });
+    REQUIRE(sys.register_name("svc", svc));
+    svc.send(link_to{probe});
+    sys.run_until_idle();
+    svc.send(stop_error{});
+    sys.run_until_idle();
+    CHECK(seen.items() == std::vector<std::string>{"released"});
+  }
+}
+
+TEST_CASE("a supervisor re-registers a restarted actor's name on its down message",
+          "[lifecycle][registry]") {
+  // The supervisor monitors first; 300 more monitors make the dying actor's
+  // notification loop long, so the supervisor handles its down message on
+  // the other worker while the loop still runs.
+  libactor::actor_system sys{libactor::system_config{.workers = 2}};
+  test::recorder<std::string> outcomes;
+  struct restart {};
+  auto supervisor = sys.spawn([&sys, &outcomes](actor& self) -> behavior {
+    auto current = std::make_shared<actor_ref>(sys.spawn(stoppable));
+    self.monitor(*current);
+    sys.register_name("svc", *current);
+    return {
+        [&self, &sys, &outcomes, current](const down_msg&) {
+          auto c = sys.spawn(stoppable);
+          self.monitor(c);
+          *current = c;
+          outcomes.push(sys.register_name("svc", c) ? "registered" : "name still taken");
+        },
+        [current](restart) { current->send(stop_error{}); },
+    };
+  });
+  const std::size_t rounds = test::scaled(40);
+  const std::size_t watchers = 300;
+  test::counter ready;
+  for (std::size_t r = 0; r < rounds; ++r) {
+    auto svc = sys.lookup("svc");
+    REQUIRE(svc);
+    for (std::size_t i = 0; i < watchers; ++i) {
+      sys.spawn([svc, &ready](actor& self) -> behavior {
+        self.monitor(svc);
+        ready.add();
+        return {[&self](const down_msg&) { self.quit(); }};
+      });
+    }
+    REQUIRE(ready.wait_for_at_least(watchers * (r + 1)));
+    supervisor.send(restart{});
+    REQUIRE(outcomes.wait_for_size(r + 1));
+  }
+  for (const auto& o : outcomes.items()) CHECK(o == "registered");
 }

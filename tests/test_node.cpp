@@ -250,6 +250,44 @@ TEST_CASE("a linked local actor's failure stops the remote actor", "[node]") {
   CHECK(seen.items()[0] == "error: linked failure");
 }
 
+TEST_CASE("remote links are two-way: recorded on both nodes, undone by unlink", "[node]") {
+  test::recorder<std::string> seen;
+  pair_of_nodes n;
+  // Two targets on b that trap exits and record them.
+  std::vector<actor_ref> targets;
+  for (int i = 0; i < 2; ++i) {
+    auto t = n.sys_b.spawn([&seen, i](actor& self) -> behavior {
+      self.trap_exit(true);
+      return {[](std::int64_t x) { return x; },
+              [&seen, i](const exit_msg& e) {
+                seen.push("target " + std::to_string(i) + " " + e.reason.to_string());
+              }};
+    });
+    REQUIRE(n.sys_b.register_name("target" + std::to_string(i), t));
+    targets.push_back(t);
+  }
+  auto r0 = *n.a->lookup("b", "target0", 10s);
+  auto r1 = *n.a->lookup("b", "target1", 10s);
+  struct unlink_it {};
+  auto local = n.sys_a.spawn([r0, r1](actor& self) -> behavior {
+    self.link(r0);
+    self.link(r1);
+    return {[&self, r1](unlink_it) { self.unlink(r1); }};
+  });
+  REQUIRE(local.ask<void>(unlink_it{}, 10s).get());
+  // A round trip on the same connection: the link and unlink frames are in.
+  REQUIRE(net::ask<std::int64_t>(r1, std::int64_t{1}, 10s).get());
+  // Node a goes away: b's side of each remaining link fires with node_down.
+  n.a.reset();
+  REQUIRE(seen.wait_for_size(1));
+  // target1's exit, had there been one, was queued in the same pass: an ask
+  // now is handled after it.
+  REQUIRE(targets[1].ask<std::int64_t>(std::int64_t{2}, 10s).get());
+  auto items = seen.items();
+  REQUIRE(items.size() == 1);
+  CHECK(items[0].rfind("target 0 node_down", 0) == 0);
+}
+
 TEST_CASE("remote spawn of a registered actor type", "[node]") {
   struct adder : actor {
     explicit adder(std::int64_t base) : base_(base) {}

@@ -422,56 +422,80 @@ void actor::demonitor(const actor_ref& other) {
   }
 }
 
+namespace {
+/// Removes one occurrence of `a`; false if there was none.
+bool erase_one(std::vector<actor_ref>& v, const actor* a) {
+  for (auto it = v.begin(); it != v.end(); ++it) {
+    if (detail::actor_access::get(*it) == a) {
+      v.erase(it);
+      return true;
+    }
+  }
+  return false;
+}
+}  // namespace
+
+/// Records a link in both actors, each under its own lock (never both at
+/// once). An actor that had already stopped records nothing; the other one
+/// gets its exit signal now, as if it had been linked when it stopped.
+/// True when both were running.
+bool actor::link_pair(actor* a, actor* b) noexcept {
+  using namespace detail;
+  auto record = [](actor* in, actor* other) -> std::optional<exit_reason> {
+    auto& ex = in->extra();
+    spin_guard g(in->lock_);
+    if (ex.stopped) return ex.final_reason;
+    ex.links.emplace_back(ref_ptr<actor>(other));
+    return std::nullopt;
+  };
+  auto tell = [](actor* to, actor* gone, exit_reason reason) {
+    actor_access::add_ref(gone);
+    actor_access::enqueue(
+        to, make_message<exit_msg>(msg_kind::exit_signal, gone, 0,
+                                   exit_msg{actor_ref{ref_ptr<actor>(gone)}, std::move(reason)}));
+  };
+  const auto a_gone = record(a, b);
+  const auto b_gone = record(b, a);
+  if (b_gone && !a_gone) tell(a, b, *b_gone);
+  if (a_gone && !b_gone) tell(b, a, *a_gone);
+  return !a_gone && !b_gone;
+}
+
+void actor::unlink_pair(actor* a, actor* b) noexcept {
+  for (auto [in, other] : {std::pair{a, b}, std::pair{b, a}}) {
+    auto* ex = in->extra_.load(std::memory_order_acquire);  // acquire: see extra()
+    if (ex == nullptr) continue;
+    detail::spin_guard g(in->lock_);
+    erase_one(ex->links, other);
+  }
+}
+
+namespace detail {
+void link_on_behalf(actor* local, actor* remote) noexcept {
+  (void)actor::link_pair(local, remote);
+}
+
+void unlink_on_behalf(actor* local, actor* remote) noexcept {
+  actor::unlink_pair(local, remote);
+}
+}  // namespace detail
+
 void actor::link(const actor_ref& other) {
   require_owner("link");
   if (!other || other.get() == this) throw std::invalid_argument("link: empty handle or self");
   actor* o = other.get();
-  {
-    auto& ex = extra();
-    detail::spin_guard g(lock_);
-    ex.links.push_back(other);
-  }
-  std::optional<exit_reason> gone;
-  {
-    auto& ex = o->extra();
-    detail::spin_guard g(o->lock_);
-    if (ex.stopped) {
-      gone = ex.final_reason;
-    } else {
-      ex.links.push_back(self());
-    }
-  }
-  if (!gone && o->proxy_) o->on_watched();
-  if (gone) {
-    o->add_ref();
-    enqueue(detail::make_message<exit_msg>(detail::msg_kind::exit_signal, o, 0,
-                                           exit_msg{other, std::move(*gone)}));
+  if (link_pair(this, o) && o->proxy_) {
+    o->on_watched();
+    o->on_linked(this);
   }
 }
-
-namespace {
-void erase_one(std::vector<actor_ref>& v, const actor* a) {
-  for (auto it = v.begin(); it != v.end(); ++it) {
-    if (detail::actor_access::get(*it) == a) {
-      v.erase(it);
-      return;
-    }
-  }
-}
-}  // namespace
 
 void actor::unlink(const actor_ref& other) {
   require_owner("unlink");
   if (!other) return;
   actor* o = other.get();
-  {
-    auto& ex = extra();
-    detail::spin_guard g(lock_);
-    erase_one(ex.links, o);
-  }
-  auto& ex = o->extra();
-  detail::spin_guard g(o->lock_);
-  erase_one(ex.links, this);
+  unlink_pair(this, o);
+  if (o->proxy_) o->on_unlinked(this);
 }
 
 timer_id actor::start_timer(detail::message* proto,
@@ -806,12 +830,23 @@ void actor::dispatch_user(detail::message* m) noexcept {
 void actor::handle_exit_signal(detail::message* m) noexcept {
   if (m->type != detail::type_of<exit_msg>()) return;  // only the runtime makes these
   auto& em = detail::payload<exit_msg>(*m);
+  bool linked = false;
   {
     auto* ex = extra_.load(std::memory_order_acquire);  // acquire: see extra()
     if (ex) {
       detail::spin_guard g(lock_);
-      erase_one(ex->links, em.source.get());
+      linked = erase_one(ex->links, detail::actor_access::get(em.source));
     }
+  }
+  if (!linked) {
+    // Erlang's rule: a signal from an actor this one is not linked to (any
+    // more: unlink() has returned) has no effect, unless it is a kill, which
+    // stops the actor whether or not it traps exits.
+    if (em.reason.code() == exit_code::killed && !quitting_) {
+      quitting_ = true;
+      extra().quit_reason = em.reason;
+    }
+    return;
   }
   if (trap_exit_) {
     dispatch_user(m);
@@ -875,7 +910,7 @@ void actor::stop_now(exit_reason reason, detail::message* rest) noexcept {
   for (auto& [id, periodic] : ex.timers) sys_->timers.cancel(id);
   ex.timers.clear();
   bhv_ = behavior{};
-  // 4. Publish the reason; from here monitor()/link() report us as stopped.
+  // 5. Publish the reason; from here monitor()/link() report us as stopped.
   std::vector<actor_ref> monitors;
   std::vector<actor_ref> links;
   std::vector<std::string> names;
@@ -887,6 +922,10 @@ void actor::stop_now(exit_reason reason, detail::message* rest) noexcept {
     links.swap(ex.links);
     names.swap(ex.names);
   }
+  // 6. Release the names first: whoever reacts to the notices below (a
+  // supervisor restarting this actor) may register them again at once.
+  for (auto& n : names) sys_->erase_name(n, this);
+  // 7. Tell monitors and linked actors.
   for (auto& w : monitors) {
     add_ref();
     detail::actor_access::enqueue(
@@ -900,8 +939,7 @@ void actor::stop_now(exit_reason reason, detail::message* rest) noexcept {
         detail::make_message<exit_msg>(detail::msg_kind::exit_signal, this, 0,
                                        exit_msg{self(), reason}));
   }
-  for (auto& n : names) sys_->erase_name(n, this);
-  // 5. Last: the system's reference. `this` may be gone afterwards, and its
+  // 8. Last: the system's reference. `this` may be gone afterwards, and its
   // destructor must not see itself as the running actor (a message sent from
   // a member's destructor would take a reference to a dying object).
   detail::flush_outbox();

@@ -97,6 +97,33 @@ void remote_proxy::on_watched() noexcept {
   if (peer_->node_ != nullptr) peer_->node_->send_control(*peer_, frame_kind::watch, payload);
 }
 
+void remote_proxy::on_linked(actor* local) noexcept {
+  send_link_frame(frame_kind::link, local);
+}
+
+void remote_proxy::on_unlinked(actor* local) noexcept {
+  send_link_frame(frame_kind::unlink, local);
+}
+
+void remote_proxy::send_link_frame(frame_kind kind, actor* local) noexcept {
+  // The remote actor records the link too (with a proxy for `local`), so
+  // that `local`'s exit reaches it as a linked actor's, and a link to a
+  // node that goes down stops it with node_down.
+  if (role_ != role::actor || core::actor_access::is_proxy(local)) return;
+  const auto owner = peer_->owner_.lock();
+  if (!owner) return;
+  try {
+    std::vector<std::byte> payload;
+    writer w{payload};
+    w.varint(remote_id_);
+    w.varint(owner->export_local(local));
+    std::lock_guard lock(peer_->mu_);
+    if (peer_->node_ != nullptr) peer_->node_->send_control(*peer_, kind, payload);
+  } catch (...) {
+    // Out of memory: the link stays one-sided, as before this frame existed.
+  }
+}
+
 void remote_proxy::on_stop_request(const exit_reason& reason) noexcept {
   if (role_ != role::actor) return;
   try {
@@ -517,6 +544,28 @@ bool connection::handle_frame(frame_kind kind, std::span<const std::byte> payloa
         return false;
       }
       node_.add_watch(*peer_, id);
+      return true;
+    }
+    case frame_kind::link:
+    case frame_kind::unlink: {
+      reader r{payload, decode_limits{}};
+      std::uint64_t target = 0;
+      std::uint64_t linker = 0;
+      if (!r.varint(target) || !r.varint(linker) || r.remaining() != 0 || linker == 0) {
+        fail(protocol_errc::malformed_payload, kind == frame_kind::link ? "link" : "unlink");
+        return false;
+      }
+      // An id that is not exported (any more) is answered by the `watch`
+      // frame that precedes a link: its `down` stops the linker's proxy.
+      actor_ref local = node_.find_exported(target);
+      if (!local) return true;
+      actor_ref remote{
+          core::ref_ptr<actor>(node_.proxy_for(*peer_, linker, remote_proxy::role::actor), false)};
+      if (kind == frame_kind::link) {
+        core::link_on_behalf(core::actor_access::get(local), core::actor_access::get(remote));
+      } else {
+        core::unlink_on_behalf(core::actor_access::get(local), core::actor_access::get(remote));
+      }
       return true;
     }
     case frame_kind::down: {

@@ -62,9 +62,13 @@ class remote_proxy final : public core::proxy {
 
  protected:
   void on_watched() noexcept override;
+  void on_linked(actor* local) noexcept override;
+  void on_unlinked(actor* local) noexcept override;
   void on_stop_request(const exit_reason& reason) noexcept override;
 
  private:
+  void send_link_frame(frame_kind kind, actor* local) noexcept;
+
   std::atomic<bool> dead_{false};
   std::atomic<bool> watch_sent_{false};
 };

@@ -45,6 +45,8 @@ class proxy;
 struct actor_access;
 /// What an activation ended with (see actor_access::resume).
 enum class resume_result : std::uint8_t { idle, more, stopped };
+LIBACTOR_EXPORT void link_on_behalf(actor* local, actor* remote) noexcept;
+LIBACTOR_EXPORT void unlink_on_behalf(actor* local, actor* remote) noexcept;
 /// The actor whose handler runs on this thread, or null.
 LIBACTOR_EXPORT actor* current_actor() noexcept;
 /// Delivers the one-way messages this thread's handler has batched.
@@ -509,6 +511,11 @@ class LIBACTOR_EXPORT actor : private detail::ref_counted {
   /// Proxies only: an actor just monitored or linked this one (called on
   /// that actor's thread, after it was recorded).
   virtual void on_watched() noexcept {}
+  /// Proxies only: `local` just linked (or unlinked) this proxy, after both
+  /// sides were recorded here. The actor this proxy stands for must record
+  /// the link too, so that its exit reaches `local` as a linked actor's.
+  virtual void on_linked(actor* /*local*/) noexcept {}
+  virtual void on_unlinked(actor* /*local*/) noexcept {}
   /// Proxies only: actor_system::stop() was called on this handle.
   virtual void on_stop_request(const exit_reason& /*reason*/) noexcept {}
 
@@ -526,6 +533,8 @@ class LIBACTOR_EXPORT actor : private detail::ref_counted {
   friend struct detail::root_task::promise_type;
   friend LIBACTOR_EXPORT void detail::start_root(detail::root_task);
   friend LIBACTOR_EXPORT actor_ref detail::launch(actor*);
+  friend LIBACTOR_EXPORT void detail::link_on_behalf(actor*, actor*) noexcept;
+  friend LIBACTOR_EXPORT void detail::unlink_on_behalf(actor*, actor*) noexcept;
   friend LIBACTOR_EXPORT void detail::fail_current(std::exception_ptr,
                                                    detail::reply_target&) noexcept;
   template <class R>
@@ -553,7 +562,8 @@ class LIBACTOR_EXPORT actor : private detail::ref_counted {
   void start_ask(const actor_ref& to, detail::message* req, duration timeout,
                  std::coroutine_handle<> h, detail::pending_ask_slot slot);
   detail::actor_extra& extra();
-  bool link_impl(actor* other, bool add) noexcept;
+  static bool link_pair(actor* a, actor* b) noexcept;
+  static void unlink_pair(actor* a, actor* b) noexcept;
 
   // Field order is deliberate. The first group is written by other threads
   // (producers CAS mailbox_.head_; refs_ sits just before it). The last group

@@ -29,6 +29,14 @@ class LIBACTOR_EXPORT flushable : public ref_counted {
 /// handler runs on this thread; the caller then flushes itself.
 LIBACTOR_EXPORT bool flush_after_handler(flushable* f) noexcept;
 
+/// Links `local` (an actor of this process) and `remote` (a proxy) on behalf
+/// of the actor `remote` stands for, which linked `local` where it lives:
+/// what actor::link does, without `local`'s context. If either has stopped,
+/// the other receives its exit signal at once, as with link().
+LIBACTOR_EXPORT void link_on_behalf(actor* local, actor* remote) noexcept;
+/// Undoes link_on_behalf (the remote actor called unlink).
+LIBACTOR_EXPORT void unlink_on_behalf(actor* local, actor* remote) noexcept;
+
 /// An actor without a mailbox that stands for one that lives elsewhere.
 /// Monitors and links on it work as on any actor; `terminate` fires them.
 /// @threadsafe

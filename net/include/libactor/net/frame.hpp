@@ -31,6 +31,8 @@ enum class frame_kind : std::uint8_t {
   down = 7,       ///< A watched actor stopped; carries its id and exit reason.
   heartbeat = 8,  ///< Keeps an idle connection's liveness check satisfied.
   leaving = 9,    ///< The sender is shutting down; the close that follows is not a failure.
+  link = 10,      ///< "My actor linked yours": both ids; the receiver records the link too.
+  unlink = 11,    ///< "My actor unlinked yours": both ids.
 };
 
 /// Failures of the node-to-node protocol.
