@@ -137,8 +137,14 @@ void reply_error(const message& m, actor* from, errc code, std::string text) noe
 }
 
 send_status send_to_empty(message* m) noexcept {
-  reply_error(*m, nullptr, errc::receiver_down, "the handle is empty");
-  m->dispose();
+  // Inside a handler, the sender's system counts and logs it; outside, the
+  // caller has the returned status (and an asker its error).
+  if (actor* cur = t_current; cur != nullptr && cur->sys_ != nullptr) {
+    cur->sys_->dead_letter(m, nullptr);
+  } else {
+    reply_error(*m, nullptr, errc::receiver_down, "the handle is empty");
+    m->dispose();
+  }
   return send_status::dead_letter;
 }
 
@@ -198,9 +204,12 @@ void start_root(root_task t) {
   p.self = self;
   p.started_by = t_dispatching;
   if (p.started_by != nullptr) retain(p.started_by);
-  if (self->current_ != nullptr && self->current_->sender != nullptr) {
-    p.request_sender = self->current_->sender;
-    actor_access::add_ref(p.request_sender);
+  if (self->current_ != nullptr) {
+    p.request_type = self->current_->type;
+    if (self->current_->sender != nullptr) {
+      p.request_sender = self->current_->sender;
+      actor_access::add_ref(p.request_sender);
+    }
   }
   p.next = ex.roots;
   if (ex.roots != nullptr) ex.roots->prev = &p;
@@ -217,6 +226,13 @@ void fail_current(std::exception_ptr ep, reply_target& rt) noexcept {
   } catch (...) {
   }
   if (actor* self = t_current) {
+    // The message whose handler failed: a task's starting message, or the
+    // one being dispatched.
+    const root_task::promise_type* root = t_running_root;
+    const type_id type = root != nullptr && root->self == self ? root->request_type
+                         : self->current_ != nullptr           ? self->current_->type
+                                                               : nullptr;
+    self->sys_->actor_failed(self, "the handler for", type, ep);
     if (!self->quitting_) {
       self->quitting_ = true;
       self->extra().quit_reason = exit_reason::error(std::move(text));
@@ -241,6 +257,7 @@ actor_ref launch(actor* a) {
       a->bhv_ = a->make_behavior();
       if (!a->bhv_) a->quit(exit_reason::normal());
     } catch (...) {
+      sys->actor_failed(a, "make_behavior", nullptr, std::current_exception());
       a->quit(exit_reason::error(what_of(std::current_exception())));
     }
     flush_outbox();
@@ -822,7 +839,7 @@ void actor::dispatch_user(detail::message* m) noexcept {
   if (!handled) {
     sys_->unhandled_message(this, *m);
     detail::reply_error(*m, this, errc::unhandled,
-                        std::string("no handler for ") + m->type->name());
+                        std::string("no handler for ") + detail::readable_name(m->type));
   }
   current_ = nullptr;
 }
@@ -903,6 +920,7 @@ void actor::stop_now(exit_reason reason, detail::message* rest) noexcept {
   try {
     on_exit(reason);
   } catch (...) {
+    sys_->actor_failed(this, "on_exit", nullptr, std::current_exception());
   }
   // 4. Timers, including any the hook started; from here start_timer
   // refuses. Then the behavior (and whatever its handlers hold).

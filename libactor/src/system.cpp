@@ -3,6 +3,7 @@
 
 #include "scheduler/worker_pool.hpp"
 #include "system_state.hpp"
+#include "type_name.hpp"
 
 namespace libactor {
 namespace detail {
@@ -20,7 +21,10 @@ std::unique_ptr<scheduler> make_scheduler(const system_config& cfg, deterministi
 }  // namespace
 
 system_state::system_state(actor_system& o, system_config c)
-    : owner(o), cfg(std::move(c)), timers(cfg.deterministic_seed.has_value()) {
+    : owner(o),
+      cfg(std::move(c)),
+      timers(cfg.deterministic_seed.has_value()),
+      limiter(cfg.log_limit) {
   if (cfg.budget == 0) throw std::invalid_argument("system_config::budget must be at least 1");
   sched = make_scheduler(cfg, det);
 }
@@ -39,9 +43,19 @@ void system_state::dead_letter(message* m, actor* receiver) noexcept {
                             m->kind == msg_kind::error_reply;
   if (user_visible) {
     dead_letters.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
-    if (cfg.on_dead_letter) {
-      call_hook([&] {
-        cfg.on_dead_letter(dead_letter_info{receiver ? receiver->id() : 0, m->type->name()});
+    const char* type = readable_name(m->type);
+    const std::uint64_t to = receiver ? receiver->id() : 0;
+    if (cfg.on_dead_letter) call_hook([&] { cfg.on_dead_letter(dead_letter_info{to, type}); });
+    // As Akka does, not while shutting down: messages left in mailboxes
+    // then are expected, and would bury the ones that matter.
+    // relaxed: a stale false only logs one line more.
+    if (cfg.log_dead_letters && !shutting_down.load(std::memory_order_relaxed)) {
+      log(log_level::warning, log_category::dead_letter, [&] {
+        std::string line = type;
+        if (m->request_id != 0 && m->kind == msg_kind::user) line += " request";
+        line += to == 0 ? " sent to an empty handle"
+                        : " sent to actor " + std::to_string(to) + ", which has stopped";
+        return line;
       });
     }
     reply_error(*m, receiver, errc::receiver_down, "the receiver is stopped");
@@ -51,13 +65,28 @@ void system_state::dead_letter(message* m, actor* receiver) noexcept {
 
 void system_state::unhandled_message(actor* receiver, message& m) noexcept {
   unhandled.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
-  if (cfg.log_unhandled) {
-    std::fprintf(stderr, "libactor: actor %llu has no handler for %s\n",
-                 static_cast<unsigned long long>(receiver->id()), m.type->name());
-  }
+  const char* type = readable_name(m.type);
   if (cfg.on_unhandled) {
-    call_hook([&] { cfg.on_unhandled(unhandled_info{receiver->id(), m.type->name()}); });
+    call_hook([&] { cfg.on_unhandled(unhandled_info{receiver->id(), type}); });
   }
+  if (cfg.log_unhandled) {
+    log(log_level::warning, log_category::unhandled, [&] {
+      return "actor " + std::to_string(receiver->id()) + " (" + actor_type_name(receiver) +
+             ") has no handler for " + type;
+    });
+  }
+}
+
+void system_state::actor_failed(const actor* a, const char* where, type_id type,
+                                const std::exception_ptr& ep) noexcept {
+  failures.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
+  if (!cfg.log_failures) return;
+  log(log_level::error, log_category::actor_failed, [&] {
+    std::string line =
+        "actor " + std::to_string(a->id()) + " (" + actor_type_name(a) + ") failed: " + where;
+    if (type != nullptr) line += std::string(" ") + readable_name(type);
+    return line + " threw " + describe_exception(ep);
+  });
 }
 
 void system_state::track(actor* a) {
@@ -173,10 +202,14 @@ void actor_system::stop(const actor_ref& target, exit_reason reason) {
 system_stats actor_system::stats() const noexcept {
   auto& s = *state_;
   // relaxed: statistics.
-  return system_stats{
-      s.spawned.load(std::memory_order_relaxed),      s.live.load(std::memory_order_relaxed),
-      s.dead_letters.load(std::memory_order_relaxed), s.unhandled.load(std::memory_order_relaxed),
-      s.dropped.load(std::memory_order_relaxed),      s.rejected.load(std::memory_order_relaxed)};
+  return system_stats{s.spawned.load(std::memory_order_relaxed),
+                      s.live.load(std::memory_order_relaxed),
+                      s.dead_letters.load(std::memory_order_relaxed),
+                      s.unhandled.load(std::memory_order_relaxed),
+                      s.dropped.load(std::memory_order_relaxed),
+                      s.rejected.load(std::memory_order_relaxed),
+                      s.failures.load(std::memory_order_relaxed),
+                      s.log_suppressed.load(std::memory_order_relaxed)};
 }
 
 unsigned actor_system::worker_count() const noexcept {
@@ -226,6 +259,11 @@ bool install_driver(actor_system& sys, io_driver* d) noexcept {
 
 void remove_driver(actor_system& sys, io_driver* d) noexcept {
   sys.state().sched->remove_driver(d);
+}
+
+void runtime_log(actor_system& sys, log_level level, log_category category,
+                 std::string_view text) noexcept {
+  sys.state().log(level, category, [text] { return std::string(text); });
 }
 
 }  // namespace detail

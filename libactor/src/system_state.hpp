@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "libactor/system.hpp"
+#include "log.hpp"
 #include "scheduler/deterministic.hpp"
 #include "scheduler/scheduler.hpp"
 #include "timer_service.hpp"
@@ -110,6 +111,33 @@ class system_state {
   /// errc::receiver_down.
   void dead_letter(message* m, actor* receiver) noexcept;
   void unhandled_message(actor* receiver, message& m) noexcept;
+  /// Counts and logs an exception that escaped actor code: `where` names
+  /// the code ("the handler for", "make_behavior", "on_exit"), `type` the
+  /// message it was handling (or null).
+  void actor_failed(const actor* a, const char* where, type_id type,
+                    const std::exception_ptr& ep) noexcept;
+
+  /// Logs one line of category `c`, made by `format()` only if the rate
+  /// limit lets it pass.
+  template <class Format>
+  void log(log_level level, log_category c, Format&& format) noexcept {
+    std::uint64_t suppressed = 0;
+    if (!limiter.admit(c, timers.now(), suppressed)) {
+      log_suppressed.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
+      return;
+    }
+    try {
+      const std::string text = format();
+      const log_record r{level, c, text, suppressed};
+      if (cfg.logger) {
+        call_hook([&] { cfg.logger(r); });
+      } else {
+        log_to_stderr(r);
+      }
+    } catch (...) {
+      // No memory to format the line: the event is still counted.
+    }
+  }
 
   /// Adds a newly built actor to the live set. Throws std::logic_error
   /// (tracking nothing) once shutdown has begun: shutdown scans the live
@@ -123,6 +151,7 @@ class system_state {
   actor_system& owner;
   const system_config cfg;
   timer_service timers;
+  log_limiter limiter;
   std::unique_ptr<scheduler> sched;
   deterministic_scheduler* det = nullptr;
 
@@ -137,6 +166,8 @@ class system_state {
   std::atomic<std::uint64_t> unhandled{0};
   std::atomic<std::uint64_t> dropped{0};
   std::atomic<std::uint64_t> rejected{0};
+  std::atomic<std::uint64_t> failures{0};
+  std::atomic<std::uint64_t> log_suppressed{0};
   std::atomic<std::uint64_t> live{0};
 
   // Live actors, sharded to keep spawns from contending on one lock.

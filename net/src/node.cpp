@@ -168,7 +168,7 @@ send_status remote_proxy::enqueue(core::message* m) noexcept {
   if (codec == nullptr) {
     owner->stats_.not_serializable.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
     return refuse(m, errc::not_serializable,
-                  std::string("type ") + m->type->name() +
+                  std::string("type ") + core::readable_name(m->type) +
                       " has no wire declaration (LIBACTOR_WIRE_TYPE or net::register_message)",
                   send_status::not_serializable);
   }
@@ -994,14 +994,14 @@ void node_impl::shutdown() {
 }
 
 void node_impl::log(const std::string& line) {
-  const std::string text = "libactor.net[" + cfg_.name + "]: " + line;
+  const std::string text = "node " + cfg_.name + ": " + line;
   if (cfg_.log) {
     try {
       cfg_.log(text);
     } catch (...) {
     }
   } else {
-    std::fprintf(stderr, "%s\n", text.c_str());
+    core::runtime_log(sys_, log_level::warning, log_category::network, text);
   }
 }
 

@@ -46,6 +46,9 @@ struct actor_access;
 /// What an activation ended with (see actor_access::resume).
 enum class resume_result : std::uint8_t { idle, more, stopped };
 LIBACTOR_EXPORT void link_on_behalf(actor* local, actor* remote) noexcept;
+/// A message sent through an empty handle: counted as a dead letter in the
+/// sending actor's system (if any), a request answered with an error.
+LIBACTOR_EXPORT send_status send_to_empty(message* m) noexcept;
 LIBACTOR_EXPORT void unlink_on_behalf(actor* local, actor* remote) noexcept;
 /// The actor whose handler runs on this thread, or null.
 LIBACTOR_EXPORT actor* current_actor() noexcept;
@@ -186,6 +189,8 @@ struct root_task {
     /// The sender of the message that started the task (one owned
     /// reference, or null): current_sender() for the task's whole life.
     actor* request_sender = nullptr;
+    /// The type of that message, for the failure log.
+    type_id request_type = nullptr;
     /// The actor's list of running root tasks (owner thread only).
     promise_type* prev = nullptr;
     promise_type* next = nullptr;
@@ -400,8 +405,8 @@ expected<R> to_expected(message& m) {
   }
   using V = std::conditional_t<std::is_void_v<R>, unit_t, R>;
   if (m.kind != msg_kind::response || m.type != type_of<V>()) {
-    return error{errc::bad_response_type,
-                 std::string("expected ") + type_of<V>()->name() + ", got " + m.type->name()};
+    return error{errc::bad_response_type, std::string("expected ") + readable_name(type_of<V>()) +
+                                              ", got " + readable_name(m.type)};
   }
   if constexpr (std::is_void_v<R>) {
     return {};
@@ -535,6 +540,7 @@ class LIBACTOR_EXPORT actor : private detail::ref_counted {
   friend LIBACTOR_EXPORT actor_ref detail::launch(actor*);
   friend LIBACTOR_EXPORT void detail::link_on_behalf(actor*, actor*) noexcept;
   friend LIBACTOR_EXPORT void detail::unlink_on_behalf(actor*, actor*) noexcept;
+  friend LIBACTOR_EXPORT send_status detail::send_to_empty(detail::message*) noexcept;
   friend LIBACTOR_EXPORT void detail::fail_current(std::exception_ptr,
                                                    detail::reply_target&) noexcept;
   template <class R>
@@ -633,8 +639,6 @@ message* clone_payload(const message& m) {
   auto* c = make_message<T>(m.kind, s, m.request_id, static_cast<const typed_message<T>&>(m).value);
   return c;
 }
-
-LIBACTOR_EXPORT send_status send_to_empty(message* m) noexcept;
 }  // namespace detail
 
 template <class R>

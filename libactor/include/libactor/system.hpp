@@ -25,13 +25,63 @@ namespace libactor {
 /// empty. Passed to system_config::on_dead_letter.
 struct dead_letter_info {
   std::uint64_t receiver_id;  ///< 0 for an empty handle.
-  const char* type_name;      ///< Implementation-defined name of the payload type.
+  const char* type_name;      ///< The payload type's name, demangled ("app::order").
 };
 
 /// A message whose type the receiver's behavior has no handler for.
 struct unhandled_info {
   std::uint64_t receiver_id;
-  const char* type_name;
+  const char* type_name;  ///< Demangled, as in dead_letter_info.
+};
+
+/// How serious a log line is.
+enum class log_level : std::uint8_t {
+  error,    ///< Something failed: an actor stopped because its code threw.
+  warning,  ///< Something was lost or refused: a dead letter, an unhandled message, bad input.
+  info,     ///< Worth knowing: a node came up.
+};
+
+/// What a log line is about. Each category is rate-limited on its own, so a
+/// flood of dead letters cannot hide an actor failure.
+enum class log_category : std::uint8_t {
+  actor_failed,  ///< A handler, make_behavior or on_exit threw; the actor stopped.
+  unhandled,     ///< A message no handler took.
+  dead_letter,   ///< A message to a stopped actor or an empty handle.
+  network,       ///< A node's connection events (libactor::net).
+};
+inline constexpr std::size_t log_category_count = 4;
+
+/// A short, stable name for `c`, e.g. "dead_letter".
+[[nodiscard]] constexpr const char* to_string(log_category c) noexcept {
+  switch (c) {
+    case log_category::actor_failed:
+      return "actor_failed";
+    case log_category::unhandled:
+      return "unhandled";
+    case log_category::dead_letter:
+      return "dead_letter";
+    case log_category::network:
+      return "network";
+  }
+  return "unknown";
+}
+
+/// One line the runtime logs.
+struct log_record {
+  log_level level;
+  log_category category;
+  std::string_view text;  ///< One line, without a newline.
+  /// Lines of this category that the rate limit dropped since the previous
+  /// one that passed (their events are still counted in stats()).
+  std::uint64_t suppressed;
+};
+
+/// At most `lines` lines per category in each `period` (0: no limit), as
+/// Akka limits dead-letter logging. A line over the limit costs a couple of
+/// atomic operations and is only counted.
+struct log_rate_limit {
+  std::uint32_t lines = 10;
+  duration period = std::chrono::seconds(1);
 };
 
 struct system_config {
@@ -48,8 +98,19 @@ struct system_config {
   std::function<void(const dead_letter_info&)> on_dead_letter;
   /// Called (on the receiver's thread) for every unhandled message.
   std::function<void(const unhandled_info&)> on_unhandled;
-  /// Also print one line to stderr per unhandled message.
-  bool log_unhandled = false;
+
+  /// Receives the runtime's log lines. Empty (the default): each line goes
+  /// to stderr as "libactor: <category>: <text>". Called on the thread where
+  /// the event happened (a worker, a sender's thread, a node's I/O): it must
+  /// be thread-safe and must not block; what it throws is ignored. Not
+  /// called after the actor_system's destructor returns.
+  std::function<void(const log_record&)> logger;
+  /// The rate limit per category.
+  log_rate_limit log_limit;
+  /// Which events are logged (they are counted in stats() either way).
+  bool log_failures = true;      ///< An actor stopped because its code threw.
+  bool log_unhandled = true;     ///< A message no handler took.
+  bool log_dead_letters = true;  ///< A message reached no actor.
 };
 
 /// Counters since the system started. Each is a monotonic total except
@@ -61,6 +122,11 @@ struct system_stats {
   std::uint64_t unhandled = 0;     ///< Messages no handler took.
   std::uint64_t dropped = 0;       ///< Discarded by drop_newest/drop_oldest mailboxes.
   std::uint64_t rejected = 0;      ///< Refused by full `reject` mailboxes.
+  /// Exceptions that escaped actor code (a handler, a task, make_behavior,
+  /// on_exit). Each stopped its actor, or happened while it stopped.
+  std::uint64_t failures = 0;
+  /// Log lines the rate limit dropped (see system_config::log_limit).
+  std::uint64_t log_suppressed = 0;
 };
 
 namespace detail {

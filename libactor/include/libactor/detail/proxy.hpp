@@ -6,9 +6,11 @@
 /// returns. The network layer builds its remote handles on these. @internal
 
 #include <string>
+#include <string_view>
 
 #include "libactor/actor.hpp"
 #include "libactor/detail/ref_counted.hpp"
+#include "libactor/system.hpp"
 
 namespace libactor {
 class actor_system;
@@ -36,6 +38,10 @@ LIBACTOR_EXPORT bool flush_after_handler(flushable* f) noexcept;
 LIBACTOR_EXPORT void link_on_behalf(actor* local, actor* remote) noexcept;
 /// Undoes link_on_behalf (the remote actor called unlink).
 LIBACTOR_EXPORT void unlink_on_behalf(actor* local, actor* remote) noexcept;
+
+/// Logs one line through `sys`'s logger and rate limit (system_config).
+LIBACTOR_EXPORT void runtime_log(actor_system& sys, log_level level, log_category category,
+                                 std::string_view text) noexcept;
 
 /// An actor without a mailbox that stands for one that lives elsewhere.
 /// Monitors and links on it work as on any actor; `terminate` fires them.

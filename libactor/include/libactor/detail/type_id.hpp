@@ -7,10 +7,16 @@
 #include <type_traits>
 #include <typeinfo>
 
+#include "libactor/export.hpp"
+
 namespace libactor::detail {
 
 struct type_meta {
-  const char* (*name)() noexcept;  ///< Implementation-defined type name, for logs.
+  const char* (*name)() noexcept;  ///< The compiler's (mangled) name; see readable_name().
+  /// The demangled name, made on first use by readable_name() and kept for
+  /// the life of the process. acq_rel/acquire: the string is complete
+  /// before its address is seen.
+  mutable std::atomic<const char*> readable{nullptr};
   /// The network layer's codec for this type, set once when the type is
   /// declared for the wire; null for types that cannot leave the process.
   /// release store when set, acquire load when read: the codec object is
@@ -34,6 +40,10 @@ struct __attribute__((visibility("default"))) type_tag {
 };
 
 using type_id = const type_meta*;
+
+/// The type's demangled name ("app::order", "std::optional<int>"), for
+/// errors and logs. Never null; falls back to the mangled name.
+LIBACTOR_EXPORT const char* readable_name(const type_meta* t) noexcept;
 
 /// The identity of `T` (cv-ref qualifiers ignored).
 template <class T>

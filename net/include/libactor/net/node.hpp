@@ -68,7 +68,9 @@ struct node_config {
   duration reconnect_min = std::chrono::milliseconds(50);
   duration reconnect_max = std::chrono::seconds(2);
   /// Receives one line per connection event worth a human's attention (bad
-  /// input, failed handshakes, nodes down and up). Default: stderr.
+  /// input, failed handshakes, nodes down and up). Default: the actor
+  /// system's logger (system_config::logger, category `network`, with its
+  /// rate limit).
   std::function<void(std::string_view)> log;
 };
 
