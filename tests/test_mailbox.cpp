@@ -237,3 +237,78 @@ TEST_CASE("mailbox push_chain: one CAS, chain order after earlier pushes, unbloc
   CHECK(live_payloads.load(std::memory_order_relaxed) ==
         0);  // relaxed: writers joined or same thread
 }
+
+TEST_CASE("mailbox ring: a doorbell without a message, ordered like a push", "[mailbox]") {
+  mailbox mb;
+  // While the consumer runs (empty): the ring makes try_block fail once.
+  CHECK(mb.ring() == mailbox::push_result::ok);
+  CHECK_FALSE(mb.try_block());
+  CHECK(mb.take_all() == nullptr);  // takes the tag, no message
+  CHECK(mb.try_block());
+  // Blocked: the ring asks the caller to schedule, exactly once.
+  CHECK(mb.ring() == mailbox::push_result::unblocked);
+  CHECK(mb.ring() == mailbox::push_result::ok);
+  CHECK(mb.take_all() == nullptr);
+  // Messages pushed after a ring are still taken in order.
+  mb.push(make(0, 1));
+  mb.push(make(0, 2));
+  CHECK(mb.ring() == mailbox::push_result::ok);
+  message* all = mb.take_all();
+  REQUIRE(all != nullptr);
+  CHECK(value(all).seq == 1);
+  CHECK(value(all->next).seq == 2);
+  dispose_all(all);
+  dispose_all(mb.close());
+  CHECK(mb.ring() == mailbox::push_result::closed);
+  CHECK(live_payloads.load(std::memory_order_seq_cst) == 0);
+}
+
+TEST_CASE("mailbox ring stampede: a consumer that blocks never misses a ring",
+          "[mailbox][stress]") {
+  // Producers ring after setting a flag; the consumer clears the doorbell,
+  // looks at the flags, and blocks. Every ring either finds the consumer
+  // running (and it sees the flag) or unblocks it.
+  const int producers = 3;
+  const int rounds = static_cast<int>(test::scaled(20000));
+  mailbox mb;
+  REQUIRE(mb.try_block());
+  std::atomic<int> pending{0};  // flags set and not yet seen
+  std::atomic<int> schedules{0};
+  std::atomic<int> seen{0};
+  std::atomic<bool> done{false};
+  std::vector<std::thread> ts;
+  for (int p = 0; p < producers; ++p) {
+    ts.emplace_back([&] {
+      for (int i = 0; i < rounds; ++i) {
+        pending.fetch_add(1, std::memory_order_seq_cst);
+        if (mb.ring() == mailbox::push_result::unblocked) {
+          schedules.fetch_add(1, std::memory_order_seq_cst);
+        }
+      }
+    });
+  }
+  // The consumer runs once per schedule, like the scheduler would run it.
+  std::thread consumer([&] {
+    int ran = 0;
+    for (;;) {
+      if (ran == schedules.load(std::memory_order_seq_cst)) {
+        if (done.load(std::memory_order_seq_cst) &&
+            ran == schedules.load(std::memory_order_seq_cst)) {
+          break;
+        }
+        std::this_thread::yield();
+        continue;
+      }
+      ++ran;
+      for (;;) {
+        (void)mb.take_all();
+        seen.fetch_add(pending.exchange(0, std::memory_order_seq_cst), std::memory_order_seq_cst);
+        if (mb.try_block()) break;
+      }
+    }
+  });
+  for (auto& t : ts) t.join();
+  done.store(true, std::memory_order_seq_cst);
+  consumer.join();
+  CHECK(seen.load(std::memory_order_seq_cst) == producers * rounds);
+}

@@ -5,7 +5,10 @@
 
 #include <libactor/libactor.hpp>
 
+#include <atomic>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -462,4 +465,99 @@ TEST_CASE("type names in errors and hooks are readable, not mangled", "[actor][l
   a.send(shop::order{1});
   REQUIRE(dead.wait_for_size(1));
   CHECK(dead.items()[0] == "(anonymous namespace)::shop::order");
+}
+
+namespace {
+std::atomic<long> g_payloads{0};
+/// A payload whose live instances are counted.
+struct counted_payload {
+  int seq;
+  explicit counted_payload(int s) : seq(s) { g_payloads.fetch_add(1, std::memory_order_seq_cst); }
+  counted_payload(const counted_payload& o) : seq(o.seq) {
+    g_payloads.fetch_add(1, std::memory_order_seq_cst);
+  }
+  counted_payload(counted_payload&& o) noexcept : seq(o.seq) {
+    g_payloads.fetch_add(1, std::memory_order_seq_cst);
+  }
+  ~counted_payload() { g_payloads.fetch_sub(1, std::memory_order_seq_cst); }
+};
+}  // namespace
+
+TEST_CASE("a drop_oldest mailbox holds at most its capacity while its consumer is stalled",
+          "[actor][bounded]") {
+  for (std::uint64_t seed = 0; seed < 200; ++seed) {
+    INFO("seed " << seed);
+    const std::uint32_t capacity = 2 + static_cast<std::uint32_t>(seed % 6);
+    const int sent = 300 + static_cast<int>(seed % 50);
+    {
+      libactor::actor_system sys{libactor::system_config{.deterministic_seed = seed}};
+      test::recorder<int> got;
+      auto a = sys.spawn_with(
+          libactor::spawn_options{.mailbox_capacity = capacity,
+                                  .overload = libactor::overload_policy::drop_oldest},
+          [&got](actor&) -> behavior {
+            return {[&got](const counted_payload& p) { got.push(p.seq); }, [](int) {}};
+          });
+      // Nothing runs until run_until_idle: the consumer is stalled.
+      for (int i = 0; i < sent; ++i) {
+        CHECK(a.send(counted_payload{i}) == libactor::send_status::ok);
+        REQUIRE(g_payloads.load(std::memory_order_seq_cst) <= static_cast<long>(capacity));
+      }
+      CHECK(sys.stats().dropped == static_cast<std::uint64_t>(sent) - capacity);
+      sys.run_until_idle();
+      std::vector<int> newest;
+      for (int i = sent - static_cast<int>(capacity); i < sent; ++i) newest.push_back(i);
+      CHECK(got.items() == newest);
+    }
+    CHECK(g_payloads.load(std::memory_order_seq_cst) == 0);
+  }
+}
+
+TEST_CASE("a drop_oldest mailbox stays bounded while its handler runs, under many senders",
+          "[actor][bounded][stress]") {
+  libactor::actor_system sys{libactor::system_config{.workers = 2}};
+  std::mutex mu;
+  std::condition_variable cv;
+  bool release = false;
+  test::counter in_handler;
+  const std::uint32_t capacity = 16;
+  auto a =
+      sys.spawn_with(libactor::spawn_options{.mailbox_capacity = capacity,
+                                             .overload = libactor::overload_policy::drop_oldest},
+                     [&](actor&) -> behavior {
+                       return {[&](const counted_payload& p) {
+                                 if (p.seq == -1) {  // the first message stalls the consumer
+                                   in_handler.add();
+                                   std::unique_lock lock(mu);
+                                   cv.wait(lock, [&] { return release; });
+                                 }
+                               },
+                               [](int x) { return x; }};
+                     });
+  a.send(counted_payload{-1});
+  REQUIRE(in_handler.wait_for_at_least(1));
+  const int per_thread = static_cast<int>(test::scaled(20000));
+  std::vector<std::thread> senders;
+  std::atomic<long> peak{0};
+  for (int t = 0; t < 3; ++t) {
+    senders.emplace_back([&, t] {
+      for (int i = 0; i < per_thread; ++i) {
+        (void)a.send(counted_payload{t * per_thread + i});
+        long now = g_payloads.load(std::memory_order_seq_cst);
+        long prev = peak.load(std::memory_order_seq_cst);
+        while (now > prev && !peak.compare_exchange_weak(prev, now, std::memory_order_seq_cst)) {
+        }
+      }
+    });
+  }
+  for (auto& s : senders) s.join();
+  // The one being handled, the queue, and per sender in flight two more
+  // (its temporary and the message made from it, before the send evicts).
+  CHECK(peak.load(std::memory_order_seq_cst) <= static_cast<long>(capacity) + 1 + 2 * 3);
+  {
+    std::lock_guard lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+  REQUIRE(a.ask<int>(1, 30s).get());
 }

@@ -320,6 +320,10 @@ actor::actor() {
   sys_->retain();
   capacity_ = ctx->opts.mailbox_capacity;
   policy_ = ctx->opts.overload;
+  if (capacity_ != 0 && policy_ == overload_policy::drop_oldest) {
+    // Before the actor is published: no producer can see a half-made inbox.
+    extra().inbox = std::make_unique<detail::evicting_inbox>(capacity_);
+  }
   // relaxed: a unique number; nothing is published with it.
   id_ = sys_->next_id.fetch_add(1, std::memory_order_relaxed);
 }
@@ -644,12 +648,13 @@ send_status actor::enqueue(detail::message* m) noexcept {
   } else {
     o.last_direct = nullptr;
   }
+  if (capacity_ != 0 && policy_ == overload_policy::drop_oldest) return enqueue_evicting(m);
   const bool counted = capacity_ != 0 && m->kind == detail::msg_kind::user;
   if (counted) {
     // relaxed: a capacity count, not a publication; the push below publishes
     // the message.
     const std::uint32_t n = queued_.fetch_add(1, std::memory_order_relaxed);
-    if (n >= capacity_ && policy_ != overload_policy::drop_oldest) {
+    if (n >= capacity_) {
       queued_.fetch_sub(1, std::memory_order_relaxed);  // relaxed: as above
       detail::reply_error(*m, nullptr, errc::mailbox_full, "the receiver's mailbox is full");
       m->dispose();
@@ -672,6 +677,28 @@ send_status actor::enqueue(detail::message* m) noexcept {
       if (counted) queued_.fetch_sub(1, std::memory_order_relaxed);  // relaxed: as above
       sys_->dead_letter(m, this);
       return send_status::dead_letter;
+  }
+  return send_status::ok;
+}
+
+send_status actor::enqueue_evicting(detail::message* m) noexcept {
+  // acquire: see extra(); the inbox was made before the actor was published.
+  detail::evicting_inbox& inbox = *extra_.load(std::memory_order_acquire)->inbox;
+  detail::message* evicted = nullptr;
+  if (inbox.push(m, evicted) == detail::evicting_inbox::push_result::closed) {
+    sys_->dead_letter(m, this);
+    return send_status::dead_letter;
+  }
+  if (evicted != nullptr) {
+    sys_->dropped.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
+    detail::reply_error(*evicted, this, errc::mailbox_full, "dropped from a full mailbox");
+    evicted->dispose();
+  }
+  // After the push: the ring is an RMW that the consumer's take_all acquires
+  // before it looks at the inbox, so it cannot block with `m` unseen.
+  if (mailbox_.ring() == detail::mailbox::push_result::unblocked) {
+    detail::t_outbox.woke = true;
+    sys_->schedule(this);
   }
   return send_status::ok;
 }
@@ -708,7 +735,13 @@ detail::resume_result actor::resume(unsigned budget) noexcept {
   detail::current_guard g(this);
   release_batch senders;
   detail::message* q = mailbox_.take_stash();
-  const bool bounded = capacity_ != 0;
+  // A drop_oldest mailbox keeps its messages in the evicting inbox and hands
+  // them over one at a time; the other bounded ones count them.
+  detail::evicting_inbox* const inbox =
+      capacity_ != 0 && policy_ == overload_policy::drop_oldest
+          ? extra_.load(std::memory_order_acquire)->inbox.get()  // acquire: see extra()
+          : nullptr;
+  const bool counted = capacity_ != 0 && inbox == nullptr;
 
   bool check_stop = true;
   for (unsigned n = 0;; ++n) {
@@ -726,7 +759,18 @@ detail::resume_result actor::resume(unsigned budget) noexcept {
       return detail::resume_result::stopped;
     }
     if (q == nullptr) {
-      q = mailbox_.take_all();
+      if (inbox != nullptr) {
+        if (n >= budget) {
+          // Not taken: what waits stays evictable until the next activation.
+          senders.flush();
+          detail::flush_outbox();
+          return detail::resume_result::more;
+        }
+        (void)mailbox_.take_all();  // takes a `notified` tag before looking
+        q = inbox->pop();
+      } else {
+        q = mailbox_.take_all();
+      }
       if (q == nullptr) {
         senders.flush();
         // Releasing senders can run destructors that send; what they sent
@@ -747,15 +791,8 @@ detail::resume_result actor::resume(unsigned budget) noexcept {
 
     detail::message* m = q;
     q = q->next;
-    if (bounded && m->kind == detail::msg_kind::user) {
-      // relaxed: see enqueue().
-      const std::uint32_t left = queued_.fetch_sub(1, std::memory_order_relaxed) - 1;
-      if (policy_ == overload_policy::drop_oldest && left >= capacity_) {
-        sys_->dropped.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
-        detail::reply_error(*m, this, errc::mailbox_full, "dropped from a full mailbox");
-        m->dispose();
-        continue;
-      }
+    if (counted && m->kind == detail::msg_kind::user) {
+      queued_.fetch_sub(1, std::memory_order_relaxed);  // relaxed: see enqueue()
     }
     check_stop = m->kind == detail::msg_kind::kill;
     detail::t_outbox.woke = false;
@@ -895,10 +932,14 @@ void actor::stop_now(exit_reason reason, detail::message* rest) noexcept {
   current_ = nullptr;
   // 1. Nothing more gets in; what is queued becomes dead letters.
   detail::message* left = mailbox_.close();
-  for (detail::message* q : {rest, left}) {
+  auto* ex0 = extra_.load(std::memory_order_acquire);  // acquire: see extra()
+  detail::message* evictable =
+      ex0 != nullptr && ex0->inbox != nullptr ? ex0->inbox->close() : nullptr;
+  const bool counted = capacity_ != 0 && policy_ != overload_policy::drop_oldest;
+  for (detail::message* q : {rest, left, evictable}) {
     while (q) {
       detail::message* next = q->next;
-      if (capacity_ != 0 && q->kind == detail::msg_kind::user) {
+      if (counted && q->kind == detail::msg_kind::user) {
         queued_.fetch_sub(1, std::memory_order_relaxed);  // relaxed: see enqueue()
       }
       sys_->dead_letter(q, this);

@@ -11,6 +11,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "evicting_inbox.hpp"
 #include "libactor/system.hpp"
 #include "log.hpp"
 #include "scheduler/deterministic.hpp"
@@ -28,6 +29,9 @@ struct actor_extra {
   bool stopped = false;
   exit_reason final_reason;
   exit_reason stop_request;
+
+  // A drop_oldest mailbox's queue (set at spawn, before anyone can send).
+  std::unique_ptr<evicting_inbox> inbox;
 
   // Owner-only part.
   exit_reason quit_reason;

@@ -559,6 +559,7 @@ class LIBACTOR_EXPORT actor : private detail::ref_counted {
   void dispatch_user(detail::message* m) noexcept;
   void stop_now(exit_reason reason, detail::message* rest) noexcept;
   void push_chain(detail::message* newest, detail::message* oldest) noexcept;
+  send_status enqueue_evicting(detail::message* m) noexcept;
   friend void detail::flush_outbox() noexcept;
   void request_stop(exit_reason reason) noexcept;
   void handle_exit_signal(detail::message* m) noexcept;

@@ -19,6 +19,10 @@
 ///   replaces this tag returns `unblocked` and its caller schedules the actor.
 /// - `closed`: the actor stopped; pushes fail and the caller turns the message
 ///   into a dead letter.
+/// - `notified`: no messages here, but the actor has work elsewhere (the
+///   evicting inbox of a drop_oldest mailbox, see actor.cpp). Set by
+///   `ring()`; it keeps `try_block` from succeeding until the consumer has
+///   taken it with `take_all` and looked.
 /// The consumer never pops single nodes: it takes the whole stack with one
 /// `exchange` and reverses it into FIFO order. Because nodes leave the stack
 /// only all at once, the stack has no ABA problem and needs no tags or hazard
@@ -90,6 +94,26 @@ class mailbox {
   /// @threadsafe One message: a chain of one.
   push_result push(message* m) noexcept { return push_chain(m, m); }
 
+  /// @threadsafe Tells the consumer that work was queued elsewhere: an RMW
+  /// on the head in every case (so it is ordered after the caller's earlier
+  /// writes for the consumer's acquire in take_all), turning `empty` or
+  /// `blocked` into `notified`. `unblocked` when it replaced `blocked`: the
+  /// caller schedules the actor.
+  push_result ring() noexcept {
+    // relaxed: only the CAS's first guess.
+    std::uintptr_t h = head_.load(std::memory_order_relaxed);
+    for (;;) {
+      if (h == closed_tag) return push_result::closed;
+      const std::uintptr_t desired = h == empty_tag || h == blocked_tag ? notified_tag : h;
+      // acq_rel on success, as in push_chain(); also when desired == h, so
+      // that the caller's writes are released to the next take_all.
+      if (head_.compare_exchange_weak(h, desired, std::memory_order_acq_rel,
+                                      std::memory_order_relaxed)) {
+        return h == blocked_tag ? push_result::unblocked : push_result::ok;
+      }
+    }
+  }
+
   /// Consumer: takes every queued message, oldest first, or null.
   [[nodiscard]] message* take_all() noexcept {
     // relaxed pre-check: avoids an RMW on the shared line when nothing is
@@ -142,9 +166,10 @@ class mailbox {
   static constexpr std::uintptr_t empty_tag = 0;
   static constexpr std::uintptr_t blocked_tag = 1;
   static constexpr std::uintptr_t closed_tag = 2;
+  static constexpr std::uintptr_t notified_tag = 3;
 
  private:
-  static bool is_tag(std::uintptr_t v) noexcept { return v <= closed_tag; }
+  static bool is_tag(std::uintptr_t v) noexcept { return v <= notified_tag; }
   static message* reverse(message* m) noexcept {
     message* out = nullptr;
     while (m) {
@@ -163,7 +188,7 @@ class mailbox {
   message* stash_ = nullptr;
 };
 
-static_assert(alignof(message) >= 8, "tags 0..2 must never be valid message addresses");
+static_assert(alignof(message) >= 8, "tags 0..3 must never be valid message addresses");
 static_assert(sizeof(mailbox) == 16);
 static_assert(std::atomic<std::uintptr_t>::is_always_lock_free);
 
