@@ -11,6 +11,7 @@
 #include <future>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include "net_support.hpp"
 #include "support.hpp"
@@ -184,6 +185,65 @@ TEST_CASE("messages from one sender arrive complete and in order", "[node]") {
   CHECK(st.messages_out >= total);
   CHECK(st.writes * 10 < st.messages_out);
   CHECK(next.load(std::memory_order_seq_cst) == total);
+}
+
+namespace app {
+struct big_poke {
+  std::string padding;  // larger than the write threshold: written at once
+  actor_ref reply_to;
+};
+LIBACTOR_WIRE_TYPE(big_poke, "test.big_poke", padding, reply_to)
+struct marker {
+  std::int64_t n = 0;
+};
+LIBACTOR_WIRE_TYPE(marker, "test.marker", n)
+}  // namespace app
+
+TEST_CASE("a handler's local sends before a remote send arrive before anything it causes",
+          "[node][ordering]") {
+  // S sends 1 and 2 to X (the second waits in S's batch), then a large
+  // message to Y on the other node, which answers X at once. X must see 1
+  // and 2 before Y's answer, even while S's handler is still running.
+  pair_of_nodes n;
+  auto y = n.sys_b.spawn([](actor&) -> behavior {
+    return {[](const app::big_poke& p) { p.reply_to.send(app::marker{-1}); }};
+  });
+  REQUIRE(n.sys_b.register_name("y", y));
+  auto remote_y = *n.a->lookup("b", "y", 10s);
+  test::recorder<std::int64_t> at_x;
+  std::atomic<bool> answered{false};
+  auto x = n.sys_a.spawn([&](actor&) -> behavior {
+    return {[&](const app::marker& m) {
+      if (m.n == -1) answered.store(true, std::memory_order_seq_cst);
+      at_x.push(m.n);
+    }};
+  });
+  struct go {};
+  struct warm_up {};
+  auto s = n.sys_a.spawn([&, x, remote_y](actor&) -> behavior {
+    return {[x, remote_y](warm_up) {
+              // Exports S and X first (which sends to this node's service
+              // actor, and would flush S's batch as a side effect).
+              remote_y.send(app::big_poke{"", x});
+            },
+            [&, x, remote_y](go) {
+              x.send(app::marker{1});
+              x.send(app::marker{2});
+              remote_y.send(app::big_poke{std::string(100 * 1024, 'p'), x});
+              // Keep the handler running until Y's answer reached X (or a while).
+              const auto until = std::chrono::steady_clock::now() + 3s;
+              while (!answered.load(std::memory_order_seq_cst) &&
+                     std::chrono::steady_clock::now() < until) {
+                std::this_thread::yield();
+              }
+            }};
+  });
+  s.send(warm_up{});
+  REQUIRE(at_x.wait_for_size(1));
+  answered.store(false, std::memory_order_seq_cst);
+  s.send(go{});
+  REQUIRE(at_x.wait_for_size(4));
+  CHECK(at_x.items() == std::vector<std::int64_t>{-1, 1, 2, -1});
 }
 
 TEST_CASE("monitor and link a remote actor", "[node]") {

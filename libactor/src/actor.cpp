@@ -75,21 +75,29 @@ thread_local outbox t_outbox;
 constexpr unsigned outbox_limit = 64;
 }  // namespace
 
-void flush_outbox() noexcept {
+void flush_local_batch() noexcept {
   outbox& o = t_outbox;
   o.last_direct = nullptr;
-  if (o.deferred != nullptr) [[unlikely]] {
-    flushable* f = std::exchange(o.deferred, nullptr);
-    f->flush();
-    f->release();
-  }
   if (o.to == nullptr) return;
   actor* to = std::exchange(o.to, nullptr);
   message* newest = std::exchange(o.newest, nullptr);
   message* oldest = std::exchange(o.oldest, nullptr);
   o.count = 0;
   to->push_chain(newest, oldest);
-  to->release();
+  actor_access::release(to);
+}
+
+void flush_outbox() noexcept {
+  // The local batch first: it holds sends made before anything the deferred
+  // write carries that could depend on them (a proxy's enqueue flushes the
+  // batch before it encodes, see flush_local_batch()).
+  flush_local_batch();
+  outbox& o = t_outbox;
+  if (o.deferred != nullptr) [[unlikely]] {
+    flushable* f = std::exchange(o.deferred, nullptr);
+    f->flush();
+    f->release();
+  }
 }
 bool flush_after_handler(flushable* f) noexcept {
   if (t_current == nullptr) return false;

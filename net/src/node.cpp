@@ -135,6 +135,9 @@ void remote_proxy::on_stop_request(const exit_reason& reason) noexcept {
 
 send_status remote_proxy::enqueue(core::message* m) noexcept {
   using core::msg_kind;
+  // Sends this handler made to local actors go first: the peer may react to
+  // this message by messaging them (order across receivers).
+  core::flush_local_batch();
   // acquire: pairs with the release in kill().
   if (dead_.load(std::memory_order_acquire)) {
     return refuse(m, errc::node_down, "node " + peer_->name_ + " is unreachable",

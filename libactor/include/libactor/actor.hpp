@@ -54,6 +54,8 @@ LIBACTOR_EXPORT void unlink_on_behalf(actor* local, actor* remote) noexcept;
 LIBACTOR_EXPORT actor* current_actor() noexcept;
 /// Delivers the one-way messages this thread's handler has batched.
 LIBACTOR_EXPORT void flush_outbox() noexcept;
+/// Delivers only the batch of one-way local sends (see detail/proxy.hpp).
+LIBACTOR_EXPORT void flush_local_batch() noexcept;
 }  // namespace detail
 
 using steady_clock = std::chrono::steady_clock;
@@ -561,6 +563,7 @@ class LIBACTOR_EXPORT actor : private detail::ref_counted {
   void push_chain(detail::message* newest, detail::message* oldest) noexcept;
   send_status enqueue_evicting(detail::message* m) noexcept;
   friend void detail::flush_outbox() noexcept;
+  friend LIBACTOR_EXPORT void detail::flush_local_batch() noexcept;
   void request_stop(exit_reason reason) noexcept;
   void handle_exit_signal(detail::message* m) noexcept;
   void complete_ask(std::uint64_t id, detail::message* m, error* e) noexcept;

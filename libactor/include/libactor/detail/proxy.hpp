@@ -24,6 +24,12 @@ class LIBACTOR_EXPORT flushable : public ref_counted {
   virtual void flush() noexcept = 0;
 };
 
+/// Delivers the one-way messages this thread's handler has batched for a
+/// local receiver. A proxy calls it before it queues a message elsewhere:
+/// what the handler sent before must arrive before anything the new message
+/// causes (order across receivers within a handler).
+LIBACTOR_EXPORT void flush_local_batch() noexcept;
+
 /// Calls `f->flush()` when the handler running on this thread returns,
 /// after the handler's batched local sends, and drops the reference it takes
 /// on `f`. One flushable is pending per thread: deferring another one
