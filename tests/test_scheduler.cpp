@@ -198,3 +198,67 @@ TEST_CASE("an actor never runs on two threads at once", "[scheduler][stress]") {
   REQUIRE(handled.wait_for_at_least(static_cast<std::size_t>(5 * per)));
   CHECK(overlaps.load(std::memory_order_seq_cst) == 0);
 }
+
+namespace {
+struct wake_and_wait {
+  actor_ref other;
+  std::chrono::steady_clock::duration patience;
+};
+struct note {};
+
+/// Sends `note` to the other actor, then keeps its worker busy until the
+/// other actor has handled it (or its patience runs out): true when the
+/// other actor ran while this handler still ran.
+behavior long_handler(actor&, std::atomic<bool>& noted, test::recorder<bool>& out) {
+  return {[&noted, &out](wake_and_wait w) {
+    w.other.send(note{});
+    const auto until = std::chrono::steady_clock::now() + w.patience;
+    while (!noted.load(std::memory_order_seq_cst) && std::chrono::steady_clock::now() < until) {
+      std::this_thread::yield();
+    }
+    out.push(noted.load(std::memory_order_seq_cst));
+  }};
+}
+}  // namespace
+
+TEST_CASE("an actor a long handler made runnable does not wait for it while workers idle",
+          "[scheduler]") {
+  // The woken actor waits in the handler's run-next slot; the other worker
+  // sleeps. The slot's watch hands it over after about a millisecond.
+  libactor::actor_system sys{libactor::system_config{.workers = 2}};
+  for (int i = 0; i < 5; ++i) sys.spawn([](actor&) -> behavior { return {[](int) {}}; });
+  const int rounds = 10;
+  for (int r = 0; r < rounds; ++r) {
+    INFO("round " << r);
+    std::atomic<bool> noted{false};
+    test::recorder<bool> ran_meanwhile;
+    auto other = sys.spawn([&noted](actor&) -> behavior {
+      return {[&noted](note) { noted.store(true, std::memory_order_seq_cst); }};
+    });
+    auto busy = sys.spawn([&](actor& self) { return long_handler(self, noted, ran_meanwhile); });
+    busy.send(wake_and_wait{other, 5s});
+    REQUIRE(ran_meanwhile.wait_for_size(1));
+    CHECK(ran_meanwhile.items()[0]);
+  }
+}
+
+TEST_CASE("with run_next_timeout zero, the woken actor waits for the handler", "[scheduler]") {
+  libactor::system_config cfg;
+  cfg.workers = 2;
+  cfg.run_next_timeout = libactor::duration::zero();
+  libactor::actor_system sys{cfg};
+  std::atomic<bool> noted{false};
+  test::recorder<bool> ran_meanwhile;
+  auto other = sys.spawn([&noted](actor&) -> behavior {
+    return {[&noted](note) { noted.store(true, std::memory_order_seq_cst); }};
+  });
+  auto busy = sys.spawn([&](actor& self) { return long_handler(self, noted, ran_meanwhile); });
+  busy.send(wake_and_wait{other, 100ms});
+  REQUIRE(ran_meanwhile.wait_for_size(1));
+  CHECK_FALSE(ran_meanwhile.items()[0]);
+  const auto until = std::chrono::steady_clock::now() + test::deadline;
+  while (!noted.load(std::memory_order_seq_cst) && std::chrono::steady_clock::now() < until) {
+    std::this_thread::yield();
+  }
+  CHECK(noted.load(std::memory_order_seq_cst));  // and runs right after it
+}

@@ -16,7 +16,7 @@ std::unique_ptr<scheduler> make_scheduler(const system_config& cfg, deterministi
     return s;
   }
   unsigned n = cfg.workers != 0 ? cfg.workers : std::thread::hardware_concurrency();
-  return std::make_unique<worker_pool>(n == 0 ? 1 : n, cfg.budget);
+  return std::make_unique<worker_pool>(n == 0 ? 1 : n, cfg.budget, cfg.run_next_timeout);
 }
 }  // namespace
 
@@ -26,7 +26,15 @@ system_state::system_state(actor_system& o, system_config c)
       timers(cfg.deterministic_seed.has_value()),
       limiter(cfg.log_limit) {
   if (cfg.budget == 0) throw std::invalid_argument("system_config::budget must be at least 1");
+  if (cfg.run_next_timeout < duration::zero()) {
+    throw std::invalid_argument("system_config::run_next_timeout must not be negative");
+  }
   sched = make_scheduler(cfg, det);
+  if (auto* pool = dynamic_cast<worker_pool*>(sched.get());
+      pool != nullptr && pool->watch_period() > duration::zero()) {
+    timers.set_watch(pool->watch_period(), [pool] { return pool->watch_tick(); });
+    pool->set_watch_waker([this] { timers.wake_watch(); });
+  }
 }
 
 system_state::~system_state() = default;

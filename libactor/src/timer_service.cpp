@@ -12,6 +12,26 @@ void timer_service::start() {
   if (!virtual_) thread_ = std::thread([this] { loop(); });
 }
 
+void timer_service::set_watch(duration period, std::function<bool()> tick) {
+  std::lock_guard lock(mu_);
+  watch_period_ = period;
+  watch_ = std::move(tick);
+  watch_active_ = watch_ != nullptr;
+  next_tick_ = steady_clock::now() + period;
+}
+
+void timer_service::wake_watch() noexcept {
+  {
+    std::lock_guard lock(mu_);
+    if (!watch_) return;
+    watch_woken_ = true;
+    if (watch_active_) return;
+    watch_active_ = true;
+    next_tick_ = steady_clock::now() + watch_period_;
+  }
+  cv_.notify_one();
+}
+
 void timer_service::stop() noexcept {
   {
     std::lock_guard lock(mu_);
@@ -101,13 +121,28 @@ std::pair<actor_ref, message*> timer_service::pop_due(std::unique_lock<std::mute
 void timer_service::loop() {
   std::unique_lock lock(mu_);
   while (!stopping_) {
+    if (watch_active_ && steady_clock::now() >= next_tick_) {
+      watch_woken_ = false;
+      lock.unlock();
+      const bool more = watch_();
+      lock.lock();
+      // A wake during the tick keeps the watch on: the tick may have seen
+      // the state from before it.
+      watch_active_ = more || watch_woken_;
+      next_tick_ = steady_clock::now() + watch_period_;
+      continue;
+    }
     if (queue_.empty()) {
-      cv_.wait(lock);
+      if (watch_active_) {
+        cv_.wait_until(lock, next_tick_);
+      } else {
+        cv_.wait(lock);
+      }
       continue;
     }
     const auto due = queue_.begin()->first;
     if (steady_clock::now() < due) {
-      cv_.wait_until(lock, due);
+      cv_.wait_until(lock, watch_active_ && next_tick_ < due ? next_tick_ : due);
       continue;
     }
     auto [target, m] = pop_due(lock);

@@ -11,6 +11,7 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -32,6 +33,14 @@ class timer_service {
   void stop() noexcept;
 
   [[nodiscard]] time_point now() const noexcept;
+
+  /// A periodic job for the scheduler (worker_pool's run-next watch): while
+  /// active, `tick` runs on this service's thread every `period`; when it
+  /// returns false the job sleeps until wake_watch(). Set before start().
+  void set_watch(duration period, std::function<bool()> tick);
+  /// Makes the watch active again; from any thread. A wake that races a
+  /// tick deciding to sleep is not lost.
+  void wake_watch() noexcept;
 
   /// Schedules `proto` (owned) to `target`; period zero: once. Returns the
   /// timer id (0 once stopped), which a `timer`-kind message also carries
@@ -78,7 +87,13 @@ class timer_service {
   void loop();
 
   const bool virtual_;
+  std::function<bool()> watch_;  // set before start(), then read-only
+  duration watch_period_{};
   mutable std::mutex mu_;
+  // Under mu_.
+  bool watch_active_ = false;
+  bool watch_woken_ = false;  // a wake_watch() since the running tick began
+  time_point next_tick_{};
   std::condition_variable cv_;
   std::multimap<time_point, std::uint64_t> queue_;
   std::unordered_map<std::uint64_t, entry> entries_;

@@ -89,6 +89,12 @@ struct system_config {
   unsigned workers = 0;
   /// Messages an actor handles per activation before others get a turn.
   unsigned budget = 64;
+  /// An actor a handler makes runnable runs next on that handler's worker
+  /// (a request and its answer stay on one core). If the handler then runs
+  /// for longer than this while other workers idle, another worker takes
+  /// the waiting actor (within about twice this). Zero: never; the actor
+  /// waits for the handler, however long it runs.
+  duration run_next_timeout = std::chrono::milliseconds(1);
   /// Set: deterministic mode. No threads are started; the caller drives the
   /// system with run_once()/run_until_idle()/advance_time(), the next actor to
   /// run is picked by a PRNG seeded with this value, and timers use virtual time.

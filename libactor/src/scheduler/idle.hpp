@@ -172,6 +172,14 @@ class idle_set {
     return idx;
   }
 
+  /// True when every worker sleeps (none counts as searching or running).
+  /// An RMW read, so that it takes part in the single order on the word
+  /// (the run-next watch's handshake, see worker_pool::watch_tick).
+  [[nodiscard]] bool all_asleep() noexcept {
+    // acq_rel RMW read: as in worker_to_wake().
+    return sleepers(state_.fetch_add(0, std::memory_order_acq_rel)) >= workers_;
+  }
+
   /// For stop(): empties the list and keeps the counts consistent (the woken
   /// workers count as searchers, as if a notifier had woken each).
   [[nodiscard]] std::vector<unsigned> take_all_sleepers() {

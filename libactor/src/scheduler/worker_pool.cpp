@@ -9,15 +9,26 @@ namespace libactor::detail {
 struct worker_pool::worker {
   using queue = run_queue<local_capacity>;
 
-  explicit worker(unsigned i) : index(i), local(q), stealer(q), rng(0x9e3779b9u * (i + 1)) {}
+  explicit worker(unsigned i)
+      : index(i), local(q), stealer(q), next(slot), watch(slot), rng(0x9e3779b9u * (i + 1)) {}
 
   const unsigned index;
   queue q;
   queue::owner local;
   queue::stealer stealer;
   parker park;
+  // The run-next slot (run_next.hpp): the owner puts and takes, the watch
+  // may steal. See the header's "run-next slot and the watch".
+  run_next_slot<actor> slot;
+  run_next_slot<actor>::owner next;
+  run_next_slot<actor>::thief watch;
+  // Activations started; the owner stores, the watch reads (relaxed both:
+  // a progress counter, it publishes nothing).
+  std::atomic<std::uint64_t> activations{0};
+  // Watch-only state: what the previous tick saw.
+  actor* seen_slot = nullptr;
+  std::uint64_t seen_activations = 0;
   // Owner-only state.
-  actor* run_next = nullptr;
   unsigned lifo_streak = 0;
   std::uint64_t tick = 0;
   bool searching = false;
@@ -31,8 +42,11 @@ namespace {
 thread_local void* t_worker = nullptr;
 }  // namespace
 
-worker_pool::worker_pool(unsigned workers, unsigned budget)
-    : budget_(budget == 0 ? 1 : budget), idle_(workers == 0 ? 1 : workers) {
+worker_pool::worker_pool(unsigned workers, unsigned budget, duration run_next_timeout)
+    : budget_(budget == 0 ? 1 : budget),
+      watch_period_(run_next_timeout > duration::zero() ? run_next_timeout : duration::zero()),
+      idle_(workers == 0 ? 1 : workers) {
+  init_asymmetric_barriers();  // before the workers start (barrier.hpp)
   if (workers == 0) workers = 1;
   workers_.reserve(workers);
   for (unsigned i = 0; i < workers; ++i) {
@@ -65,8 +79,7 @@ void worker_pool::stop() noexcept {
 void worker_pool::schedule(actor* a) noexcept {
   auto* w = static_cast<worker*>(t_worker);
   if (w != nullptr && w->pool == this) {
-    if (w->run_next != nullptr) push_local(*w, w->run_next);
-    w->run_next = a;
+    if (actor* prev = w->next.put(a)) push_local(*w, prev);
     return;
   }
   inject_.push(a);
@@ -75,8 +88,8 @@ void worker_pool::schedule(actor* a) noexcept {
 
 void worker_pool::release_run_next() noexcept {
   auto* w = static_cast<worker*>(t_worker);
-  if (w == nullptr || w->pool != this || w->run_next == nullptr) return;
-  push_local(*w, std::exchange(w->run_next, nullptr));
+  if (w == nullptr || w->pool != this) return;
+  if (actor* a = w->next.take()) push_local(*w, a);
 }
 
 void worker_pool::push_local(worker& w, actor* a) noexcept {
@@ -101,17 +114,15 @@ actor* worker_pool::next_local(worker& w) noexcept {
   if (w.tick % inject_interval == 0) {
     if (actor* a = inject_.pop()) return a;
   }
-  if (w.run_next != nullptr) {
-    actor* a = w.run_next;
-    w.run_next = nullptr;
+  if (actor* next = w.next.take()) {
     // The streak limit is for fairness to queued work; with nothing queued
     // the chain keeps its warm core instead of being split by a wake-up.
     if (w.lifo_streak < max_lifo_streak || (w.local.size() == 0 && inject_.empty_hint())) {
       ++w.lifo_streak;
-      return a;
+      return next;
     }
     // The slot had its turn; let the queue run first.
-    push_local(w, a);
+    push_local(w, next);
   }
   w.lifo_streak = 0;
   if (actor* a = w.local.pop()) return a;
@@ -138,6 +149,45 @@ actor* worker_pool::search(worker& w) noexcept {
     std::this_thread::yield();
   }
   return nullptr;
+}
+
+bool worker_pool::watch_tick() noexcept {
+  for (auto& wp : workers_) {
+    worker& w = *wp;
+    actor* a = w.watch.peek();
+    // relaxed: see the field.
+    const std::uint64_t act = w.activations.load(std::memory_order_relaxed);
+    if (a != nullptr && a == w.seen_slot && act == w.seen_activations) {
+      // The same actor waited a whole period while its worker started no
+      // activation: the worker is inside one long handler.
+      if (w.watch.steal(a)) {
+        inject_.push(a);
+        notify_one();
+        steals_.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
+      }
+      a = nullptr;
+    }
+    w.seen_slot = a;
+    w.seen_activations = act;
+  }
+  if (!idle_.all_asleep()) return true;
+  // Every worker sleeps, so no slot is full: the watch may sleep. Dekker with
+  // restart_watch(): store the flag, then RMW-read the idle word. A worker
+  // that woke before our RMW is seen here; one that wakes after it (its own
+  // or its notifier's RMW comes later in the word's order) sees the flag.
+  // seq_cst: the store must not pass the RMW below.
+  watching_.store(false, std::memory_order_seq_cst);
+  if (idle_.all_asleep()) return false;
+  watching_.store(true, std::memory_order_relaxed);  // relaxed: only we clear it
+  return true;
+}
+
+void worker_pool::restart_watch() noexcept {
+  if (watch_period_ == duration::zero()) return;
+  // seq_cst: the load must not pass the idle-word RMW that woke us.
+  if (watching_.load(std::memory_order_seq_cst)) return;
+  // One waker per sleep of the watch.
+  if (!watching_.exchange(true, std::memory_order_acq_rel) && wake_watch_) wake_watch_();
 }
 
 bool worker_pool::install_driver(io_driver* d) noexcept {
@@ -245,6 +295,10 @@ void worker_pool::run(worker& w) noexcept {
     if (a == nullptr) a = search(w);
     if (a == nullptr) {
       sleep(w);
+      // Awake again (taken off the sleepers by an RMW on the idle word, ours
+      // or a notifier's): the watch must be running while we may fill our
+      // slot.
+      restart_watch();
       continue;
     }
     if (w.searching) {
@@ -252,6 +306,9 @@ void worker_pool::run(worker& w) noexcept {
       // The last searcher found work: more may be waiting, let another look.
       if (idle_.end_search()) notify_one();
     }
+    // relaxed: see the field; a plain increment by the only writer.
+    w.activations.store(w.activations.load(std::memory_order_relaxed) + 1,
+                        std::memory_order_relaxed);
     if (actor_access::resume(a, budget_) == resume_result::more) push_local(w, a);
   }
   if (w.searching) {
