@@ -561,3 +561,17 @@ TEST_CASE("a drop_oldest mailbox stays bounded while its handler runs, under man
   cv.notify_all();
   REQUIRE(a.ask<int>(1, 30s).get());
 }
+
+namespace {
+int doubled(int x) {
+  return 2 * x;
+}
+}  // namespace
+
+TEST_CASE("a plain function is a handler too", "[actor]") {
+  libactor::actor_system sys{libactor::system_config{.deterministic_seed = 3}};
+  auto a = sys.spawn([](actor&) -> behavior { return {&doubled}; });
+  auto r = a.ask<int>(21, 1s);
+  sys.run_until_idle();
+  CHECK(r.get().value() == 42);
+}

@@ -250,22 +250,92 @@ root_task drive(task<R> t, reply_target rt) {
 
 // --- behavior machinery ----------------------------------------------------
 
+// What a handler's call looks like, from the type of its call operator or
+// function pointer. Never a hard error: a callable of the wrong shape gets
+// `valid == false` and a clear static_assert in check_handler().
+template <class M>
+struct call_signature {
+  static constexpr bool valid = false;
+  static constexpr std::size_t arity = 0;
+};
+template <class R, class... A>
+struct call_signature<R(A...)> {
+  static constexpr bool valid = true;
+  static constexpr std::size_t arity = sizeof...(A);
+  using result = R;
+  using args = std::tuple<A...>;
+};
+template <class R, class... A>
+struct call_signature<R(A...) noexcept> : call_signature<R(A...)> {};
+template <class C, class R, class... A>
+struct call_signature<R (C::*)(A...)> : call_signature<R(A...)> {};
+template <class C, class R, class... A>
+struct call_signature<R (C::*)(A...) const> : call_signature<R(A...)> {};
+template <class C, class R, class... A>
+struct call_signature<R (C::*)(A...) noexcept> : call_signature<R(A...)> {};
+template <class C, class R, class... A>
+struct call_signature<R (C::*)(A...) const noexcept> : call_signature<R(A...)> {};
+
 template <class F>
-struct handler_traits : handler_traits<decltype(&F::operator())> {};
-template <class C, class R, class A>
-struct handler_traits<R (C::*)(A) const> {
-  using arg = A;
-  using result = R;
+struct call_of : call_signature<void> {};  // not a callable we can read
+template <class F>
+requires std::is_class_v<F> && requires {
+  &F::operator();
+}
+struct call_of<F> : call_signature<decltype(&F::operator())> {};
+template <class F>
+requires std::is_function_v<F>
+struct call_of<F*> : call_signature<F> {
 };
-template <class C, class R, class A>
-struct handler_traits<R (C::*)(A)> {
-  using arg = A;
-  using result = R;
+
+enum class handler_shape : std::uint8_t {
+  ok,
+  not_callable,       ///< Not a lambda, function object or function pointer.
+  generic,            ///< A template call operator (an `auto` parameter).
+  no_argument,        ///< Takes nothing.
+  several_arguments,  ///< Takes more than one argument.
 };
-template <class C, class R, class A>
-struct handler_traits<R (C::*)(A) const noexcept> : handler_traits<R (C::*)(A) const> {};
-template <class C, class R, class A>
-struct handler_traits<R (C::*)(A) noexcept> : handler_traits<R (C::*)(A)> {};
+
+template <class F>
+consteval handler_shape shape_of() {
+  if constexpr (call_of<F>::valid) {
+    if constexpr (call_of<F>::arity == 0) return handler_shape::no_argument;
+    if constexpr (call_of<F>::arity > 1) return handler_shape::several_arguments;
+    return handler_shape::ok;
+  } else if constexpr (std::is_class_v<F> && requires { &F::template operator()<int>; }) {
+    return handler_shape::generic;
+  } else {
+    return handler_shape::not_callable;
+  }
+}
+
+/// Says at compile time, in the first lines of the error, what is wrong with
+/// a handler. True for a valid one.
+template <class F>
+consteval bool check_handler() {
+  constexpr handler_shape s = shape_of<F>();
+  static_assert(s != handler_shape::not_callable,
+                "libactor: a behavior is made of handlers: lambdas, function objects or "
+                "function pointers that each take one message");
+  static_assert(s != handler_shape::generic,
+                "libactor: a handler takes exactly one message argument by value or const "
+                "reference, of a concrete type (the handler is chosen by that type); this one "
+                "is generic (an `auto` parameter)");
+  static_assert(s != handler_shape::no_argument,
+                "libactor: a handler takes exactly one message argument by value or const "
+                "reference; this one takes none (make the message a type, e.g. `struct tick "
+                "{};`)");
+  static_assert(s != handler_shape::several_arguments,
+                "libactor: a handler takes exactly one message argument by value or const "
+                "reference; this one takes several (put them in one struct)");
+  return s == handler_shape::ok;
+}
+
+template <class F>
+struct handler_traits {
+  using arg = std::tuple_element_t<0, typename call_of<F>::args>;
+  using result = typename call_of<F>::result;
+};
 
 template <class F>
 using handler_arg_t = std::remove_cvref_t<typename handler_traits<F>::arg>;
@@ -351,13 +421,25 @@ inline void release(behavior_impl* b) noexcept {
 template <class... Fs>
 struct behavior_fns final : behavior_impl {
   static_assert(all_distinct_v<handler_arg_t<Fs>...>,
-                "a behavior has at most one handler per message type");
+                "libactor: a behavior has at most one handler per message type");
   explicit behavior_fns(Fs... f) : fs(std::move(f)...) {}
   bool invoke(message& m) override {
     return std::apply([&m](auto&... f) { return (try_invoke(f, m) || ...); }, fs);
   }
   std::tuple<Fs...> fs;
 };
+
+/// The behavior's handlers, or (after a static_assert has said why) null:
+/// nothing else is instantiated for callables of the wrong shape, so the
+/// error the user sees is that one.
+template <class... Fs>
+behavior_impl* make_behavior_impl(Fs... fs) {
+  if constexpr ((check_handler<Fs>() && ...)) {
+    return new behavior_fns<Fs...>(std::move(fs)...);
+  } else {
+    return nullptr;
+  }
+}
 
 }  // namespace detail
 
@@ -372,7 +454,7 @@ class behavior {
   template <class... Fs>
   requires(sizeof...(Fs) > 0)
       behavior(Fs... fs)  // NOLINT: implicit so that `return {handlers...};` works
-      : impl_(new detail::behavior_fns<Fs...>(std::move(fs)...)) {}
+      : impl_(detail::make_behavior_impl(std::move(fs)...)) {}
   behavior(behavior&& o) noexcept : impl_(std::exchange(o.impl_, nullptr)) {}
   behavior& operator=(behavior&& o) noexcept {
     behavior old(std::move(*this));

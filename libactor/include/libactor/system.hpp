@@ -266,6 +266,17 @@ class LIBACTOR_EXPORT actor_system {
     return spawn_with(spawn_options{}, std::move(fn));
   }
 
+  /// Anything else: a compile-time error that says what spawn takes.
+  template <class F>
+  requires(!std::derived_from<F, actor> && !std::is_invocable_r_v<behavior, F&, actor&>) actor_ref
+      spawn(F) {
+    static_assert(std::is_invocable_r_v<behavior, F&, actor&>,
+                  "libactor: spawn takes an actor class (spawn<MyActor>(constructor "
+                  "arguments...)) or a function behavior(actor& self), as in "
+                  "spawn([](actor& self) -> behavior { return {...}; })");
+    return {};
+  }
+
   template <class A, class... Args>
   requires std::derived_from<A, actor> actor_ref spawn_with(const spawn_options& opts,
                                                             Args&&... args) {

@@ -186,15 +186,23 @@ concept remote_message = wire_declared<T> || builtin_message<T>;
 /// could decode is a compile-time error here, where plain send() refuses it
 /// at run time (send_status::not_serializable).
 template <class T>
-requires remote_message<std::remove_cvref_t<T>> send_status send(const actor_ref& to, T&& msg) {
+send_status send(const actor_ref& to, T&& msg) {
+  static_assert(remote_message<std::remove_cvref_t<T>>,
+                "libactor::net::send: this message type cannot cross the network; declare it "
+                "with LIBACTOR_WIRE_TYPE(Type, \"app.name\", fields...) next to the type");
   return to.send(std::forward<T>(msg));
 }
 
 /// actor_ref::ask with the same compile-time check on the request and the
 /// reply type.
 template <class R, class T>
-requires remote_message<std::remove_cvref_t<T>> &&(std::is_void_v<R> || remote_message<R>)
-    [[nodiscard]] reply<R> ask(const actor_ref& to, T&& msg, duration timeout) {
+[[nodiscard]] reply<R> ask(const actor_ref& to, T&& msg, duration timeout) {
+  static_assert(remote_message<std::remove_cvref_t<T>>,
+                "libactor::net::ask: the request type cannot cross the network; declare it "
+                "with LIBACTOR_WIRE_TYPE(Type, \"app.name\", fields...) next to the type");
+  static_assert(std::is_void_v<R> || remote_message<R>,
+                "libactor::net::ask: the reply type cannot cross the network; declare it with "
+                "LIBACTOR_WIRE_TYPE(Type, \"app.name\", fields...) next to the type");
   return to.template ask<R>(std::forward<T>(msg), timeout);
 }
 

@@ -1,0 +1,15 @@
+// expect-success: the harness's own check that correct code compiles with the
+// same command, so a failure above is the one that the case expects.
+#include <libactor/libactor.hpp>
+#include <libactor/net/node.hpp>
+
+struct tick {};
+libactor::behavior make(libactor::actor& self) {
+  return {[&self](tick) { (void)self.current_sender(); },
+          [](const std::string& s) { return s.size(); },
+          [](int x) -> libactor::task<int> { co_return x; }};
+}
+void start(libactor::actor_system& sys, const libactor::actor_ref& remote) {
+  sys.spawn(make);
+  libactor::net::send(remote, std::int64_t{1});
+}
