@@ -591,7 +591,7 @@ TEST_CASE("after unlink returns, the other actor's exit has no effect, trapped o
   }
 }
 
-TEST_CASE("an exit signal from an actor that is not linked is ignored, unless it is a kill",
+TEST_CASE("an exit signal from an actor that is not linked is ignored; a stop is not",
           "[lifecycle][links]") {
   libactor::actor_system sys{libactor::system_config{.deterministic_seed = 3}};
   auto stranger = sys.spawn(stoppable);
@@ -612,12 +612,16 @@ TEST_CASE("an exit signal from an actor that is not linked is ignored, unless it
   };
   signal(a, exit_reason::error("forged"));
   signal(trapping, exit_reason::error("forged"));
+  // A linked actor that was killed passes on `killed`: from a stranger,
+  // that too is only a signal, and ignored.
+  signal(a, exit_reason::killed("passed on by a stranger"));
   sys.run_until_idle();
   CHECK(downs.items().empty());
-  signal(a, exit_reason::killed("by a stranger"));
+  // The kill that nothing prevents, trapping or not, is a stop.
+  sys.stop(trapping, exit_reason::killed("by the test"));
   sys.run_until_idle();
   REQUIRE(downs.items().size() == 1);
-  CHECK(downs.items()[0] == exit_reason::killed("by a stranger"));
+  CHECK(downs.items()[0] == exit_reason::killed("by the test"));
 }
 
 namespace {

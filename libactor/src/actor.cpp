@@ -470,10 +470,15 @@ bool erase_one(std::vector<actor_ref>& v, const actor* a) {
 /// True when both were running.
 bool actor::link_pair(actor* a, actor* b) noexcept {
   using namespace detail;
+  // A link is there or not (Erlang's semantics): linking twice is one
+  // link, and one unlink removes it.
   auto record = [](actor* in, actor* other) -> std::optional<exit_reason> {
     auto& ex = in->extra();
     spin_guard g(in->lock_);
     if (ex.stopped) return ex.final_reason;
+    for (const auto& l : ex.links) {
+      if (actor_access::get(l) == other) return std::nullopt;
+    }
     ex.links.emplace_back(ref_ptr<actor>(other));
     return std::nullopt;
   };
@@ -900,16 +905,11 @@ void actor::handle_exit_signal(detail::message* m) noexcept {
       linked = erase_one(ex->links, detail::actor_access::get(em.source));
     }
   }
-  if (!linked) {
-    // Erlang's rule: a signal from an actor this one is not linked to (any
-    // more: unlink() has returned) has no effect, unless it is a kill, which
-    // stops the actor whether or not it traps exits.
-    if (em.reason.code() == exit_code::killed && !quitting_) {
-      quitting_ = true;
-      extra().quit_reason = em.reason;
-    }
-    return;
-  }
+  // Erlang's rule: an exit signal from an actor this one is not linked to
+  // (any more: unlink() has returned) has no effect, whatever its reason.
+  // Exit signals only carry a linked actor's exit, killed or not; the kill
+  // that nothing prevents is actor_system::stop(), a different message.
+  if (!linked) return;
   if (trap_exit_) {
     dispatch_user(m);
   } else if (!em.reason.is_normal() && !quitting_) {

@@ -554,7 +554,11 @@ class LIBACTOR_EXPORT actor : private detail::ref_counted {
 
   /// Two-way: when either stops with a non-normal reason, the other stops
   /// with the same reason, unless it traps exits (then it receives `exit_msg`).
+  /// Linking an actor that has stopped delivers its exit at once. Two actors
+  /// are linked or not: linking again changes nothing.
   void link(const actor_ref& other);
+  /// Removes the link. Once this returns, the other actor's exit has no
+  /// effect on this one, even if its signal is already on the way.
   void unlink(const actor_ref& other);
   void trap_exit(bool on);
 
