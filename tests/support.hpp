@@ -5,9 +5,14 @@
 // tests pass std::memory_order_seq_cst explicitly. Test bookkeeping is not a
 // hot path, and one total order keeps the checks easy to reason about.
 
+#include <catch2/catch.hpp>
+
+#include <libactor/libactor.hpp>
+
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <mutex>
 #include <vector>
 
@@ -18,6 +23,45 @@ inline constexpr std::chrono::seconds deadline{30};
 /// Scales an iteration count down under sanitizers.
 constexpr std::size_t scaled(std::size_t n) {
   return n / LIBACTOR_TEST_SCALE > 0 ? n / LIBACTOR_TEST_SCALE : 1;
+}
+
+/// Deterministic scenarios run under this many seeds.
+inline constexpr std::uint64_t seeds = 200;
+
+/// Runs `scenario(seed)` for seeds 0..n-1; a failure reports its seed.
+template <class F>
+void for_seeds(F&& scenario, std::uint64_t n = seeds) {
+  for (std::uint64_t seed = 0; seed < n; ++seed) {
+    INFO("seed " << seed);
+    scenario(seed);
+  }
+}
+
+namespace detail {
+struct noise_tick {};
+struct noise_ask {};
+}  // namespace detail
+
+/// Makes `sys`'s counters start elsewhere before a scenario: a few unrelated
+/// actors (ids), timers (timer ids) and asks, varying with `seed`, so that a
+/// test cannot pass because two counters both start at 1. The timers are
+/// far in the future and the actors idle; in deterministic mode the asks are
+/// answered by the next run.
+inline void unrelated(libactor::actor_system& sys, std::uint64_t seed) {
+  using libactor::actor;
+  using libactor::behavior;
+  for (std::uint64_t i = 0; i < 1 + seed % 4; ++i) {
+    sys.spawn([](actor&) -> behavior { return {[](detail::noise_tick) {}}; });
+  }
+  const auto timers = static_cast<int>(1 + seed % 3);
+  auto holder = sys.spawn([timers](actor& self) -> behavior {
+    for (int i = 0; i < timers; ++i) self.send_after(std::chrono::hours(100 + i), detail::noise_tick{});
+    self.send_every(std::chrono::hours(77), detail::noise_tick{});
+    return {[](detail::noise_tick) {}, [](detail::noise_ask) { return 1; }};
+  });
+  for (std::uint64_t i = 0; i < seed % 3; ++i) {
+    (void)holder.ask<int>(detail::noise_ask{}, std::chrono::hours(1));
+  }
 }
 
 /// A counter that a test waits on until it reaches a target.

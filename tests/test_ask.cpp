@@ -36,6 +36,7 @@ behavior echo_behavior(actor& self) {
 
 TEST_CASE("ask from outside: value, void, and bad response type", "[ask]") {
   libactor::actor_system sys{libactor::system_config{.workers = 2}};
+  test::unrelated(sys, 2);  // ids and counters start elsewhere
   auto e = sys.spawn(echo_behavior);
   auto r = e.ask<int>(21, 10s).get();
   REQUIRE(r);
@@ -63,6 +64,7 @@ TEST_CASE("ask from outside: timeout", "[ask]") {
 
 TEST_CASE("ask from outside: dead receiver, dying receiver, throwing handler", "[ask]") {
   libactor::actor_system sys{libactor::system_config{.workers = 2}};
+  test::unrelated(sys, 1);  // ids and counters start elsewhere
   auto e = sys.spawn(echo_behavior);
 
   auto thrown = e.ask<int>(boom{}, 10s).get();
@@ -75,25 +77,30 @@ TEST_CASE("ask from outside: dead receiver, dying receiver, throwing handler", "
   REQUIRE_FALSE(dead);
   CHECK(dead.err().code == errc::receiver_down);
 
-  // Requests queued behind a fatal one fail with receiver_down, not timeout.
-  libactor::actor_system det{libactor::system_config{.deterministic_seed = 3}};
-  auto d = det.spawn(echo_behavior);
-  auto first = d.ask<int>(die{}, 10s);
-  auto second = d.ask<int>(5, 10s);
-  det.run_until_idle();
-  auto f = first.get();
-  REQUIRE(f);  // the handler answered before stopping
-  auto s = second.get();
-  REQUIRE_FALSE(s);
-  CHECK(s.err().code == errc::receiver_down);
-
   auto empty = libactor::actor_ref{}.ask<int>(1, 1s).get();
   REQUIRE_FALSE(empty);
   CHECK(empty.err().code == errc::receiver_down);
 }
 
+TEST_CASE("requests queued behind a fatal one fail with receiver_down, not timeout", "[ask]") {
+  test::for_seeds([](std::uint64_t seed) {
+    libactor::actor_system det{libactor::system_config{.deterministic_seed = seed}};
+    test::unrelated(det, seed);
+    auto d = det.spawn(echo_behavior);
+    auto first = d.ask<int>(die{}, 10s);
+    auto second = d.ask<int>(5, 10s);
+    det.run_until_idle();
+    auto f = first.get();
+    REQUIRE(f);  // the handler answered before stopping
+    auto s = second.get();
+    REQUIRE_FALSE(s);
+    CHECK(s.err().code == errc::receiver_down);
+  });
+}
+
 TEST_CASE("ask inside an actor: co_await a reply while other messages are handled", "[ask]") {
   libactor::actor_system sys{libactor::system_config{.workers = 2}};
+  test::unrelated(sys, 1);  // ids and counters start elsewhere
   auto e = sys.spawn(echo_behavior);
   struct sum_of {
     int a, b;
@@ -119,55 +126,62 @@ TEST_CASE("ask inside an actor: co_await a reply while other messages are handle
 
 TEST_CASE("ask inside an actor: errors arrive as values (timeout, unhandled, throw, dead)",
           "[ask]") {
-  libactor::actor_system sys{libactor::system_config{.deterministic_seed = 11}};
-  // An actor of a system that never runs: asks to it are never answered.
-  libactor::actor_system frozen_sys{libactor::system_config{.deterministic_seed = 12}};
-  auto frozen = frozen_sys.spawn(echo_behavior);
-  auto e = sys.spawn(echo_behavior);
-  struct probe {};
-  auto client = sys.spawn([e, frozen](actor& self) -> behavior {
-    return {[&self, e, frozen](probe) -> task<std::string> {
-      std::string out;
-      auto name = [](const auto& r) {
-        return r ? std::string("value") : std::string(libactor::to_string(r.err().code));
-      };
-      out += name(co_await self.ask<int>(frozen, 1, 100ms)) + ";";
-      out += name(co_await self.ask<int>(self.self(), 1, 1s)) + ";";  // no int handler here
-      out += name(co_await self.ask<int>(e, boom{}, 1s)) + ";";
-      out += name(co_await self.ask<int>(e, 1, 1s)) + ";";  // stopped by the throw
-      co_return out;
-    }};
+  test::for_seeds([&](std::uint64_t seed) {
+    libactor::actor_system sys{libactor::system_config{.deterministic_seed = seed}};
+    test::unrelated(sys, seed);
+    // An actor of a system that never runs: asks to it are never answered.
+    libactor::actor_system frozen_sys{libactor::system_config{.deterministic_seed = seed + 12}};
+    auto frozen = frozen_sys.spawn(echo_behavior);
+    auto e = sys.spawn(echo_behavior);
+    struct probe {};
+    auto client = sys.spawn([e, frozen](actor& self) -> behavior {
+      return {[&self, e, frozen](probe) -> task<std::string> {
+        std::string out;
+        auto name = [](const auto& r) {
+          return r ? std::string("value") : std::string(libactor::to_string(r.err().code));
+        };
+        out += name(co_await self.ask<int>(frozen, 1, 100ms)) + ";";
+        out += name(co_await self.ask<int>(self.self(), 1, 1s)) + ";";  // no int handler here
+        out += name(co_await self.ask<int>(e, boom{}, 1s)) + ";";
+        out += name(co_await self.ask<int>(e, 1, 1s)) + ";";  // stopped by the throw
+        co_return out;
+      }};
+    });
+    auto r = client.ask<std::string>(probe{}, 10s);
+    sys.run_until_idle();
+    sys.advance_time(200ms);  // virtual time: fires the 100 ms ask timeout
+    sys.run_until_idle();
+    auto v = r.get();
+    REQUIRE(v);
+    CHECK(*v == "timeout;unhandled;handler_failed;receiver_down;");
   });
-  auto r = client.ask<std::string>(probe{}, 10s);
-  sys.run_until_idle();
-  sys.advance_time(200ms);  // virtual time: fires the 100 ms ask timeout
-  sys.run_until_idle();
-  auto v = r.get();
-  REQUIRE(v);
-  CHECK(*v == "timeout;unhandled;handler_failed;receiver_down;");
 }
 
 TEST_CASE("a request served by a suspended task fails when the server stops", "[ask]") {
-  libactor::actor_system sys{libactor::system_config{.deterministic_seed = 5}};
-  libactor::actor_system frozen_sys{libactor::system_config{.deterministic_seed = 6}};
-  auto frozen = frozen_sys.spawn(echo_behavior);
-  auto server = sys.spawn([frozen](actor& self) -> behavior {
-    return {[&self, frozen](int) -> task<int> {
-      co_await self.ask<int>(frozen, 1, 10s);  // never answered: we stay suspended
-      co_return 1;
-    }};
+  test::for_seeds([&](std::uint64_t seed) {
+    libactor::actor_system sys{libactor::system_config{.deterministic_seed = seed}};
+    test::unrelated(sys, seed);
+    libactor::actor_system frozen_sys{libactor::system_config{.deterministic_seed = seed + 6}};
+    auto frozen = frozen_sys.spawn(echo_behavior);
+    auto server = sys.spawn([frozen](actor& self) -> behavior {
+      return {[&self, frozen](int) -> task<int> {
+        co_await self.ask<int>(frozen, 1, 10s);  // never answered: we stay suspended
+        co_return 1;
+      }};
+    });
+    auto r = server.ask<int>(1, 10s);
+    sys.run_until_idle();
+    sys.stop(server);
+    sys.run_until_idle();
+    auto v = r.get();
+    REQUIRE_FALSE(v);
+    CHECK(v.err().code == errc::receiver_down);
   });
-  auto r = server.ask<int>(1, 10s);
-  sys.run_until_idle();
-  sys.stop(server);
-  sys.run_until_idle();
-  auto v = r.get();
-  REQUIRE_FALSE(v);
-  CHECK(v.err().code == errc::receiver_down);
 }
 
 TEST_CASE("tasks compose: a task may co_await another task", "[ask]") {
   libactor::actor_system sys{libactor::system_config{.workers = 2}};
+  test::unrelated(sys, 4);  // ids and counters start elsewhere
   auto e = sys.spawn(echo_behavior);
   auto client = sys.spawn([e](actor& self) -> behavior {
     auto twice = [&self, e](int x) -> task<int> {
@@ -187,6 +201,7 @@ TEST_CASE("tasks compose: a task may co_await another task", "[ask]") {
 
 TEST_CASE("reply::get() inside a handler returns an error instead of blocking a worker", "[ask]") {
   libactor::actor_system sys{libactor::system_config{.workers = 1}};
+  test::unrelated(sys, 2);  // ids and counters start elsewhere
   auto e = sys.spawn(echo_behavior);
   auto blocker = sys.spawn([e](actor&) -> behavior {
     return {[e](int x) -> std::string {
@@ -211,6 +226,7 @@ TEST_CASE("ask inside an actor with a message that owns resources keeps them bal
   // actor::ask); the reply and every reference count come out exact.
   test::recorder<std::string> got;
   libactor::actor_system sys{libactor::system_config{.workers = 2}};
+  test::unrelated(sys, 5);  // ids and counters start elsewhere
   auto answerer = sys.spawn([](actor&) -> behavior {
     return {[](const named_request& r) { return r.text + (r.from ? " with a handle" : ""); }};
   });
@@ -385,6 +401,7 @@ TEST_CASE("an ask's timeout must be positive, inside an actor and outside; nothi
 
 TEST_CASE("an ask with the largest timeout waits for its answer", "[ask]") {
   libactor::actor_system sys{libactor::system_config{.workers = 2}};
+  test::unrelated(sys, 4);  // ids and counters start elsewhere
   auto e = sys.spawn(echo_behavior);
   auto outside = e.ask<int>(21, libactor::duration::max()).get();
   REQUIRE(outside);

@@ -80,24 +80,24 @@ int final_balance(std::uint64_t seed) {
 }  // namespace
 
 TEST_CASE("deterministic mode: the same seed gives the same interleaving", "[deterministic]") {
-  for (std::uint64_t seed : {1u, 2u, 3u, 99u}) {
+  test::for_seeds([](std::uint64_t seed) {
     const auto first = interleaving(seed);
     CHECK(first.size() == 15);
     CHECK(interleaving(seed) == first);
-  }
+  });
 }
 
 TEST_CASE("deterministic mode: different seeds explore different interleavings",
           "[deterministic]") {
   std::set<std::string> seen;
-  for (std::uint64_t seed = 0; seed < 50; ++seed) seen.insert(interleaving(seed));
-  CHECK(seen.size() > 10);
+  for (std::uint64_t seed = 0; seed < test::seeds; ++seed) seen.insert(interleaving(seed));
+  CHECK(seen.size() > 40);
 }
 
 TEST_CASE("deterministic mode finds a lost update and replays it by seed", "[deterministic]") {
   std::set<int> outcomes;
   std::optional<std::uint64_t> racy_seed;
-  for (std::uint64_t seed = 0; seed < 64; ++seed) {
+  for (std::uint64_t seed = 0; seed < test::seeds; ++seed) {
     const int b = final_balance(seed);
     outcomes.insert(b);
     if (b != 70 && !racy_seed) racy_seed = seed;

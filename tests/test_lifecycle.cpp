@@ -49,6 +49,7 @@ actor_ref watch(libactor::actor_system& sys, actor_ref target, test::recorder<ex
 TEST_CASE("monitors see each stop reason: normal, error text, killed, exception text",
           "[lifecycle]") {
   libactor::actor_system sys{libactor::system_config{.workers = 2}};
+  test::unrelated(sys, 1);  // ids and counters start elsewhere
   test::recorder<exit_reason> downs;
   auto a = sys.spawn(stoppable);
   auto b = sys.spawn(stoppable);
@@ -81,6 +82,7 @@ TEST_CASE("monitors see each stop reason: normal, error text, killed, exception 
 TEST_CASE("monitoring an already stopped actor delivers down at once; demonitor cancels",
           "[lifecycle]") {
   libactor::actor_system sys{libactor::system_config{.workers = 2}};
+  test::unrelated(sys, 5);  // ids and counters start elsewhere
   test::recorder<exit_reason> downs;
   auto a = sys.spawn(stoppable);
   watch(sys, a, downs);
@@ -110,6 +112,7 @@ TEST_CASE("monitoring an already stopped actor delivers down at once; demonitor 
 TEST_CASE("links propagate failure both ways; normal exits do not; trap_exit receives exit_msg",
           "[lifecycle]") {
   libactor::actor_system sys{libactor::system_config{.workers = 2}};
+  test::unrelated(sys, 6);  // ids and counters start elsewhere
   test::recorder<exit_reason> downs;
   struct link_to {
     actor_ref other;
@@ -186,6 +189,7 @@ TEST_CASE("links propagate failure both ways; normal exits do not; trap_exit rec
 TEST_CASE("an exception in make_behavior stops the new actor with the exception's text",
           "[lifecycle]") {
   libactor::actor_system sys{libactor::system_config{.workers = 2}};
+  test::unrelated(sys, 5);  // ids and counters start elsewhere
   auto a = sys.spawn([](actor&) -> behavior { throw std::runtime_error("init failed"); });
   test::recorder<exit_reason> downs;
   watch(sys, a, downs);
@@ -214,6 +218,7 @@ TEST_CASE("context functions called from outside the actor throw a clear error",
 TEST_CASE("registry: register, look up, duplicate refused, removed when the actor stops",
           "[registry]") {
   libactor::actor_system sys{libactor::system_config{.workers = 2}};
+  test::unrelated(sys, 5);  // ids and counters start elsewhere
   auto a = sys.spawn(stoppable);
   auto b = sys.spawn(stoppable);
   CHECK(sys.register_name("alpha", a));
@@ -246,6 +251,7 @@ TEST_CASE("shutdown stops every actor, runs on_exit, refuses new spawns", "[shut
     std::atomic<int>& n_;
   };
   libactor::actor_system sys{libactor::system_config{.workers = 2}};
+  test::unrelated(sys, 2);  // ids and counters start elsewhere
   const int n = static_cast<int>(test::scaled(1000));
   std::vector<actor_ref> all;
   for (int i = 0; i < n; ++i) all.push_back(sys.spawn<counted>(exits));
@@ -262,6 +268,7 @@ TEST_CASE("a member destructor may send while its actor is destroyed", "[lifecyc
   test::counter farewells;
   struct farewell {};
   libactor::actor_system sys{libactor::system_config{.workers = 2}};
+  test::unrelated(sys, 4);  // ids and counters start elsewhere
   auto sink = sys.spawn(
       [&farewells](actor&) -> behavior { return {[&farewells](farewell) { farewells.add(); }}; });
   struct notifier {
@@ -283,53 +290,63 @@ TEST_CASE("a member destructor may send while its actor is destroyed", "[lifecyc
 }
 
 TEST_CASE("unlink stops failure propagation", "[lifecycle]") {
-  libactor::actor_system sys{libactor::system_config{.deterministic_seed = 8}};
-  struct link_to {
-    actor_ref other;
-  };
-  struct unlink_from {
-    actor_ref other;
-  };
-  auto linker = [](actor& self) -> behavior {
-    return {
-        [&self](link_to l) { self.link(l.other); },
-        [&self](unlink_from u) { self.unlink(u.other); },
-        [&self](stop_error) { self.quit(exit_reason::error("alone")); },
-        [](int) {},
+  test::for_seeds([&](std::uint64_t seed) {
+    libactor::actor_system sys{libactor::system_config{.deterministic_seed = seed}};
+    test::unrelated(sys, seed);
+    struct link_to {
+      actor_ref other;
     };
-  };
-  auto a = sys.spawn(linker);
-  auto b = sys.spawn(linker);
-  test::recorder<exit_reason> downs;
-  watch(sys, a, downs);
-  watch(sys, b, downs);
-  a.send(link_to{b});
-  sys.run_until_idle();
-  a.send(unlink_from{b});
-  sys.run_until_idle();
-  b.send(stop_error{});
-  sys.run_until_idle();
-  REQUIRE(downs.items().size() == 1);  // only b stopped
-  CHECK(downs.items()[0] == exit_reason::error("alone"));
-  CHECK(sys.stats().live_actors == 3);  // a and the two watchers
+    struct unlink_from {
+      actor_ref other;
+    };
+    auto linker = [](actor& self) -> behavior {
+      return {
+          [&self](link_to l) { self.link(l.other); },
+          [&self](unlink_from u) { self.unlink(u.other); },
+          [&self](stop_error) { self.quit(exit_reason::error("alone")); },
+          [](int) {},
+      };
+    };
+    sys.run_until_idle();
+    const auto base = sys.stats().live_actors;
+    auto a = sys.spawn(linker);
+    auto b = sys.spawn(linker);
+    test::recorder<exit_reason> downs;
+    watch(sys, a, downs);
+    watch(sys, b, downs);
+    a.send(link_to{b});
+    sys.run_until_idle();
+    a.send(unlink_from{b});
+    sys.run_until_idle();
+    b.send(stop_error{});
+    sys.run_until_idle();
+    REQUIRE(downs.items().size() == 1);  // only b stopped
+    CHECK(downs.items()[0] == exit_reason::error("alone"));
+    CHECK(sys.stats().live_actors == base + 3);  // a and the two watchers
+  });
 }
 
 TEST_CASE("a down notice to a watcher that already stopped is not a dead letter", "[lifecycle]") {
-  libactor::actor_system sys{libactor::system_config{.deterministic_seed = 2}};
-  auto watched = sys.spawn(stoppable);
-  auto watcher = sys.spawn([watched](actor& self) -> behavior {
-    self.monitor(watched);
-    return {[&self](stop_normal) { self.quit(); }, [](const down_msg&) {}};
+  test::for_seeds([&](std::uint64_t seed) {
+    libactor::actor_system sys{libactor::system_config{.deterministic_seed = seed}};
+    test::unrelated(sys, seed);
+    sys.run_until_idle();
+    const auto base = sys.stats();
+    auto watched = sys.spawn(stoppable);
+    auto watcher = sys.spawn([watched](actor& self) -> behavior {
+      self.monitor(watched);
+      return {[&self](stop_normal) { self.quit(); }, [](const down_msg&) {}};
+    });
+    watcher.send(stop_normal{});
+    sys.run_until_idle();
+    watched.send(stop_normal{});
+    sys.run_until_idle();
+    CHECK(sys.stats().live_actors == base.live_actors);
+    CHECK(sys.stats().dead_letters == base.dead_letters);
+    // A user message to the stopped watcher still is one.
+    watcher.send(1);
+    CHECK(sys.stats().dead_letters == base.dead_letters + 1);
   });
-  watcher.send(stop_normal{});
-  sys.run_until_idle();
-  watched.send(stop_normal{});
-  sys.run_until_idle();
-  CHECK(sys.stats().live_actors == 0);
-  CHECK(sys.stats().dead_letters == 0);
-  // A user message to the stopped watcher still is one.
-  watcher.send(1);
-  CHECK(sys.stats().dead_letters == 1);
 }
 
 namespace {
@@ -385,66 +402,72 @@ TEST_CASE("a sender destroyed by the runtime after delivery does not borrow the 
 }
 
 TEST_CASE("current_sender is the requester for a whole task, and owner-only", "[lifecycle][api]") {
-  libactor::actor_system sys{libactor::system_config{.deterministic_seed = 31}};
-  for (int i = 0; i < 5; ++i) sys.spawn(stoppable);  // ids differ from the trivial case
-  auto echo = sys.spawn([](actor&) -> behavior { return {[](int x) { return x; }}; });
-  actor* server_self = nullptr;
-  struct query {};
-  auto server = sys.spawn([&server_self, echo](actor& self) -> behavior {
-    server_self = &self;
-    return {[&self, echo](query) -> libactor::task<std::string> {
-      const auto before = self.current_sender();
-      (void)co_await self.ask<int>(echo, 1, 10s);  // resumed by echo's answer
-      const auto after = self.current_sender();
-      co_return std::to_string(before.id()) + "/" + std::to_string(after.id());
-    }};
+  test::for_seeds([&](std::uint64_t seed) {
+    libactor::actor_system sys{libactor::system_config{.deterministic_seed = seed}};
+    test::unrelated(sys, seed);
+    for (int i = 0; i < 5; ++i) sys.spawn(stoppable);  // ids differ from the trivial case
+    auto echo = sys.spawn([](actor&) -> behavior { return {[](int x) { return x; }}; });
+    actor* server_self = nullptr;
+    struct query {};
+    auto server = sys.spawn([&server_self, echo](actor& self) -> behavior {
+      server_self = &self;
+      return {[&self, echo](query) -> libactor::task<std::string> {
+        const auto before = self.current_sender();
+        (void)co_await self.ask<int>(echo, 1, 10s);  // resumed by echo's answer
+        const auto after = self.current_sender();
+        co_return std::to_string(before.id()) + "/" + std::to_string(after.id());
+      }};
+    });
+    test::recorder<std::string> answers;
+    auto client = sys.spawn([server, &answers](actor& self) -> behavior {
+      return {[&self, server, &answers](int) -> libactor::task<void> {
+        auto r = co_await self.ask<std::string>(server, query{}, 10s);
+        answers.push((r ? *r : r.err().to_string()) + " from " + std::to_string(self.id()));
+      }};
+    });
+    client.send(1);
+    sys.run_until_idle();
+    REQUIRE(answers.items().size() == 1);
+    const std::string id = std::to_string(client.id());
+    CHECK(answers.items()[0] == id + "/" + id + " from " + id);
+    // Not from outside the actor's handlers.
+    REQUIRE(server_self != nullptr);
+    CHECK_THROWS_AS(server_self->current_sender(), std::logic_error);
   });
-  test::recorder<std::string> answers;
-  auto client = sys.spawn([server, &answers](actor& self) -> behavior {
-    return {[&self, server, &answers](int) -> libactor::task<void> {
-      auto r = co_await self.ask<std::string>(server, query{}, 10s);
-      answers.push((r ? *r : r.err().to_string()) + " from " + std::to_string(self.id()));
-    }};
-  });
-  client.send(1);
-  sys.run_until_idle();
-  REQUIRE(answers.items().size() == 1);
-  const std::string id = std::to_string(client.id());
-  CHECK(answers.items()[0] == id + "/" + id + " from " + id);
-  // Not from outside the actor's handlers.
-  REQUIRE(server_self != nullptr);
-  CHECK_THROWS_AS(server_self->current_sender(), std::logic_error);
 }
 
 TEST_CASE("a timer started in on_exit never fires and does not keep the actor alive",
           "[lifecycle][timers]") {
-  struct tick {};
-  std::atomic<bool> destroyed{false};
-  struct restless : actor {
-    explicit restless(std::atomic<bool>& d) : d_(d) {}
-    ~restless() override { d_.store(true, std::memory_order_seq_cst); }
-    behavior make_behavior() override {
-      return {[this](stop_normal) { quit(); }, [](tick) {}};
+  test::for_seeds([&](std::uint64_t seed) {
+    struct tick {};
+    std::atomic<bool> destroyed{false};
+    struct restless : actor {
+      explicit restless(std::atomic<bool>& d) : d_(d) {}
+      ~restless() override { d_.store(true, std::memory_order_seq_cst); }
+      behavior make_behavior() override {
+        return {[this](stop_normal) { quit(); }, [](tick) {}};
+      }
+      void on_exit(const exit_reason&) override {
+        send_every(1ms, tick{});
+        send_after(1ms, tick{});
+      }
+      std::atomic<bool>& d_;
+    };
+    libactor::actor_system sys{libactor::system_config{.deterministic_seed = seed}};
+    test::unrelated(sys, seed);
+    sys.spawn([](actor& self) -> behavior {  // unrelated timers first
+      self.send_after(1h, 1);
+      self.send_every(1h, 2);
+      return {[](int) {}};
+    });
+    {
+      auto a = sys.spawn<restless>(destroyed);
+      a.send(stop_normal{});
     }
-    void on_exit(const exit_reason&) override {
-      send_every(1ms, tick{});
-      send_after(1ms, tick{});
-    }
-    std::atomic<bool>& d_;
-  };
-  libactor::actor_system sys{libactor::system_config{.deterministic_seed = 9}};
-  sys.spawn([](actor& self) -> behavior {  // unrelated timers first
-    self.send_after(1h, 1);
-    self.send_every(1h, 2);
-    return {[](int) {}};
+    sys.run_until_idle();
+    sys.advance_time(50ms);
+    CHECK(destroyed.load(std::memory_order_seq_cst));
   });
-  {
-    auto a = sys.spawn<restless>(destroyed);
-    a.send(stop_normal{});
-  }
-  sys.run_until_idle();
-  sys.advance_time(50ms);
-  CHECK(destroyed.load(std::memory_order_seq_cst));
 }
 
 TEST_CASE("a handle that outlives its system is safe: sends are dead letters, hooks stay quiet",
@@ -515,6 +538,7 @@ TEST_CASE("a spawn racing shutdown either fails or runs and stops; nothing is le
     gate g;
     std::atomic<int> exits{0};
     libactor::actor_system sys{libactor::system_config{.workers = 2}};
+    test::unrelated(sys, 0);                                    // ids and counters start elsewhere
     for (int i = 0; i <= round % 4; ++i) sys.spawn(stoppable);  // unrelated actors
     std::atomic<int> outcome{0};                                // 1: spawned, 2: refused
     std::thread spawner([&] {
@@ -593,35 +617,38 @@ TEST_CASE("after unlink returns, the other actor's exit has no effect, trapped o
 
 TEST_CASE("an exit signal from an actor that is not linked is ignored; a stop is not",
           "[lifecycle][links]") {
-  libactor::actor_system sys{libactor::system_config{.deterministic_seed = 3}};
-  auto stranger = sys.spawn(stoppable);
-  auto a = sys.spawn(unlinker);
-  auto trapping = sys.spawn(unlinker);
-  trapping.send(trap{});
-  sys.run_until_idle();
-  test::recorder<exit_reason> downs;
-  watch(sys, a, downs);
-  watch(sys, trapping, downs);
-  auto signal = [&](const actor_ref& to, exit_reason why) {
-    using namespace libactor::detail;
-    actor* from = actor_access::get(stranger);
-    actor_access::add_ref(from);
-    actor_access::enqueue(
-        actor_access::get(to),
-        make_message<exit_msg>(msg_kind::exit_signal, from, 0, exit_msg{stranger, std::move(why)}));
-  };
-  signal(a, exit_reason::error("forged"));
-  signal(trapping, exit_reason::error("forged"));
-  // A linked actor that was killed passes on `killed`: from a stranger,
-  // that too is only a signal, and ignored.
-  signal(a, exit_reason::killed("passed on by a stranger"));
-  sys.run_until_idle();
-  CHECK(downs.items().empty());
-  // The kill that nothing prevents, trapping or not, is a stop.
-  sys.stop(trapping, exit_reason::killed("by the test"));
-  sys.run_until_idle();
-  REQUIRE(downs.items().size() == 1);
-  CHECK(downs.items()[0] == exit_reason::killed("by the test"));
+  test::for_seeds([&](std::uint64_t seed) {
+    libactor::actor_system sys{libactor::system_config{.deterministic_seed = seed}};
+    test::unrelated(sys, seed);
+    auto stranger = sys.spawn(stoppable);
+    auto a = sys.spawn(unlinker);
+    auto trapping = sys.spawn(unlinker);
+    trapping.send(trap{});
+    sys.run_until_idle();
+    test::recorder<exit_reason> downs;
+    watch(sys, a, downs);
+    watch(sys, trapping, downs);
+    auto signal = [&](const actor_ref& to, exit_reason why) {
+      using namespace libactor::detail;
+      actor* from = actor_access::get(stranger);
+      actor_access::add_ref(from);
+      actor_access::enqueue(actor_access::get(to),
+                            make_message<exit_msg>(msg_kind::exit_signal, from, 0,
+                                                   exit_msg{stranger, std::move(why)}));
+    };
+    signal(a, exit_reason::error("forged"));
+    signal(trapping, exit_reason::error("forged"));
+    // A linked actor that was killed passes on `killed`: from a stranger,
+    // that too is only a signal, and ignored.
+    signal(a, exit_reason::killed("passed on by a stranger"));
+    sys.run_until_idle();
+    CHECK(downs.items().empty());
+    // The kill that nothing prevents, trapping or not, is a stop.
+    sys.stop(trapping, exit_reason::killed("by the test"));
+    sys.run_until_idle();
+    REQUIRE(downs.items().size() == 1);
+    CHECK(downs.items()[0] == exit_reason::killed("by the test"));
+  });
 }
 
 namespace {
@@ -677,6 +704,7 @@ TEST_CASE("a supervisor re-registers a restarted actor's name on its down messag
   // notification loop long, so the supervisor handles its down message on
   // the other worker while the loop still runs.
   libactor::actor_system sys{libactor::system_config{.workers = 2}};
+  test::unrelated(sys, 4);  // ids and counters start elsewhere
   test::recorder<std::string> outcomes;
   struct restart {};
   auto supervisor = sys.spawn([&sys, &outcomes](actor& self) -> behavior {

@@ -54,6 +54,7 @@ class accumulator : public actor {
 
 TEST_CASE("class and function actors; handles are comparable, hashable, copyable", "[actor]") {
   libactor::actor_system sys{libactor::system_config{.workers = 2}};
+  test::unrelated(sys, 6);  // ids and counters start elsewhere
   auto a = sys.spawn<accumulator>(10);
   auto f = sys.spawn([](actor&) -> behavior { return {[](int x) { return x + 1; }}; });
   REQUIRE(a);
@@ -80,6 +81,7 @@ TEST_CASE("class and function actors; handles are comparable, hashable, copyable
 
 TEST_CASE("handles are safe to use from many non-actor threads at once", "[actor][stress]") {
   libactor::actor_system sys{libactor::system_config{.workers = 2}};
+  test::unrelated(sys, 4);  // ids and counters start elsewhere
   auto a = sys.spawn<accumulator>(0);
   const int per = static_cast<int>(test::scaled(20000));
   std::vector<std::thread> threads;
@@ -99,6 +101,7 @@ TEST_CASE("handles are safe to use from many non-actor threads at once", "[actor
 
 TEST_CASE("any movable type is a message; the handler is chosen by static type", "[actor]") {
   libactor::actor_system sys{libactor::system_config{.workers = 2}};
+  test::unrelated(sys, 2);  // ids and counters start elsewhere
   test::recorder<std::string> seen;
   auto a = sys.spawn([&seen](actor&) -> behavior {
     return {
@@ -161,6 +164,7 @@ TEST_CASE("sends to a stopped actor are dead letters: counted, observable, cheap
 
 TEST_CASE("messages from one sender to one receiver arrive in send order", "[actor][ordering]") {
   libactor::actor_system sys{libactor::system_config{.workers = 2}};
+  test::unrelated(sys, 1);  // ids and counters start elsewhere
   static constexpr int senders = 4;
   const int per = static_cast<int>(test::scaled(50000));
   struct item {
@@ -203,64 +207,73 @@ TEST_CASE("messages from one sender to one receiver arrive in send order", "[act
 }
 
 TEST_CASE("bounded mailbox, reject policy: send reports mailbox_full", "[actor][bounded]") {
-  // Deterministic mode: nothing runs until we say so, so the mailbox fills.
-  libactor::actor_system sys{libactor::system_config{.deterministic_seed = 1}};
-  test::counter handled;
-  auto a = sys.spawn_with(
-      libactor::spawn_options{.mailbox_capacity = 3},
-      [&handled](actor&) -> behavior { return {[&handled](int) { handled.add(); }}; });
-  for (int i = 0; i < 3; ++i) CHECK(a.send(i) == libactor::send_status::ok);
-  CHECK(a.send(3) == libactor::send_status::mailbox_full);
-  CHECK(sys.stats().rejected == 1);
-  auto r = a.ask<int>(4, 1s);  // an ask into a full mailbox fails at once
-  auto rr = r.get();
-  REQUIRE_FALSE(rr);
-  CHECK(rr.err().code == libactor::errc::mailbox_full);
-  sys.run_until_idle();
-  CHECK(handled.value() == 3);
-  CHECK(a.send(5) == libactor::send_status::ok);  // room again
-  sys.run_until_idle();
-  CHECK(handled.value() == 4);
+  test::for_seeds([&](std::uint64_t seed) {
+    // Deterministic mode: nothing runs until we say so, so the mailbox fills.
+    libactor::actor_system sys{libactor::system_config{.deterministic_seed = seed}};
+    test::unrelated(sys, seed);
+    test::counter handled;
+    auto a = sys.spawn_with(
+        libactor::spawn_options{.mailbox_capacity = 3},
+        [&handled](actor&) -> behavior { return {[&handled](int) { handled.add(); }}; });
+    for (int i = 0; i < 3; ++i) CHECK(a.send(i) == libactor::send_status::ok);
+    CHECK(a.send(3) == libactor::send_status::mailbox_full);
+    CHECK(sys.stats().rejected == 1);
+    auto r = a.ask<int>(4, 1s);  // an ask into a full mailbox fails at once
+    auto rr = r.get();
+    REQUIRE_FALSE(rr);
+    CHECK(rr.err().code == libactor::errc::mailbox_full);
+    sys.run_until_idle();
+    CHECK(handled.value() == 3);
+    CHECK(a.send(5) == libactor::send_status::ok);  // room again
+    sys.run_until_idle();
+    CHECK(handled.value() == 4);
+  });
 }
 
 TEST_CASE("bounded mailbox, drop_newest and drop_oldest keep the right messages",
           "[actor][bounded]") {
-  libactor::actor_system sys{libactor::system_config{.deterministic_seed = 1}};
-  test::recorder<int> newest;
-  test::recorder<int> oldest;
-  auto dn = sys.spawn_with(
-      libactor::spawn_options{.mailbox_capacity = 2,
-                              .overload = libactor::overload_policy::drop_newest},
-      [&newest](actor&) -> behavior { return {[&newest](int i) { newest.push(i); }}; });
-  auto dold = sys.spawn_with(
-      libactor::spawn_options{.mailbox_capacity = 2,
-                              .overload = libactor::overload_policy::drop_oldest},
-      [&oldest](actor&) -> behavior { return {[&oldest](int i) { oldest.push(i); }}; });
-  for (int i = 0; i < 5; ++i) {
-    const auto s = dn.send(i);
-    CHECK(s == (i < 2 ? libactor::send_status::ok : libactor::send_status::dropped));
-    CHECK(dold.send(i) == libactor::send_status::ok);
-  }
-  sys.run_until_idle();
-  CHECK(newest.items() == std::vector<int>{0, 1});
-  CHECK(oldest.items() == std::vector<int>{3, 4});
-  CHECK(sys.stats().dropped == 6);
+  test::for_seeds([&](std::uint64_t seed) {
+    libactor::actor_system sys{libactor::system_config{.deterministic_seed = seed}};
+    test::unrelated(sys, seed);
+    test::recorder<int> newest;
+    test::recorder<int> oldest;
+    auto dn = sys.spawn_with(
+        libactor::spawn_options{.mailbox_capacity = 2,
+                                .overload = libactor::overload_policy::drop_newest},
+        [&newest](actor&) -> behavior { return {[&newest](int i) { newest.push(i); }}; });
+    auto dold = sys.spawn_with(
+        libactor::spawn_options{.mailbox_capacity = 2,
+                                .overload = libactor::overload_policy::drop_oldest},
+        [&oldest](actor&) -> behavior { return {[&oldest](int i) { oldest.push(i); }}; });
+    for (int i = 0; i < 5; ++i) {
+      const auto s = dn.send(i);
+      CHECK(s == (i < 2 ? libactor::send_status::ok : libactor::send_status::dropped));
+      CHECK(dold.send(i) == libactor::send_status::ok);
+    }
+    sys.run_until_idle();
+    CHECK(newest.items() == std::vector<int>{0, 1});
+    CHECK(oldest.items() == std::vector<int>{3, 4});
+    CHECK(sys.stats().dropped == 6);
+  });
 }
 
 TEST_CASE("become swaps the behavior from the next message on", "[actor]") {
-  libactor::actor_system sys{libactor::system_config{.deterministic_seed = 4}};
-  test::recorder<std::string> seen;
-  auto a = sys.spawn([&seen](actor& self) -> behavior {
-    return {[&seen, &self](int x) {
-      seen.push("first " + std::to_string(x));
-      self.become({[&seen](int y) { seen.push("second " + std::to_string(y)); }});
-    }};
+  test::for_seeds([&](std::uint64_t seed) {
+    libactor::actor_system sys{libactor::system_config{.deterministic_seed = seed}};
+    test::unrelated(sys, seed);
+    test::recorder<std::string> seen;
+    auto a = sys.spawn([&seen](actor& self) -> behavior {
+      return {[&seen, &self](int x) {
+        seen.push("first " + std::to_string(x));
+        self.become({[&seen](int y) { seen.push("second " + std::to_string(y)); }});
+      }};
+    });
+    a.send(1);
+    a.send(2);
+    a.send(3);
+    sys.run_until_idle();
+    CHECK(seen.items() == std::vector<std::string>{"first 1", "second 2", "second 3"});
   });
-  a.send(1);
-  a.send(2);
-  a.send(3);
-  sys.run_until_idle();
-  CHECK(seen.items() == std::vector<std::string>{"first 1", "second 2", "second 3"});
 }
 
 TEST_CASE("become keeps the running handler's captures alive until the handler returns",
@@ -295,6 +308,8 @@ TEST_CASE("become keeps the running handler's captures alive until the handler r
 
 TEST_CASE("actors spawn actors; the child belongs to the same system", "[actor]") {
   libactor::actor_system sys{libactor::system_config{.workers = 2}};
+  test::unrelated(sys, 4);  // ids and counters start elsewhere
+  const auto spawned_before = sys.stats().spawned;
   struct child : actor {
     behavior make_behavior() override {
       return {[](int x) { return x * 10; }};
@@ -311,11 +326,12 @@ TEST_CASE("actors spawn actors; the child belongs to the same system", "[actor]"
   auto r = parent.ask<int>(make_child{}, 10s).get();
   REQUIRE(r);
   CHECK(*r == 40);
-  CHECK(sys.stats().spawned == 2);
+  CHECK(sys.stats().spawned == spawned_before + 2);
 }
 
 TEST_CASE("batched sends keep order across receivers and count dead letters", "[actor][ordering]") {
   libactor::actor_system sys{libactor::system_config{.workers = 2}};
+  test::unrelated(sys, 4);  // ids and counters start elsewhere
   struct item {
     int seq;
   };
@@ -373,16 +389,19 @@ TEST_CASE("log_unhandled prints one line per unhandled message to stderr", "[act
   std::fflush(stderr);
   const int saved = dup(STDERR_FILENO);
   REQUIRE(dup2(fd, STDERR_FILENO) >= 0);
-  {
+  std::vector<std::uint64_t> ids;
+  test::for_seeds([&ids](std::uint64_t seed) {
     libactor::system_config cfg;
-    cfg.deterministic_seed = 1;
+    cfg.deterministic_seed = seed;
     cfg.log_unhandled = true;
     libactor::actor_system sys{cfg};
+    test::unrelated(sys, seed);
     auto a = sys.spawn([](actor&) -> behavior { return {[](int) {}}; });
+    ids.push_back(a.id());
     a.send(std::string("stray"));
     sys.run_until_idle();
     CHECK(sys.stats().unhandled == 1);
-  }
+  });
   std::fflush(stderr);
   dup2(saved, STDERR_FILENO);
   close(saved);
@@ -391,8 +410,19 @@ TEST_CASE("log_unhandled prints one line per unhandled message to stderr", "[act
   std::stringstream text;
   text << in.rdbuf();
   std::remove(path);
-  CHECK(text.str().find("has no handler for") != std::string::npos);
-  CHECK(text.str().find("no handler for std::__cxx11::basic_string<char") != std::string::npos);
+  std::size_t from = 0;
+  for (auto id : ids) {  // in seed order; ids repeat across the systems
+    from = text.str().find("actor " + std::to_string(id) + " ", from);
+    REQUIRE(from != std::string::npos);
+    ++from;
+  }
+  std::size_t lines = 0;
+  for (std::size_t at = 0;
+       (at = text.str().find("has no handler for std::__cxx11::basic_string<char", at)) !=
+       std::string::npos;
+       ++at)
+    ++lines;
+  CHECK(lines == ids.size());
 }
 
 namespace {
@@ -426,23 +456,34 @@ struct order {
 
 TEST_CASE("an actor whose one-way handler throws is logged by default: actor, type, exception",
           "[actor][logging]") {
-  std::uint64_t id = 0;
-  const std::string text = capture_stderr([&id] {
-    libactor::actor_system sys{libactor::system_config{.deterministic_seed = 5}};
-    for (int i = 0; i < 3; ++i) sys.spawn<accumulator>(i);  // ids differ from the trivial case
-    auto a = sys.spawn([](actor&) -> behavior {
-      return {[](shop::order o) {
-        if (o.qty < 0) throw std::runtime_error("negative quantity " + std::to_string(o.qty));
-      }};
+  std::vector<std::pair<std::uint64_t, int>> failed;  // actor id, quantity
+  const std::string text = capture_stderr([&failed] {
+    test::for_seeds([&failed](std::uint64_t seed) {
+      libactor::actor_system sys{libactor::system_config{.deterministic_seed = seed}};
+      test::unrelated(sys, seed);
+      auto a = sys.spawn([](actor&) -> behavior {
+        return {[](shop::order o) {
+          if (o.qty < 0) throw std::runtime_error("negative quantity " + std::to_string(o.qty));
+        }};
+      });
+      const int qty = -1 - static_cast<int>(seed % 11);
+      failed.emplace_back(a.id(), qty);
+      a.send(shop::order{qty});
+      sys.run_until_idle();
     });
-    id = a.id();
-    a.send(shop::order{-3});
-    sys.run_until_idle();
   });
-  INFO(text);
-  CHECK(text.find("actor " + std::to_string(id)) != std::string::npos);
-  CHECK(text.find("shop::order") != std::string::npos);
-  CHECK(text.find("negative quantity -3") != std::string::npos);
+  // One line per seed, in seed order (ids repeat across the systems).
+  std::size_t from = 0;
+  for (auto [id, qty] : failed) {
+    const std::string line = "actor " + std::to_string(id) + " (";
+    const auto at = text.find(line, from);
+    INFO(line);
+    REQUIRE(at != std::string::npos);
+    const std::string rest = text.substr(at, text.find('\n', at) - at);
+    from = at + rest.size();
+    CHECK(rest.find("the handler for (anonymous namespace)::shop::order") != std::string::npos);
+    CHECK(rest.find("negative quantity " + std::to_string(qty)) != std::string::npos);
+  }
 }
 
 TEST_CASE("type names in errors and hooks are readable, not mangled", "[actor][logging]") {
@@ -516,6 +557,7 @@ TEST_CASE("a drop_oldest mailbox holds at most its capacity while its consumer i
 TEST_CASE("a drop_oldest mailbox stays bounded while its handler runs, under many senders",
           "[actor][bounded][stress]") {
   libactor::actor_system sys{libactor::system_config{.workers = 2}};
+  test::unrelated(sys, 5);  // ids and counters start elsewhere
   std::mutex mu;
   std::condition_variable cv;
   bool release = false;
@@ -569,9 +611,12 @@ int doubled(int x) {
 }  // namespace
 
 TEST_CASE("a plain function is a handler too", "[actor]") {
-  libactor::actor_system sys{libactor::system_config{.deterministic_seed = 3}};
-  auto a = sys.spawn([](actor&) -> behavior { return {&doubled}; });
-  auto r = a.ask<int>(21, 1s);
-  sys.run_until_idle();
-  CHECK(r.get().value() == 42);
+  test::for_seeds([&](std::uint64_t seed) {
+    libactor::actor_system sys{libactor::system_config{.deterministic_seed = seed}};
+    test::unrelated(sys, seed);
+    auto a = sys.spawn([](actor&) -> behavior { return {&doubled}; });
+    auto r = a.ask<int>(21, 1s);
+    sys.run_until_idle();
+    CHECK(r.get().value() == 42);
+  });
 }

@@ -31,6 +31,7 @@ struct set_next {
 
 TEST_CASE("many ping-pong pairs all finish", "[scheduler][stress]") {
   libactor::actor_system sys{libactor::system_config{.workers = 2}};
+  test::unrelated(sys, 4);  // ids and counters start elsewhere
   test::counter done;
   const int pairs = 64;
   const int rounds = static_cast<int>(test::scaled(2000));
@@ -53,6 +54,7 @@ TEST_CASE("many ping-pong pairs all finish", "[scheduler][stress]") {
 
 TEST_CASE("a token ring of many actors completes its hops", "[scheduler][stress]") {
   libactor::actor_system sys{libactor::system_config{.workers = 2}};
+  test::unrelated(sys, 5);  // ids and counters start elsewhere
   test::counter done;
   const int n = static_cast<int>(test::scaled(10000));
   const int hops = n * 5;
@@ -78,6 +80,7 @@ TEST_CASE("a token ring of many actors completes its hops", "[scheduler][stress]
 
 TEST_CASE("fan-out work spreads over workers and all results come back", "[scheduler]") {
   libactor::actor_system sys{libactor::system_config{.workers = 2}};
+  test::unrelated(sys, 2);  // ids and counters start elsewhere
   test::counter results;
   test::recorder<std::thread::id> threads;
   const int n = 200;
@@ -120,6 +123,8 @@ TEST_CASE("a flooding actor cannot starve others (per-activation budget)", "[sch
 
 TEST_CASE("actors spawned and stopped from many threads at once", "[scheduler][stress]") {
   libactor::actor_system sys{libactor::system_config{.workers = 2}};
+  test::unrelated(sys, 2);  // ids and counters start elsewhere
+  const auto spawned_before = sys.stats().spawned;
   test::counter handled;
   const int per = static_cast<int>(test::scaled(2000));
   std::vector<std::thread> threads;
@@ -144,12 +149,13 @@ TEST_CASE("actors spawned and stopped from many threads at once", "[scheduler][s
   // end, and shutdown finds nothing left.
   sys.shutdown();
   CHECK(sys.stats().live_actors == 0);
-  CHECK(sys.stats().spawned == static_cast<std::uint64_t>(4 * per));
+  CHECK(sys.stats().spawned == spawned_before + static_cast<std::uint64_t>(4 * per));
   CHECK(handled.value() >= static_cast<std::size_t>(2 * per));
 }
 
 TEST_CASE("sleeping workers wake for new work, repeatedly", "[scheduler]") {
   libactor::actor_system sys{libactor::system_config{.workers = 2}};
+  test::unrelated(sys, 4);  // ids and counters start elsewhere
   test::counter handled;
   auto a =
       sys.spawn([&handled](actor&) -> behavior { return {[&handled](int) { handled.add(); }}; });
@@ -163,6 +169,7 @@ TEST_CASE("sleeping workers wake for new work, repeatedly", "[scheduler]") {
 
 TEST_CASE("an actor never runs on two threads at once", "[scheduler][stress]") {
   libactor::actor_system sys{libactor::system_config{.workers = 2}};
+  test::unrelated(sys, 3);  // ids and counters start elsewhere
   std::atomic<int> overlaps{0};
   test::counter handled;
   // `inside` is the actor's own state; if two workers ran its handlers at the
@@ -226,6 +233,7 @@ TEST_CASE("an actor a long handler made runnable does not wait for it while work
   // The woken actor waits in the handler's run-next slot; the other worker
   // sleeps. The slot's watch hands it over after about a millisecond.
   libactor::actor_system sys{libactor::system_config{.workers = 2}};
+  test::unrelated(sys, 3);  // ids and counters start elsewhere
   for (int i = 0; i < 5; ++i) sys.spawn([](actor&) -> behavior { return {[](int) {}}; });
   const int rounds = 10;
   for (int r = 0; r < rounds; ++r) {
