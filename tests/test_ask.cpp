@@ -5,6 +5,7 @@
 
 #include <libactor/libactor.hpp>
 
+#include <memory>
 #include <string>
 
 #include "support.hpp"
@@ -415,4 +416,44 @@ TEST_CASE("an ask with the largest timeout waits for its answer", "[ask]") {
   auto inside = asker.ask<int>(4, 30s).get();
   REQUIRE(inside);
   CHECK(*inside == 8);
+}
+
+TEST_CASE("a suspended task of a replaced behavior is destroyed before that behavior",
+          "[ask][become]") {
+  // Stopping the actor destroys the task; its frame's locals may use the
+  // captures of the handler that started it, which become() replaced.
+  struct start {};
+  struct switch_behavior {};
+  struct guard {
+    std::weak_ptr<std::string>& watch;
+    test::recorder<std::string>& out;
+    ~guard() { out.push(watch.expired() ? "captures freed first" : "captures alive"); }
+  };
+  test::for_seeds([](std::uint64_t seed) {
+    libactor::actor_system sys{libactor::system_config{.deterministic_seed = seed}};
+    test::unrelated(sys, seed);
+    libactor::actor_system frozen_sys{libactor::system_config{.deterministic_seed = seed + 1}};
+    auto frozen = frozen_sys.spawn(echo_behavior);
+    std::weak_ptr<std::string> watch;
+    test::recorder<std::string> out;
+    auto a = sys.spawn([&watch, &out, frozen](actor& self) -> behavior {
+      auto label = std::make_shared<std::string>("closure");
+      watch = label;
+      return {
+          [label, &watch, &out, &self, frozen](start) -> task<void> {
+            guard g{watch, out};
+            (void)co_await self.ask<int>(frozen, 1, 1h);  // never answered here
+          },
+          [&self](switch_behavior) { self.become({[](int) {}}); },
+      };
+    });
+    a.send(start{});
+    sys.run_until_idle();
+    a.send(switch_behavior{});  // now only the task holds the old behavior
+    sys.run_until_idle();
+    sys.stop(a);  // destroys the suspended task
+    sys.run_until_idle();
+    CHECK(out.items() == std::vector<std::string>{"captures alive"});
+    CHECK(watch.expired());
+  });
 }

@@ -740,3 +740,51 @@ TEST_CASE("a supervisor re-registers a restarted actor's name on its down messag
   }
   for (const auto& o : outcomes.items()) CHECK(o == "registered");
 }
+
+TEST_CASE("a requester destroyed when a task ends does not borrow the task's actor's name",
+          "[lifecycle][api]") {
+  // The task keeps the requester (for current_sender) and its reply target
+  // keeps the asker; both are dropped on the server's thread. If that is the
+  // last reference, the requester's members must not send as the server.
+  struct request {};
+  struct go {};
+  test::for_seeds([](std::uint64_t seed) {
+    libactor::actor_system sys{libactor::system_config{.deterministic_seed = seed}};
+    test::unrelated(sys, seed);
+    test::recorder<std::string> farewell_senders;
+    auto probe = sys.spawn([&farewell_senders](actor& self) -> behavior {
+      return {[&self, &farewell_senders](farewell) {
+        auto s = self.current_sender();
+        farewell_senders.push(s ? "actor " + std::to_string(s.id()) : "nobody");
+      }};
+    });
+    auto slow = sys.spawn([](actor&) -> behavior { return {[](int) {}}; });  // never answers
+    auto server = sys.spawn([slow](actor& self) -> behavior {
+      return {[&self, slow](request) -> libactor::task<int> {
+        (void)co_await self.ask<int>(slow, 1, 10ms);  // times out
+        co_return 1;
+      }};
+    });
+    struct asker : actor {
+      asker(actor_ref p, actor_ref s) : n_{std::move(p)}, server_(std::move(s)) {}
+      behavior make_behavior() override {
+        return {[this](go) -> libactor::task<void> {
+          auto s = std::exchange(server_, actor_ref{});
+          quit();  // its task goes with this activation; the request is out
+          request q;
+          (void)co_await ask<int>(s, std::move(q), 1h);
+        }};
+      }
+      notifier n_;
+      actor_ref server_;
+    };
+    {
+      auto a = sys.spawn<asker>(probe, server);
+      a.send(go{});
+    }
+    sys.run_until_idle();
+    sys.advance_time(20ms);
+    REQUIRE(farewell_senders.items().size() == 1);
+    CHECK(farewell_senders.items()[0] == "nobody");
+  });
+}

@@ -7,8 +7,10 @@
 
 #include <libactor/net/node.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <future>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -346,6 +348,57 @@ TEST_CASE("remote links are two-way: recorded on both nodes, undone by unlink", 
   auto items = seen.items();
   REQUIRE(items.size() == 1);
   CHECK(items[0].rfind("target 0 node_down", 0) == 0);
+}
+
+TEST_CASE("links a peer makes to one actor are bounded; a refused linker is told", "[node]") {
+  actor_system sys_a{system_config{.workers = 2}};
+  actor_system sys_b{system_config{.workers = 2}};
+  auto cb = cfg("b");
+  cb.max_links_per_actor = 2;
+  std::vector<std::string> logged;
+  std::mutex log_mu;
+  cb.log = [&](std::string_view line) {
+    std::lock_guard lock(log_mu);
+    logged.emplace_back(line);
+  };
+  std::optional<net::node> a(std::in_place, sys_a, cfg("a"));
+  std::optional<net::node> b(std::in_place, sys_b, cb);
+  REQUIRE(a->connect("127.0.0.1", b->port(), 10s));
+  auto hub = sys_b.spawn([](actor&) -> behavior { return {[](std::int64_t x) { return x; }}; });
+  REQUIRE(sys_b.register_name("hub", hub));
+  auto remote_hub = *a->lookup("b", "hub", 10s);
+  test::recorder<std::string> exits;
+  struct link_now {};
+  std::vector<actor_ref> linkers;
+  for (int i = 0; i < 4; ++i) {
+    linkers.push_back(sys_a.spawn([&exits, remote_hub, i](actor& self) -> behavior {
+      self.trap_exit(true);
+      return {[&self, remote_hub](link_now) { self.link(remote_hub); },
+              [&exits, i](const exit_msg& e) {
+                exits.push(std::to_string(i) + " " + e.reason.to_string());
+              }};
+    }));
+  }
+  // One at a time, so that which ones are refused is known.
+  for (auto& l : linkers) {
+    REQUIRE(l.ask<void>(link_now{}, 10s).get());
+    REQUIRE(net::ask<std::int64_t>(remote_hub, std::int64_t{1}, 10s).get());
+  }
+  REQUIRE(exits.wait_for_size(2));
+  auto items = exits.items();
+  std::sort(items.begin(), items.end());
+  REQUIRE(items.size() == 2);
+  CHECK(items[0].rfind("2 error: link refused: actor ", 0) == 0);
+  CHECK(items[1].rfind("3 error: link refused: actor ", 0) == 0);
+  CHECK(items[0].find("max_links_per_actor (2)") != std::string::npos);
+  {
+    std::lock_guard lock(log_mu);
+    CHECK(std::count_if(logged.begin(), logged.end(), [](const std::string& l) {
+            return l.find("refused a link from node a") != std::string::npos;
+          }) == 2);
+  }
+  a.reset();
+  b.reset();
 }
 
 TEST_CASE("remote spawn of a registered actor type", "[node]") {

@@ -109,3 +109,49 @@ TEST_CASE("run-next slot stress: each item is taken by exactly one side", "[run_
   CHECK(by_owner + stolen.load(std::memory_order_seq_cst) == n);
   CHECK(stolen.load(std::memory_order_seq_cst) > 0);  // the race was exercised
 }
+
+TEST_CASE("run-next slot: a take racing a steal leaves the item with exactly one side",
+          "[run_next][stress]") {
+  // Each round: the owner puts, the thief tries to steal, the owner takes
+  // after a varying delay. Whatever the interleaving (the thief may give the
+  // item back because the owner announced its take), afterwards exactly one
+  // side has it and the slot is empty: an owner whose take found nothing must
+  // not leave the item behind (it might go to sleep next).
+  libactor::detail::init_asymmetric_barriers();
+  run_next_slot<item> s;
+  item it{7};
+  const long rounds = static_cast<long>(test::scaled(100000));
+  std::atomic<long> round{0};
+  std::atomic<long> done{0};
+  std::atomic<bool> stole{false};
+  std::thread thief_thread([&] {
+    run_next_slot<item>::thief t(s);
+    for (long r = 1; r <= rounds; ++r) {
+      while (round.load(std::memory_order_seq_cst) != r) std::this_thread::yield();
+      stole.store(t.steal(&it), std::memory_order_seq_cst);
+      done.store(r, std::memory_order_seq_cst);
+    }
+  });
+  run_next_slot<item>::owner o(s);
+  long both = 0;
+  long neither = 0;
+  long left_behind = 0;
+  for (long r = 1; r <= rounds; ++r) {
+    CHECK(o.put(&it) == nullptr);
+    round.store(r, std::memory_order_seq_cst);
+    for (long k = 0; k < (r * 37) % 3000; ++k) __builtin_ia32_pause();
+    const bool mine = o.take() != nullptr;
+    while (done.load(std::memory_order_seq_cst) != r) std::this_thread::yield();
+    const bool theirs = stole.load(std::memory_order_seq_cst);
+    both += mine && theirs;
+    neither += !mine && !theirs;
+    if (!o.empty()) {
+      ++left_behind;
+      (void)o.take();
+    }
+  }
+  thief_thread.join();
+  CHECK(both == 0);
+  CHECK(neither == 0);
+  CHECK(left_behind == 0);
+}

@@ -179,6 +179,7 @@ actor* reply_target::self_ref() noexcept {
 void reply_target::deliver_message(message* m) noexcept {
   actor* to = std::exchange(to_, nullptr);
   actor_access::enqueue(to, m);
+  as_nobody nobody;  // the asker's last reference may go here
   actor_access::release(to);
 }
 
@@ -202,7 +203,10 @@ root_task::promise_type::~promise_type() {
     if (next != nullptr) next->prev = prev;
   }
   if (started_by != nullptr) release(started_by);
-  if (request_sender != nullptr) release_actor(request_sender);
+  if (request_sender != nullptr) {
+    as_nobody nobody;  // the requester's last reference may go here
+    release_actor(request_sender);
+  }
 }
 
 void start_root(root_task t) {
@@ -451,35 +455,27 @@ void actor::demonitor(const actor_ref& other) {
   }
 }
 
-namespace {
-/// Removes one occurrence of `a`; false if there was none.
-bool erase_one(std::vector<actor_ref>& v, const actor* a) {
-  for (auto it = v.begin(); it != v.end(); ++it) {
-    if (detail::actor_access::get(*it) == a) {
-      v.erase(it);
-      return true;
-    }
-  }
-  return false;
-}
-}  // namespace
-
 /// Records a link in both actors, each under its own lock (never both at
 /// once). An actor that had already stopped records nothing; the other one
 /// gets its exit signal now, as if it had been linked when it stopped.
-/// True when both were running.
-bool actor::link_pair(actor* a, actor* b) noexcept {
+/// True when both were running. `a` refuses a new link when it already has
+/// `max_links_of_a` (links made on a peer's behalf are bounded); then
+/// nothing is recorded and `refused` is set.
+bool actor::link_pair(actor* a, actor* b, std::size_t max_links_of_a, bool* refused) noexcept {
   using namespace detail;
   // A link is there or not (Erlang's semantics): linking twice is one
   // link, and one unlink removes it.
-  auto record = [](actor* in, actor* other) -> std::optional<exit_reason> {
+  auto record = [](actor* in, actor* other, std::size_t max,
+                   bool* full) -> std::optional<exit_reason> {
     auto& ex = in->extra();
     spin_guard g(in->lock_);
     if (ex.stopped) return ex.final_reason;
-    for (const auto& l : ex.links) {
-      if (actor_access::get(l) == other) return std::nullopt;
+    if (ex.links.count(other) != 0) return std::nullopt;
+    if (ex.links.size() >= max) {
+      *full = true;
+      return std::nullopt;
     }
-    ex.links.emplace_back(ref_ptr<actor>(other));
+    ex.links.emplace(other, actor_ref{ref_ptr<actor>(other)});
     return std::nullopt;
   };
   auto tell = [](actor* to, actor* gone, exit_reason reason) {
@@ -488,8 +484,13 @@ bool actor::link_pair(actor* a, actor* b) noexcept {
         to, make_message<exit_msg>(msg_kind::exit_signal, gone, 0,
                                    exit_msg{actor_ref{ref_ptr<actor>(gone)}, std::move(reason)}));
   };
-  const auto a_gone = record(a, b);
-  const auto b_gone = record(b, a);
+  bool full = false;
+  const auto a_gone = record(a, b, max_links_of_a, &full);
+  if (full) {
+    if (refused != nullptr) *refused = true;
+    return false;
+  }
+  const auto b_gone = record(b, a, SIZE_MAX, &full);
   if (b_gone && !a_gone) tell(a, b, *b_gone);
   if (a_gone && !b_gone) tell(b, a, *a_gone);
   return !a_gone && !b_gone;
@@ -500,13 +501,15 @@ void actor::unlink_pair(actor* a, actor* b) noexcept {
     auto* ex = in->extra_.load(std::memory_order_acquire);  // acquire: see extra()
     if (ex == nullptr) continue;
     detail::spin_guard g(in->lock_);
-    erase_one(ex->links, other);
+    ex->links.erase(other);
   }
 }
 
 namespace detail {
-void link_on_behalf(actor* local, actor* remote) noexcept {
-  (void)actor::link_pair(local, remote);
+bool link_on_behalf(actor* local, actor* remote, std::size_t max_links) noexcept {
+  bool refused = false;
+  (void)actor::link_pair(local, remote, max_links, &refused);
+  return !refused;
 }
 
 void unlink_on_behalf(actor* local, actor* remote) noexcept {
@@ -518,7 +521,7 @@ void actor::link(const actor_ref& other) {
   require_owner("link");
   if (!other || other.get() == this) throw std::invalid_argument("link: empty handle or self");
   actor* o = other.get();
-  if (link_pair(this, o) && o->proxy_) {
+  if (link_pair(this, o, SIZE_MAX, nullptr) && o->proxy_) {
     o->on_watched();
     o->on_linked(this);
   }
@@ -902,7 +905,7 @@ void actor::handle_exit_signal(detail::message* m) noexcept {
     auto* ex = extra_.load(std::memory_order_acquire);  // acquire: see extra()
     if (ex) {
       detail::spin_guard g(lock_);
-      linked = erase_one(ex->links, detail::actor_access::get(em.source));
+      linked = ex->links.erase(detail::actor_access::get(em.source)) != 0;
     }
   }
   // Erlang's rule: an exit signal from an actor this one is not linked to
@@ -979,7 +982,7 @@ void actor::stop_now(exit_reason reason, detail::message* rest) noexcept {
   bhv_ = behavior{};
   // 5. Publish the reason; from here monitor()/link() report us as stopped.
   std::vector<actor_ref> monitors;
-  std::vector<actor_ref> links;
+  std::unordered_map<const actor*, actor_ref> links;
   std::vector<std::string> names;
   {
     detail::spin_guard g(lock_);
@@ -999,7 +1002,7 @@ void actor::stop_now(exit_reason reason, detail::message* rest) noexcept {
         w.get(),
         detail::make_message<down_msg>(detail::msg_kind::down, this, 0, down_msg{self(), reason}));
   }
-  for (auto& l : links) {
+  for (auto& [linked_actor, l] : links) {
     add_ref();
     detail::actor_access::enqueue(
         detail::actor_access::get(l),
@@ -1022,7 +1025,7 @@ proxy::proxy(actor_system& sys) noexcept : actor(proxy_tag{}, &sys.state()) {}
 
 void proxy::terminate(const exit_reason& reason) noexcept {
   std::vector<actor_ref> monitors;
-  std::vector<actor_ref> links;
+  std::unordered_map<const actor*, actor_ref> links;
   {
     auto& ex = extra();
     spin_guard g(lock_);
@@ -1037,7 +1040,7 @@ void proxy::terminate(const exit_reason& reason) noexcept {
     actor_access::enqueue(actor_access::get(w), make_message<down_msg>(msg_kind::down, this, 0,
                                                                        down_msg{self(), reason}));
   }
-  for (auto& l : links) {
+  for (auto& [linked_actor, l] : links) {
     add_ref();
     actor_access::enqueue(
         actor_access::get(l),

@@ -42,8 +42,9 @@ system_state::~system_state() = default;
 void system_state::retire() noexcept {
   // seq_cst: see call_hook().
   retired_.store(true, std::memory_order_seq_cst);
-  // acquire: pairs with the release in call_hook().
-  while (hooks_running_.load(std::memory_order_acquire) != 0) std::this_thread::yield();
+  // seq_cst: the load must not pass the store above (Dekker with
+  // call_hook()); it also acquires the hooks' release decrements.
+  while (hooks_running_.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
 }
 
 void system_state::dead_letter(message* m, actor* receiver) noexcept {

@@ -24,7 +24,9 @@ namespace libactor::detail {
 struct actor_extra {
   // Shared part: guarded by actor::lock_.
   std::vector<actor_ref> monitors;  // actors to send down_msg to
-  std::vector<actor_ref> links;
+  // A set (Erlang's links): keyed by the other actor, O(1) to add, find
+  // and remove however many there are.
+  std::unordered_map<const actor*, actor_ref> links;
   std::vector<std::string> names;
   bool stopped = false;
   exit_reason final_reason;

@@ -565,7 +565,22 @@ bool connection::handle_frame(frame_kind kind, std::span<const std::byte> payloa
       actor_ref remote{
           core::ref_ptr<actor>(node_.proxy_for(*peer_, linker, remote_proxy::role::actor), false)};
       if (kind == frame_kind::link) {
-        core::link_on_behalf(core::actor_access::get(local), core::actor_access::get(remote));
+        if (!core::link_on_behalf(core::actor_access::get(local), core::actor_access::get(remote),
+                                  node_.cfg_.max_links_per_actor)) {
+          // Refused, and the linker is told: it is not linked, and it must
+          // not believe it is. Its node delivers this like the target's exit.
+          const std::string why = "actor " + std::to_string(target) + " on node " +
+                                  node_.cfg_.name + " has max_links_per_actor (" +
+                                  std::to_string(node_.cfg_.max_links_per_actor) + ") links";
+          node_.log("refused a link from node " + peer_->name_ + ": " + why);
+          actor* from = core::actor_access::get(local);
+          core::actor_access::add_ref(from);
+          core::actor_access::enqueue(
+              core::actor_access::get(remote),
+              core::make_message<exit_msg>(
+                  core::msg_kind::exit_signal, from, 0,
+                  exit_msg{local, exit_reason::error("link refused: " + why)}));
+        }
       } else {
         core::unlink_on_behalf(core::actor_access::get(local), core::actor_access::get(remote));
       }

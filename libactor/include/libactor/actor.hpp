@@ -45,7 +45,7 @@ class proxy;
 struct actor_access;
 /// What an activation ended with (see actor_access::resume).
 enum class resume_result : std::uint8_t { idle, more, stopped };
-LIBACTOR_EXPORT void link_on_behalf(actor* local, actor* remote) noexcept;
+LIBACTOR_EXPORT bool link_on_behalf(actor* local, actor* remote, std::size_t max_links) noexcept;
 /// A message sent through an empty handle: counted as a dead letter in the
 /// sending actor's system (if any), a request answered with an error.
 LIBACTOR_EXPORT send_status send_to_empty(message* m) noexcept;
@@ -232,7 +232,12 @@ LIBACTOR_EXPORT actor_ref launch(actor* a);
 #pragma GCC diagnostic ignored "-Wsubobject-linkage"
 #endif
 template <class R>
-root_task drive(task<R> t, reply_target rt) {
+root_task drive(task<R> task_param, reply_target reply_param) {
+  // Locals, not the parameters: a coroutine's parameter copies are destroyed
+  // after its promise, and the promise holds the behavior whose closure the
+  // user's coroutine frame (inside `t`) refers to. Locals go first.
+  task<R> t = std::move(task_param);
+  reply_target rt = std::move(reply_param);
   try {
     if constexpr (std::is_void_v<R>) {
       co_await t;
@@ -626,7 +631,7 @@ class LIBACTOR_EXPORT actor : private detail::ref_counted {
   friend struct detail::root_task::promise_type;
   friend LIBACTOR_EXPORT void detail::start_root(detail::root_task);
   friend LIBACTOR_EXPORT actor_ref detail::launch(actor*);
-  friend LIBACTOR_EXPORT void detail::link_on_behalf(actor*, actor*) noexcept;
+  friend LIBACTOR_EXPORT bool detail::link_on_behalf(actor*, actor*, std::size_t) noexcept;
   friend LIBACTOR_EXPORT void detail::unlink_on_behalf(actor*, actor*) noexcept;
   friend LIBACTOR_EXPORT send_status detail::send_to_empty(detail::message*) noexcept;
   friend LIBACTOR_EXPORT void detail::fail_current(std::exception_ptr,
@@ -658,7 +663,7 @@ class LIBACTOR_EXPORT actor : private detail::ref_counted {
   void start_ask(const actor_ref& to, detail::message* req, duration timeout,
                  std::coroutine_handle<> h, detail::pending_ask_slot slot);
   detail::actor_extra& extra();
-  static bool link_pair(actor* a, actor* b) noexcept;
+  static bool link_pair(actor* a, actor* b, std::size_t max_links_of_a, bool* refused) noexcept;
   static void unlink_pair(actor* a, actor* b) noexcept;
 
   // Field order is deliberate. The first group is written by other threads

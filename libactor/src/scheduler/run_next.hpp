@@ -32,13 +32,18 @@
 // a take that read the actor before the CAS) may have overwritten the tag:
 // then the CAS fails and the actor is the owner's. The owner never stores
 // over `stealing` (put waits for the thief to settle, a few microseconds).
-// An actor that a thief gives back stays in the slot: the owner takes it
-// next time, or the thief tries again.
+// An owner whose take reads `stealing` waits, still announced, until the
+// thief settles: a thief that sees the announcement gives the actor back,
+// and the owner's second look then takes it, so no actor is left in the slot
+// of an owner that found it empty (and might go to sleep).
 //
 // ## Progress and ordering
-// Owner operations are wait-free except put, which waits for an in-flight
-// steal. The thief's CAS acquires the owner's release store of the actor, so
-// the thread that runs a stolen actor sees what made it runnable.
+// Owner operations are wait-free except while a steal is in flight: put and
+// take then wait for the thief to settle, a few microseconds (longer only
+// if the thief's thread is preempted in between; steals are rare, one per
+// handler that outlasted the watch's period). The thief's CAS acquires the
+// owner's release store of the actor, so the thread that runs a stolen actor
+// sees what made it runnable.
 //
 // ## Threads
 // Encoded in types: `run_next_slot::owner` (move-only, the worker) puts and
@@ -115,8 +120,19 @@ class run_next_slot {
         // published to this thread already.
         x = s.slot_.load(std::memory_order_acquire);
       }
+      // A steal in flight: it may still give the actor back (if it sees our
+      // `taking`), and then it must be ours now, not left in a slot whose
+      // owner goes to sleep. Wait for the thief to settle (one membarrier,
+      // microseconds), still announced, and look again: the actor or 0.
+      while (x == stealing) {
+        std::this_thread::yield();
+        // acquire: the thief's give-back (a relaxed CAS) put back the
+        // pointer we stored ourselves; nothing else to acquire from it.
+        x = s.slot_.load(run_next_symmetric ? std::memory_order_seq_cst
+                                            : std::memory_order_acquire);
+      }
       T* got = nullptr;
-      if (x != 0 && x != stealing) {
+      if (x != 0) {
         got = reinterpret_cast<T*>(x);
         // relaxed: a thief that CASes the pointer before this store lands
         // fails its final CAS (see the file comment).
@@ -165,9 +181,12 @@ class run_next_slot {
         taking = s_->taking_.load(std::memory_order_seq_cst);
       } else {
         heavy_barrier();
-        // relaxed: after the heavy barrier, an owner's announcement made
-        // before it is visible (see barrier.hpp).
-        taking = s_->taking_.load(std::memory_order_relaxed);
+        // After the heavy barrier, an owner's announcement made before it is
+        // visible (see barrier.hpp). acquire: if this reads the owner's
+        // closing `taking = false` (a release store), the owner's store of 0
+        // to the slot before it is visible too, so the final CAS below fails
+        // when the owner took the actor (on any architecture, not only x86).
+        taking = s_->taking_.load(std::memory_order_acquire);
       }
       std::uintptr_t tag = stealing;
       // relaxed on both CASes: we own the word's tag; the actor's state was

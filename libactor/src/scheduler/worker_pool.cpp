@@ -236,8 +236,9 @@ void worker_pool::sleep(worker& w) noexcept {
   // an RMW on the idle word. Either that RMW sees this sleeper and wakes it,
   // or add_sleeper's RMW came after it, and then the store is visible here.
   io_driver* d = acquire_driver();
-  // acquire: see stop().
-  if (stopping_.load(std::memory_order_acquire) || work_visible()) {
+  // acquire: see stop(). A full run-next slot is work too (the slot's owner
+  // never leaves one behind, see run_next.hpp; this is the belt to that).
+  if (stopping_.load(std::memory_order_acquire) || work_visible() || !w.next.empty()) {
     if (d != nullptr) release_driver();
     if (idle_.remove_sleeper(w.index)) {
       // Back to the loop. If searching is refused (enough searchers), the

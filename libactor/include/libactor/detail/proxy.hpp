@@ -40,8 +40,9 @@ LIBACTOR_EXPORT bool flush_after_handler(flushable* f) noexcept;
 /// Links `local` (an actor of this process) and `remote` (a proxy) on behalf
 /// of the actor `remote` stands for, which linked `local` where it lives:
 /// what actor::link does, without `local`'s context. If either has stopped,
-/// the other receives its exit signal at once, as with link().
-LIBACTOR_EXPORT void link_on_behalf(actor* local, actor* remote) noexcept;
+/// the other receives its exit signal at once, as with link(). False, and
+/// nothing recorded, when `local` already has `max_links` links.
+LIBACTOR_EXPORT bool link_on_behalf(actor* local, actor* remote, std::size_t max_links) noexcept;
 /// Undoes link_on_behalf (the remote actor called unlink).
 LIBACTOR_EXPORT void unlink_on_behalf(actor* local, actor* remote) noexcept;
 

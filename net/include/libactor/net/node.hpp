@@ -63,6 +63,10 @@ struct node_config {
   duration heartbeat_timeout = std::chrono::seconds(3);
   /// Handshake (version check and authentication) deadline per connection.
   duration handshake_timeout = std::chrono::seconds(5);
+  /// Links that peers may make to one local actor (link frames). A link over
+  /// the limit is refused: the peer's actor receives an exit signal that
+  /// says so, and a line is logged. Local links are not limited.
+  std::size_t max_links_per_actor = 10'000;
   /// Redial delay after a dialled peer is lost: doubles from the first value
   /// up to the second.
   duration reconnect_min = std::chrono::milliseconds(50);
