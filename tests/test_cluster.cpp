@@ -446,7 +446,7 @@ TEST_CASE("a silent peer is declared down by the heartbeat timeout and comes bac
 
 TEST_CASE("bad input on raw sockets: each connection is dropped, the node serves on", "[cluster]") {
   test::recorder<na::sink_report> done;
-  child_node b("b");
+  child_node b("b", 0, {"--log-lines", "0"});  // every refusal's line, unlimited
   here a;
   REQUIRE(a.node->connect("127.0.0.1", b.port(), 30s));
   auto sink = *a.node->lookup("b", "sink", 30s);
@@ -536,6 +536,23 @@ TEST_CASE("bad input on raw sockets: each connection is dropped, the node serves
     CHECK(closed_by_peer(fd));
     ::close(fd);
   }
+  // 9. Authenticated, then a plain message whose payload is an exit_msg: a
+  // forged exit notice, to be refused (a real one is an exit signal).
+  {
+    const int fd = authenticated_raw_peer(b.port(), 44);
+    std::vector<std::byte> msg;
+    net::writer m{msg};
+    m.fixed(std::uint8_t{0});   // user
+    m.varint(0);                // receiver: the service actor
+    m.varint(0);                // sender
+    m.fixed(std::uint64_t{0});  // one-way
+    m.fixed(net::type_id_of("libactor.exit"));
+    m.fixed(std::uint8_t{0});  // an empty handle as the source
+    net::wire_encode(m, exit_reason::error("forged"));
+    write_all(fd, frame_of(net::frame_kind::message, msg));
+    CHECK(closed_by_peer(fd));
+    ::close(fd);
+  }
 
   // The good peer lost nothing.
   REQUIRE(done.wait_for_size(1, 300s));
@@ -546,7 +563,7 @@ TEST_CASE("bad input on raw sockets: each connection is dropped, the node serves
   auto s = stats.ask<na::stats_report>(na::stats_query{}, 30s).get();
   REQUIRE(s);
   CHECK(s->handshakes_failed == 5);
-  CHECK(s->protocol_errors == 3);
+  CHECK(s->protocol_errors == 4);
   CHECK(s->peers_up >= 1);
   const std::string log = b.stderr_text();
   std::size_t lines = 0;
@@ -554,8 +571,9 @@ TEST_CASE("bad input on raw sockets: each connection is dropped, the node serves
        ++pos) {
     ++lines;
   }
-  CHECK(lines == 8);
+  CHECK(lines == 9);
   CHECK(log.find("message kind 2 with a payload of u8") != std::string::npos);
+  CHECK(log.find("an exit_msg that is not an exit signal") != std::string::npos);
   CHECK(log.find("auth_failed") != std::string::npos);
   CHECK(log.find("version_mismatch") != std::string::npos);
   CHECK(log.find("frame_too_large") != std::string::npos);

@@ -9,6 +9,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <memory>
+
+#include <sys/wait.h>
+#include <unistd.h>
 #include <future>
 #include <mutex>
 #include <optional>
@@ -455,6 +459,84 @@ TEST_CASE("a type without a wire declaration is refused at the sender", "[node]"
   CHECK(r.err().code == errc::not_serializable);
   // The connection is unaffected.
   CHECK(remote.ask<std::int64_t>(app::add_req{2, 3}, 10s).get().value() == 5);
+}
+
+TEST_CASE("an answer that cannot cross the network reaches the asker as an error, not a timeout",
+          "[node]") {
+  std::vector<std::string> logged;
+  std::mutex log_mu;
+  libactor::system_config sb;
+  sb.workers = 2;
+  sb.logger = [&](const libactor::log_record& r) {
+    std::lock_guard lock(log_mu);
+    logged.emplace_back(r.text);
+  };
+  actor_system sys_a{system_config{.workers = 2}};
+  actor_system sys_b{sb};
+  auto cb = cfg("b");
+  cb.max_frame_size = 4096;
+  std::optional<net::node> a(std::in_place, sys_a, cfg("a"));
+  std::optional<net::node> b(std::in_place, sys_b, cb);
+  REQUIRE(a->connect("127.0.0.1", b->port(), 10s));
+  auto odd = sys_b.spawn([](actor&) -> behavior {
+    return {
+        [](std::int64_t n) -> std::string { return std::string(static_cast<std::size_t>(n), 'x'); },
+        [](const std::string&) { return app::local_only{7}; }};
+  });
+  REQUIRE(sys_b.register_name("odd", odd));
+  auto remote = *a->lookup("b", "odd", 10s);
+  const auto t0 = std::chrono::steady_clock::now();
+  // The reply type has no wire declaration on b.
+  auto r1 = remote.ask<int>(std::string("give me something local"), 30s).get();
+  REQUIRE_FALSE(r1);
+  CHECK(r1.err().code == errc::not_serializable);
+  CHECK(r1.err().text.find("local_only") != std::string::npos);
+  // The reply is larger than b's frames.
+  auto r2 = net::ask<std::string>(remote, std::int64_t{10'000}, 30s).get();
+  REQUIRE_FALSE(r2);
+  CHECK(r2.err().code == errc::invalid_argument);
+  CHECK(r2.err().text.find("exceeds the maximum frame size") != std::string::npos);
+  CHECK(std::chrono::steady_clock::now() - t0 < 20s);  // answered, not timed out
+  // b logged why, naming the refusal rather than a stopped actor.
+  {
+    std::lock_guard lock(log_mu);
+    CHECK(std::any_of(logged.begin(), logged.end(), [](const std::string& l) {
+      return l.find("not delivered: not_serializable") != std::string::npos;
+    }));
+    CHECK(std::none_of(logged.begin(), logged.end(), [](const std::string& l) {
+      return l.find("which has stopped") != std::string::npos;
+    }));
+  }
+  a.reset();
+  b.reset();
+}
+
+TEST_CASE("destroying an actor system before its node stops the process with a clear message",
+          "[node]") {
+  int err[2];
+  REQUIRE(::pipe(err) == 0);
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::dup2(err[1], STDERR_FILENO);
+    ::close(err[0]);
+    {
+      auto sys = std::make_unique<actor_system>(system_config{.workers = 1});
+      net::node n(*sys, cfg("solo"));
+      sys.reset();  // the wrong order
+    }
+    ::_exit(0);
+  }
+  ::close(err[1]);
+  std::string text;
+  char buf[512];
+  for (ssize_t k; (k = ::read(err[0], buf, sizeof buf)) > 0;)
+    text.append(buf, static_cast<std::size_t>(k));
+  ::close(err[0]);
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  CHECK(WIFSIGNALED(status));
+  CHECK(text.find("destroy the node first") != std::string::npos);
 }
 
 TEST_CASE("a message larger than the maximum frame is refused at the sender", "[node]") {

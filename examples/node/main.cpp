@@ -35,6 +35,8 @@ Starts a libactor node and keeps it running until SIGINT or SIGTERM.
   --timeout-ms N       a peer silent this long is down (default 3000)
   --connect-timeout-ms N  how long to keep trying each --peer (default 30000)
   --workers N          actor worker threads (default: one per core)
+  --log-lines N        log lines per category and second before the rest
+                       are only counted (default 10; 0: no limit)
   --help               this text
 
 Once listening it prints one line to stdout:
@@ -51,6 +53,7 @@ struct options {
   std::vector<std::pair<std::string, std::uint16_t>> peers;
   long connect_timeout_ms = 30000;
   unsigned workers = 0;
+  std::uint32_t log_lines = 10;
 };
 
 options parse(int argc, char** argv) {
@@ -68,6 +71,7 @@ options parse(int argc, char** argv) {
   o.node.heartbeat_timeout = std::chrono::milliseconds(f.number("timeout-ms", 3000, 2, 36000000));
   o.connect_timeout_ms = f.number("connect-timeout-ms", 30000, 0, 36000000);
   o.workers = static_cast<unsigned>(f.number("workers", 0, 0, 1024));
+  o.log_lines = static_cast<std::uint32_t>(f.number("log-lines", 10, 0, 1'000'000));
   o.node.secret = f.secret();
   f.check_unused();
   return o;
@@ -81,7 +85,10 @@ int main(int argc, char** argv) {
   // SIGINT/SIGTERM end the process (blocked before any thread starts).
   examples::stop_signals stop;
 
-  libactor::actor_system sys{libactor::system_config{.workers = opt.workers}};
+  libactor::system_config sys_cfg;
+  sys_cfg.workers = opt.workers;
+  sys_cfg.log_limit.lines = opt.log_lines;
+  libactor::actor_system sys{sys_cfg};
   std::optional<libactor::net::node> node;
   try {
     node.emplace(sys, opt.node);

@@ -1049,9 +1049,14 @@ void proxy::terminate(const exit_reason& reason) noexcept {
 }
 
 send_status proxy::refuse(message* m, errc code, std::string text, send_status status) noexcept {
+  std::string why;
+  try {
+    why = std::string(to_string(code)) + ": " + text;
+  } catch (...) {
+  }
   reply_error(*m, this, code, std::move(text));
   m->request_id = 0;  // answered above; dead_letter() must not answer again
-  sys_->dead_letter(m, this);
+  sys_->dead_letter(m, this, why);
   return status;
 }
 

@@ -1,6 +1,9 @@
 #include <cstdio>
+#include <cstdlib>
 #include <thread>
 
+#include "libactor/detail/driver.hpp"
+#include "libactor/detail/proxy.hpp"  // runtime_log's exported declaration
 #include "scheduler/worker_pool.hpp"
 #include "system_state.hpp"
 #include "type_name.hpp"
@@ -47,7 +50,7 @@ void system_state::retire() noexcept {
   while (hooks_running_.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
 }
 
-void system_state::dead_letter(message* m, actor* receiver) noexcept {
+void system_state::dead_letter(message* m, actor* receiver, std::string_view why) noexcept {
   const bool user_visible = m->kind == msg_kind::user || m->kind == msg_kind::response ||
                             m->kind == msg_kind::error_reply;
   if (user_visible) {
@@ -62,8 +65,14 @@ void system_state::dead_letter(message* m, actor* receiver) noexcept {
       log(log_level::warning, log_category::dead_letter, [&] {
         std::string line = type;
         if (m->request_id != 0 && m->kind == msg_kind::user) line += " request";
-        line += to == 0 ? " sent to an empty handle"
-                        : " sent to actor " + std::to_string(to) + ", which has stopped";
+        if (to == 0) {
+          line += " sent to an empty handle";
+        } else if (why.empty()) {
+          line += " sent to actor " + std::to_string(to) + ", which has stopped";
+        } else {
+          line += " to actor " + std::to_string(to) + " not delivered: ";
+          line += why;
+        }
         return line;
       });
     }
@@ -194,6 +203,14 @@ actor_system::actor_system(system_config cfg)
 }
 
 actor_system::~actor_system() {
+  // relaxed: see the field.
+  if (state_->layers.load(std::memory_order_relaxed) != 0) {
+    std::fputs(
+        "libactor: an actor_system is being destroyed while a net::node still uses it; "
+        "destroy the node first (declare the actor_system before the node)\n",
+        stderr);
+    std::abort();
+  }
   shutdown();
   state_->retire();
   state_->release();
@@ -253,8 +270,11 @@ std::size_t actor_system::run_until_idle(std::size_t max_steps) {
 
 void actor_system::advance_time(duration d) {
   auto& det = det_of(*state_);
+  if (d < duration::zero()) {
+    throw std::invalid_argument("actor_system::advance_time: virtual time does not go back");
+  }
   run_until_idle();
-  state_->timers.advance_to(state_->timers.now() + d, [&det] {
+  state_->timers.advance_to(detail::deadline_after(state_->timers.now(), d), [&det] {
     while (det.run_once()) {
     }
   });
@@ -268,6 +288,14 @@ bool install_driver(actor_system& sys, io_driver* d) noexcept {
 
 void remove_driver(actor_system& sys, io_driver* d) noexcept {
   sys.state().sched->remove_driver(d);
+}
+
+void attach_layer(actor_system& sys) noexcept {
+  sys.state().layers.fetch_add(1, std::memory_order_relaxed);  // relaxed: see the field
+}
+
+void detach_layer(actor_system& sys) noexcept {
+  sys.state().layers.fetch_sub(1, std::memory_order_relaxed);  // relaxed: see the field
 }
 
 void runtime_log(actor_system& sys, log_level level, log_category category,

@@ -114,8 +114,9 @@ class system_state {
 
   void schedule(actor* a) noexcept { sched->schedule(a); }
   /// Counts (user messages) and disposes `m`; a request is answered with
-  /// errc::receiver_down.
-  void dead_letter(message* m, actor* receiver) noexcept;
+  /// errc::receiver_down. `why` (logged) says why it was not delivered;
+  /// empty: the receiver has stopped.
+  void dead_letter(message* m, actor* receiver, std::string_view why = {}) noexcept;
   void unhandled_message(actor* receiver, message& m) noexcept;
   /// Counts and logs an exception that escaped actor code: `where` names
   /// the code ("the handler for", "make_behavior", "on_exit"), `type` the
@@ -190,6 +191,9 @@ class system_state {
   std::atomic<bool> shutting_down{false};
   std::mutex shutdown_mu;
   bool shut_down = false;
+  // Layers (net::node) using this system now; relaxed: a count checked by
+  // the destructor after the layers' own synchronisation with the user.
+  std::atomic<int> layers{0};
 
  private:
   std::atomic<std::uint64_t> refs_{1};

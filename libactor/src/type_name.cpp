@@ -6,6 +6,8 @@
 #include <cstring>
 #include <new>
 #include <string>
+#include <string_view>
+#include <utility>
 
 #include "type_name.hpp"
 
@@ -15,8 +17,28 @@
 
 namespace libactor::detail {
 
+namespace {
+// The standard library's long spellings, in their usual short forms.
+void shorten(std::string& s) {
+  static constexpr std::pair<std::string_view, std::string_view> forms[] = {
+      {"std::__cxx11::basic_string<char, std::char_traits<char>, std::allocator<char> >",
+       "std::string"},
+      {"std::basic_string_view<char, std::char_traits<char> >", "std::string_view"},
+      {"std::__cxx11::", "std::"},
+  };
+  for (const auto& [longer, shorter] : forms) {
+    for (std::size_t at = s.find(longer); at != std::string::npos; at = s.find(longer, at)) {
+      s.replace(at, longer.size(), shorter);
+      at += shorter.size();
+    }
+  }
+}
+}  // namespace
+
 std::string demangle(const char* mangled) {
-  return boost::core::demangle(mangled);
+  std::string s = boost::core::demangle(mangled);
+  shorten(s);
+  return s;
 }
 
 std::string actor_type_name(const actor* a) {
@@ -39,7 +61,7 @@ const char* readable_name(const type_meta* t) noexcept {
   const char* mangled = t->name();
   std::string text;
   try {
-    text = boost::core::demangle(mangled);
+    text = demangle(mangled);
   } catch (...) {
     return mangled;
   }

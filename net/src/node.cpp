@@ -124,6 +124,23 @@ void remote_proxy::send_link_frame(frame_kind kind, actor* local) noexcept {
   }
 }
 
+send_status remote_proxy::refuse_reply(core::message* m, errc code, std::string text,
+                                       send_status status) noexcept {
+  if (m->kind == core::msg_kind::response) {
+    // An answer that cannot cross the network: the asker on the other node
+    // gets an error saying why, instead of waiting for its timeout.
+    try {
+      actor* from = std::exchange(m->sender, nullptr);
+      auto* e = core::make_message<error>(core::msg_kind::error_reply, from, m->request_id,
+                                          error{code, text});  // releases `from` if it throws
+      (void)enqueue(e);
+    } catch (...) {
+      // No memory for the error: the asker's timeout ends the ask.
+    }
+  }
+  return refuse(m, code, std::move(text), status);
+}
+
 void remote_proxy::on_stop_request(const exit_reason& reason) noexcept {
   if (role_ != role::actor) return;
   try {
@@ -170,10 +187,11 @@ send_status remote_proxy::enqueue(core::message* m) noexcept {
   }
   if (codec == nullptr) {
     owner->stats_.not_serializable.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
-    return refuse(m, errc::not_serializable,
-                  std::string("type ") + core::readable_name(m->type) +
-                      " has no wire declaration (LIBACTOR_WIRE_TYPE or net::register_message)",
-                  send_status::not_serializable);
+    return refuse_reply(
+        m, errc::not_serializable,
+        std::string("type ") + core::readable_name(m->type) +
+            " has no wire declaration (LIBACTOR_WIRE_TYPE or net::register_message)",
+        send_status::not_serializable);
   }
   const bool request = kind == msg_kind::user && m->request_id != 0;
   actor* sender = m->sender;
@@ -194,10 +212,10 @@ send_status remote_proxy::enqueue(core::message* m) noexcept {
     codec->encode(w, *m);
     end_frame(buf, 0);
     if (buf.size() > owner->cfg_.max_frame_size + 4) {
-      return refuse(m, errc::invalid_argument,
-                    "the encoded message (" + std::to_string(buf.size()) +
-                        " bytes) exceeds the maximum frame size",
-                    send_status::dead_letter);
+      return refuse_reply(m, errc::invalid_argument,
+                          "the encoded message (" + std::to_string(buf.size()) +
+                              " bytes) exceeds the maximum frame size",
+                          send_status::dead_letter);
     }
     std::unique_lock lock(peer_->mu_);
     if (peer_->node_ == nullptr) {
@@ -258,8 +276,8 @@ send_status remote_proxy::enqueue(core::message* m) noexcept {
       peer_->flush();
     }
   } catch (const std::exception& e) {
-    return refuse(m, errc::invalid_argument, std::string("encoding failed: ") + e.what(),
-                  send_status::dead_letter);
+    return refuse_reply(m, errc::invalid_argument, std::string("encoding failed: ") + e.what(),
+                        send_status::dead_letter);
   }
   m->dispose();
   return send_status::ok;
@@ -684,6 +702,13 @@ bool connection::handle_message(std::span<const std::byte> payload) {
   }
   // The runtime reads these kinds' payloads as a fixed type: anything else
   // from a peer is malformed, not something to reinterpret.
+  // An exit_msg is the runtime's notice of a linked actor's exit: as a
+  // plain message from a peer it would be a forged notice.
+  if (kind != msg_kind::exit_signal && m->type == core::type_of<exit_msg>()) {
+    m->dispose();
+    fail(protocol_errc::malformed_payload, "an exit_msg that is not an exit signal");
+    return false;
+  }
   const libactor::detail::type_id required = kind == msg_kind::error_reply ? core::type_of<error>()
                                              : kind == msg_kind::exit_signal
                                                  ? core::type_of<exit_msg>()
@@ -961,8 +986,9 @@ void node_impl::start() {
     };
     asio::post(io_, acceptor_loop{owner});
   }
-  // The system's workers run the I/O when they are idle (driver.hpp); a
-  // system without worker threads (deterministic mode) gets an I/O thread.
+  // The system's workers run the I/O when they are idle (driver.hpp). The
+  // system takes one driver: a second node on the same system runs its I/O
+  // on a thread of its own.
   driven_ = core::install_driver(sys_, &driver_);
   if (!driven_) thread_ = std::thread([this] { io_.run(); });
 }
@@ -1410,10 +1436,12 @@ node::node(actor_system& sys, node_config cfg)
                                  : void(),
              std::make_shared<detail::node_impl>(sys, std::move(cfg)))) {
   impl_->start();
+  libactor::detail::attach_layer(sys);
 }
 
 node::~node() {
   impl_->shutdown();
+  libactor::detail::detach_layer(impl_->sys_);
 }
 
 const std::string& node::name() const noexcept {

@@ -68,6 +68,9 @@ class remote_proxy final : public core::proxy {
 
  private:
   void send_link_frame(frame_kind kind, actor* local) noexcept;
+  /// refuse(), and for an answer (a response), an error answer in its place.
+  send_status refuse_reply(core::message* m, errc code, std::string text,
+                           send_status status) noexcept;
 
   std::atomic<bool> dead_{false};
   std::atomic<bool> watch_sent_{false};

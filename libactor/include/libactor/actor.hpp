@@ -133,9 +133,17 @@ struct LIBACTOR_EXPORT exit_msg {
 
 /// What a bounded mailbox does with a message that does not fit.
 enum class overload_policy : std::uint8_t {
-  reject,       ///< send() returns send_status::mailbox_full; an ask gets errc::mailbox_full.
-  drop_newest,  ///< The new message is discarded and counted in stats().dropped.
-  drop_oldest,  ///< The oldest queued message is discarded and counted in stats().dropped.
+  /// send() returns send_status::mailbox_full and the message is counted in
+  /// stats().rejected; an ask gets errc::mailbox_full at once.
+  reject,
+  /// The new message is discarded (send_status::dropped) and counted in
+  /// stats().dropped; an ask gets errc::mailbox_full at once.
+  drop_newest,
+  /// The oldest queued user message is discarded to make room and counted in
+  /// stats().dropped (the send returns ok); if it was an ask, its asker gets
+  /// errc::mailbox_full at once. The queue never holds more than the
+  /// capacity, whatever the consumer does.
+  drop_oldest,
 };
 
 struct spawn_options {
@@ -590,9 +598,12 @@ class LIBACTOR_EXPORT actor : private detail::ref_counted {
   template <class R, class T>
   ask_awaiter<R> ask(const actor_ref& to, T&& msg, duration timeout);
 
-  /// Spawns a sibling actor in the same system (see actor_system::spawn).
+  /// Spawns a sibling actor in the same system (see actor_system::spawn):
+  /// a class actor `spawn<A>(args...)`, or a function actor `spawn(fn)`.
   template <class A, class... Args>
   actor_ref spawn(Args&&... args);
+  template <class F>
+  requires std::is_invocable_r_v<behavior, F&, actor&> actor_ref spawn(F fn);
 
  protected:
   /// Class actors return their behavior here. It runs inside spawn(), in this
@@ -718,9 +729,25 @@ struct actor_access {
   }
 };
 
+/// Says at compile time what cannot be a message.
+template <class T>
+consteval bool check_message() {
+  using V = std::remove_cvref_t<T>;
+  static_assert(!std::is_array_v<V>,
+                "libactor: an array or a string literal is not a message: send a "
+                "std::string(\"...\") or a struct");
+  static_assert(!std::is_same_v<V, down_msg> && !std::is_same_v<V, exit_msg>,
+                "libactor: down_msg and exit_msg are the runtime's notices (monitor, link); send a "
+                "message type of your own");
+  static_assert(std::is_constructible_v<V, T&&> && std::is_destructible_v<V>,
+                "libactor: a message is any type that can be moved or copied into place");
+  return true;
+}
+
 /// Builds the request or one-way message for a user payload.
 template <class T>
 message* make_user_message(std::uint64_t request_id, T&& msg) {
+  static_assert(check_message<T>());
   actor* cur = current_actor();
   if (cur) actor_access::add_ref(cur);
   return make_message<std::remove_cvref_t<T>>(msg_kind::user, cur, request_id,
@@ -798,6 +825,7 @@ send_status actor_ref::send(T&& msg) const {
 
 template <class T>
 timer_id actor::send_after(duration delay, T&& msg) {
+  static_assert(detail::check_message<T>());
   using V = std::remove_cvref_t<T>;
   auto* m = detail::make_message<V>(detail::msg_kind::timer, nullptr, 0, std::forward<T>(msg));
   return start_timer(m, nullptr, delay, duration::zero());
@@ -805,6 +833,7 @@ timer_id actor::send_after(duration delay, T&& msg) {
 
 template <class T>
 timer_id actor::send_every(duration period, T msg) {
+  static_assert(detail::check_message<T>());
   static_assert(std::is_copy_constructible_v<T>, "periodic timer messages are copied");
   if (period <= duration::zero()) {
     throw std::invalid_argument("send_every: the period must be positive");

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <new>
+#include <stdexcept>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -89,6 +90,13 @@ struct LIBACTOR_EXPORT error {
   friend bool operator==(const error& a, errc b) { return a.code == b; }
 };
 
+/// Thrown when the value of an `expected` that holds an error is asked for;
+/// what() carries the error.
+class bad_expected_access : public std::logic_error {
+ public:
+  using std::logic_error::logic_error;
+};
+
 /// Either a `T` or an error (`E`, by default the core's `error`). `void` is
 /// allowed and carries no value. Other layers use their own `E`.
 template <class T, class E = error>
@@ -100,19 +108,42 @@ class expected {
   [[nodiscard]] bool has_value() const noexcept { return v_.index() == 0; }
   explicit operator bool() const noexcept { return has_value(); }
 
-  /// The value. Throws `std::bad_variant_access` when this holds an error.
-  [[nodiscard]] T& value() & { return std::get<0>(v_); }
-  [[nodiscard]] const T& value() const& { return std::get<0>(v_); }
-  [[nodiscard]] T&& value() && { return std::get<0>(std::move(v_)); }
+  /// The value. Throws `bad_expected_access`, which says what the error
+  /// is, when this holds an error.
+  [[nodiscard]] T& value() & {
+    check();
+    return std::get<0>(v_);
+  }
+  [[nodiscard]] const T& value() const& {
+    check();
+    return std::get<0>(v_);
+  }
+  [[nodiscard]] T&& value() && {
+    check();
+    return std::get<0>(std::move(v_));
+  }
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
 
-  /// The error. Throws `std::bad_variant_access` when this holds a value.
-  [[nodiscard]] const E& err() const { return std::get<1>(v_); }
+  /// The error. Throws `bad_expected_access` when this holds a value.
+  [[nodiscard]] const E& err() const {
+    if (has_value()) throw bad_expected_access("libactor::expected::err() on a value");
+    return std::get<1>(v_);
+  }
 
  private:
+  void check() const {
+    if (has_value()) return;
+    if constexpr (requires(const E& x) { x.to_string(); }) {
+      throw bad_expected_access("libactor::expected holds an error, not a value: " +
+                                std::get<1>(v_).to_string());
+    } else {
+      throw bad_expected_access("libactor::expected holds an error, not a value");
+    }
+  }
+
   std::variant<T, E> v_;
 };
 

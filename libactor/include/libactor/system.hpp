@@ -198,13 +198,16 @@ class [[nodiscard]] reply {
   /// inside an actor's handler (which must not block its worker).
   expected<R> get() {
     if (!sink_) return error{errc::invalid_argument, "reply::get() called twice"};
-    if (detail::current_actor() != nullptr) {
+    auto sink = std::move(sink_);
+    // Inside a handler only an answer that is already there is taken: a
+    // wait would block the worker.
+    const bool may_wait = detail::current_actor() == nullptr;
+    detail::message_ptr m{sink->wait(may_wait ? deadline_ : time_point::min())};
+    if (!m && !may_wait) {
       return error{errc::invalid_argument,
                    "reply::get() would block a worker thread; inside an actor use "
                    "co_await self.ask<R>(...)"};
     }
-    auto sink = std::move(sink_);
-    detail::message_ptr m{sink->wait(deadline_)};
     if (!m) return error{errc::timeout, "no reply before the ask's timeout"};
     return detail::to_expected<R>(*m.get());
   }
@@ -216,14 +219,24 @@ class [[nodiscard]] reply {
 
 template <class R, class T>
 reply<R> actor_ref::ask(T&& msg, duration timeout) const {
+  static_assert(detail::check_message<T>());
   detail::ref_ptr<detail::reply_sink> sink{new detail::reply_sink, false};
   const auto now = steady_clock::now();
+  const char* refusal = nullptr;
   if (timeout <= duration::zero()) {
-    // Refused before anything is sent, as inside an actor.
+    refusal = "an ask's timeout must be positive";
+  } else if (detail::current_actor() != nullptr) {
+    // Its reply could only be waited for by blocking this worker (which
+    // reply::get() refuses), so it is not even sent.
+    refusal =
+        "actor_ref::ask inside a handler would block a worker thread; nothing was sent: use "
+        "co_await self.ask<R>(...)";
+  }
+  if (refusal != nullptr) {
+    // Refused before anything is sent.
     detail::actor_access::enqueue(
-        sink.get(), detail::make_message<error>(
-                        detail::msg_kind::error_reply, nullptr, 1,
-                        error{errc::invalid_argument, "an ask's timeout must be positive"}));
+        sink.get(), detail::make_message<error>(detail::msg_kind::error_reply, nullptr, 1,
+                                                error{errc::invalid_argument, refusal}));
     return reply<R>(std::move(sink), now);
   }
   detail::actor_access::add_ref(sink.get());  // the request's sender reference
@@ -268,8 +281,10 @@ class LIBACTOR_EXPORT actor_system {
 
   /// Anything else: a compile-time error that says what spawn takes.
   template <class F>
-  requires(!std::derived_from<F, actor> && !std::is_invocable_r_v<behavior, F&, actor&>) actor_ref
-      spawn(F) {
+  requires(!std::is_invocable_r_v<behavior, F&, actor&>) actor_ref spawn(F&&) {
+    static_assert(!std::derived_from<std::remove_cvref_t<F>, actor>,
+                  "libactor: spawn makes the actor: write spawn<MyActor>(constructor "
+                  "arguments...), not spawn(MyActor{...})");
     static_assert(std::is_invocable_r_v<behavior, F&, actor&>,
                   "libactor: spawn takes an actor class (spawn<MyActor>(constructor "
                   "arguments...)) or a function behavior(actor& self), as in "
@@ -323,7 +338,8 @@ class LIBACTOR_EXPORT actor_system {
   /// how many ran.
   std::size_t run_until_idle(std::size_t max_steps = SIZE_MAX);
   /// Moves virtual time forward, firing due timers in deadline order, and
-  /// runs until idle after each firing.
+  /// runs until idle after each firing. A negative `d` throws
+  /// std::invalid_argument.
   void advance_time(duration d);
 
   /// @internal
@@ -338,6 +354,11 @@ class LIBACTOR_EXPORT actor_system {
 template <class A, class... Args>
 actor_ref actor::spawn(Args&&... args) {
   return system().template spawn<A>(std::forward<Args>(args)...);
+}
+
+template <class F>
+requires std::is_invocable_r_v<behavior, F&, actor&> actor_ref actor::spawn(F fn) {
+  return system().spawn(std::move(fn));
 }
 
 }  // namespace libactor

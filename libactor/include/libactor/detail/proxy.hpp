@@ -46,6 +46,13 @@ LIBACTOR_EXPORT bool link_on_behalf(actor* local, actor* remote, std::size_t max
 /// Undoes link_on_behalf (the remote actor called unlink).
 LIBACTOR_EXPORT void unlink_on_behalf(actor* local, actor* remote) noexcept;
 
+/// A layer built on `sys` (a net::node) registers while it exists. An
+/// actor_system destroyed while one is registered cannot end well (the layer
+/// still uses it): its destructor then stops the process with a message
+/// that says so, instead of corrupting memory.
+LIBACTOR_EXPORT void attach_layer(actor_system& sys) noexcept;
+LIBACTOR_EXPORT void detach_layer(actor_system& sys) noexcept;
+
 /// Logs one line through `sys`'s logger and rate limit (system_config).
 LIBACTOR_EXPORT void runtime_log(actor_system& sys, log_level level, log_category category,
                                  std::string_view text) noexcept;

@@ -217,12 +217,17 @@ class LIBACTOR_NET_EXPORT node {
   using factory = std::function<expected<actor_ref>(actor_system&, std::span<const std::byte>,
                                                     handle_context*)>;
 
-  /// Starts the node: binds and listens (unless cfg.listen is false) and
-  /// starts its I/O thread. Throws std::invalid_argument for a bad
-  /// configuration and std::system_error when the address cannot be bound.
+  /// Starts the node: binds and listens (unless cfg.listen is false). Its
+  /// I/O runs on the system's idle workers (there is no network thread); a
+  /// second node on the same system gets an I/O thread of its own. Throws
+  /// std::invalid_argument for a bad configuration (and for a system in
+  /// deterministic mode, which has no workers) and std::system_error when
+  /// the address cannot be bound.
   node(actor_system& sys, node_config cfg);
-  /// Closes every connection (peers see this node down) and joins the I/O
-  /// thread. Destroy the node before its actor system.
+  /// Closes every connection (peers see this node down) and stops its I/O.
+  /// Destroy the node before its actor system (declare the system first):
+  /// an actor_system destroyed while a node uses it stops the process with
+  /// a message that says so.
   ~node();
   node(const node&) = delete;
   node& operator=(const node&) = delete;

@@ -742,13 +742,19 @@ bool register_message(std::string_view name) {
   const auto* mine =
       static_cast<const detail::message_codec*>(codec.type->codec.load(std::memory_order_relaxed));
   if (mine != nullptr && mine->wire_name != name) {
-    throw std::logic_error("libactor: a message type was registered under two wire names: " +
-                           std::string(mine->wire_name) + " and " + std::string(name));
+    throw std::logic_error(std::string("libactor: the message type ") +
+                           libactor::detail::readable_name(codec.type) +
+                           " was registered under two wire names: " + std::string(mine->wire_name) +
+                           " and " + std::string(name));
   }
   auto [it, inserted] = reg.by_id.emplace(codec.wire_id, &codec);
   if (!inserted && it->second->type != codec.type) {
-    throw std::logic_error("libactor: two message types share the wire name (or its hash) " +
-                           std::string(name) + " and " + std::string(it->second->wire_name));
+    throw std::logic_error(std::string("libactor: two message types share a wire name (or its "
+                                       "hash): ") +
+                           libactor::detail::readable_name(codec.type) + " as " +
+                           std::string(name) + " and " +
+                           libactor::detail::readable_name(it->second->type) + " as " +
+                           std::string(it->second->wire_name));
   }
   // release: pairs with the acquire load of a sender's proxy; the codec is
   // fully built before its address is seen.
