@@ -9,11 +9,17 @@
 
 #include <libactor/libactor.hpp>
 
+#include <unistd.h>
+
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <fstream>
 #include <mutex>
+#include <sstream>
+#include <string>
 #include <vector>
 
 namespace test {
@@ -55,12 +61,43 @@ inline void unrelated(libactor::actor_system& sys, std::uint64_t seed) {
   }
   const auto timers = static_cast<int>(1 + seed % 3);
   auto holder = sys.spawn([timers](actor& self) -> behavior {
-    for (int i = 0; i < timers; ++i) self.send_after(std::chrono::hours(100 + i), detail::noise_tick{});
+    for (int i = 0; i < timers; ++i)
+      self.send_after(std::chrono::hours(100 + i), detail::noise_tick{});
     self.send_every(std::chrono::hours(77), detail::noise_tick{});
     return {[](detail::noise_tick) {}, [](detail::noise_ask) { return 1; }};
   });
   for (std::uint64_t i = 0; i < seed % 3; ++i) {
     (void)holder.ask<int>(detail::noise_ask{}, std::chrono::hours(1));
+  }
+}
+
+/// Runs `body` with stderr redirected to a file; returns what was written.
+template <class F>
+std::string capture_stderr(F&& body) {
+  char path[] = "/tmp/libactor_stderr_XXXXXX";
+  const int fd = mkstemp(path);
+  REQUIRE(fd >= 0);
+  std::fflush(stderr);
+  const int saved = dup(STDERR_FILENO);
+  REQUIRE(dup2(fd, STDERR_FILENO) >= 0);
+  body();
+  std::fflush(stderr);
+  dup2(saved, STDERR_FILENO);
+  close(saved);
+  close(fd);
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  std::remove(path);
+  return text.str();
+}
+
+/// Disposes of a chain of messages linked through `next`.
+inline void dispose_all(libactor::detail::message* m) {
+  while (m != nullptr) {
+    libactor::detail::message* next = m->next;
+    m->dispose();
+    m = next;
   }
 }
 

@@ -29,13 +29,6 @@ message* make(int v, msg_kind k = msg_kind::user) {
 int value(message* m) {
   return libactor::detail::payload<item>(*m).value;
 }
-void dispose_all(message* m) {
-  while (m) {
-    message* n = m->next;
-    m->dispose();
-    m = n;
-  }
-}
 }  // namespace
 
 TEST_CASE("evicting inbox: FIFO below capacity, oldest user message evicted at it", "[inbox]") {
@@ -87,7 +80,7 @@ TEST_CASE("evicting inbox: close returns what is queued and refuses later pushes
   int n = 0;
   for (message* m = rest; m; m = m->next) CHECK(value(m) == n++);
   CHECK(n == 3);
-  dispose_all(rest);
+  test::dispose_all(rest);
   message* late = make(9);
   CHECK(box.push(late, evicted) == evicting_inbox::push_result::closed);
   late->dispose();

@@ -35,14 +35,6 @@ const tracked& value(message* m) {
   return libactor::detail::payload<tracked>(*m);
 }
 
-void dispose_all(message* m) {
-  while (m) {
-    message* n = m->next;
-    m->dispose();
-    m = n;
-  }
-}
-
 }  // namespace
 
 TEST_CASE("mailbox smoke: FIFO for one producer", "[mailbox]") {
@@ -69,10 +61,10 @@ TEST_CASE("mailbox empty: take_all returns null, try_block succeeds", "[mailbox]
   CHECK(mb.push(make(0, 0)) == mailbox::push_result::unblocked);
   CHECK(mb.push(make(0, 1)) == mailbox::push_result::ok);
   CHECK_FALSE(mb.try_block());
-  dispose_all(mb.take_all());
+  test::dispose_all(mb.take_all());
   CHECK(mb.try_block());
   CHECK(mb.push(make(0, 2)) == mailbox::push_result::unblocked);
-  dispose_all(mb.close());
+  test::dispose_all(mb.close());
   CHECK(live_payloads.load(std::memory_order_relaxed) ==
         0);  // relaxed: writers joined or same thread
 }
@@ -89,7 +81,7 @@ TEST_CASE("mailbox close: returns stash and queue in order, rejects later pushes
   int expect = 1;
   for (message* m = all; m; m = m->next) CHECK(value(m).seq == expect++);
   CHECK(expect == 6);
-  dispose_all(all);
+  test::dispose_all(all);
   message* late = make(0, 99);
   CHECK(mb.push(late) == mailbox::push_result::closed);
   late->dispose();  // the caller still owns a rejected message
@@ -150,7 +142,7 @@ TEST_CASE("mailbox stampede: many producers, per-producer FIFO, nothing lost",
     }
   }
   for (auto& t : threads) t.join();
-  dispose_all(mb.take_all());
+  test::dispose_all(mb.take_all());
   CHECK(received == producers * per);
   // Each block was followed by exactly one unblock (the last maybe by none).
   CHECK((unblocks.load(std::memory_order_seq_cst) == blocks ||
@@ -230,7 +222,7 @@ TEST_CASE("mailbox push_chain: one CAS, chain order after earlier pushes, unbloc
   message* c2 = make(0, 6);
   c2->next = c1;
   CHECK(mb.push_chain(c2, c1) == mailbox::push_result::unblocked);
-  dispose_all(mb.close());
+  test::dispose_all(mb.close());
   message* d1 = make(0, 7);
   CHECK(mb.push_chain(d1, d1) == mailbox::push_result::closed);
   d1->dispose();
@@ -257,8 +249,8 @@ TEST_CASE("mailbox ring: a doorbell without a message, ordered like a push", "[m
   REQUIRE(all != nullptr);
   CHECK(value(all).seq == 1);
   CHECK(value(all->next).seq == 2);
-  dispose_all(all);
-  dispose_all(mb.close());
+  test::dispose_all(all);
+  test::dispose_all(mb.close());
   CHECK(mb.ring() == mailbox::push_result::closed);
   CHECK(live_payloads.load(std::memory_order_seq_cst) == 0);
 }

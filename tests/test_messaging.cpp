@@ -380,68 +380,35 @@ TEST_CASE("batched sends keep order across receivers and count dead letters", "[
 }
 
 TEST_CASE("log_unhandled prints one line per unhandled message to stderr", "[actor]") {
-  // Redirect stderr to a file for the duration of the system.
-  char path[] = "/tmp/libactor_unhandled_XXXXXX";
-  const int fd = mkstemp(path);
-  REQUIRE(fd >= 0);
-  std::fflush(stderr);
-  const int saved = dup(STDERR_FILENO);
-  REQUIRE(dup2(fd, STDERR_FILENO) >= 0);
   std::vector<std::uint64_t> ids;
-  test::for_seeds([&ids](std::uint64_t seed) {
-    libactor::system_config cfg;
-    cfg.deterministic_seed = seed;
-    cfg.log_unhandled = true;
-    libactor::actor_system sys{cfg};
-    test::unrelated(sys, seed);
-    auto a = sys.spawn([](actor&) -> behavior { return {[](int) {}}; });
-    ids.push_back(a.id());
-    a.send(std::string("stray"));
-    sys.run_until_idle();
-    CHECK(sys.stats().unhandled == 1);
+  const std::string text = test::capture_stderr([&ids] {
+    test::for_seeds([&ids](std::uint64_t seed) {
+      libactor::system_config cfg;
+      cfg.deterministic_seed = seed;
+      cfg.log_unhandled = true;
+      libactor::actor_system sys{cfg};
+      test::unrelated(sys, seed);
+      auto a = sys.spawn([](actor&) -> behavior { return {[](int) {}}; });
+      ids.push_back(a.id());
+      a.send(std::string("stray"));
+      sys.run_until_idle();
+      CHECK(sys.stats().unhandled == 1);
+    });
   });
-  std::fflush(stderr);
-  dup2(saved, STDERR_FILENO);
-  close(saved);
-  close(fd);
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  std::remove(path);
   std::size_t from = 0;
   for (auto id : ids) {  // in seed order; ids repeat across the systems
-    from = text.str().find("actor " + std::to_string(id) + " ", from);
+    from = text.find("actor " + std::to_string(id) + " ", from);
     REQUIRE(from != std::string::npos);
     ++from;
   }
   std::size_t lines = 0;
   for (std::size_t at = 0;
-       (at = text.str().find("has no handler for std::string", at)) != std::string::npos; ++at)
+       (at = text.find("has no handler for std::string", at)) != std::string::npos; ++at)
     ++lines;
   CHECK(lines == ids.size());
 }
 
 namespace {
-/// Runs `body` with stderr redirected to a file; returns what was written.
-template <class F>
-std::string capture_stderr(F&& body) {
-  char path[] = "/tmp/libactor_stderr_XXXXXX";
-  const int fd = mkstemp(path);
-  REQUIRE(fd >= 0);
-  std::fflush(stderr);
-  const int saved = dup(STDERR_FILENO);
-  REQUIRE(dup2(fd, STDERR_FILENO) >= 0);
-  body();
-  std::fflush(stderr);
-  dup2(saved, STDERR_FILENO);
-  close(saved);
-  close(fd);
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  std::remove(path);
-  return text.str();
-}
 
 namespace shop {
 struct order {
@@ -453,7 +420,7 @@ struct order {
 TEST_CASE("an actor whose one-way handler throws is logged by default: actor, type, exception",
           "[actor][logging]") {
   std::vector<std::pair<std::uint64_t, int>> failed;  // actor id, quantity
-  const std::string text = capture_stderr([&failed] {
+  const std::string text = test::capture_stderr([&failed] {
     test::for_seeds([&failed](std::uint64_t seed) {
       libactor::actor_system sys{libactor::system_config{.deterministic_seed = seed}};
       test::unrelated(sys, seed);

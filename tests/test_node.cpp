@@ -355,6 +355,9 @@ TEST_CASE("remote links are two-way: recorded on both nodes, undone by unlink", 
 }
 
 TEST_CASE("links a peer makes to one actor are bounded; a refused linker is told", "[node]") {
+  // Declared before the systems: the linkers record into it until their
+  // system has stopped them.
+  test::recorder<std::string> exits;
   actor_system sys_a{system_config{.workers = 2}};
   actor_system sys_b{system_config{.workers = 2}};
   auto cb = cfg("b");
@@ -371,7 +374,6 @@ TEST_CASE("links a peer makes to one actor are bounded; a refused linker is told
   auto hub = sys_b.spawn([](actor&) -> behavior { return {[](std::int64_t x) { return x; }}; });
   REQUIRE(sys_b.register_name("hub", hub));
   auto remote_hub = *a->lookup("b", "hub", 10s);
-  test::recorder<std::string> exits;
   struct link_now {};
   std::vector<actor_ref> linkers;
   for (int i = 0; i < 4; ++i) {
@@ -401,6 +403,14 @@ TEST_CASE("links a peer makes to one actor are bounded; a refused linker is told
             return l.find("refused a link from node a") != std::string::npos;
           }) == 2);
   }
+  // The two links that were accepted are real: the hub's exit reaches both.
+  sys_b.stop(hub, exit_reason::error("hub gone"));
+  REQUIRE(exits.wait_for_size(4));
+  items = exits.items();
+  std::sort(items.begin(), items.end());
+  REQUIRE(items.size() == 4);
+  CHECK(items[0] == "0 error: hub gone");
+  CHECK(items[1] == "1 error: hub gone");
   a.reset();
   b.reset();
 }
