@@ -231,7 +231,8 @@ behavior long_handler(actor&, std::atomic<bool>& noted, test::recorder<bool>& ou
 TEST_CASE("an actor a long handler made runnable does not wait for it while workers idle",
           "[scheduler]") {
   // The woken actor waits in the handler's run-next slot; the other worker
-  // sleeps. The slot's watch hands it over after about a millisecond.
+  // sleeps. The slot's watch hands it over within about two of its periods
+  // (system_config::run_next_timeout).
   libactor::actor_system sys{libactor::system_config{.workers = 2}};
   test::unrelated(sys, 3);  // ids and counters start elsewhere
   for (int i = 0; i < 5; ++i) sys.spawn([](actor&) -> behavior { return {[](int) {}}; });

@@ -93,8 +93,10 @@ struct system_config {
   /// (a request and its answer stay on one core). If the handler then runs
   /// for longer than this while other workers idle, another worker takes
   /// the waiting actor (within about twice this). Zero: never; the actor
-  /// waits for the handler, however long it runs.
-  duration run_next_timeout = std::chrono::milliseconds(1);
+  /// waits for the handler, however long it runs. The default is longer than
+  /// a kernel time slice, so that a worker the kernel preempts is not taken
+  /// for one stuck in a handler (see docs/architecture.md, "The watch").
+  duration run_next_timeout = std::chrono::milliseconds(10);
   /// Set: deterministic mode. No threads are started; the caller drives the
   /// system with run_once()/run_until_idle()/advance_time(), the next actor to
   /// run is picked by a PRNG seeded with this value, and timers use virtual time.

@@ -38,7 +38,7 @@
 //
 // Costs: with asymmetric barriers (run_next.hpp), the owner's put and take
 // are plain loads and stores; a steal costs the watch a membarrier system
-// call. The watch ticks about 1000 times a second (at the default 1 ms)
+// call. The watch ticks about 100 times a second (at the default 10 ms)
 // while workers are busy, and not at all while every worker sleeps. Its
 // handshake with waking workers is the idle word's (see watch_tick()).
 
