@@ -374,6 +374,58 @@ TEST_CASE("a task keeps the behavior that started it alive across become", "[ask
   }
 }
 
+TEST_CASE("become twice in one handler, and become from a resumed task, free what they replace",
+          "[ask][become]") {
+  struct start {};
+  for (std::uint64_t seed = 0; seed < 200; ++seed) {
+    INFO("seed " << seed);
+    libactor::actor_system sys{libactor::system_config{.deterministic_seed = seed}};
+    libactor::actor_system frozen_sys{libactor::system_config{.deterministic_seed = seed + 3}};
+    test::unrelated(sys, 2 + seed % 3);  // ids and counters start elsewhere
+    auto frozen = frozen_sys.spawn(echo_behavior);
+    // One label per behavior, owned by that behavior's handlers only.
+    std::weak_ptr<std::string> wa, wb, wc, wd;
+    test::recorder<std::string> seen;
+    auto a = sys.spawn([&](actor& self) -> behavior {
+      auto la = std::make_shared<std::string>("A");
+      wa = la;
+      return {[la, &self, &seen, &wa, &wb, &wc, &wd, frozen](int x) {
+        auto lb = std::make_shared<std::string>("B");
+        wb = lb;
+        self.become({[lb = std::move(lb)](int) {}});  // replaced before it ever runs
+        auto lc = std::make_shared<std::string>("C");
+        wc = lc;
+        self.become({
+            [lc, &seen](int y) { seen.push(*lc + " " + std::to_string(y)); },
+            [lc, &self, &seen, &wd, frozen](start) -> task<void> {
+              auto r = co_await self.ask<int>(frozen, 1, 50ms);  // times out
+              auto ld = std::make_shared<std::string>("D");
+              wd = ld;
+              self.become({[ld, &seen](int z) { seen.push(*ld + " " + std::to_string(z)); }});
+              seen.push(*lc + " resumed: " + std::string(libactor::to_string(r.err().code)));
+            },
+        });
+        seen.push(wb.expired() ? "B freed" : "B alive");
+        seen.push(wa.expired() ? "A freed" : "alive " + *la + " " + std::to_string(x));
+      }};
+    });
+    a.send(1);
+    a.send(2);
+    sys.run_until_idle();
+    CHECK(wa.expired());  // freed once its handler returned
+    CHECK(wb.expired());
+    a.send(start{});
+    sys.run_until_idle();
+    sys.advance_time(60ms);
+    for (int i = 3; i <= 5; ++i) a.send(i);
+    sys.run_until_idle();
+    CHECK(seen.items() == std::vector<std::string>{"B freed", "alive A 1", "C 2",
+                                                   "C resumed: timeout", "D 3", "D 4", "D 5"});
+    CHECK(wc.expired());  // the task that held it has finished
+    CHECK_FALSE(wd.expired());
+  }
+}
+
 TEST_CASE("an ask's timeout must be positive, inside an actor and outside; nothing is sent",
           "[ask]") {
   for (std::uint64_t seed = 0; seed < 200; ++seed) {

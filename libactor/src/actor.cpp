@@ -16,8 +16,9 @@ thread_local actor* t_current = nullptr;
 
 thread_local const spawn_context* t_spawn = nullptr;
 
-// The behavior whose handler runs on this thread (pinned by dispatch_user),
-// so that a task the handler starts keeps that behavior alive.
+// The behavior whose handler runs on this thread, so that a task the
+// handler starts keeps that behavior alive, and become() can tell that it
+// replaces a running one (dispatch_user).
 thread_local behavior_impl* t_dispatching = nullptr;
 
 // The root task running on this thread (its first run, or a resumption by
@@ -404,6 +405,13 @@ actor_ref actor::current_sender() const {
 
 void actor::become(behavior b) {
   require_owner("become");
+  // The running handler (and its captures) must outlive this call: keep a
+  // reference to its behavior until dispatch_user() returns from it. Only
+  // the first become() of a handler can replace the running behavior.
+  if (bhv_.impl_ != nullptr && bhv_.impl_ == detail::t_dispatching && !pinned_) {
+    detail::retain(bhv_.impl_);
+    pinned_ = true;
+  }
   bhv_ = std::move(b);
 }
 
@@ -873,11 +881,13 @@ void actor::handle(detail::message* m) noexcept {
 void actor::dispatch_user(detail::message* m) noexcept {
   current_ = m;
   bool handled = false;
-  // Pinned for the call: the handler may call become(), which drops the
-  // actor's own reference while the handler (and its captures) still run.
+  // The handler may call become(), which then keeps `b` alive for the
+  // rest of the call (pinned_). Not a reference per message: the count
+  // lives in the behavior, which another core's objects may share a cache
+  // line with, and a write per message there cost the one-sender mailbox
+  // (docs/architecture.md, "Behaviors").
   detail::behavior_impl* b = bhv_.impl_;
   detail::behavior_impl* outer = std::exchange(detail::t_dispatching, b);
-  if (b != nullptr) detail::retain(b);
   try {
     handled = b != nullptr && b->invoke(*m);
   } catch (...) {
@@ -888,7 +898,10 @@ void actor::dispatch_user(detail::message* m) noexcept {
     detail::fail_current(std::current_exception(), none);
   }
   detail::t_dispatching = outer;
-  if (b != nullptr) detail::release(b);  // may destroy a behavior replaced by become()
+  if (pinned_) {
+    pinned_ = false;
+    detail::release(b);  // destroys the behavior become() replaced
+  }
   if (!handled) {
     sys_->unhandled_message(this, *m);
     detail::reply_error(*m, this, errc::unhandled,

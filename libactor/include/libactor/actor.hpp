@@ -704,6 +704,9 @@ class LIBACTOR_EXPORT actor : private detail::ref_counted {
   detail::message* current_ = nullptr;
   bool quitting_ = false;
   bool trap_exit_ = false;
+  // become() replaced the behavior whose handler is running and took a
+  // reference to it, which dispatch_user() drops when the handler returns.
+  bool pinned_ = false;
 };
 
 namespace detail {

@@ -28,7 +28,8 @@ enum class errc : std::uint8_t {
   unhandled,
   /// The reply's type differs from the type the asker expected.
   bad_response_type,
-  /// A bounded mailbox with the `reject` policy was full.
+  /// A bounded mailbox was full (any policy: the request was rejected,
+  /// dropped, or evicted by a newer message).
   mailbox_full,
   /// The actor system is shutting down and accepts no new work.
   shutting_down,

@@ -95,7 +95,7 @@ struct system_config {
   /// the waiting actor (within about twice this). Zero: never; the actor
   /// waits for the handler, however long it runs. The default is longer than
   /// a kernel time slice, so that a worker the kernel preempts is not taken
-  /// for one stuck in a handler (see docs/architecture.md, "The watch").
+  /// for one stuck in a handler (docs/architecture.md, "The worker loop").
   duration run_next_timeout = std::chrono::milliseconds(10);
   /// Set: deterministic mode. No threads are started; the caller drives the
   /// system with run_once()/run_until_idle()/advance_time(), the next actor to
