@@ -415,9 +415,9 @@ bool try_invoke(F& f, message& m) {
 
 /// The handlers of one behavior. Reference counted without atomics: every
 /// reference is taken and dropped on the owning actor's thread (its
-/// `behavior`, the dispatch that runs one of its handlers, and each task one
-/// of its handlers started), so the closures outlive every use, become() or
-/// not.
+/// `behavior`, a become() that replaced it while one of its handlers runs,
+/// until that handler returns, and each task one of its handlers started),
+/// so the closures outlive every use, become() or not.
 struct behavior_impl {
   virtual ~behavior_impl() = default;
   /// False when no handler takes the message's type.
