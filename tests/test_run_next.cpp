@@ -9,6 +9,7 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <thread>
 #include <vector>
 
@@ -61,9 +62,11 @@ TEST_CASE("run-next slot stress: each item is taken by exactly one side", "[run_
   std::vector<std::atomic<int>> taken(static_cast<std::size_t>(n));
   run_next_slot<item> s;
   std::atomic<bool> done{false};
+  std::atomic<bool> thief_running{false};
   std::atomic<long> stolen{0};
   std::thread thief_thread([&] {
     run_next_slot<item>::thief t(s);
+    thief_running.store(true, std::memory_order_seq_cst);
     while (!done.load(std::memory_order_seq_cst)) {
       if (item* x = t.peek()) {
         if (t.steal(x)) {
@@ -75,6 +78,12 @@ TEST_CASE("run-next slot stress: each item is taken by exactly one side", "[run_
   });
   run_next_slot<item>::owner o(s);
   long by_owner = 0;
+  // On a loaded machine the thief may start late or be descheduled for the
+  // whole run: the owner waits for it to start, and the last quarter of the
+  // items lingers (up to a deadline) until the thief has stolen something,
+  // so that the race is exercised whatever the scheduler does.
+  while (!thief_running.load(std::memory_order_seq_cst)) std::this_thread::yield();
+  const auto linger_until = std::chrono::steady_clock::now() + test::deadline;
   for (int i = 0; i < n; ++i) {
     if (item* d = o.put(&items[static_cast<std::size_t>(i)])) {
       taken[static_cast<std::size_t>(d->id)].fetch_add(1, std::memory_order_seq_cst);
@@ -83,6 +92,12 @@ TEST_CASE("run-next slot stress: each item is taken by exactly one side", "[run_
     // Linger a varying while, so that the thief's steal overlaps every part
     // of the owner's put and take; take every other time.
     for (int k = 0; k < (i * 7) % 97; ++k) __builtin_ia32_pause();
+    if (i >= n - n / 4) {
+      while (stolen.load(std::memory_order_seq_cst) == 0 &&
+             std::chrono::steady_clock::now() < linger_until) {
+        std::this_thread::yield();
+      }
+    }
     if (i % 2 == 1) {
       if (item* x = o.take()) {
         taken[static_cast<std::size_t>(x->id)].fetch_add(1, std::memory_order_seq_cst);
