@@ -14,9 +14,11 @@
 
 #include <sys/wait.h>
 #include <unistd.h>
+#include <fstream>
 #include <future>
 #include <mutex>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -57,6 +59,11 @@ LIBACTOR_WIRE_TYPE(crash, "test.crash", why)
 struct local_only {
   int x = 0;
 };
+
+struct handle_box {
+  actor_ref ref;
+};
+LIBACTOR_WIRE_TYPE(handle_box, "test.handle_box", ref)
 }  // namespace app
 
 namespace {
@@ -91,6 +98,38 @@ struct pair_of_nodes {
     b.reset();
   }
 };
+
+/// TCP connections in state ESTABLISHED whose local port is one of
+/// `ports` (the accepting end of a connection to a listening node).
+std::size_t established_to(std::initializer_list<std::uint16_t> ports) {
+  std::size_t n = 0;
+  for (const char* file : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+    std::ifstream in(file);
+    std::string line;
+    std::getline(in, line);  // header
+    while (std::getline(in, line)) {
+      std::istringstream fields(line);
+      std::string slot, local, remote, state;
+      fields >> slot >> local >> remote >> state;
+      if (state != "01") continue;
+      const auto port =
+          static_cast<std::uint16_t>(std::stoul(local.substr(local.find(':') + 1), nullptr, 16));
+      for (auto p : ports) n += port == p ? 1 : 0;
+    }
+  }
+  return n;
+}
+
+/// Waits until `pred()` holds, checking every few milliseconds, or the deadline passes.
+template <class Pred>
+bool eventually(Pred pred, std::chrono::steady_clock::duration d = test::deadline) {
+  const auto end = std::chrono::steady_clock::now() + d;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > end) return false;
+    std::this_thread::sleep_for(5ms);  // polling interval of a condition with a deadline
+  }
+  return true;
+}
 
 }  // namespace
 
@@ -676,4 +715,204 @@ TEST_CASE("a dialled peer that comes back is reconnected", "[node]") {
   auto remote = a.lookup("b", "server", 10s);
   REQUIRE(remote);
   CHECK(remote->ask<std::int64_t>(app::add_req{20, 22}, 10s).get().value() == 42);
+}
+
+TEST_CASE("a node restarted while its old process still runs replaces it; the old one stays out",
+          "[node][restart]") {
+  test::recorder<std::string> old_log;
+  test::recorder<std::string> downs;
+  actor_system sys_a{system_config{.workers = 2}};
+  test::unrelated(sys_a, 3);
+  net::node a(sys_a, cfg("a"));
+  actor_system sys_b1{system_config{.workers = 1}};
+  auto c1 = cfg("b");
+  c1.log = [&](std::string_view line) { old_log.push(std::string(line)); };
+  std::optional<net::node> b1;
+  b1.emplace(sys_b1, c1);
+  REQUIRE(sys_b1.register_name("server", sys_b1.spawn(server)));
+  // b dials a, so the old process redials after it loses the connection.
+  REQUIRE(b1->connect("127.0.0.1", a.port(), 10s));
+  auto old = a.lookup("b", "server", 10s);
+  REQUIRE(old);
+  sys_a.spawn([&, old](actor& self) -> behavior {
+    self.monitor(*old);
+    return {[&](const down_msg& d) { downs.push(d.reason.to_string()); }};
+  });
+  REQUIRE(old->ask<std::int64_t>(app::add_req{1, 1}, 10s).get().value() == 2);
+
+  // A new process named b starts and connects while the old one runs on.
+  actor_system sys_b2{system_config{.workers = 1}};
+  net::node b2(sys_b2, cfg("b"));
+  REQUIRE(sys_b2.register_name("server", sys_b2.spawn(server)));
+  REQUIRE(sys_b2.register_name("second", sys_b2.spawn(server)));
+  REQUIRE(b2.connect("127.0.0.1", a.port(), 10s));
+
+  // The old incarnation's actors are gone for a, with a reason that says so.
+  REQUIRE(downs.wait_for_size(1));
+  CHECK(downs.items()[0].find("restarted") != std::string::npos);
+  CHECK(old->send(app::seq{1}) == send_status::dead_letter);
+  // Lookups reach the new process ("second" exists only there).
+  auto fresh = a.lookup("b", "second", 10s);
+  REQUIRE(fresh);
+  CHECK(fresh->ask<std::int64_t>(app::add_req{2, 3}, 10s).get().value() == 5);
+  // The old process keeps redialling and is refused each time; a stays on
+  // the new one.
+  auto refusals = [&] {
+    std::size_t n = 0;
+    for (auto& l : old_log.items()) n += l.find("stale_incarnation") != std::string::npos;
+    return n;
+  };
+  REQUIRE(eventually([&] { return refusals() >= 2; }));
+  CHECK(a.stats().peers_up == 1);
+  auto again = a.lookup("b", "second", 10s);
+  REQUIRE(again);
+  CHECK(again->ask<std::int64_t>(app::add_req{4, 5}, 10s).get().value() == 9);
+  CHECK(b2.stats().node_downs == 0);
+  b1.reset();
+}
+
+TEST_CASE(
+    "a handle to an actor of a restarted node stays dead, also after crossing the network "
+    "again",
+    "[node][restart]") {
+  test::recorder<std::string> seen;  // what the new process's actor received
+  test::recorder<std::string> downs;
+  actor_system sys_a{system_config{.workers = 2}};
+  test::unrelated(sys_a, 5);
+  net::node a(sys_a, cfg("a"));
+  auto recording = [&](actor&) -> behavior {
+    return {[&](const app::seq& q) { seen.push("seq " + std::to_string(q.i)); },
+            [&](const app::add_req& r) {
+              seen.push("add");
+              return r.a + r.b;
+            }};
+  };
+  auto echo = [](actor&) -> behavior { return {[](const app::handle_box& h) { return h; }}; };
+  actor_ref old_target;
+  std::uint64_t old_id = 0;
+  {
+    actor_system sys_b{system_config{.workers = 1}};
+    net::node b(sys_b, cfg("b"));
+    REQUIRE(sys_b.register_name("echo", sys_b.spawn(echo)));
+    auto t = sys_b.spawn(recording);
+    old_id = t.id();
+    REQUIRE(sys_b.register_name("target", t));
+    REQUIRE(a.connect("127.0.0.1", b.port(), 10s));
+    old_target = *a.lookup("b", "target", 10s);
+  }
+  // b restarts; its actors get the same ids as before.
+  actor_system sys_b{system_config{.workers = 1}};
+  net::node b(sys_b, cfg("b"));
+  REQUIRE(sys_b.register_name("echo", sys_b.spawn(echo)));
+  auto t2 = sys_b.spawn(recording);
+  REQUIRE(t2.id() == old_id);  // the collision that would bring the handle back to life
+  REQUIRE(sys_b.register_name("target", t2));
+  REQUIRE(a.connect("127.0.0.1", b.port(), 10s));
+  // The new actor is exported (its handle left b), as any actor a peer uses.
+  auto current = a.lookup("b", "target", 10s);
+  REQUIRE(current);
+  auto echo2 = a.lookup("b", "echo", 10s);
+  REQUIRE(echo2);
+  // a sends the old handle to b, which sends it back.
+  auto back = echo2->ask<app::handle_box>(app::handle_box{old_target}, 10s).get();
+  REQUIRE(back);
+  REQUIRE(back->ref);
+  const actor_ref returned = back->ref;
+  CHECK(returned.send(app::seq{1}) == send_status::dead_letter);
+  auto r = returned.ask<std::int64_t>(app::add_req{1, 2}, 10s).get();
+  REQUIRE_FALSE(r);
+  sys_a.spawn([&, returned](actor& self) -> behavior {
+    self.monitor(returned);
+    return {[&](const down_msg& d) { downs.push(d.reason.to_string()); }};
+  });
+  REQUIRE(downs.wait_for_size(1));
+  // b itself, given the old handle, does not deliver to its new actor either.
+  auto at_b = echo2->ask<app::handle_box>(app::handle_box{old_target}, 10s).get();
+  REQUIRE(at_b);
+  // The new actor got only what was sent through a handle of its own.
+  REQUIRE(current->send(app::seq{99}) == send_status::ok);
+  REQUIRE(seen.wait_for_size(1));
+  CHECK(seen.items() == std::vector<std::string>{"seq 99"});
+}
+
+TEST_CASE("two nodes dialling each other at once end with one connection, and no node down",
+          "[node]") {
+  const int rounds = static_cast<int>(test::scaled(8)) + 2;
+  for (int round = 0; round < rounds; ++round) {
+    INFO("round " << round);
+    actor_system sys_a{system_config{.workers = 2}};
+    actor_system sys_b{system_config{.workers = 2}};
+    net::node a(sys_a, cfg("a"));
+    net::node b(sys_b, cfg("b"));
+    REQUIRE(sys_a.register_name("srv", sys_a.spawn(server)));
+    REQUIRE(sys_b.register_name("srv", sys_b.spawn(server)));
+    expected<std::string> from_b = error{errc::timeout, "not run"};
+    std::thread other([&] { from_b = b.connect("127.0.0.1", a.port(), 10s); });
+    auto from_a = a.connect("127.0.0.1", b.port(), 10s);
+    other.join();
+    REQUIRE(from_a);
+    REQUIRE(from_b);
+    CHECK(*from_a == "b");
+    CHECK(*from_b == "a");
+    REQUIRE(eventually([&] { return established_to({a.port(), b.port()}) == 1; }));
+    CHECK(a.stats().node_downs == 0);
+    CHECK(b.stats().node_downs == 0);
+    CHECK(a.stats().peers_up == 1);
+    CHECK(b.stats().peers_up == 1);
+    CHECK(a.lookup("b", "srv", 10s)
+              .value()
+              .ask<std::int64_t>(app::add_req{1, 2}, 10s)
+              .get()
+              .value() == 3);
+    CHECK(b.lookup("a", "srv", 10s)
+              .value()
+              .ask<std::int64_t>(app::add_req{3, 4}, 10s)
+              .get()
+              .value() == 7);
+  }
+}
+
+TEST_CASE("a handler that runs for seconds does not get its node declared down",
+          "[node][liveness]") {
+  // One worker: nothing else can run meanwhile, but heartbeats must flow.
+  // Sixteen: the other workers keep serving, and reads must reach them.
+  for (const unsigned workers : {1u, 16u}) {
+    INFO(workers << " workers");
+    test::recorder<std::string> slow_done;
+    actor_system sys_a{system_config{.workers = 2}};
+    actor_system sys_b{system_config{.workers = workers}};
+    net::node a(sys_a, cfg("a"));
+    net::node b(sys_b, cfg("b"));
+    const auto timeout = cfg("b").heartbeat_timeout;
+    auto slow = sys_b.spawn([&, timeout](actor&) -> behavior {
+      return {[&, timeout](const app::seq&) {
+        // Twice the heartbeat timeout inside one handler (the scenario, not a wait).
+        std::this_thread::sleep_for(2 * timeout);
+        slow_done.push("done");
+      }};
+    });
+    REQUIRE(sys_b.register_name("slow", slow));
+    REQUIRE(sys_b.register_name("fast", sys_b.spawn(server)));
+    REQUIRE(a.connect("127.0.0.1", b.port(), 10s));
+    auto slow_ref = *a.lookup("b", "slow", 10s);
+    auto fast_ref = *a.lookup("b", "fast", 10s);
+    // The message is read by the worker waiting in b's I/O driver, which then
+    // runs the long handler.
+    REQUIRE(slow_ref.send(app::seq{1}) == send_status::ok);
+    std::int64_t answered = 0;
+    if (workers > 1) {
+      while (slow_done.items().empty()) {
+        auto r = fast_ref.ask<std::int64_t>(app::add_req{answered, 1}, 10s).get();
+        REQUIRE(r);
+        REQUIRE(*r == answered + 1);
+        ++answered;
+      }
+      CHECK(answered > 1);
+    }
+    REQUIRE(slow_done.wait_for_size(1));
+    CHECK(fast_ref.ask<std::int64_t>(app::add_req{answered, 2}, 10s).get().value() == answered + 2);
+    CHECK(a.stats().node_downs == 0);
+    CHECK(b.stats().node_downs == 0);
+    CHECK(slow_ref.send(app::seq{2}) == send_status::ok);  // the handle stayed alive
+  }
 }

@@ -290,6 +290,10 @@ void remove_driver(actor_system& sys, io_driver* d) noexcept {
   sys.state().sched->remove_driver(d);
 }
 
+bool poll_driver_if_idle(actor_system& sys, io_driver* d) noexcept {
+  return sys.state().sched->poll_driver_if_idle(d);
+}
+
 void attach_layer(actor_system& sys) noexcept {
   sys.state().layers.fetch_add(1, std::memory_order_relaxed);  // relaxed: see the field
 }

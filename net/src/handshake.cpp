@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "libactor/net/wire.hpp"
+#include "protocol.hpp"
 
 namespace libactor::net {
 namespace {
@@ -133,6 +134,13 @@ void handshake::on_frame(const frame& f, std::vector<std::byte>& out) {
              out, true);
         return;
       }
+      if (h->node_name.empty() || h->node_name.size() > 255) {
+        fail(protocol_errc::malformed_payload,
+             "hello: a node name of " + std::to_string(h->node_name.size()) +
+                 " bytes (1 to 255 allowed)",
+             out, true);
+        return;
+      }
       hello_received_ = true;
       peer_name_ = h->node_name;
       peer_nonce_ = h->nonce;
@@ -163,9 +171,30 @@ void handshake::on_frame(const frame& f, std::vector<std::byte>& out) {
       return;
     }
     default:
-      break;  // data-phase frames before the handshake finished
+      break;
   }
-  fail(protocol_errc::unknown_frame_kind, "unknown frame kind", out, true);
+  const auto k = static_cast<unsigned>(f.kind);
+  if (k >= static_cast<unsigned>(frame_kind::node_info) &&
+      k <= static_cast<unsigned>(last_frame_kind)) {
+    fail(protocol_errc::unexpected_frame,
+         "data frame (kind " + std::to_string(k) + ") before the handshake finished", out, true);
+    return;
+  }
+  fail(protocol_errc::unknown_frame_kind, "frame kind " + std::to_string(k), out, true);
 }
+
+namespace detail {
+
+void append_error_frame(std::vector<std::byte>& out, protocol_errc code, const std::string& text) {
+  send(out, frame_kind::error, error_msg{static_cast<std::uint8_t>(code), text});
+}
+
+protocol_error read_error_frame(std::span<const std::byte> payload) {
+  auto e = decode<error_msg>(payload);
+  if (!e) return {protocol_errc::refused_by_peer, "(unreadable reason)"};
+  return {static_cast<protocol_errc>(e->code), e->text};
+}
+
+}  // namespace detail
 
 }  // namespace libactor::net

@@ -24,6 +24,7 @@ class scheduler {
   /// See driver.hpp. Schedulers without workers refuse.
   virtual bool install_driver(io_driver*) noexcept { return false; }
   virtual void remove_driver(io_driver*) noexcept {}
+  virtual bool poll_driver_if_idle(io_driver*) noexcept { return false; }
 };
 
 }  // namespace libactor::detail

@@ -222,6 +222,19 @@ io_driver* worker_pool::acquire_driver() noexcept {
   return d;
 }
 
+bool worker_pool::poll_driver_if_idle(io_driver* d) noexcept {
+  io_driver* got = acquire_driver();
+  if (got == nullptr) return false;  // a worker is in it (or it was removed)
+  if (got == d) got->poll();
+  release_driver();
+  if (got != d) return false;
+  // Nobody was waiting in the driver: a sleeping worker takes it over (it
+  // finds no work and parks in it), so that events are handled at once
+  // again rather than at the caller's next check.
+  notify_one();
+  return true;
+}
+
 void worker_pool::release_driver() noexcept {
   // release: the driver's handlers run by this worker happen before the
   // next worker's use of it (which acquires through the exchange).

@@ -78,6 +78,7 @@ class worker_pool final : public scheduler {
   }
   bool install_driver(io_driver* d) noexcept override;
   void remove_driver(io_driver* d) noexcept override;
+  bool poll_driver_if_idle(io_driver* d) noexcept override;
 
   /// The watch's period (zero: none).
   [[nodiscard]] duration watch_period() const noexcept { return watch_period_; }

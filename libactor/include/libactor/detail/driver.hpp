@@ -12,8 +12,10 @@
 ///   when an event was handled or unpark() was called. Handlers run on that
 ///   worker and must not block; actors they make runnable run next on it.
 /// - Busy workers call poll() every few dozen activations, so events are
-///   handled while every worker has work (a handler that runs for a long
-///   time delays them, as it delays everything else on its worker).
+///   handled while every worker has work. A handler that runs for a long
+///   time delays them on its worker; the layer that installed the driver
+///   keeps its I/O going meanwhile with poll_driver_if_idle() from a thread
+///   of its own (the network layer's backstop, net/src/failure_detector.hpp).
 
 #include "libactor/export.hpp"
 
@@ -41,5 +43,12 @@ LIBACTOR_EXPORT bool install_driver(actor_system& sys, io_driver* d) noexcept;
 
 /// Uninstalls `d`; returns once no worker is inside it any more.
 LIBACTOR_EXPORT void remove_driver(actor_system& sys, io_driver* d) noexcept;
+
+/// For a thread that is not a worker: if no worker is inside `d` (all of
+/// them busy, or asleep without one having taken the driver), handles the
+/// events that are ready on the calling thread, then wakes a sleeping
+/// worker to take the driver over. False, and nothing done, when a worker
+/// is in it or `d` is not installed.
+LIBACTOR_EXPORT bool poll_driver_if_idle(actor_system& sys, io_driver* d) noexcept;
 
 }  // namespace libactor::detail

@@ -34,18 +34,23 @@ enum class frame_kind : std::uint8_t {
   link = 10,      ///< "My actor linked yours": both ids; the receiver records the link too.
   unlink = 11,    ///< "My actor unlinked yours": both ids.
 };
+inline constexpr frame_kind last_frame_kind = frame_kind::unlink;
 
 /// Failures of the node-to-node protocol.
 enum class protocol_errc : std::uint8_t {
-  frame_too_large = 1,  ///< A frame's length exceeds the configured maximum.
-  empty_frame,          ///< A frame's length is zero (no kind byte).
-  unknown_frame_kind,   ///< A kind byte this version does not know.
-  unexpected_frame,     ///< A known frame out of order for the handshake state.
-  malformed_payload,    ///< A payload the wire format rejects.
-  bad_magic,            ///< The peer does not speak this protocol at all.
-  version_mismatch,     ///< The peer speaks another protocol version.
-  auth_failed,          ///< The peer's proof of the cluster secret is wrong.
-  refused_by_peer,      ///< The peer sent an error frame.
+  frame_too_large = 1,   ///< A frame's length exceeds the configured maximum.
+  empty_frame,           ///< A frame's length is zero (no kind byte).
+  unknown_frame_kind,    ///< A kind byte this version does not know.
+  unexpected_frame,      ///< A known frame out of order for the handshake state.
+  malformed_payload,     ///< A payload the wire format rejects.
+  bad_magic,             ///< The peer does not speak this protocol at all.
+  version_mismatch,      ///< The peer speaks another protocol version.
+  auth_failed,           ///< The peer's proof of the cluster secret is wrong.
+  refused_by_peer,       ///< The peer sent an error frame.
+  duplicate_connection,  ///< Refused: the acceptor keeps (or is making) another connection with the
+                         ///< dialler.
+  stale_incarnation,     ///< Refused: the dialler is an incarnation older than one the acceptor has
+                         ///< seen.
 };
 
 [[nodiscard]] constexpr const char* to_string(protocol_errc e) noexcept {
@@ -68,6 +73,10 @@ enum class protocol_errc : std::uint8_t {
       return "auth_failed";
     case protocol_errc::refused_by_peer:
       return "refused_by_peer";
+    case protocol_errc::duplicate_connection:
+      return "duplicate_connection";
+    case protocol_errc::stale_incarnation:
+      return "stale_incarnation";
   }
   return "unknown";
 }
@@ -94,7 +103,42 @@ inline void append_frame(std::vector<std::byte>& out, frame_kind kind,
   out.insert(out.end(), payload.begin(), payload.end());
 }
 
-/// Splits a byte stream into frames, incrementally.
+/// One frame found at the start of a buffer, pointing into it.
+struct frame_view {
+  std::uint8_t kind = 0;  ///< As received: checking it is the reader's job.
+  std::span<const std::byte> payload;
+  std::size_t size = 0;  ///< Bytes the frame takes in the buffer (4 + length).
+};
+
+/// The frame splitter: the one place that reads frame lengths. Looks at the
+/// start of `buf`: a complete frame, nothing when more bytes are needed
+/// (then `*need`, if given, receives the bytes the frame will take, known
+/// once its length arrived and passed the check), or an error (the
+/// connection must be closed). A length over `max` is refused as soon as
+/// its four bytes are there, before anything is buffered for the payload.
+[[nodiscard]] inline expected<std::optional<frame_view>, protocol_error> split_frame(
+    std::span<const std::byte> buf, std::uint32_t max, std::size_t* need = nullptr) {
+  if (buf.size() < 4) return std::optional<frame_view>{};
+  std::uint32_t length = 0;
+  for (int i = 0; i < 4; ++i) {
+    length |= static_cast<std::uint32_t>(static_cast<std::uint8_t>(buf[i])) << (8 * i);
+  }
+  if (length == 0) return protocol_error{protocol_errc::empty_frame, "frame length 0"};
+  if (length > max) {
+    return protocol_error{
+        protocol_errc::frame_too_large,
+        "frame of " + std::to_string(length) + " bytes, maximum " + std::to_string(max)};
+  }
+  if (buf.size() - 4 < length) {
+    if (need != nullptr) *need = std::size_t{length} + 4;
+    return std::optional<frame_view>{};
+  }
+  return std::optional<frame_view>{frame_view{static_cast<std::uint8_t>(buf[4]),
+                                              buf.subspan(5, length - 1), std::size_t{length} + 4}};
+}
+
+/// Splits a byte stream into frames, incrementally (split_frame over a
+/// buffer it owns). The handshake reads its frames with it.
 class frame_decoder {
  public:
   explicit frame_decoder(std::uint32_t max_frame_size) noexcept : max_(max_frame_size) {}
@@ -110,34 +154,20 @@ class frame_decoder {
   }
 
   /// The next complete frame, nothing if more bytes are needed, or an error
-  /// (after which the connection must be closed).
+  /// (after which the connection must be closed). The kind is not checked.
   [[nodiscard]] expected<std::optional<frame>, protocol_error> next() {
-    if (buf_.size() - pos_ < 4) return std::optional<frame>{};
-    std::uint32_t length = 0;
-    for (int i = 0; i < 4; ++i) {
-      length |= static_cast<std::uint32_t>(static_cast<std::uint8_t>(buf_[pos_ + i])) << (8 * i);
-    }
-    if (length == 0) return protocol_error{protocol_errc::empty_frame, "frame length 0"};
-    if (length > max_) {
-      return protocol_error{
-          protocol_errc::frame_too_large,
-          "frame of " + std::to_string(length) + " bytes, maximum " + std::to_string(max_)};
-    }
-    if (buf_.size() - pos_ - 4 < length) return std::optional<frame>{};
-    const auto kind = static_cast<std::uint8_t>(buf_[pos_ + 4]);
-    if (kind < 1 || kind > 3) {
-      return protocol_error{protocol_errc::unknown_frame_kind,
-                            "frame kind " + std::to_string(kind)};
-    }
-    frame f{static_cast<frame_kind>(kind),
-            std::vector<std::byte>(buf_.begin() + static_cast<std::ptrdiff_t>(pos_ + 5),
-                                   buf_.begin() + static_cast<std::ptrdiff_t>(pos_ + 4 + length))};
-    pos_ += 4 + length;
+    auto v = split_frame(std::span<const std::byte>(buf_).subspan(pos_), max_);
+    if (!v) return v.err();
+    if (!v->has_value()) return std::optional<frame>{};
+    const frame_view& f = **v;
+    frame out{static_cast<frame_kind>(f.kind),
+              std::vector<std::byte>(f.payload.begin(), f.payload.end())};
+    pos_ += f.size;
     if (pos_ == buf_.size()) {
       buf_.clear();
       pos_ = 0;
     }
-    return std::optional<frame>{std::move(f)};
+    return std::optional<frame>{std::move(out)};
   }
 
   /// Removes and returns the bytes not yet returned as frames.

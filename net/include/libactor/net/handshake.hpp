@@ -31,7 +31,7 @@
 
 namespace libactor::net {
 
-inline constexpr std::uint16_t protocol_version = 1;
+inline constexpr std::uint16_t protocol_version = 2;
 
 struct handshake_config {
   std::string node_name;

@@ -92,6 +92,7 @@ struct node_stats {
   std::uint64_t unreachable = 0;       ///< Messages refused or lost because a node was down.
   std::uint64_t overloaded = 0;        ///< Messages refused by a full outbound queue.
   std::uint64_t not_serializable = 0;  ///< Messages refused for lack of a wire declaration.
+  std::uint64_t unknown_types = 0;     ///< Messages received of a type this node does not know.
 };
 
 /// Delivered to actors watching a node (node::monitor_node) when it becomes

@@ -1,0 +1,347 @@
+// The transport (connection.hpp): handshake, frame splitting, liveness
+// timer, the write queue and close.
+
+#include "connection.hpp"
+
+#include <cstring>
+
+#include "frame_builder.hpp"
+#include "node_impl.hpp"
+
+namespace libactor::net::detail {
+
+namespace {
+
+// Handshake frames are small: an unauthenticated peer cannot make this node
+// buffer more than this.
+constexpr std::uint32_t handshake_frame_limit = 4096;
+
+std::string endpoint_text(const tcp::endpoint& ep) {
+  return ep.address().to_string() + ":" + std::to_string(ep.port());
+}
+
+}  // namespace
+
+connection::connection(node_impl& n, tcp::socket s, conn_id id, bool initiator)
+    : node_(n),
+      sock_(std::move(s)),
+      id_(id),
+      initiator_(initiator),
+      session_(n, *this),
+      timer_(n.io_) {
+  boost::system::error_code ec;
+  auto ep = sock_.remote_endpoint(ec);
+  remote_ = ec ? std::string("(unknown)") : endpoint_text(ep);
+  sock_.set_option(tcp::no_delay(true), ec);
+}
+
+const std::string& connection::peer_name() const noexcept {
+  static const std::string none;
+  return hs_ && authenticated_ ? hs_->peer_name() : none;
+}
+
+void connection::start() {
+  handshake_config hc{node_.cfg_.name, node_.cfg_.secret, protocol_version,
+                      std::min<std::uint32_t>(node_.cfg_.max_frame_size, handshake_frame_limit)};
+  hs_ = std::make_unique<handshake>(
+      hc, initiator_ ? handshake::role::initiator : handshake::role::acceptor);
+  started_ = last_recv_ = steady_clock::now();
+  rbuf_.resize(64 * 1024);
+  auto hello = hs_->start();
+  append(hello, false, SIZE_MAX);
+  flush();
+  read();
+  tick();
+}
+
+connection::append_result connection::append(std::span<const std::byte> frame, bool is_message,
+                                             std::size_t bound, std::size_t* queued) {
+  std::lock_guard lock(wmu_);
+  if (shut_) return append_result::closed;
+  if (out_.size() + inflight_.size() + frame.size() > bound) return append_result::full;
+  out_.insert(out_.end(), frame.begin(), frame.end());
+  if (is_message) ++out_msgs_;
+  if (queued != nullptr) *queued = writing_ ? 0 : out_.size();
+  return append_result::ok;
+}
+
+void connection::adopt(std::vector<std::byte>& frames, std::uint64_t messages) {
+  std::lock_guard lock(wmu_);
+  out_.insert(out_.end(), frames.begin(), frames.end());
+  out_msgs_ += messages;
+  frames.clear();
+}
+
+std::uint64_t connection::unsent_messages() {
+  std::lock_guard lock(wmu_);
+  return out_msgs_;
+}
+
+void connection::flush() noexcept {
+  std::unique_lock lock(wmu_);
+  if (writing_ || shut_ || out_.empty()) return;
+  writing_ = true;
+  for (int round = 0; round < 2; ++round) {
+    inflight_.swap(out_);
+    out_msgs_ = 0;
+    lock.unlock();
+    // The socket's write side is ours while writing_ is set, so this plain
+    // non-blocking send cannot race an asynchronous write or a close.
+    const ssize_t n = ::send(sock_.native_handle(), inflight_.data(), inflight_.size(),
+                             MSG_DONTWAIT | MSG_NOSIGNAL);
+    node_.stats_.writes.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
+    lock.lock();
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+      // The reader sees the same failure and closes the connection.
+      inflight_.clear();
+      writing_ = false;
+      shut_ = true;
+      ::shutdown(sock_.native_handle(), SHUT_RDWR);
+      return;
+    }
+    const auto sent = n < 0 ? std::size_t{0} : static_cast<std::size_t>(n);
+    if (sent < inflight_.size()) {
+      inflight_.erase(inflight_.begin(), inflight_.begin() + static_cast<std::ptrdiff_t>(sent));
+      // What is left goes out from the I/O thread, before anything queued
+      // later (which stays in out_ until then).
+      lock.unlock();
+      asio::post(node_.io_, [self = shared_from_this()] { self->write_async(); });
+      return;
+    }
+    inflight_.clear();
+    if (out_.empty() || shut_) break;
+  }
+  if (!out_.empty() && !shut_) {
+    lock.unlock();
+    asio::post(node_.io_, [self = shared_from_this()] {
+      std::unique_lock l(self->wmu_);
+      self->inflight_.swap(self->out_);
+      self->out_msgs_ = 0;
+      l.unlock();
+      self->write_async();
+    });
+    return;
+  }
+  if (shut_) {
+    // Posted while writing_ still holds the socket: the node's shutdown
+    // waits for writing_ to clear, so its io_context is still there.
+    asio::post(node_.io_, [self = shared_from_this()] { self->close("", false); });
+  }
+  writing_ = false;
+}
+
+// I/O thread; writing_ is set and inflight_ holds the bytes to send.
+void connection::write_async() {
+  asio::async_write(sock_, asio::buffer(inflight_),
+                    [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
+                      self->node_.stats_.writes.fetch_add(1, std::memory_order_relaxed);
+                      std::unique_lock lock(self->wmu_);
+                      self->inflight_.clear();
+                      if (ec || self->shut_ || self->out_.empty()) {
+                        self->writing_ = false;
+                        const bool close_now = ec || self->shut_;
+                        lock.unlock();
+                        if (close_now) {
+                          self->close(ec ? "write failed: " + ec.message() : "", false);
+                        }
+                        return;
+                      }
+                      self->inflight_.swap(self->out_);
+                      self->out_msgs_ = 0;
+                      lock.unlock();
+                      self->write_async();
+                    });
+}
+
+void connection::read() {
+  if (closed_) return;
+  if (rlen_ == rbuf_.size()) rbuf_.resize(rbuf_.size() * 2);
+  sock_.async_read_some(asio::buffer(rbuf_.data() + rlen_, rbuf_.size() - rlen_),
+                        [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
+                          if (self->closed_) return;
+                          if (ec) {
+                            self->close(ec == asio::error::eof ? "the peer closed the connection"
+                                                               : "read failed: " + ec.message(),
+                                        false);
+                            return;
+                          }
+                          self->on_read(n);
+                        });
+}
+
+void connection::append_control(std::span<const std::byte> frame) {
+  if (append(frame, false, node_.cfg_.max_outbound_bytes) != append_result::full) return;
+  // The peer does not read: its queue holds max_outbound_bytes already.
+  asio::post(node_.io_, [self = shared_from_this()] {
+    self->close("the peer does not read: its outbound queue is full (max_outbound_bytes)", true);
+  });
+}
+
+void connection::fail(protocol_errc code, const std::string& text) {
+  const protocol_error e{code, text};
+  if (authenticated_) {
+    node_.stats_.protocol_errors.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
+  } else {
+    node_.stats_.handshakes_failed.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
+  }
+  close("bad input: " + e.to_string(), true);
+}
+
+void connection::refuse(protocol_errc code, const std::string& text) {
+  std::vector<std::byte> f;
+  append_error_frame(f, code, text);
+  append(f, false, SIZE_MAX);
+  {
+    std::lock_guard lock(wmu_);
+    flush_on_close_ = true;
+  }
+  close(text, false);
+}
+
+void connection::on_read(std::size_t n) {
+  last_recv_ = steady_clock::now();
+  if (!authenticated_) {
+    auto reply = hs_->feed(std::span<const std::byte>(rbuf_.data() + rlen_, n));
+    if (!reply.empty()) {
+      append(reply, false, SIZE_MAX);
+      flush();
+    }
+    switch (hs_->current()) {
+      case handshake::state::in_progress:
+        read();
+        return;
+      case handshake::state::failed: {
+        node_.stats_.handshakes_failed.fetch_add(1,
+                                                 std::memory_order_relaxed);  // relaxed: statistics
+        const std::string why = "handshake failed: " + hs_->error().to_string();
+        if (waiter_ != nullptr) {
+          const errc code = hs_->error().code == protocol_errc::refused_by_peer ||
+                                    hs_->error().code == protocol_errc::auth_failed ||
+                                    hs_->error().code == protocol_errc::version_mismatch
+                                ? errc::invalid_argument
+                                : errc::node_down;
+          waiter_->set_value(error{code, why});
+          waiter_.reset();
+        }
+        // The error frame (if any) is queued; close after it is written.
+        close(why, true);
+        return;
+      }
+      case handshake::state::done:
+        break;
+    }
+    authenticated_ = true;
+    auto rest = hs_->take_unread();
+    rlen_ = 0;
+    if (rest.size() > rbuf_.size()) rbuf_.resize(rest.size());
+    if (!rest.empty()) std::memcpy(rbuf_.data(), rest.data(), rest.size());
+    n = rest.size();
+    if (hs_->peer_name() == node_.cfg_.name) {
+      return fail(protocol_errc::unexpected_frame, "the peer has this node's own name");
+    }
+    node_.on_authenticated(shared_from_this());
+    if (closed_) return;
+  }
+  rlen_ += n;
+  std::size_t pos = 0;
+  const std::uint32_t max = node_.cfg_.max_frame_size;
+  while (!closed_) {
+    std::size_t need = 0;
+    auto f = split_frame(std::span<const std::byte>(rbuf_.data() + pos, rlen_ - pos), max, &need);
+    if (!f) return fail(f.err().code, f.err().text);
+    if (!f->has_value()) {
+      // Room for the whole frame, allocated only now that its length
+      // passed the check.
+      if (need > rbuf_.size()) rbuf_.resize(need);
+      break;
+    }
+    if (!session_.on_frame((*f)->kind, (*f)->payload)) return;
+    pos += (*f)->size;
+  }
+  if (closed_) return;
+  if (pos > 0) {
+    std::memmove(rbuf_.data(), rbuf_.data() + pos, rlen_ - pos);
+    rlen_ -= pos;
+  }
+  read();
+}
+
+void connection::tick() {
+  timer_.expires_after(node_.cfg_.heartbeat_interval);
+  timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+    if (ec || self->closed_) return;
+    const auto& cfg = self->node_.cfg_;
+    const auto v =
+        check_liveness(steady_clock::now(), self->started_, self->last_recv_, self->is_promoted(),
+                       cfg.handshake_timeout, cfg.heartbeat_timeout);
+    if (v.close_reason != nullptr) {
+      if (!self->is_promoted()) {
+        self->node_.stats_.handshakes_failed.fetch_add(1, std::memory_order_relaxed);
+      }
+      self->close(v.close_reason, true);
+      return;
+    }
+    if (v.send_heartbeat) {
+      self->append_control(make_frame(frame_kind::heartbeat));
+      self->flush();
+    }
+    self->tick();
+  });
+}
+
+void connection::close(const std::string& why, bool log) {
+  if (closed_) return;
+  closed_ = true;
+  timer_.cancel();
+  {
+    std::lock_guard lock(wmu_);
+    if (!shut_) {
+      shut_ = true;
+      // Give a queued error frame (failed handshake, refused connection) or
+      // goodbye a chance; nothing else is written after close.
+      if (!writing_ && !out_.empty() && (!authenticated_ || flush_on_close_)) {
+        [[maybe_unused]] auto n =
+            ::send(sock_.native_handle(), out_.data(), out_.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+      }
+    }
+    ::shutdown(sock_.native_handle(), SHUT_RDWR);
+  }
+  std::string line;
+  if (log && !why.empty()) {
+    const std::string& name = hs_ ? hs_->peer_name() : std::string();
+    line = "closing connection with " + remote_ + (name.empty() ? "" : " (node " + name + ")") +
+           ": " + why;
+  }
+  if (waiter_ != nullptr) {
+    waiter_->set_value(error{errc::node_down, why.empty() ? "connection closed" : why});
+    waiter_.reset();
+  }
+  const bool graceful = session_.peer_left();
+  node_.on_closed(shared_from_this(), graceful ? "node " + peer_name() + " shut down" : why,
+                  graceful, line);
+  session_.reset();
+  release_socket();
+}
+
+void connection::say_goodbye() {
+  if (!is_promoted() || closed_) return;
+  append(make_frame(frame_kind::leaving), false, SIZE_MAX);
+  std::lock_guard lock(wmu_);
+  flush_on_close_ = true;
+}
+
+void connection::release_socket() {
+  std::unique_lock lock(wmu_);
+  if (writing_) {
+    // A worker's send holds the descriptor; try again after it returned.
+    lock.unlock();
+    asio::post(node_.io_, [self = shared_from_this()] { self->release_socket(); });
+    return;
+  }
+  lock.unlock();
+  boost::system::error_code ec;
+  sock_.close(ec);
+  node_.forget(this);
+}
+
+}  // namespace libactor::net::detail

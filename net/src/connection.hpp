@@ -1,0 +1,111 @@
+#pragma once
+// The transport: one TCP connection. It runs the handshake, splits the byte
+// stream into frames (split_frame, the one frame splitter), hands data-phase
+// frames to its session, queues and writes outgoing frames, and checks the
+// peer's liveness with the failure detector. Reads, timers and close run on
+// the I/O thread; appends and writes come from any thread under `wmu_`.
+
+#include <sys/socket.h>
+
+#include <utility>  // before Boost.Asio 1.74, which uses std::exchange without it
+
+#include <boost/asio.hpp>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "libactor/net/handshake.hpp"
+#include "peer.hpp"
+#include "protocol.hpp"
+#include "session.hpp"
+
+namespace libactor::net::detail {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+class node_impl;
+
+class connection : public std::enable_shared_from_this<connection> {
+ public:
+  connection(node_impl& n, tcp::socket s, conn_id id, bool initiator);
+  void start();
+
+  enum class append_result : std::uint8_t { ok, full, closed };
+  /// Queues one encoded frame, unless the queue would exceed `bound` or the
+  /// connection is closing. `queued` receives the bytes waiting with no
+  /// write in progress.
+  append_result append(std::span<const std::byte> frame, bool is_message, std::size_t bound,
+                       std::size_t* queued = nullptr);
+  /// Queues a control frame (watch, down, link, heartbeat). They are bounded
+  /// by max_outbound_bytes like messages; a peer that lets the queue fill
+  /// up does not read, and its connection is closed (I/O thread: at once;
+  /// other threads: posted).
+  void append_control(std::span<const std::byte> frame);
+  /// Moves a peer's frames queued while it was connecting to this connection.
+  void adopt(std::vector<std::byte>& frames, std::uint64_t messages);
+  /// Writes what is queued: directly when no write is in progress, with an
+  /// asynchronous continuation for what the kernel does not take at once.
+  void flush() noexcept;
+  /// Closes (I/O thread only). `log`: `why` is worth a line in the log.
+  void close(const std::string& why, bool log);
+  /// Closes after a protocol error: counted, and logged once.
+  void fail(protocol_errc code, const std::string& text);
+  /// Sends an error frame and closes (a refused connection, I/O thread).
+  void refuse(protocol_errc code, const std::string& text);
+  /// Queues a `leaving` frame, written on close (this node shuts down).
+  void say_goodbye();
+  /// Messages queued and not yet handed to the kernel.
+  std::uint64_t unsent_messages();
+  /// The peer machine made this connection the one in use.
+  void promoted() noexcept { session_.promoted(); }
+  [[nodiscard]] bool closed() const noexcept { return closed_; }
+  [[nodiscard]] bool is_promoted() const noexcept { return session_.is_promoted(); }
+  /// The peer's name once the handshake finished; empty before.
+  [[nodiscard]] const std::string& peer_name() const noexcept;
+
+  node_impl& node_;
+  tcp::socket sock_;
+  const conn_id id_;
+  const bool initiator_;
+  std::string remote_;                    // "host:port", for logs
+  core::ref_ptr<peer> peer_;              // set when the handshake finished (I/O thread)
+  core::ref_ptr<peer> target_;            // the peer a node's own dial was for
+  waiter waiter_;                         // a blocking connect()
+  std::optional<tcp::endpoint> dialled_;  // set on connections this node initiated
+  node_info_fields info_;                 // the peer's node_info, once received
+
+ private:
+  friend class session;
+  void read();
+  void on_read(std::size_t n);
+  void tick();
+  void write_async();
+  void release_socket();
+
+  std::unique_ptr<handshake> hs_;
+  session session_;
+  bool authenticated_ = false;
+  bool flush_on_close_ = false;  // write what is queued before closing
+  bool closed_ = false;          // I/O thread's view
+  std::vector<std::byte> rbuf_;
+  std::size_t rlen_ = 0;
+  asio::steady_timer timer_;
+  time_point last_recv_;
+  time_point started_;
+
+  // Write side, under wmu_. The socket's write side belongs to whoever set
+  // writing_; the socket is closed only when no write is in progress.
+  std::mutex wmu_;
+  std::vector<std::byte> out_;
+  std::vector<std::byte> inflight_;
+  std::uint64_t out_msgs_ = 0;
+  bool writing_ = false;
+  bool shut_ = false;  // no more writes; close when writing_ clears
+};
+
+}  // namespace libactor::net::detail

@@ -1,0 +1,52 @@
+// Outgoing connections: a dial (TCP connect, then the transport takes over),
+// and the redial timers the peer machine asks for after a loss. The blocking
+// node::connect() retries through here too (node.cpp).
+
+#include "connection.hpp"
+#include "node_impl.hpp"
+
+namespace libactor::net::detail {
+
+void node_impl::dial(core::ref_ptr<peer> p, tcp::endpoint ep, waiter w, conn_id id) {
+  stats_.dialled.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
+  auto sock = std::make_shared<tcp::socket>(io_);
+  asio::post(io_, [this, self = shared_from_this(), p, ep, w, sock, id] {
+    if (stopping_.load(std::memory_order_acquire)) {
+      if (w) w->set_value(error{errc::shutting_down, "the node is shutting down"});
+      return;
+    }
+    sock->async_connect(ep, [this, self, p, ep, w, sock, id](boost::system::error_code ec) {
+      if (ec) {
+        const std::string why = "connecting to " + ep.address().to_string() + ":" +
+                                std::to_string(ep.port()) + " failed: " + ec.message();
+        if (w) w->set_value(error{errc::node_down, why});
+        if (p) drive(p, [&](peer_machine& m) { return m.closed(id, why, false); });
+        return;
+      }
+      auto c = std::make_shared<connection>(*this, std::move(*sock), id, true);
+      c->waiter_ = w;
+      c->dialled_ = ep;
+      c->target_ = p;
+      conns_.emplace(id, c);
+      c->start();
+    });
+  });
+}
+
+void node_impl::schedule_redial(const core::ref_ptr<peer>& p, duration delay) {
+  auto t = std::make_shared<asio::steady_timer>(io_, delay);
+  asio::post(io_, [this, t] {
+    if (stopping_.load(std::memory_order_acquire)) {
+      t->cancel();
+    } else {
+      redials_.push_back(t);
+    }
+  });
+  t->async_wait([this, self = shared_from_this(), p, t](boost::system::error_code ec) {
+    std::erase(redials_, t);
+    if (ec || stopping_.load(std::memory_order_acquire)) return;
+    drive(p, [&](peer_machine& m) { return m.redial_due(next_conn()); });
+  });
+}
+
+}  // namespace libactor::net::detail

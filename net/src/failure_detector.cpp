@@ -1,0 +1,33 @@
+#include "failure_detector.hpp"
+
+#include "libactor/detail/driver.hpp"
+
+namespace libactor::net::detail {
+
+io_backstop::io_backstop(actor_system& sys, libactor::detail::io_driver& d, duration period)
+    : sys_(sys), driver_(d), period_(period), thread_([this] { run(); }) {}
+
+io_backstop::~io_backstop() {
+  stop();
+}
+
+void io_backstop::stop() {
+  {
+    std::lock_guard lock(mu_);
+    if (stop_ && !thread_.joinable()) return;
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void io_backstop::run() {
+  std::unique_lock lock(mu_);
+  while (!cv_.wait_for(lock, period_, [this] { return stop_; })) {
+    lock.unlock();
+    (void)libactor::detail::poll_driver_if_idle(sys_, &driver_);
+    lock.lock();
+  }
+}
+
+}  // namespace libactor::net::detail

@@ -1,0 +1,376 @@
+// Peers: the peer machine's events, raised by connections and the dialer,
+// and its actions carried out. State changes happen under the peer's lock
+// together with the transition that asked for them (a sender on another
+// thread sees the machine and the connection in use agree); what they cause
+// elsewhere (proxies stopped, asks failed, watchers told, connections
+// closed) happens after the lock is released.
+
+#include "peer.hpp"
+
+#include "connection.hpp"
+#include "frame_builder.hpp"
+#include "node_impl.hpp"
+
+namespace libactor::net::detail {
+
+using act = peer_action::kind;
+
+void peer::flush() noexcept {
+  const auto owner = owner_.lock();  // the connection's node must outlive the flush
+  if (!owner) return;
+  std::shared_ptr<connection> c;
+  {
+    std::lock_guard lock(mu_);
+    c = primary_;
+  }
+  if (c) c->flush();
+}
+
+struct node_impl::effects {
+  struct down {
+    std::vector<core::ref_ptr<remote_proxy>> proxies;
+    std::vector<peer::request> requests;
+    std::vector<actor_ref> watchers;
+    std::uint64_t unsent = 0;
+    std::string why;
+    bool graceful = false;
+    bool was_up = false;
+  };
+  struct up {
+    std::shared_ptr<connection> conn;
+    std::vector<actor_ref> watchers;
+    std::vector<waiter> waiters;
+    std::vector<core::ref_ptr<remote_proxy>> stale;
+    std::vector<peer::request> failed;
+    std::uint64_t dropped = 0;
+    std::uint64_t incarnation = 0;
+  };
+  std::vector<down> downs;
+  std::vector<up> ups;
+  std::vector<std::pair<std::shared_ptr<connection>, peer_action>> ends;  // close, refuse
+  std::vector<std::shared_ptr<connection>> flushes;
+  std::vector<std::pair<conn_id, tcp::endpoint>> dials;
+  std::vector<duration> redials;
+  std::vector<std::pair<waiter, std::string>> resolved;
+};
+
+std::shared_ptr<connection> node_impl::find_conn(conn_id id) {
+  auto it = conns_.find(id);
+  return it == conns_.end() ? nullptr : it->second;
+}
+
+bool node_impl::drive(const core::ref_ptr<peer>& p, const event& e, const std::string& log_line) {
+  effects fx;
+  {
+    std::lock_guard lock(p->mu_);
+    stage(*p, e(p->machine_), fx);
+  }
+  return finish(p, fx, log_line);
+}
+
+void node_impl::stage(peer& p, const peer_machine::actions& acts, effects& fx) {
+  for (const peer_action& a : acts) {
+    switch (a.what) {
+      case act::dial:
+        if (p.dial_) fx.dials.emplace_back(a.conn, *p.dial_);
+        break;
+      case act::send_node_info: {
+        auto c = find_conn(a.conn);
+        if (!c) break;
+        std::vector<std::byte> payload;
+        writer w{payload};
+        w.fixed(incarnation_);
+        wire_traits<std::string>::encode(w, cfg_.host);
+        w.fixed(port_);
+        c->append(make_frame(frame_kind::node_info, payload), false, SIZE_MAX);
+        fx.flushes.push_back(c);
+        break;
+      }
+      case act::refuse:
+      case act::close:
+        if (auto c = find_conn(a.conn)) {
+          // A connect() whose connection lost to another: it is answered
+          // when the peer is up, by the connection that won.
+          if (c->waiter_ && a.duplicate) {
+            p.waiters_.push_back(std::exchange(c->waiter_, nullptr));
+          } else if (c->waiter_ && p.machine_.current() == peer_machine::phase::up) {
+            fx.resolved.emplace_back(std::exchange(c->waiter_, nullptr), p.name_);
+          } else if (c->waiter_ && p.machine_.current() == peer_machine::phase::connecting) {
+            p.waiters_.push_back(std::exchange(c->waiter_, nullptr));
+          }
+          fx.ends.emplace_back(std::move(c), a);
+        }
+        break;
+      case act::promote: {
+        auto c = find_conn(a.conn);
+        effects::up u;
+        u.conn = c;
+        u.incarnation = a.incarnation;
+        p.primary_ = c;
+        if (c) {
+          c->promoted();
+          p.adv_host_ = c->info_.host;
+          p.adv_port_ = c->info_.port;
+          if (c->dialled_) p.dial_ = c->dialled_;
+        }
+        // Proxies made for another incarnation while connecting: that
+        // process is not the one that answered.
+        for (auto it = p.proxies_.begin(); it != p.proxies_.end();) {
+          if (it->first.incarnation != a.incarnation) {
+            if (core::actor_access::try_add_ref(it->second))
+              u.stale.emplace_back(it->second, false);
+            it = p.proxies_.erase(it);
+          } else {
+            ++it;
+          }
+        }
+        if (p.pending_inc_ != 0 && p.pending_inc_ != a.incarnation) {
+          // Queued for another process: dropped, and the asks among them fail.
+          u.dropped = p.pending_msgs_;
+          p.pending_.clear();
+          for (auto& [key, req] : p.requests_) u.failed.push_back(std::move(req));
+          p.requests_.clear();
+        } else if (c) {
+          c->adopt(p.pending_, p.pending_msgs_);
+        }
+        p.pending_msgs_ = 0;
+        p.pending_inc_ = 0;
+        u.watchers = p.watchers_;
+        u.waiters.swap(p.waiters_);
+        if (c) fx.flushes.push_back(c);
+        fx.ups.push_back(std::move(u));
+        break;
+      }
+      case act::teardown: {
+        effects::down d;
+        d.was_up = p.primary_ != nullptr;
+        for (auto& [key, px] : p.proxies_) {
+          if (core::actor_access::try_add_ref(px)) d.proxies.emplace_back(px, false);
+        }
+        p.proxies_.clear();
+        for (remote_proxy** slot : {&p.service_, &p.anonymous_}) {
+          if (*slot != nullptr && core::actor_access::try_add_ref(*slot)) {
+            d.proxies.emplace_back(*slot, false);
+          }
+          *slot = nullptr;
+        }
+        for (auto& [key, req] : p.requests_) d.requests.push_back(std::move(req));
+        p.requests_.clear();
+        d.unsent = p.pending_msgs_ + (p.primary_ ? p.primary_->unsent_messages() : 0);
+        p.pending_.clear();
+        p.pending_msgs_ = 0;
+        p.pending_inc_ = 0;
+        p.primary_.reset();
+        d.watchers = p.watchers_;
+        d.why = a.text;
+        d.graceful = a.graceful;
+        fx.downs.push_back(std::move(d));
+        break;
+      }
+      case act::schedule_redial:
+        fx.redials.push_back(a.delay);
+        break;
+    }
+  }
+}
+
+bool node_impl::finish(const core::ref_ptr<peer>& p, effects& fx, const std::string& log_line) {
+  bool down_logged = false;
+  for (auto& d : fx.downs) {
+    if (d.was_up) stats_.peers_up.fetch_sub(1, std::memory_order_relaxed);  // relaxed: statistics
+    stats_.node_downs.fetch_add(1, std::memory_order_relaxed);              // relaxed: statistics
+    const exit_reason reason{exit_code::node_down, "node " + p->name_ + " unreachable: " + d.why};
+    if (d.unsent != 0) {
+      drain_->lost(d.unsent);
+      stats_.unreachable.fetch_add(d.unsent, std::memory_order_relaxed);  // relaxed: statistics
+    }
+    for (auto& px : d.proxies) px->kill(reason);
+    for (auto& rq : d.requests) {
+      core::actor_access::enqueue(
+          core::actor_access::get(rq.asker),
+          core::make_message<error>(core::msg_kind::error_reply, nullptr, rq.id,
+                                    error{errc::node_down, reason.text()}));
+    }
+    for (auto& w : d.watchers) w.send(node_down_msg{p->name_, d.why});
+    if (!d.graceful && !stopping_.load(std::memory_order_acquire)) {
+      log(log_line.empty() ? "node " + p->name_ + " is down: " + d.why
+                           : log_line + "; node " + p->name_ + " is down");
+      down_logged = true;
+    }
+  }
+  if (!log_line.empty() && !down_logged) log(log_line);
+  // Closes after the teardown: a close re-enters the machine, which has
+  // already moved on, so it changes nothing there.
+  for (auto& [c, a] : fx.ends) {
+    if (a.what == act::refuse) {
+      c->refuse(
+          a.duplicate ? protocol_errc::duplicate_connection : protocol_errc::stale_incarnation,
+          a.text);
+      if (!a.duplicate) log("refused a connection from node " + p->name_ + ": " + a.text);
+    } else {
+      c->close(a.text, false);
+    }
+  }
+  for (auto& u : fx.ups) {
+    stats_.peers_up.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
+    const exit_reason gone{exit_code::node_down, "node " + p->name_ + " restarted (incarnation " +
+                                                     std::to_string(u.incarnation) +
+                                                     "): the actor's process is gone"};
+    for (auto& px : u.stale) px->kill(gone);
+    if (u.dropped != 0) {
+      drain_->lost(u.dropped);
+      stats_.unreachable.fetch_add(u.dropped, std::memory_order_relaxed);  // relaxed: statistics
+    }
+    for (auto& rq : u.failed) {
+      core::actor_access::enqueue(
+          core::actor_access::get(rq.asker),
+          core::make_message<error>(core::msg_kind::error_reply, nullptr, rq.id,
+                                    error{errc::node_down, gone.text()}));
+    }
+    {
+      std::lock_guard lock(peers_mu_);  // pairs with the wait in node::await_peer
+    }
+    peer_up_.notify_all();
+    if (u.conn && u.conn->waiter_) {
+      fx.resolved.emplace_back(std::exchange(u.conn->waiter_, nullptr), p->name_);
+    }
+    for (auto& w : u.waiters) fx.resolved.emplace_back(w, p->name_);
+    for (auto& w : u.watchers) w.send(node_up_msg{p->name_});
+  }
+  for (auto& c : fx.flushes) c->flush();
+  for (auto& [w, name] : fx.resolved) w->set_value(name);
+  for (auto& [id, ep] : fx.dials) dial(p, ep, nullptr, id);
+  for (auto& d : fx.redials) schedule_redial(p, d);
+  return !fx.downs.empty();
+}
+
+core::ref_ptr<peer> node_impl::find_peer(std::string_view name) {
+  std::lock_guard lock(peers_mu_);
+  auto it = peers_.find(std::string(name));
+  return it == peers_.end() ? core::ref_ptr<peer>{} : it->second;
+}
+
+core::ref_ptr<peer> node_impl::get_peer(const std::string& name) {
+  std::lock_guard lock(peers_mu_);
+  auto it = peers_.find(name);
+  if (it != peers_.end()) return it->second;
+  auto p =
+      core::ref_ptr<peer>(new peer(this, weak_from_this(), name,
+                                   peer_machine::settings{.own_dial_wins = cfg_.name < name,
+                                                          .reconnect_min = cfg_.reconnect_min,
+                                                          .reconnect_max = cfg_.reconnect_max}),
+                          false);
+  peers_.emplace(name, p);
+  return p;
+}
+
+void node_impl::want_connection(const core::ref_ptr<peer>& p, const tcp::endpoint& ep) {
+  if (stopping_.load(std::memory_order_acquire)) return;
+  drive(p, [&](peer_machine& m) {
+    if (!p->dial_) p->dial_ = ep;
+    return m.want_connection(next_conn());
+  });
+}
+
+actor* node_impl::proxy_for(peer& p, std::uint64_t id, std::uint64_t inc, remote_proxy::role r) {
+  std::string why;
+  {
+    std::lock_guard lock(p.mu_);
+    const auto phase = p.machine_.current();
+    const std::uint64_t known = p.machine_.incarnation();
+    if (p.node_ == nullptr) {
+      why = "this node has shut down";
+    } else if (phase == peer_machine::phase::down) {
+      why = "node " + p.name_ + " is unreachable";
+    } else if (r == remote_proxy::role::actor && inc < known) {
+      why = "node " + p.name_ + " restarted: incarnation " + std::to_string(inc) +
+            " is older than the one connected (" + std::to_string(known) + ")";
+    } else if (r == remote_proxy::role::actor && phase == peer_machine::phase::up && inc != known) {
+      // A newer incarnation than the one connected: this node's connection
+      // is to a process that has since been replaced; its handles are not
+      // reachable through it.
+      why = "node " + p.name_ + " incarnation " + std::to_string(inc) +
+            " is not the one connected (" + std::to_string(known) + ")";
+    } else if (r == remote_proxy::role::actor) {
+      auto it = p.proxies_.find({id, inc});
+      if (it != p.proxies_.end() && core::actor_access::try_add_ref(it->second)) return it->second;
+      auto* fresh = new remote_proxy(sys_, core::ref_ptr<peer>(&p), id, inc, r);
+      p.proxies_[{id, inc}] = fresh;
+      return fresh;
+    } else {
+      remote_proxy** slot = r == remote_proxy::role::service ? &p.service_ : &p.anonymous_;
+      if (*slot != nullptr && core::actor_access::try_add_ref(*slot)) return *slot;
+      auto* fresh = new remote_proxy(sys_, core::ref_ptr<peer>(&p), id, 0, r);
+      *slot = fresh;
+      return fresh;
+    }
+  }
+  // Dead from the start, and never handed out again from a table.
+  return new dead_proxy(sys_, handle_fields{p.name_, inc, "", 0, id}, errc::node_down,
+                        exit_reason{exit_code::node_down, why});
+}
+
+void node_impl::send_control(peer& p, frame_kind kind, std::span<const std::byte> payload) {
+  // Caller holds p.mu_.
+  const auto phase = p.machine_.current();
+  if (phase == peer_machine::phase::up && p.primary_) {
+    p.primary_->append_control(make_frame(kind, payload));
+    p.primary_->flush();
+  } else if (phase == peer_machine::phase::connecting) {
+    if (p.pending_.size() + payload.size() + 5 > cfg_.max_outbound_bytes) return;  // see enqueue
+    append_frame(p.pending_, kind, payload);
+  }
+}
+
+void node_impl::on_authenticated(const std::shared_ptr<connection>& c) {
+  const std::string& name = c->peer_name();
+  auto p = get_peer(name);
+  c->peer_ = p;
+  if (c->target_ && c->target_ != p) {
+    // The address dialled for one node now hosts another.
+    c->close("the address of node " + c->target_->name_ + " now hosts node " + name, true);
+    return;
+  }
+  if (!c->initiator_) return;  // an acceptor waits for the dialler's node_info
+  if (c->dialled_) {
+    std::lock_guard lock(p->mu_);
+    if (!p->dial_) p->dial_ = c->dialled_;
+  }
+  drive(p, [&](peer_machine& m) { return m.authenticated(c->id_, true); });
+}
+
+void node_impl::on_node_info(const std::shared_ptr<connection>& c, const node_info_fields& info) {
+  c->info_ = info;
+  drive(c->peer_,
+        [&](peer_machine& m) { return m.node_info(c->id_, c->initiator_, info.incarnation); });
+}
+
+void node_impl::on_refused(const std::shared_ptr<connection>& c, const protocol_error& e) {
+  if (e.code == protocol_errc::duplicate_connection) {
+    // Not a failure: the peer keeps another connection with this node.
+    {
+      std::lock_guard lock(c->peer_->mu_);
+      if (c->waiter_) c->peer_->waiters_.push_back(std::exchange(c->waiter_, nullptr));
+    }
+    drive(c->peer_, [&](peer_machine& m) { return m.duplicate(c->id_); });
+    c->close("", false);
+    return;
+  }
+  c->close("refused by the peer: " + e.to_string(), true);
+}
+
+void node_impl::on_closed(const std::shared_ptr<connection>& c, const std::string& why,
+                          bool graceful, const std::string& line) {
+  std::vector<core::ref_ptr<peer>> told;
+  if (c->peer_) told.push_back(c->peer_);
+  if (c->target_ && c->target_ != c->peer_) told.push_back(c->target_);
+  std::string logged = line;
+  for (const auto& p : told) {
+    drive(
+        p, [&](peer_machine& m) { return m.closed(c->id_, why, graceful); }, logged);
+    logged.clear();  // one line per event
+  }
+  if (!logged.empty()) log(logged);
+}
+
+}  // namespace libactor::net::detail

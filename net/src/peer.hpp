@@ -1,0 +1,82 @@
+#pragma once
+// Another node, known by name: its connection state machine, the connection
+// in use, frames queued while the first connection is made, and the tables
+// of what stands for it here (proxies, pending asks, node watchers). The
+// node carries out the machine's actions (peer.cpp).
+
+#include <cstdint>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <utility>  // before Boost.Asio 1.74, which uses std::exchange without it
+
+#include <boost/asio/ip/tcp.hpp>
+
+#include "libactor/detail/proxy.hpp"
+#include "peer_machine.hpp"
+
+namespace libactor::net::detail {
+
+namespace core = libactor::detail;
+
+class node_impl;
+class connection;
+class remote_proxy;
+
+/// Resolves a blocking node::connect() with the peer's name or an error.
+using waiter = std::shared_ptr<std::promise<expected<std::string>>>;
+
+class peer final : public core::flushable {
+ public:
+  peer(node_impl* n, std::weak_ptr<node_impl> owner, std::string name, peer_machine::settings s)
+      : node_(n), owner_(std::move(owner)), name_(std::move(name)), machine_(s) {}
+  /// Writes what the current handler queued for the peer (core::flushable).
+  void flush() noexcept override;
+
+  /// Proxies are keyed by actor id and incarnation: while the first
+  /// connection is made, handles of different incarnations can arrive.
+  struct proxy_key {
+    std::uint64_t id;
+    std::uint64_t incarnation;
+    bool operator==(const proxy_key&) const = default;
+  };
+  struct proxy_key_hash {
+    std::size_t operator()(const proxy_key& k) const noexcept {
+      return std::hash<std::uint64_t>{}(k.id * 0x9e3779b97f4a7c15ull ^ k.incarnation);
+    }
+  };
+  struct request {
+    actor_ref asker;
+    std::uint64_t id;
+  };
+
+  // Everything below is guarded by mu_.
+  std::mutex mu_;
+  node_impl* node_;                       // null after the node shut down
+  const std::weak_ptr<node_impl> owner_;  // for use outside mu_
+  const std::string name_;
+  peer_machine machine_;
+  std::shared_ptr<connection> primary_;  // the machine's primary, once promoted
+  std::string adv_host_;                 // from the peer's node_info
+  std::uint16_t adv_port_ = 0;
+  std::optional<boost::asio::ip::tcp::endpoint> dial_;  // where to (re)dial
+  // Frames queued while the first connection is made; `pending_inc_` is
+  // the incarnation they were addressed to (0: any, only the service).
+  std::vector<std::byte> pending_;
+  std::uint64_t pending_msgs_ = 0;
+  std::uint64_t pending_inc_ = 0;
+  std::unordered_map<proxy_key, remote_proxy*, proxy_key_hash> proxies_;  // not owned
+  remote_proxy* service_ = nullptr;
+  remote_proxy* anonymous_ = nullptr;
+  std::uint64_t next_key_ = 0;
+  std::unordered_map<std::uint64_t, request> requests_;
+  std::vector<actor_ref> watchers_;  // node monitors
+  std::vector<waiter> waiters_;      // connect() calls waiting for the peer's own connection
+};
+
+}  // namespace libactor::net::detail

@@ -1,0 +1,273 @@
+// Handles to actors of other nodes (remote_proxy.hpp): encoding a message
+// onto the peer's connection, watch and link frames, stop requests; dead
+// handles; the drain.
+
+#include "remote_proxy.hpp"
+
+#include "connection.hpp"
+#include "frame_builder.hpp"
+#include "node_impl.hpp"
+#include "peer.hpp"
+
+namespace libactor::net::detail {
+
+namespace {
+thread_local std::vector<std::byte> t_scratch;
+// A handler's sends leave together when it returns; one that sends a lot
+// writes every flush_bytes, so the wire stays busy meanwhile.
+constexpr std::size_t flush_bytes = 64 * 1024;
+}  // namespace
+
+remote_proxy::remote_proxy(actor_system& sys, core::ref_ptr<peer> p, std::uint64_t remote_id,
+                           std::uint64_t incarnation, role r)
+    : core::proxy(sys),
+      peer_(std::move(p)),
+      remote_id_(remote_id),
+      incarnation_(incarnation),
+      role_(r) {}
+
+remote_proxy::~remote_proxy() {
+  std::lock_guard lock(peer_->mu_);
+  switch (role_) {
+    case role::actor: {
+      auto it = peer_->proxies_.find({remote_id_, incarnation_});
+      if (it != peer_->proxies_.end() && it->second == this) peer_->proxies_.erase(it);
+      break;
+    }
+    case role::service:
+      if (peer_->service_ == this) peer_->service_ = nullptr;
+      break;
+    case role::anonymous:
+      if (peer_->anonymous_ == this) peer_->anonymous_ = nullptr;
+      break;
+  }
+}
+
+void remote_proxy::kill(const exit_reason& reason) noexcept {
+  // release: pairs with the acquire in enqueue(); a send that sees the flag
+  // is refused rather than queued to a connection that is gone.
+  dead_.store(true, std::memory_order_release);
+  terminate(reason);
+}
+
+void remote_proxy::on_watched() noexcept {
+  if (role_ != role::actor) return;
+  // relaxed: only one watch frame per proxy is needed; the peer mutex in
+  // send_control orders the frame itself.
+  if (watch_sent_.exchange(true, std::memory_order_relaxed)) return;
+  std::vector<std::byte> payload;
+  writer w{payload};
+  w.varint(remote_id_);
+  std::lock_guard lock(peer_->mu_);
+  if (peer_->node_ != nullptr) peer_->node_->send_control(*peer_, frame_kind::watch, payload);
+}
+
+void remote_proxy::on_linked(actor* local) noexcept {
+  send_link_frame(frame_kind::link, local);
+}
+
+void remote_proxy::on_unlinked(actor* local) noexcept {
+  send_link_frame(frame_kind::unlink, local);
+}
+
+void remote_proxy::send_link_frame(frame_kind kind, actor* local) noexcept {
+  // The remote actor records the link too (with a proxy for `local`), so
+  // that `local`'s exit reaches it as a linked actor's, and a link to a
+  // node that goes down stops it with node_down.
+  if (role_ != role::actor || core::actor_access::is_proxy(local)) return;
+  const auto owner = peer_->owner_.lock();
+  if (!owner) return;
+  try {
+    std::vector<std::byte> payload;
+    writer w{payload};
+    w.varint(remote_id_);
+    w.varint(owner->export_local(local));
+    std::lock_guard lock(peer_->mu_);
+    if (peer_->node_ != nullptr) peer_->node_->send_control(*peer_, kind, payload);
+  } catch (...) {
+    // Out of memory: the link stays one-sided, as before this frame existed.
+  }
+}
+
+send_status remote_proxy::refuse_reply(core::message* m, errc code, std::string text,
+                                       send_status status) noexcept {
+  if (m->kind == core::msg_kind::response) {
+    // An answer that cannot cross the network: the asker on the other node
+    // gets an error saying why, instead of waiting for its timeout.
+    try {
+      actor* from = std::exchange(m->sender, nullptr);
+      auto* e = core::make_message<error>(core::msg_kind::error_reply, from, m->request_id,
+                                          error{code, text});  // releases `from` if it throws
+      (void)enqueue(e);
+    } catch (...) {
+      // No memory for the error: the asker's timeout ends the ask.
+    }
+  }
+  return refuse(m, code, std::move(text), status);
+}
+
+void remote_proxy::on_stop_request(const exit_reason& reason) noexcept {
+  if (role_ != role::actor) return;
+  try {
+    enqueue(core::make_message<exit_reason>(core::msg_kind::kill, nullptr, 0, reason));
+  } catch (...) {
+    // Out of memory building the request: as for a local stop, nothing to report to.
+  }
+}
+
+send_status remote_proxy::enqueue(core::message* m) noexcept {
+  using core::msg_kind;
+  // Sends this handler made to local actors go first: the peer may react to
+  // this message by messaging them (order across receivers).
+  core::flush_local_batch();
+  // acquire: pairs with the release in kill().
+  if (dead_.load(std::memory_order_acquire)) {
+    return refuse(m, errc::node_down, "node " + peer_->name_ + " is unreachable",
+                  send_status::dead_letter);
+  }
+  const msg_kind kind = m->kind;
+  const auto wkind = to_wire(kind);
+  if (!wkind) {
+    m->dispose();  // runtime signals that have no meaning for a remote actor
+    return send_status::ok;
+  }
+  if (role_ != role::actor && kind == msg_kind::kill) {
+    m->dispose();
+    return send_status::ok;
+  }
+  if (role_ == role::anonymous && (kind == msg_kind::user || kind == msg_kind::exit_signal)) {
+    return refuse(
+        m, errc::receiver_down,
+        "a requester outside any actor on node " + peer_->name_ + " receives only replies",
+        send_status::dead_letter);
+  }
+  // acquire: pairs with the release in register_message().
+  const auto* codec =
+      static_cast<const message_codec*>(m->type->codec.load(std::memory_order_acquire));
+  // Keeps the node alive for the whole send: a node shutting down on
+  // another thread is freed when its last owner lets go.
+  const std::shared_ptr<node_impl> owner = peer_->owner_.lock();
+  if (owner == nullptr) {
+    return refuse(m, errc::shutting_down, "the node has shut down", send_status::dead_letter);
+  }
+  if (codec == nullptr) {
+    owner->stats_.not_serializable.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
+    return refuse_reply(
+        m, errc::not_serializable,
+        std::string("type ") + core::readable_name(m->type) +
+            " has no wire declaration (LIBACTOR_WIRE_TYPE or net::register_message)",
+        send_status::not_serializable);
+  }
+  const bool request = kind == msg_kind::user && m->request_id != 0;
+  actor* sender = m->sender;
+  const bool sender_is_local = sender != nullptr && !core::actor_access::is_proxy(sender);
+  auto& buf = t_scratch;
+  buf.clear();
+  std::uint64_t key = 0;
+  try {
+    const std::uint64_t sender_id = sender_is_local ? owner->export_local(sender) : 0;
+    begin_frame(buf, frame_kind::message);
+    writer w{buf, owner.get()};
+    w.fixed(static_cast<std::uint8_t>(*wkind));
+    w.varint(role_ == role::actor ? remote_id_ : 0);
+    w.varint(sender_id);
+    const std::size_t request_at = buf.size();
+    w.fixed(std::uint64_t{0});  // request key or id, patched below
+    w.fixed(codec->wire_id);
+    codec->encode(w, *m);
+    end_frame(buf, 0);
+    if (buf.size() > owner->cfg_.max_frame_size + 4) {
+      return refuse_reply(m, errc::invalid_argument,
+                          "the encoded message (" + std::to_string(buf.size()) +
+                              " bytes) exceeds the maximum frame size",
+                          send_status::dead_letter);
+    }
+    std::unique_lock lock(peer_->mu_);
+    if (peer_->node_ == nullptr) {
+      lock.unlock();
+      return refuse(m, errc::shutting_down, "the node has shut down", send_status::dead_letter);
+    }
+    const auto phase = peer_->machine_.current();
+    if (phase == peer_machine::phase::down) {
+      lock.unlock();
+      owner->stats_.unreachable.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
+      return refuse(m, errc::node_down, "node " + peer_->name_ + " is unreachable",
+                    send_status::dead_letter);
+    }
+    std::uint64_t req_field = m->request_id;
+    if (request) {
+      key = ++peer_->next_key_;
+      req_field = key;
+    }
+    for (int i = 0; i < 8; ++i) {
+      buf[request_at + i] = static_cast<std::byte>((req_field >> (8 * i)) & 0xff);
+    }
+    auto queued = connection::append_result::full;
+    std::size_t waiting = 0;  // bytes queued with no write in progress
+    const std::size_t bound = owner->cfg_.max_outbound_bytes;
+    if (phase == peer_machine::phase::connecting) {
+      if (incarnation_ != 0 && peer_->pending_inc_ != 0 && peer_->pending_inc_ != incarnation_) {
+        // Handles of two incarnations while the first connection is made:
+        // at most one of them is the process that answers.
+        lock.unlock();
+        return refuse(m, errc::node_down,
+                      "node " + peer_->name_ + " is being connected to for another incarnation",
+                      send_status::dead_letter);
+      }
+      if (peer_->pending_.size() + buf.size() <= bound) {
+        peer_->pending_.insert(peer_->pending_.end(), buf.begin(), buf.end());
+        ++peer_->pending_msgs_;
+        if (incarnation_ != 0) peer_->pending_inc_ = incarnation_;
+        queued = connection::append_result::ok;
+      }
+    } else if (incarnation_ != 0 && incarnation_ != peer_->machine_.incarnation()) {
+      // Up, but with another process than this proxy's (it is about to be
+      // stopped by the promotion that replaced it).
+      lock.unlock();
+      return refuse(m, errc::node_down,
+                    "node " + peer_->name_ + " restarted: the actor's process is gone",
+                    send_status::dead_letter);
+    } else {
+      queued = peer_->primary_->append(buf, true, bound, &waiting);
+    }
+    if (queued == connection::append_result::closed) {
+      // The connection failed a write and is being closed: the node is
+      // about to be declared down.
+      lock.unlock();
+      owner->stats_.unreachable.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
+      return refuse(m, errc::node_down, "node " + peer_->name_ + " is unreachable",
+                    send_status::dead_letter);
+    }
+    if (queued != connection::append_result::ok) {
+      lock.unlock();
+      owner->stats_.overloaded.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
+      return refuse(m, errc::overloaded, "the outbound queue to node " + peer_->name_ + " is full",
+                    send_status::overloaded);
+    }
+    if (request) {
+      core::actor_access::add_ref(sender);
+      peer_->requests_.emplace(
+          key, peer::request{actor_ref{core::ref_ptr<actor>(sender, false)}, m->request_id});
+    }
+    const bool up = phase == peer_machine::phase::up;
+    lock.unlock();
+    owner->stats_.messages_out.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
+    // A handler's sends leave together when it returns; one that sends a lot
+    // writes every flush_bytes, so the wire stays busy meanwhile.
+    if (up && (waiting >= flush_bytes || !core::flush_after_handler(peer_.get()))) {
+      peer_->flush();
+    }
+  } catch (const std::exception& e) {
+    return refuse_reply(m, errc::invalid_argument, std::string("encoding failed: ") + e.what(),
+                        send_status::dead_letter);
+  }
+  m->dispose();
+  return send_status::ok;
+}
+
+dead_proxy::dead_proxy(actor_system& sys, handle_fields f, errc code, const exit_reason& why)
+    : core::proxy(sys), fields_(std::move(f)), code_(code), text_(why.text()) {
+  terminate(why);
+}
+
+}  // namespace libactor::net::detail

@@ -1,0 +1,92 @@
+// The service actor (wire id 0 on every node): it answers peers' lookups and
+// remote spawns, and monitors every exported actor, so that the export
+// table drops an actor when it stops and watching peers are sent `down`.
+
+#include "frame_builder.hpp"
+#include "node_impl.hpp"
+
+namespace libactor::net::detail {
+
+namespace {
+
+struct export_notice {
+  actor_ref ref;
+};
+
+thread_local std::uint64_t t_exported_node = 0;  // incarnation of the node below
+thread_local std::uint64_t t_exported_id = 0;    // an actor that node exported
+
+}  // namespace
+
+actor_ref node_impl::make_service() {
+  // The factory holds the node weakly: a function actor keeps its factory
+  // as long as the actor object lives, and the node holds the actor
+  // (service_). The behavior's handlers hold it strongly, until the service
+  // stops.
+  return sys_.spawn([weak = weak_from_this()](actor& me) -> behavior {
+    auto self = weak.lock();
+    if (!self) return {};
+    return {
+        [&me](export_notice& n) { me.monitor(n.ref); },
+        [self](down_msg& d) { self->local_down(d.source.id(), d.reason); },
+        [self](lookup_request& q) -> actor_ref { return self->sys_.lookup(q.name); },
+        [self](spawn_request& q) -> spawn_reply {
+          node::factory f;
+          {
+            std::lock_guard lock(self->fac_mu_);
+            auto it = self->factories_.find(q.type);
+            if (it != self->factories_.end()) f = it->second;
+          }
+          if (!f)
+            return spawn_reply{{}, "no actor type \"" + q.type + "\" on node " + self->cfg_.name};
+          try {
+            auto r = f(self->sys_,
+                       std::span<const std::byte>(reinterpret_cast<const std::byte*>(q.arg.data()),
+                                                  q.arg.size()),
+                       self.get());
+            if (!r) return spawn_reply{{}, r.err().to_string()};
+            return spawn_reply{*r, {}};
+          } catch (const std::exception& e) {
+            return spawn_reply{{}, std::string("spawning failed: ") + e.what()};
+          }
+        },
+    };
+  });
+}
+
+std::uint64_t node_impl::export_local(actor* a) {
+  const std::uint64_t id = a->id();
+  if (t_exported_node == incarnation_ && t_exported_id == id) return id;
+  // The service monitors what is exported, to drop it (and tell watchers)
+  // when it stops.
+  if (exports_.add(a) && service_) service_.send(export_notice{actor_ref{core::ref_ptr<actor>(a)}});
+  t_exported_node = incarnation_;
+  t_exported_id = id;
+  return id;
+}
+
+void node_impl::add_watch(peer& p, std::uint64_t id) {
+  if (id == 0) return;  // the service stops only with the node
+  if (exports_.watch(id, &p)) return;
+  std::vector<std::byte> payload;
+  writer w{payload};
+  w.varint(id);
+  wire_encode(w, exit_reason::error("no such actor on node " + cfg_.name));
+  std::lock_guard lock(p.mu_);
+  send_control(p, frame_kind::down, payload);
+}
+
+void node_impl::local_down(std::uint64_t id, const exit_reason& reason) {
+  auto watchers = exports_.remove(id);
+  if (watchers.empty()) return;
+  std::vector<std::byte> payload;
+  writer w{payload};
+  w.varint(id);
+  wire_encode(w, reason);
+  for (auto& p : watchers) {
+    std::lock_guard lock(p->mu_);
+    if (p->node_ != nullptr) send_control(*p, frame_kind::down, payload);
+  }
+}
+
+}  // namespace libactor::net::detail

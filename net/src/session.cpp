@@ -1,0 +1,349 @@
+// The session (session.hpp): the data phase of docs/protocol.md.
+
+#include "session.hpp"
+
+#include <cstdio>
+#include <optional>
+
+#include "connection.hpp"
+#include "frame_builder.hpp"
+#include "node_impl.hpp"
+
+namespace libactor::net::detail {
+
+namespace {
+
+// Codecs looked up by type id, cached per connection up to this many: a
+// peer cycling through ids cannot grow the cache (the lookup is a hash
+// table read, the cache saves its lock).
+constexpr std::size_t max_cached_codecs = 1024;
+
+std::string hex_id(std::uint64_t type) {
+  char hex[24];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(type));
+  return hex;
+}
+
+}  // namespace
+
+bool session::fail(protocol_errc code, const std::string& text) {
+  conn_.fail(code, text);
+  return false;
+}
+
+void session::reset() noexcept {
+  last_receiver_ = {};
+  last_sender_ = {};
+  last_sender_proxy_ = nullptr;
+}
+
+bool session::on_frame(std::uint8_t kind_byte, std::span<const std::byte> payload) {
+  if (kind_byte == 0 || kind_byte > static_cast<std::uint8_t>(last_frame_kind)) {
+    return fail(protocol_errc::unknown_frame_kind, "frame kind " + std::to_string(kind_byte));
+  }
+  const auto kind = static_cast<frame_kind>(kind_byte);
+  if (kind == frame_kind::hello || kind == frame_kind::auth) {
+    return fail(protocol_errc::unexpected_frame, "a handshake frame after the handshake");
+  }
+  if (peer_left_) {
+    return fail(protocol_errc::unexpected_frame, "a frame after `leaving`");
+  }
+  if (!promoted_) return before_promotion(kind, payload);
+  switch (kind) {
+    case frame_kind::message:
+      return on_message(payload);
+    case frame_kind::watch:
+      return on_watch(payload);
+    case frame_kind::link:
+    case frame_kind::unlink:
+      return on_link(kind == frame_kind::link, payload);
+    case frame_kind::down:
+      return on_down(payload);
+    case frame_kind::heartbeat:
+    case frame_kind::leaving:
+      if (!payload.empty()) {
+        return fail(protocol_errc::malformed_payload,
+                    std::string(kind == frame_kind::heartbeat ? "heartbeat" : "leaving") +
+                        " with a payload of " + std::to_string(payload.size()) + " bytes");
+      }
+      if (kind == frame_kind::leaving) peer_left_ = true;
+      return true;
+    case frame_kind::node_info:
+      return fail(protocol_errc::unexpected_frame, "a second node_info");
+    case frame_kind::error:
+      return fail(protocol_errc::unexpected_frame, "an error frame after node_info");
+    case frame_kind::hello:
+    case frame_kind::auth:
+      break;
+  }
+  return fail(protocol_errc::unexpected_frame, "a handshake frame after the handshake");
+}
+
+bool session::before_promotion(frame_kind kind, std::span<const std::byte> payload) {
+  // The dialler sends node_info first and waits for the acceptor's answer:
+  // node_info (accepted) or error (refused). The acceptor waits for the
+  // dialler's node_info. Nothing else may come before.
+  if (kind == frame_kind::error && conn_.initiator_ && !info_received_) {
+    node_.on_refused(conn_.shared_from_this(), read_error_frame(payload));
+    return false;
+  }
+  if (kind != frame_kind::node_info || info_received_) {
+    return fail(protocol_errc::unexpected_frame, info_received_
+                                                     ? "a frame before this node answered node_info"
+                                                     : "expected node_info after the handshake");
+  }
+  auto info = read_node_info(payload);
+  if (!info) return fail(info.err().code, info.err().text);
+  info_received_ = true;
+  node_.on_node_info(conn_.shared_from_this(), *info);
+  return !conn_.closed();
+}
+
+bool session::on_watch(std::span<const std::byte> payload) {
+  reader r{payload, decode_limits{}};
+  std::uint64_t id = 0;
+  if (!r.varint(id) || r.remaining() != 0) return fail(protocol_errc::malformed_payload, "watch");
+  node_.add_watch(*conn_.peer_, id);
+  return true;
+}
+
+bool session::on_link(bool link, std::span<const std::byte> payload) {
+  reader r{payload, decode_limits{}};
+  std::uint64_t target = 0;
+  std::uint64_t linker = 0;
+  if (!r.varint(target) || !r.varint(linker) || r.remaining() != 0 || linker == 0) {
+    return fail(protocol_errc::malformed_payload, link ? "link" : "unlink");
+  }
+  // An id that is not exported (any more) is answered by the `watch`
+  // frame that precedes a link: its `down` stops the linker's proxy.
+  actor_ref local = node_.find_exported(target);
+  if (!local) return true;
+  peer& p = *conn_.peer_;
+  actor_ref remote{core::ref_ptr<actor>(
+      node_.proxy_for(p, linker, conn_.info_.incarnation, remote_proxy::role::actor), false)};
+  if (!link) {
+    core::unlink_on_behalf(core::actor_access::get(local), core::actor_access::get(remote));
+    return true;
+  }
+  if (!core::link_on_behalf(core::actor_access::get(local), core::actor_access::get(remote),
+                            node_.cfg_.max_links_per_actor)) {
+    // Refused, and the linker is told: it is not linked, and it must not
+    // believe it is. Its node delivers this like the target's exit.
+    const std::string why = "actor " + std::to_string(target) + " on node " + node_.cfg_.name +
+                            " has max_links_per_actor (" +
+                            std::to_string(node_.cfg_.max_links_per_actor) + ") links";
+    node_.log("refused a link from node " + p.name_ + ": " + why);
+    actor* from = core::actor_access::get(local);
+    core::actor_access::add_ref(from);
+    core::actor_access::enqueue(
+        core::actor_access::get(remote),
+        core::make_message<exit_msg>(core::msg_kind::exit_signal, from, 0,
+                                     exit_msg{local, exit_reason::error("link refused: " + why)}));
+  }
+  return true;
+}
+
+bool session::on_down(std::span<const std::byte> payload) {
+  reader r{payload, decode_limits{.max_elements = 1u << 16}};
+  std::uint64_t id = 0;
+  exit_reason reason;
+  if (!r.varint(id) || !wire_decode(r, reason) || r.remaining() != 0) {
+    return fail(protocol_errc::malformed_payload, "down");
+  }
+  peer& p = *conn_.peer_;
+  core::ref_ptr<remote_proxy> px;
+  {
+    std::lock_guard lock(p.mu_);
+    auto it = p.proxies_.find({id, conn_.info_.incarnation});
+    if (it != p.proxies_.end() && core::actor_access::try_add_ref(it->second)) {
+      px = core::ref_ptr<remote_proxy>(it->second, false);
+      p.proxies_.erase(it);  // a later handle to this id is a fresh, stopped proxy
+    }
+  }
+  if (px) px->kill(reason);
+  return true;
+}
+
+void session::unknown_type(libactor::detail::msg_kind kind, std::uint64_t request,
+                           std::uint64_t type) {
+  using core::msg_kind;
+  node_.stats_.unknown_types.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
+  peer& p = *conn_.peer_;
+  const std::string why = "a message of type id " + hex_id(type) + " from node " + p.name_ +
+                          ", which node " + node_.cfg_.name +
+                          " does not know (not declared with LIBACTOR_WIRE_TYPE or "
+                          "net::register_message there)";
+  node_.log("refused " + why);
+  if (kind == msg_kind::user && request != 0) {
+    // The asker gets an error answer instead of waiting for its timeout.
+    try {
+      std::vector<std::byte> payload;
+      writer w{payload, &node_};
+      w.fixed(static_cast<std::uint8_t>(wire_kind::error_reply));
+      w.varint(0);
+      w.varint(0);
+      w.fixed(request);
+      w.fixed(type_id_of("libactor.error"));
+      wire_encode(w, error{errc::not_serializable, "refused " + why});
+      std::lock_guard lock(p.mu_);
+      if (p.primary_.get() == &conn_) {
+        conn_.append(make_frame(frame_kind::message, payload), true, node_.cfg_.max_outbound_bytes);
+      }
+    } catch (...) {
+      // Out of memory: the asker's timeout ends the ask.
+    }
+    conn_.flush();
+  } else if (kind == msg_kind::response || kind == msg_kind::error_reply) {
+    // An answer this node cannot read: its asker fails now.
+    std::optional<peer::request> req;
+    {
+      std::lock_guard lock(p.mu_);
+      auto it = p.requests_.find(request);
+      if (it != p.requests_.end()) {
+        req = std::move(it->second);
+        p.requests_.erase(it);
+      }
+    }
+    if (req) {
+      core::actor_access::enqueue(
+          core::actor_access::get(req->asker),
+          core::make_message<error>(core::msg_kind::error_reply, nullptr, req->id,
+                                    error{errc::not_serializable, "the answer is " + why}));
+    }
+  }
+  node_.drain_->lost(1);
+}
+
+bool session::on_message(std::span<const std::byte> payload) {
+  using core::msg_kind;
+  peer& p = *conn_.peer_;
+  reader r{payload, decode_limits{}, &node_};
+  auto header = read_message_header(r);
+  if (!header) {
+    return fail(header.err().code, header.err().text);
+  }
+  const msg_kind kind = header->kind;
+  const std::uint64_t receiver = header->receiver;
+  const std::uint64_t sender = header->sender;
+  const std::uint64_t request = header->request;
+  const std::uint64_t type = header->type;
+  const message_codec* codec = nullptr;
+  if (auto it = codecs_.find(type); it != codecs_.end()) {
+    codec = it->second;
+  } else {
+    codec = find_codec(type);
+    if (codec == nullptr) {
+      if (kind == msg_kind::user || kind == msg_kind::response || kind == msg_kind::error_reply) {
+        // The peer runs code with a type this node does not have (a rolling
+        // upgrade): this message is refused, the connection stays.
+        unknown_type(kind, request, type);
+        return true;
+      }
+      // Exit signals and stop requests have fixed built-in payloads.
+      return fail(protocol_errc::malformed_payload,
+                  "message kind " + std::to_string(static_cast<unsigned>(kind)) +
+                      " with an unknown type id " + hex_id(type));
+    }
+    if (codecs_.size() < max_cached_codecs) codecs_.emplace(type, codec);
+  }
+  actor* from = nullptr;
+  if (sender != 0) {
+    if (sender != last_sender_id_ || last_sender_proxy_ == nullptr || last_sender_proxy_->dead()) {
+      actor* a = node_.proxy_for(p, sender, conn_.info_.incarnation, remote_proxy::role::actor);
+      last_sender_ = actor_ref{core::ref_ptr<actor>(a, false)};
+      last_sender_proxy_ = dynamic_cast<remote_proxy*>(a);
+      last_sender_id_ = sender;
+    }
+    from = core::actor_access::get(last_sender_);
+    core::actor_access::add_ref(from);
+  } else if (kind == msg_kind::user && request != 0) {
+    from = node_.proxy_for(p, 0, 0, remote_proxy::role::anonymous);
+  }
+  core::message* m = nullptr;
+  try {
+    m = codec->decode(r, kind, from, request);  // takes over `from`, also when it throws
+  } catch (const std::exception& e) {
+    return fail(protocol_errc::malformed_payload, std::string("decoding failed: ") + e.what());
+  }
+  if (m == nullptr) {
+    return fail(protocol_errc::malformed_payload,
+                std::string("payload of ") + std::string(codec->wire_name) + ": " +
+                    to_string(r.error().code) + " at byte " + std::to_string(r.error().offset));
+  }
+  if (r.remaining() != 0) {
+    m->dispose();
+    return fail(protocol_errc::malformed_payload,
+                std::string("trailing bytes after ") + std::string(codec->wire_name));
+  }
+  // The runtime reads these kinds' payloads as a fixed type: anything else
+  // from a peer is malformed, not something to reinterpret.
+  // An exit_msg is the runtime's notice of a linked actor's exit: as a
+  // plain message from a peer it would be a forged notice.
+  if (kind != msg_kind::exit_signal && m->type == core::type_of<exit_msg>()) {
+    m->dispose();
+    return fail(protocol_errc::malformed_payload, "an exit_msg that is not an exit signal");
+  }
+  const libactor::detail::type_id required = kind == msg_kind::error_reply ? core::type_of<error>()
+                                             : kind == msg_kind::exit_signal
+                                                 ? core::type_of<exit_msg>()
+                                             : kind == msg_kind::kill ? core::type_of<exit_reason>()
+                                                                      : nullptr;
+  if (required != nullptr && m->type != required) {
+    m->dispose();
+    return fail(protocol_errc::malformed_payload,
+                std::string("message kind ") + std::to_string(static_cast<unsigned>(kind)) +
+                    " with a payload of " + std::string(codec->wire_name));
+  }
+  node_.stats_.messages_in.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
+  if (kind == msg_kind::response || kind == msg_kind::error_reply) {
+    std::optional<peer::request> req;
+    {
+      std::lock_guard lock(p.mu_);
+      auto it = p.requests_.find(request);
+      if (it != p.requests_.end()) {
+        req = std::move(it->second);
+        p.requests_.erase(it);
+      }
+    }
+    if (!req) {
+      m->request_id = 0;
+      node_.drain_->drop(m, errc::receiver_down, "", send_status::dead_letter);
+      return true;
+    }
+    m->request_id = req->id;
+    core::actor_access::enqueue(core::actor_access::get(req->asker), m);
+    return true;
+  }
+  if (kind == msg_kind::kill) {
+    // A stop request: the payload is the exit reason (checked above).
+    const exit_reason reason = core::payload<exit_reason>(*m);
+    m->dispose();
+    if (receiver != 0) {
+      if (auto target = node_.find_exported(receiver)) node_.sys_.stop(target, reason);
+    }
+    return true;
+  }
+  if (receiver == 0) {
+    if (kind == msg_kind::user) {
+      core::actor_access::enqueue(core::actor_access::get(node_.service_), m);
+    } else {
+      m->dispose();
+    }
+    return true;
+  }
+  if (receiver != last_receiver_id_) {
+    last_receiver_ = node_.find_exported(receiver);
+    last_receiver_id_ = receiver;
+  }
+  if (!last_receiver_) {
+    last_receiver_id_ = 0;
+    node_.drain_->drop(m, errc::receiver_down,
+                       "actor " + std::to_string(receiver) + " is not on node " + node_.cfg_.name,
+                       send_status::dead_letter);
+    return true;
+  }
+  core::actor_access::enqueue(core::actor_access::get(last_receiver_), m);
+  return true;
+}
+
+}  // namespace libactor::net::detail

@@ -1,0 +1,61 @@
+#pragma once
+// The session: what a connection's frames mean once the handshake is done.
+// node_info and its answer (which the peer machine decides), then messages,
+// watches, downs, links, heartbeats and goodbyes, each checked against
+// docs/protocol.md before it acts. A frame that breaks the protocol ends the
+// connection through connection::fail; a message this node cannot decode
+// (a type it does not know) is refused on its own, and the connection stays.
+
+#include <cstdint>
+#include <span>
+#include <unordered_map>
+
+#include "libactor/actor.hpp"
+#include "libactor/net/frame.hpp"
+#include "libactor/net/wire.hpp"
+
+namespace libactor::net::detail {
+
+class connection;
+class node_impl;
+class remote_proxy;
+
+class session {
+ public:
+  session(node_impl& n, connection& c) : node_(n), conn_(c) {}
+  /// Handles one frame; false when the connection was closed by it.
+  bool on_frame(std::uint8_t kind, std::span<const std::byte> payload);
+  void promoted() noexcept { promoted_ = true; }
+  [[nodiscard]] bool is_promoted() const noexcept { return promoted_; }
+  [[nodiscard]] bool peer_left() const noexcept { return peer_left_; }
+  /// Drops the handles the read side caches (the connection closed).
+  void reset() noexcept;
+
+ private:
+  bool before_promotion(frame_kind kind, std::span<const std::byte> payload);
+  /// Closes the connection for a protocol error; returns false.
+  bool fail(protocol_errc code, const std::string& text);
+  bool on_message(std::span<const std::byte> payload);
+  bool on_watch(std::span<const std::byte> payload);
+  bool on_link(bool link, std::span<const std::byte> payload);
+  bool on_down(std::span<const std::byte> payload);
+  /// A message of a type this node does not know: the connection stays; a
+  /// request gets an error answer, an answer fails its ask here.
+  void unknown_type(libactor::detail::msg_kind kind, std::uint64_t request, std::uint64_t type);
+
+  node_impl& node_;
+  connection& conn_;
+  bool promoted_ = false;
+  bool info_received_ = false;
+  bool peer_left_ = false;  // the peer sent `leaving`: nothing more is served
+
+  // Read-side caches (I/O thread).
+  std::uint64_t last_receiver_id_ = 0;
+  actor_ref last_receiver_;
+  std::uint64_t last_sender_id_ = 0;
+  actor_ref last_sender_;
+  remote_proxy* last_sender_proxy_ = nullptr;  // last_sender_, when it is a live-born proxy
+  std::unordered_map<std::uint64_t, const message_codec*> codecs_;
+};
+
+}  // namespace libactor::net::detail
