@@ -20,6 +20,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <future>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -234,14 +235,18 @@ net::handshake raw_handshake(int fd, const std::string& with_secret, std::uint16
 /// Reads frames from `fd` until one satisfies `want`, with a deadline.
 template <class Pred>
 std::optional<net::frame> next_message(int fd, Pred want, std::chrono::milliseconds d = 10s) {
-  net::frame_decoder dec(1u << 20);
+  std::vector<std::byte> in;
   const auto deadline = std::chrono::steady_clock::now() + d;
   char buf[4096];
   while (true) {
-    while (true) {
-      auto f = dec.next();
-      if (!f || !f->has_value()) break;
-      if (want(**f)) return std::move(**f);
+    while (in.size() >= 5) {
+      std::uint32_t len = 0;
+      for (int i = 0; i < 4; ++i) len |= static_cast<std::uint32_t>(in[i]) << (8 * i);
+      if (in.size() < 4 + std::size_t{len}) break;
+      net::frame f{static_cast<net::frame_kind>(in[4]),
+                   std::vector<std::byte>(in.begin() + 5, in.begin() + 4 + len)};
+      in.erase(in.begin(), in.begin() + 4 + len);
+      if (want(f)) return f;
     }
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
@@ -250,8 +255,8 @@ std::optional<net::frame> next_message(int fd, Pred want, std::chrono::milliseco
     if (::poll(&p, 1, static_cast<int>(left.count())) != 1) return std::nullopt;
     const auto n = ::read(fd, buf, sizeof buf);
     if (n <= 0) return std::nullopt;
-    dec.feed(
-        std::span<const std::byte>(reinterpret_cast<std::byte*>(buf), static_cast<std::size_t>(n)));
+    const auto* b = reinterpret_cast<const std::byte*>(buf);
+    in.insert(in.end(), b, b + n);
   }
 }
 
@@ -673,4 +678,157 @@ TEST_CASE("a peer that stops reading: its outbound queue is bounded, sends are r
   REQUIRE_FALSE(r);
   CHECK(r.err().code == errc::overloaded);
   ::close(fd);
+}
+
+namespace {
+
+/// Node "a" in this process, whose log lines a test can read, and a raw
+/// peer (actor 5 of node raw-client) known to one of a's actors.
+struct raw_pair {
+  test::recorder<std::string> log;
+  test::recorder<actor_ref> senders;
+  actor_system sys{system_config{.workers = 2}};
+  std::optional<net::node> node;
+  actor_ref catcher;
+  int fd = -1;
+
+  explicit raw_pair(std::size_t max_outbound = std::size_t{64} << 20) {
+    auto c = node_cfg("a");
+    c.max_frame_size = 4096;
+    c.max_outbound_bytes = max_outbound;
+    c.log = [this](std::string_view line) { log.push(std::string(line)); };
+    node.emplace(sys, c);
+    catcher = sys.spawn([this](actor& self) -> behavior {
+      return {[this, &self](const na::item&) { senders.push(self.current_sender()); }};
+    });
+    std::vector<std::byte> handle_bytes;  // exports the catcher, as sending its handle would
+    net::writer hw{handle_bytes, node->context()};
+    net::wire_encode(hw, catcher);
+    fd = authenticated_raw_peer(node->port(), 1'000);
+  }
+  ~raw_pair() {
+    if (fd >= 0) ::close(fd);
+    node.reset();
+  }
+  /// A message frame from the raw peer's actor 5 to the catcher.
+  std::vector<std::byte> item_frame(std::uint64_t seq) const {
+    std::vector<std::byte> msg;
+    net::writer m{msg};
+    m.fixed(std::uint8_t{0});
+    m.varint(catcher.id());
+    m.varint(5);
+    m.fixed(std::uint64_t{0});
+    m.fixed(net::wire_id_v<na::item>);
+    net::wire_encode(m, na::item{1, seq});
+    return frame_of(net::frame_kind::message, msg);
+  }
+  bool logged(const std::string& what, std::chrono::milliseconds d = 10s) {
+    const auto end = std::chrono::steady_clock::now() + d;
+    for (std::size_t seen = 0;;) {
+      auto items = log.items();
+      for (; seen < items.size(); ++seen) {
+        if (items[seen].find(what) != std::string::npos) return true;
+      }
+      const auto left = end - std::chrono::steady_clock::now();
+      if (left <= std::chrono::steady_clock::duration::zero()) return false;
+      (void)log.wait_for_size(seen + 1, left);
+    }
+  }
+};
+
+}  // namespace
+
+TEST_CASE(
+    "raw peer: an answer of a type this node does not know fails its ask at once; the "
+    "connection stays",
+    "[cluster][raw]") {
+  raw_pair p;
+  write_all(p.fd, p.item_frame(1));
+  REQUIRE(p.senders.wait_for_size(1));
+  const actor_ref remote = p.senders.items()[0];
+  auto answer = std::async(std::launch::async, [&] {
+    return remote.ask<std::int64_t>(na::item{2, 3}, 60s).get();
+  });
+  // The request reaches the raw peer; it answers with a type a lacks.
+  auto req =
+      next_message(p.fd, [](const net::frame& f) { return f.kind == net::frame_kind::message; });
+  REQUIRE(req);
+  net::reader r{req->payload, net::decode_limits{}};
+  std::uint8_t kind = 0;
+  std::uint64_t receiver = 0, sender = 0, key = 0, type = 0;
+  REQUIRE(
+      (r.fixed(kind) && r.varint(receiver) && r.varint(sender) && r.fixed(key) && r.fixed(type)));
+  REQUIRE(kind == 0);
+  REQUIRE(key != 0);
+  std::vector<std::byte> reply;
+  net::writer w{reply};
+  w.fixed(std::uint8_t{1});  // response
+  w.varint(0);
+  w.varint(0);
+  w.fixed(key);
+  w.fixed(std::uint64_t{0x0badc0de0badc0deull});
+  w.fixed(std::uint32_t{42});
+  write_all(p.fd, frame_of(net::frame_kind::message, reply));
+  REQUIRE(answer.wait_for(30s) == std::future_status::ready);
+  auto got = answer.get();
+  REQUIRE_FALSE(got);
+  CHECK(got.err().code == errc::not_serializable);
+  CHECK(got.err().text.find("0badc0de0badc0de") != std::string::npos);
+  CHECK(p.logged("refused a message of type id 0badc0de0badc0de from node raw-client"));
+  // The connection still carries messages.
+  write_all(p.fd, p.item_frame(2));
+  REQUIRE(p.senders.wait_for_size(2));
+  CHECK(p.node->stats().protocol_errors == 0);
+  CHECK(p.node->stats().unknown_types == 1);
+}
+
+TEST_CASE("raw peer: a heartbeat or leaving frame with a payload ends the connection",
+          "[cluster][raw]") {
+  for (auto kind : {net::frame_kind::heartbeat, net::frame_kind::leaving}) {
+    raw_pair p;
+    write_all(p.fd, frame_of(kind, {std::byte{1}}));
+    CHECK(closed_by_peer(p.fd));
+    CHECK(p.logged("with a payload of 1 bytes"));
+    CHECK(p.node->stats().protocol_errors == 1);
+  }
+}
+
+TEST_CASE("raw peer: nothing is served after leaving", "[cluster][raw]") {
+  raw_pair p;
+  write_all(p.fd, p.item_frame(1));
+  REQUIRE(p.senders.wait_for_size(1));
+  write_all(p.fd, frame_of(net::frame_kind::leaving, {}));
+  write_all(p.fd, p.item_frame(2));
+  CHECK(closed_by_peer(p.fd));
+  CHECK(p.logged("a frame after `leaving`"));
+  CHECK(p.node->stats().protocol_errors == 1);
+  CHECK(p.senders.items().size() == 1);
+}
+
+TEST_CASE("raw peer: control frames to a peer that does not read are bounded too",
+          "[cluster][raw]") {
+  // The peer asks to watch ids that do not exist, each answered with a
+  // `down` frame, and never reads: the answers fill its queue.
+  raw_pair p(64 * 1024);
+  std::vector<std::byte> batch;
+  for (std::uint64_t id = 1'000'000; id < 1'010'000; ++id) {
+    std::vector<std::byte> payload;
+    net::writer w{payload};
+    w.varint(id);
+    net::append_frame(batch, net::frame_kind::watch, payload);
+  }
+  // Enough answers to fill the kernel's buffers on both ends many times over.
+  const std::size_t rounds = 200;
+  bool closed = false;
+  for (std::size_t i = 0; i < rounds && !closed; ++i) {
+    write_all(p.fd, batch);
+    closed = p.logged("the peer does not read", 1ms);
+  }
+  INFO([&] {
+    std::string all;
+    for (auto& l : p.log.items()) all += l + "\n";
+    return all;
+  }());
+  CHECK(p.logged("the peer does not read: its outbound queue is full (max_outbound_bytes)"));
+  CHECK(closed_by_peer(p.fd, 60s));
 }

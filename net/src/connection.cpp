@@ -171,10 +171,28 @@ void connection::read() {
 
 void connection::append_control(std::span<const std::byte> frame) {
   if (append(frame, false, node_.cfg_.max_outbound_bytes) != append_result::full) return;
-  // The peer does not read: its queue holds max_outbound_bytes already.
-  asio::post(node_.io_, [self = shared_from_this()] {
-    self->close("the peer does not read: its outbound queue is full (max_outbound_bytes)", true);
-  });
+  // The peer does not read: its queue holds max_outbound_bytes already. The
+  // I/O thread closes the connection at its next frame, read or timer tick;
+  // the post covers an idle connection.
+  bool first = false;
+  {
+    std::lock_guard lock(wmu_);
+    first = !stalled_;
+    stalled_ = true;
+  }
+  stalled_hint_.store(true, std::memory_order_relaxed);  // relaxed: a hint, see stalled_unlocked
+  if (first) {
+    asio::post(node_.io_, [self = shared_from_this()] { self->close_if_stalled(); });
+  }
+}
+
+bool connection::close_if_stalled() {
+  {
+    std::lock_guard lock(wmu_);
+    if (!stalled_) return false;
+  }
+  close("the peer does not read: its outbound queue is full (max_outbound_bytes)", true);
+  return true;
 }
 
 void connection::fail(protocol_errc code, const std::string& text) {
@@ -257,6 +275,7 @@ void connection::on_read(std::size_t n) {
     }
     if (!session_.on_frame((*f)->kind, (*f)->payload)) return;
     pos += (*f)->size;
+    if (stalled_unlocked() && close_if_stalled()) return;
   }
   if (closed_) return;
   if (pos > 0) {
@@ -269,7 +288,7 @@ void connection::on_read(std::size_t n) {
 void connection::tick() {
   timer_.expires_after(node_.cfg_.heartbeat_interval);
   timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
-    if (ec || self->closed_) return;
+    if (ec || self->closed_ || self->close_if_stalled()) return;
     const auto& cfg = self->node_.cfg_;
     const auto v =
         check_liveness(steady_clock::now(), self->started_, self->last_recv_, self->is_promoted(),

@@ -9,6 +9,7 @@
 
 #include <utility>  // before Boost.Asio 1.74, which uses std::exchange without it
 
+#include <atomic>
 #include <boost/asio.hpp>
 #include <cstdint>
 #include <memory>
@@ -85,6 +86,13 @@ class connection : public std::enable_shared_from_this<connection> {
   void on_read(std::size_t n);
   void tick();
   void write_async();
+  /// Closes the connection if append_control found its queue full (I/O thread).
+  bool close_if_stalled();
+  /// A hint read without the lock on the read path (the flag only goes from
+  /// false to true; close_if_stalled reads it again under the lock).
+  [[nodiscard]] bool stalled_unlocked() const noexcept {
+    return stalled_hint_.load(std::memory_order_relaxed);  // relaxed: a hint, see above
+  }
   void release_socket();
 
   std::unique_ptr<handshake> hs_;
@@ -105,7 +113,9 @@ class connection : public std::enable_shared_from_this<connection> {
   std::vector<std::byte> inflight_;
   std::uint64_t out_msgs_ = 0;
   bool writing_ = false;
-  bool shut_ = false;  // no more writes; close when writing_ clears
+  bool shut_ = false;     // no more writes; close when writing_ clears
+  bool stalled_ = false;  // a control frame found the queue full: the peer does not read
+  std::atomic<bool> stalled_hint_{false};
 };
 
 }  // namespace libactor::net::detail
