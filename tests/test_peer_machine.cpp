@@ -338,6 +338,9 @@ TEST_CASE("peer machine: simultaneous dials, decided by name at each side", "[pe
   peer_machine second(settings(false));  // "b", dialling "a"
   (void)first.want_connection(1);
   (void)second.want_connection(2);
+  // Both attempts got through their handshakes and sent node_info.
+  (void)first.authenticated(1, true);
+  (void)second.authenticated(2, true);
   // a's dial (1) wins at both ends.
   auto at_a = first.node_info(2, false, 20);
   CHECK(at_a == peer_machine::actions{{.what = kind::refuse,
@@ -450,4 +453,31 @@ TEST_CASE("peer machine: a stopped machine closes everything and never redials",
   CHECK(m.want_connection(2).empty());
   CHECK(m.redial_due(3).empty());
   CHECK(has(m.node_info(4, false, 8), kind::close, 4));
+}
+
+TEST_CASE("peer machine: an acceptor whose own dial has not reached the peer lets the peer in",
+          "[peer]") {
+  peer_machine a(settings(true));  // this node's dial would win by name
+  // A redial to the peer's old address, stuck in TCP connect.
+  REQUIRE(has(a.want_connection(1), kind::dial, 1));
+  // The peer (a new process elsewhere) dials in: it is let in, and the
+  // stuck attempt is closed.
+  auto r = a.node_info(2, false, 100);
+  CHECK(has(r, kind::close, 1));
+  CHECK(has(r, kind::promote, 2));
+  // Once this node's attempt has sent node_info, its dial wins instead.
+  peer_machine b(settings(true));
+  (void)b.want_connection(1);
+  (void)b.authenticated(1, true);
+  CHECK(has(b.node_info(2, false, 100), kind::refuse, 2));
+}
+
+TEST_CASE("peer machine: a far-future incarnation that went away does not lock the name out",
+          "[peer]") {
+  peer_machine m(settings(false));
+  REQUIRE(has(m.node_info(1, false, ~std::uint64_t{0}), kind::promote, 1));  // an impostor
+  (void)m.closed(1, "gone", false);
+  CHECK(has(m.node_info(2, false, 1'000'000), kind::promote, 2));  // the real node
+  // While a newer one is in use, an older one stays out.
+  CHECK(has(m.node_info(3, false, 999'999), kind::refuse, 3));
 }

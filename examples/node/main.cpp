@@ -32,7 +32,8 @@ Starts a libactor node and keeps it running until SIGINT or SIGTERM.
                        retries for --connect-timeout-ms, and a lost peer is
                        redialled with backoff.
   --heartbeat-ms N     heartbeat interval (default 500)
-  --timeout-ms N       a peer silent this long is down (default 3000)
+  --timeout-ms N       a peer silent this long is down (default 3000; at least
+                       three times --heartbeat-ms)
   --connect-timeout-ms N  how long to keep trying each --peer (default 30000)
   --workers N          actor worker threads (default: one per core)
   --log-lines N        log lines per category and second before the rest

@@ -3,6 +3,7 @@
 
 #include "connection.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 #include "frame_builder.hpp"
@@ -46,7 +47,8 @@ void connection::start() {
   hs_ = std::make_unique<handshake>(
       hc, initiator_ ? handshake::role::initiator : handshake::role::acceptor);
   started_ = last_recv_ = steady_clock::now();
-  rbuf_.resize(64 * 1024);
+  // Room for one handshake frame: an unauthenticated peer costs no more.
+  rbuf_.resize(handshake_frame_limit + 4);
   auto hello = hs_->start();
   append(hello, false, SIZE_MAX);
   flush();
@@ -251,7 +253,7 @@ void connection::on_read(std::size_t n) {
     authenticated_ = true;
     auto rest = hs_->take_unread();
     rlen_ = 0;
-    if (rest.size() > rbuf_.size()) rbuf_.resize(rest.size());
+    rbuf_.resize(std::max<std::size_t>(64 * 1024, rest.size()));
     if (!rest.empty()) std::memcpy(rbuf_.data(), rest.data(), rest.size());
     n = rest.size();
     if (hs_->peer_name() == node_.cfg_.name) {

@@ -15,21 +15,35 @@ void node_impl::dial(core::ref_ptr<peer> p, tcp::endpoint ep, waiter w, conn_id 
       if (w) w->set_value(error{errc::shutting_down, "the node is shutting down"});
       return;
     }
-    sock->async_connect(ep, [this, self, p, ep, w, sock, id](boost::system::error_code ec) {
-      if (ec) {
-        const std::string why = "connecting to " + ep.address().to_string() + ":" +
-                                std::to_string(ep.port()) + " failed: " + ec.message();
-        if (w) w->set_value(error{errc::node_down, why});
-        if (p) drive(p, [&](peer_machine& m) { return m.closed(id, why, false); });
-        return;
+    // The TCP connect has the handshake's deadline too: an address that
+    // swallows SYNs (a host that moved, a firewall) must not hold a dial
+    // for the kernel's two minutes of retries.
+    auto deadline = std::make_shared<asio::steady_timer>(io_, cfg_.handshake_timeout);
+    deadline->async_wait([sock](boost::system::error_code e) {
+      if (!e) {
+        boost::system::error_code ignored;
+        sock->close(ignored);
       }
-      auto c = std::make_shared<connection>(*this, std::move(*sock), id, true);
-      c->waiter_ = w;
-      c->dialled_ = ep;
-      c->target_ = p;
-      conns_.emplace(id, c);
-      c->start();
     });
+    sock->async_connect(
+        ep, [this, self, p, ep, w, sock, id, deadline](boost::system::error_code ec) {
+          const bool timed_out = deadline->expiry() <= asio::steady_timer::clock_type::now();
+          deadline->cancel();
+          if (ec) {
+            const std::string why =
+                "connecting to " + ep.address().to_string() + ":" + std::to_string(ep.port()) +
+                (timed_out ? " timed out (handshake_timeout)" : " failed: " + ec.message());
+            if (w) w->set_value(error{errc::node_down, why});
+            if (p) drive(p, [&](peer_machine& m) { return m.closed(id, why, false); });
+            return;
+          }
+          auto c = std::make_shared<connection>(*this, std::move(*sock), id, true);
+          c->waiter_ = w;
+          c->dialled_ = ep;
+          c->target_ = p;
+          conns_.emplace(id, c);
+          c->start();
+        });
   });
 }
 

@@ -220,7 +220,12 @@ void node_impl::encode_handle(writer& w, const actor_ref& h) {
   }
   if (core::actor_access::is_proxy(a)) {
     if (auto* dp = dynamic_cast<dead_proxy*>(a)) {
-      write_handle(w, dp->fields_);
+      // A dead service or reply handle is no more addressable than a live one.
+      if (dp->fields_.id == 0 || dp->fields_.incarnation == 0) {
+        w.fixed(std::uint8_t{0});
+      } else {
+        write_handle(w, dp->fields_);
+      }
       return;
     }
     auto* rp = dynamic_cast<remote_proxy*>(a);
@@ -267,8 +272,8 @@ bool node_impl::decode_handle(reader& r, actor_ref& h) {
   boost::system::error_code ec;
   const auto addr = asio::ip::make_address(f->host, ec);
   if (!ec && f->port != 0) want_connection(p, tcp::endpoint(addr, f->port));
-  h = actor_ref{
-      core::ref_ptr<actor>(proxy_for(*p, f->id, f->incarnation, remote_proxy::role::actor), false)};
+  h = actor_ref{core::ref_ptr<actor>(
+      proxy_for(*p, f->id, f->incarnation, remote_proxy::role::actor, &*f), false)};
   return true;
 }
 

@@ -87,7 +87,9 @@ class node_impl final : public handle_context, public std::enable_shared_from_th
   void want_connection(const core::ref_ptr<peer>& p, const tcp::endpoint& ep);
   /// A proxy (owned reference) for actor `id` of incarnation `inc` of `p`:
   /// a dead one when `p` is down or connected to another incarnation.
-  actor* proxy_for(peer& p, std::uint64_t id, std::uint64_t inc, remote_proxy::role r);
+  /// `origin`: the handle it was decoded from, if any (a dead one keeps its address).
+  actor* proxy_for(peer& p, std::uint64_t id, std::uint64_t inc, remote_proxy::role r,
+                   const handle_fields* origin = nullptr);
   /// Queues a control frame on `p`'s connection, or with what waits for
   /// the first one. Caller holds p.mu_.
   void send_control(peer& p, frame_kind kind, std::span<const std::byte> payload);

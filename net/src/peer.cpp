@@ -52,6 +52,7 @@ struct node_impl::effects {
   std::vector<std::pair<conn_id, tcp::endpoint>> dials;
   std::vector<duration> redials;
   std::vector<std::pair<waiter, std::string>> resolved;
+  std::vector<std::pair<waiter, std::string>> failed_waiters;
 };
 
 std::shared_ptr<connection> node_impl::find_conn(conn_id id) {
@@ -111,7 +112,16 @@ void node_impl::stage(peer& p, const peer_machine::actions& acts, effects& fx) {
           c->promoted();
           p.adv_host_ = c->info_.host;
           p.adv_port_ = c->info_.port;
-          if (c->dialled_) p.dial_ = c->dialled_;
+          p.mismatch_logged_ = false;
+          if (c->dialled_) {
+            p.dial_ = c->dialled_;
+          } else if (p.machine_.wanted() && c->info_.port != 0) {
+            // Redials go where the peer says it listens now (it may have
+            // restarted elsewhere), unless it names no routable address.
+            boost::system::error_code ec;
+            const auto addr = asio::ip::make_address(c->info_.host, ec);
+            if (!ec && !addr.is_unspecified()) p.dial_ = tcp::endpoint(addr, c->info_.port);
+          }
         }
         // Proxies made for another incarnation while connecting: that
         // process is not the one that answered.
@@ -164,6 +174,12 @@ void node_impl::stage(peer& p, const peer_machine::actions& acts, effects& fx) {
         d.watchers = p.watchers_;
         d.why = a.text;
         d.graceful = a.graceful;
+        // connect() calls waiting for the peer's own connection: it is not
+        // coming now.
+        for (auto& w : p.waiters_) {
+          fx.failed_waiters.emplace_back(std::move(w), "node " + p.name_ + " is down: " + a.text);
+        }
+        p.waiters_.clear();
         fx.downs.push_back(std::move(d));
         break;
       }
@@ -206,7 +222,15 @@ bool node_impl::finish(const core::ref_ptr<peer>& p, effects& fx, const std::str
       c->refuse(
           a.duplicate ? protocol_errc::duplicate_connection : protocol_errc::stale_incarnation,
           a.text);
-      if (!a.duplicate) log("refused a connection from node " + p->name_ + ": " + a.text);
+      // Once per incarnation: a replaced process that runs on redials for ever.
+      const std::uint64_t inc = c->info_.incarnation;
+      bool first = false;
+      {
+        std::lock_guard lock(p->mu_);
+        first = !a.duplicate && p->stale_logged_ != inc;
+        if (first) p->stale_logged_ = inc;
+      }
+      if (first) log("refused a connection from node " + p->name_ + ": " + a.text);
     } else {
       c->close(a.text, false);
     }
@@ -239,6 +263,7 @@ bool node_impl::finish(const core::ref_ptr<peer>& p, effects& fx, const std::str
   }
   for (auto& c : fx.flushes) c->flush();
   for (auto& [w, name] : fx.resolved) w->set_value(name);
+  for (auto& [w, why] : fx.failed_waiters) w->set_value(error{errc::node_down, why});
   for (auto& [id, ep] : fx.dials) dial(p, ep, nullptr, id);
   for (auto& d : fx.redials) schedule_redial(p, d);
   return !fx.downs.empty();
@@ -266,13 +291,20 @@ core::ref_ptr<peer> node_impl::get_peer(const std::string& name) {
 
 void node_impl::want_connection(const core::ref_ptr<peer>& p, const tcp::endpoint& ep) {
   if (stopping_.load(std::memory_order_acquire)) return;
+  {
+    // Every handle that names the peer comes here: once the machine keeps
+    // the connection up on its own, nothing is left to do.
+    std::lock_guard lock(p->mu_);
+    if (p->dial_ && p->machine_.wanted()) return;
+  }
   drive(p, [&](peer_machine& m) {
     if (!p->dial_) p->dial_ = ep;
     return m.want_connection(next_conn());
   });
 }
 
-actor* node_impl::proxy_for(peer& p, std::uint64_t id, std::uint64_t inc, remote_proxy::role r) {
+actor* node_impl::proxy_for(peer& p, std::uint64_t id, std::uint64_t inc, remote_proxy::role r,
+                            const handle_fields* origin) {
   std::string why;
   {
     std::lock_guard lock(p.mu_);
@@ -305,8 +337,18 @@ actor* node_impl::proxy_for(peer& p, std::uint64_t id, std::uint64_t inc, remote
       return fresh;
     }
   }
-  // Dead from the start, and never handed out again from a table.
-  return new dead_proxy(sys_, handle_fields{p.name_, inc, "", 0, id}, errc::node_down,
+  // Dead from the start, and never handed out again from a table. It keeps
+  // the address it came with, so a node that can reach the actor can use it.
+  handle_fields f{p.name_, inc, {}, 0, id};
+  if (origin != nullptr) {
+    f.host = origin->host;
+    f.port = origin->port;
+  } else {
+    std::lock_guard lock(p.mu_);
+    f.host = p.adv_host_;
+    f.port = p.adv_port_;
+  }
+  return new dead_proxy(sys_, std::move(f), errc::node_down,
                         exit_reason{exit_code::node_down, why});
 }
 
@@ -317,7 +359,9 @@ void node_impl::send_control(peer& p, frame_kind kind, std::span<const std::byte
     p.primary_->append_control(make_frame(kind, payload));
     p.primary_->flush();
   } else if (phase == peer_machine::phase::connecting) {
-    if (p.pending_.size() + payload.size() + 5 > cfg_.max_outbound_bytes) return;  // see enqueue
+    // Queued whatever the bound: only this node's own actors make control
+    // frames before the first connection (a watch, a link), one per proxy
+    // and action, and dropping one would leave a monitor that never fires.
     append_frame(p.pending_, kind, payload);
   }
 }
@@ -327,8 +371,14 @@ void node_impl::on_authenticated(const std::shared_ptr<connection>& c) {
   auto p = get_peer(name);
   c->peer_ = p;
   if (c->target_ && c->target_ != p) {
-    // The address dialled for one node now hosts another.
-    c->close("the address of node " + c->target_->name_ + " now hosts node " + name, true);
+    // The address dialled for one node now hosts another (logged once
+    // until the node is connected again; the redials go on).
+    bool first = false;
+    {
+      std::lock_guard lock(c->target_->mu_);
+      first = !std::exchange(c->target_->mismatch_logged_, true);
+    }
+    c->close("the address of node " + c->target_->name_ + " now hosts node " + name, first);
     return;
   }
   if (!c->initiator_) return;  // an acceptor waits for the dialler's node_info

@@ -77,6 +77,8 @@ class peer final : public core::flushable {
   std::unordered_map<std::uint64_t, request> requests_;
   std::vector<actor_ref> watchers_;  // node monitors
   std::vector<waiter> waiters_;      // connect() calls waiting for the peer's own connection
+  std::uint64_t stale_logged_ = 0;   // the last refused incarnation logged
+  bool mismatch_logged_ = false;     // "the address now hosts another node" logged
 };
 
 }  // namespace libactor::net::detail

@@ -72,16 +72,17 @@ peer_machine::actions peer_machine::node_info(conn_id c, bool dialled, std::uint
     out.push_back({.what = kind::close, .conn = c, .text = "this node is shutting down"});
     return out;
   }
-  if (inc < incarnation_) {
+  if (primary_ != 0 && inc < incarnation_) {
+    // An older process than the one in use: it was replaced. (Once the
+    // newer one is gone, any incarnation may connect again: a clock that
+    // ran ahead, or a peer that claimed a far-future incarnation, cannot
+    // lock the name out.)
     const std::string why = "incarnation " + std::to_string(inc) +
-                            " is older than the one last seen (" + std::to_string(incarnation_) +
+                            " is older than the one in use (" + std::to_string(incarnation_) +
                             "): that process was replaced";
     if (dialled) {
       out.push_back({.what = kind::close, .conn = c, .text = why});
-      if (outgoing_ == c) {
-        outgoing_ = 0;
-        redial(out);
-      }
+      if (outgoing_ == c) outgoing_ = 0;
     } else {
       out.push_back({.what = kind::refuse, .conn = c, .text = why});
     }
@@ -115,7 +116,11 @@ peer_machine::actions peer_machine::node_info(conn_id c, bool dialled, std::uint
     promote(c, inc, out);
     return out;
   }
-  if (outgoing_ != 0 && s_.own_dial_wins) {
+  if (outgoing_ != 0 && outgoing_authenticated_ && s_.own_dial_wins) {
+    // This node's attempt reached the peer (it sent node_info there), so
+    // the peer decides the same way from its side. An attempt that has not
+    // got that far (still in TCP connect, perhaps to an address the peer
+    // left) does not keep the peer's own connection out.
     out.push_back({.what = kind::refuse,
                    .conn = c,
                    .text = "simultaneous connect: this node's dial wins",

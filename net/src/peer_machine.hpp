@@ -33,16 +33,20 @@
 //   the connection dead while this side did not is let in once this side's
 //   heartbeat timeout ends the old connection.)
 // - Incarnations are ordered (a node draws its incarnation from the clock
-//   when it starts, node_impl.cpp). A newer incarnation replaces the one in
-//   use: the old one is torn down (its proxies stop, its asks fail, its
-//   watchers hear `node_down`). An incarnation older than the newest one
-//   seen is refused from then on: a process that was replaced cannot come
-//   back, and neither can handles to its actors.
+//   when it starts, node.cpp). A newer incarnation replaces the one in use:
+//   the old one is torn down (its proxies stop, its asks fail, its watchers
+//   hear `node_down`). An older one is refused while a newer one is in use:
+//   a process that was replaced cannot come back while its successor runs,
+//   and handles to its actors stay dead (node.cpp). When no connection is
+//   in use, any incarnation is let in, so no claim of a far-future
+//   incarnation can lock a name out.
 // - Both nodes dialling at once (neither has a connection in use): the
 //   connection dialled by the node whose name sorts first wins. The acceptor
-//   whose own dial wins refuses the inbound one; the other accepts it and
-//   closes its own attempt. Both sides compare the same two names, so they
-//   agree (Erlang resolves simultaneous connects the same way).
+//   whose own dial wins, and has reached the peer (sent node_info on it),
+//   refuses the inbound one; otherwise the acceptor accepts it and closes
+//   its own attempt. Both sides compare the same two names, and a dial that
+//   has not sent node_info cannot have been accepted on the other side, so
+//   they agree (Erlang resolves simultaneous connects the same way).
 //
 // Not thread-safe: the owner (a peer) serializes calls under its mutex.
 
@@ -130,6 +134,9 @@ class peer_machine {
   /// The incarnation in use, or the newest one seen (0: never connected).
   [[nodiscard]] std::uint64_t incarnation() const noexcept { return incarnation_; }
   [[nodiscard]] bool stopped() const noexcept { return stopped_; }
+  /// want_connection() was called (or this node dialled the peer): the
+  /// machine dials, or redials after every loss, on its own from then on.
+  [[nodiscard]] bool wanted() const noexcept { return want_; }
   [[nodiscard]] duration next_backoff() const noexcept { return backoff_; }
 
  private:

@@ -17,6 +17,8 @@ namespace {
 // peer cycling through ids cannot grow the cache (the lookup is a hash
 // table read, the cache saves its lock).
 constexpr std::size_t max_cached_codecs = 1024;
+// Unknown type ids logged per connection; later ones are only counted.
+constexpr std::size_t max_logged_types = 64;
 
 std::string hex_id(std::uint64_t type) {
   char hex[24];
@@ -173,7 +175,11 @@ void session::unknown_type(libactor::detail::msg_kind kind, std::uint64_t reques
                           ", which node " + node_.cfg_.name +
                           " does not know (not declared with LIBACTOR_WIRE_TYPE or "
                           "net::register_message there)";
-  node_.log("refused " + why);
+  // One line per type and connection: a peer on newer code sends the type
+  // again and again (all are counted in node_stats::unknown_types).
+  if (logged_types_.size() < max_logged_types && logged_types_.insert(type).second) {
+    node_.log("refused " + why + " (logged once per type and connection)");
+  }
   if (kind == msg_kind::user && request != 0) {
     // The asker gets an error answer instead of waiting for its timeout.
     try {

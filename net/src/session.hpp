@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <span>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "libactor/actor.hpp"
 #include "libactor/net/frame.hpp"
@@ -56,6 +57,7 @@ class session {
   actor_ref last_sender_;
   remote_proxy* last_sender_proxy_ = nullptr;  // last_sender_, when it is a live-born proxy
   std::unordered_map<std::uint64_t, const message_codec*> codecs_;
+  std::unordered_set<std::uint64_t> logged_types_;  // unknown types already logged
 };
 
 }  // namespace libactor::net::detail

@@ -59,7 +59,11 @@ struct node_config {
   /// A heartbeat frame goes out this often on every connection.
   duration heartbeat_interval = std::chrono::milliseconds(500);
   /// A peer silent for this long is down: its connection is closed, and
-  /// monitors, links and pending asks on its actors fire.
+  /// monitors, links and pending asks on its actors fire. At least three
+  /// heartbeat_intervals (the constructor refuses less): a peer is declared
+  /// down only after several heartbeats in a row were missed. This node's
+  /// own heartbeats keep going while its handlers run long (a backstop
+  /// thread handles the I/O when no worker does).
   duration heartbeat_timeout = std::chrono::seconds(3);
   /// Handshake (version check and authentication) deadline per connection.
   duration handshake_timeout = std::chrono::seconds(5);
