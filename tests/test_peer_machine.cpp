@@ -315,9 +315,10 @@ TEST_CASE(
   REQUIRE(newer.size() == 4);
   CHECK(newer[0].what == kind::teardown);
   CHECK(newer[0].incarnation == 100);
-  CHECK(newer[1] == peer_action{.what = kind::close,
+  CHECK(newer[1] == peer_action{.what = kind::refuse,
                                 .conn = 5,
-                                .text = "replaced by a new incarnation of the node"});
+                                .text = "incarnation 100 was replaced by a newer one (101)",
+                                .replaced = true});
   CHECK(newer[2] == peer_action{.what = kind::send_node_info, .conn = 8});
   CHECK(newer[3] == peer_action{.what = kind::promote, .conn = 8, .incarnation = 101});
   // The replaced connection's close, reported later, changes nothing.

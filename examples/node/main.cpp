@@ -42,8 +42,9 @@ Starts a libactor node and keeps it running until SIGINT or SIGTERM.
 
 Once listening it prints one line to stdout:
   node NAME listening on ADDR:PORT
-and one line per peer connected:
+and one line for each --peer once it is connected:
   connected NAME
+Connection events (peers down, up, restarted; bad input) go to stderr.
 
 Hosted actors (registered names): echo, sink, relay, stats; peers may spawn
 "echo". Their messages are declared in examples/node/node_actors.hpp.

@@ -35,6 +35,7 @@ struct node_impl::effects {
     std::string why;
     bool graceful = false;
     bool was_up = false;
+    bool replaced = false;
   };
   struct up {
     std::shared_ptr<connection> conn;
@@ -113,6 +114,7 @@ void node_impl::stage(peer& p, const peer_machine::actions& acts, effects& fx) {
           p.adv_host_ = c->info_.host;
           p.adv_port_ = c->info_.port;
           p.mismatch_logged_ = false;
+          p.refused_logged_ = false;
           if (c->dialled_) {
             p.dial_ = c->dialled_;
           } else if (p.machine_.wanted() && c->info_.port != 0) {
@@ -174,6 +176,7 @@ void node_impl::stage(peer& p, const peer_machine::actions& acts, effects& fx) {
         d.watchers = p.watchers_;
         d.why = a.text;
         d.graceful = a.graceful;
+        d.replaced = a.replaced;
         // connect() calls waiting for the peer's own connection: it is not
         // coming now.
         for (auto& w : p.waiters_) {
@@ -208,7 +211,10 @@ bool node_impl::finish(const core::ref_ptr<peer>& p, effects& fx, const std::str
                                     error{errc::node_down, reason.text()}));
     }
     for (auto& w : d.watchers) w.send(node_down_msg{p->name_, d.why});
-    if (!d.graceful && !stopping_.load(std::memory_order_acquire)) {
+    if (d.replaced) {
+      log("node " + p->name_ + " " + d.why);  // the promotion below needs no line of its own
+      down_logged = true;
+    } else if (!d.graceful && !stopping_.load(std::memory_order_acquire)) {
       log(log_line.empty() ? "node " + p->name_ + " is down: " + d.why
                            : log_line + "; node " + p->name_ + " is down");
       down_logged = true;
@@ -218,7 +224,9 @@ bool node_impl::finish(const core::ref_ptr<peer>& p, effects& fx, const std::str
   // Closes after the teardown: a close re-enters the machine, which has
   // already moved on, so it changes nothing there.
   for (auto& [c, a] : fx.ends) {
-    if (a.what == act::refuse) {
+    if (a.what == act::refuse && a.replaced) {
+      c->refuse(protocol_errc::stale_incarnation, a.text);
+    } else if (a.what == act::refuse) {
       c->refuse(
           a.duplicate ? protocol_errc::duplicate_connection : protocol_errc::stale_incarnation,
           a.text);
@@ -235,8 +243,13 @@ bool node_impl::finish(const core::ref_ptr<peer>& p, effects& fx, const std::str
       c->close(a.text, false);
     }
   }
+  const bool replacement = !fx.downs.empty() && fx.downs.back().replaced;
   for (auto& u : fx.ups) {
     stats_.peers_up.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
+    if (!replacement && u.conn) {
+      log("node " + p->name_ + " is up: incarnation " + std::to_string(u.incarnation) + " at " +
+          u.conn->info_.host + ":" + std::to_string(u.conn->info_.port));
+    }
     const exit_reason gone{exit_code::node_down, "node " + p->name_ + " restarted (incarnation " +
                                                      std::to_string(u.incarnation) +
                                                      "): the actor's process is gone"};
@@ -406,7 +419,18 @@ void node_impl::on_refused(const std::shared_ptr<connection>& c, const protocol_
     c->close("", false);
     return;
   }
-  c->close("refused by the peer: " + e.to_string(), true);
+  // A stale_incarnation refusal repeats on every redial of a process that
+  // was replaced but runs on: logged once until the peer is connected again.
+  bool first = true;
+  if (c->peer_) {
+    std::lock_guard lock(c->peer_->mu_);
+    first = !std::exchange(c->peer_->refused_logged_, true);
+  }
+  c->close("refused by the peer: " + e.to_string() +
+               (e.code == protocol_errc::stale_incarnation
+                    ? " (this process was replaced by a newer one with the same name)"
+                    : ""),
+           first);
 }
 
 void node_impl::on_closed(const std::shared_ptr<connection>& c, const std::string& why,

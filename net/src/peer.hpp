@@ -79,6 +79,7 @@ class peer final : public core::flushable {
   std::vector<waiter> waiters_;      // connect() calls waiting for the peer's own connection
   std::uint64_t stale_logged_ = 0;   // the last refused incarnation logged
   bool mismatch_logged_ = false;     // "the address now hosts another node" logged
+  bool refused_logged_ = false;      // a refusal by the peer logged (until connected again)
 };
 
 }  // namespace libactor::net::detail

@@ -104,13 +104,19 @@ peer_machine::actions peer_machine::node_info(conn_id c, bool dialled, std::uint
           {.what = kind::refuse, .conn = c, .text = "already connected", .duplicate = true});
       return out;
     }
-    // A new incarnation: the process in use was replaced.
+    // A new incarnation: the process in use was replaced. The old
+    // connection is refused with stale_incarnation, so a replaced process
+    // that still runs learns why it lost the connection.
     out.push_back({.what = kind::teardown,
                    .incarnation = incarnation_,
-                   .text = "node restarted (incarnation " + std::to_string(inc) + ")"});
-    out.push_back({.what = kind::close,
+                   .text = "restarted (incarnation " + std::to_string(inc) + " replaces " +
+                           std::to_string(incarnation_) + ")",
+                   .replaced = true});
+    out.push_back({.what = kind::refuse,
                    .conn = primary_,
-                   .text = "replaced by a new incarnation of the node"});
+                   .text = "incarnation " + std::to_string(incarnation_) +
+                           " was replaced by a newer one (" + std::to_string(inc) + ")",
+                   .replaced = true});
     primary_ = 0;
     out.push_back({.what = kind::send_node_info, .conn = c});
     promote(c, inc, out);

@@ -81,6 +81,7 @@ struct peer_action {
   std::string text;
   bool graceful = false;
   bool duplicate = false;
+  bool replaced = false;  ///< teardown, refuse: a newer incarnation took the peer's place
 
   friend bool operator==(const peer_action&, const peer_action&) = default;
 };

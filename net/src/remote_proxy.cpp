@@ -46,6 +46,13 @@ remote_proxy::~remote_proxy() {
 void remote_proxy::kill(const exit_reason& reason) noexcept {
   // release: pairs with the acquire in enqueue(); a send that sees the flag
   // is refused rather than queued to a connection that is gone.
+  // relaxed: kill() runs on the I/O thread only, one caller at a time.
+  if (dead_.load(std::memory_order_relaxed)) return;
+  try {
+    why_ = reason.text();
+  } catch (...) {
+    // No memory for the text: sends say the node is unreachable instead.
+  }
   dead_.store(true, std::memory_order_release);
   terminate(reason);
 }
@@ -122,7 +129,8 @@ send_status remote_proxy::enqueue(core::message* m) noexcept {
   core::flush_local_batch();
   // acquire: pairs with the release in kill().
   if (dead_.load(std::memory_order_acquire)) {
-    return refuse(m, errc::node_down, "node " + peer_->name_ + " is unreachable",
+    return refuse(m, errc::node_down,
+                  why_.empty() ? "node " + peer_->name_ + " is unreachable" : why_,
                   send_status::dead_letter);
   }
   const msg_kind kind = m->kind;

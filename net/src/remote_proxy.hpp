@@ -61,6 +61,7 @@ class remote_proxy final : public core::proxy {
 
   std::atomic<bool> dead_{false};
   std::atomic<bool> watch_sent_{false};
+  std::string why_;  // the kill reason; written before dead_ is set, read after it is seen
 };
 
 /// A handle that named a dead actor when it arrived: of a node that is down,

@@ -73,7 +73,10 @@ bool session::on_frame(std::uint8_t kind_byte, std::span<const std::byte> payloa
     case frame_kind::node_info:
       return fail(protocol_errc::unexpected_frame, "a second node_info");
     case frame_kind::error:
-      return fail(protocol_errc::unexpected_frame, "an error frame after node_info");
+      // The peer refuses the connection in use (this process was replaced
+      // by a newer incarnation there): not bad input, a reason to log.
+      node_.on_refused(conn_.shared_from_this(), read_error_frame(payload));
+      return false;
     case frame_kind::hello:
     case frame_kind::auth:
       break;

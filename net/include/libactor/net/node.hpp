@@ -40,7 +40,9 @@ class node_impl;
 }
 
 struct node_config {
-  /// This node's name: unique in the cluster; handles carry it.
+  /// This node's name: unique in the cluster; handles carry it. A process
+  /// started later with the same name is a newer incarnation: it replaces
+  /// this one on the nodes it connects to (docs/protocol.md).
   std::string name;
   /// Address to listen on (numeric IPv4 or IPv6), also advertised in handles.
   std::string host = "127.0.0.1";
@@ -60,12 +62,14 @@ struct node_config {
   duration heartbeat_interval = std::chrono::milliseconds(500);
   /// A peer silent for this long is down: its connection is closed, and
   /// monitors, links and pending asks on its actors fire. At least three
-  /// heartbeat_intervals (the constructor refuses less): a peer is declared
+  /// heartbeat_intervals (the constructor throws std::invalid_argument
+  /// otherwise): a peer is declared
   /// down only after several heartbeats in a row were missed. This node's
   /// own heartbeats keep going while its handlers run long (a backstop
   /// thread handles the I/O when no worker does).
   duration heartbeat_timeout = std::chrono::seconds(3);
-  /// Handshake (version check and authentication) deadline per connection.
+  /// Deadline per connection for the TCP connect, the handshake (version
+  /// check and authentication) and the node_info exchange after it.
   duration handshake_timeout = std::chrono::seconds(5);
   /// Links that peers may make to one local actor (link frames). A link over
   /// the limit is refused: the peer's actor receives an exit signal that
@@ -241,9 +245,11 @@ class LIBACTOR_NET_EXPORT node {
   /// The bound port (the chosen one when cfg.port was 0).
   [[nodiscard]] std::uint16_t port() const noexcept;
 
-  /// Connects to the node at host:port and returns its name once the
-  /// handshake has passed. Retries refused connections with backoff until
-  /// `timeout`; a failed handshake (wrong secret or version) fails at once.
+  /// Connects to the node at host:port and returns its name once a
+  /// connection to it is in use (the peer answered node_info; if the two
+  /// nodes already had one, or were dialling each other, that one).
+  /// Retries refused connections with backoff until `timeout`; a failed
+  /// handshake (wrong secret or version) fails at once.
   /// After a later loss of the connection this node redials with backoff.
   /// Blocks; do not call from an actor.
   expected<std::string> connect(const std::string& host, std::uint16_t port, duration timeout);
