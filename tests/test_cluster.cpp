@@ -189,26 +189,6 @@ bool closed_by_peer(int fd, std::chrono::milliseconds d = 10s) {
   }
 }
 
-int raw_connect(std::uint16_t port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  return fd;
-}
-
-void write_all(int fd, const std::vector<std::byte>& b) {
-  std::size_t off = 0;
-  while (off < b.size()) {
-    const auto n = ::send(fd, b.data() + off, b.size() - off, MSG_NOSIGNAL);
-    if (n <= 0) return;  // the peer may close first; the test checks that
-    off += static_cast<std::size_t>(n);
-  }
-}
-
 /// Runs a client handshake over a raw socket. Returns the handshake (its
 /// state tells whether the node accepted).
 net::handshake raw_handshake(int fd, const std::string& with_secret, std::uint16_t version) {
@@ -217,7 +197,7 @@ net::handshake raw_handshake(int fd, const std::string& with_secret, std::uint16
   c.secret = with_secret;
   c.version = version;
   net::handshake h(c, net::handshake::role::initiator);
-  write_all(fd, h.start());
+  test::write_all(fd, h.start());
   char buf[4096];
   const auto deadline = std::chrono::steady_clock::now() + 10s;
   while (h.current() == net::handshake::state::in_progress &&
@@ -226,50 +206,16 @@ net::handshake raw_handshake(int fd, const std::string& with_secret, std::uint16
     if (::poll(&p, 1, 10000) != 1) break;
     const auto n = ::read(fd, buf, sizeof buf);
     if (n <= 0) break;
-    write_all(fd, h.feed(std::span<const std::byte>(reinterpret_cast<std::byte*>(buf),
-                                                    static_cast<std::size_t>(n))));
+    test::write_all(fd, h.feed(std::span<const std::byte>(reinterpret_cast<std::byte*>(buf),
+                                                          static_cast<std::size_t>(n))));
   }
   return h;
-}
-
-/// Reads frames from `fd` until one satisfies `want`, with a deadline.
-template <class Pred>
-std::optional<net::frame> next_message(int fd, Pred want, std::chrono::milliseconds d = 10s) {
-  std::vector<std::byte> in;
-  const auto deadline = std::chrono::steady_clock::now() + d;
-  char buf[4096];
-  while (true) {
-    while (in.size() >= 5) {
-      std::uint32_t len = 0;
-      for (int i = 0; i < 4; ++i) len |= static_cast<std::uint32_t>(in[i]) << (8 * i);
-      if (in.size() < 4 + std::size_t{len}) break;
-      net::frame f{static_cast<net::frame_kind>(in[4]),
-                   std::vector<std::byte>(in.begin() + 5, in.begin() + 4 + len)};
-      in.erase(in.begin(), in.begin() + 4 + len);
-      if (want(f)) return f;
-    }
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) return std::nullopt;
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(left.count())) != 1) return std::nullopt;
-    const auto n = ::read(fd, buf, sizeof buf);
-    if (n <= 0) return std::nullopt;
-    const auto* b = reinterpret_cast<const std::byte*>(buf);
-    in.insert(in.end(), b, b + n);
-  }
-}
-
-std::vector<std::byte> frame_of(net::frame_kind k, const std::vector<std::byte>& payload) {
-  std::vector<std::byte> out;
-  net::append_frame(out, k, payload);
-  return out;
 }
 
 /// A raw socket that passed the handshake with the right secret and sent
 /// its node_info: from here on it may send data frames.
 int authenticated_raw_peer(std::uint16_t port, std::uint64_t incarnation, int receive_buffer = 0) {
-  const int fd = raw_connect(port);
+  const int fd = test::raw_connect(port);
   if (receive_buffer > 0) {
     ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
   }
@@ -280,7 +226,7 @@ int authenticated_raw_peer(std::uint16_t port, std::uint64_t incarnation, int re
   w.fixed(incarnation);
   net::wire_encode(w, std::string("127.0.0.1"));
   w.fixed(std::uint16_t{1});
-  write_all(fd, frame_of(net::frame_kind::node_info, info));
+  test::write_all(fd, test::frame_of(net::frame_kind::node_info, info));
   return fd;
 }
 
@@ -486,9 +432,9 @@ TEST_CASE("bad input on raw sockets: each connection is dropped, the node serves
 
   // 1. Garbage.
   {
-    const int fd = raw_connect(b.port());
+    const int fd = test::raw_connect(b.port());
     const std::string junk = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
-    write_all(
+    test::write_all(
         fd, std::vector<std::byte>(reinterpret_cast<const std::byte*>(junk.data()),
                                    reinterpret_cast<const std::byte*>(junk.data()) + junk.size()));
     CHECK(closed_by_peer(fd));
@@ -496,22 +442,22 @@ TEST_CASE("bad input on raw sockets: each connection is dropped, the node serves
   }
   // 2. An oversized length, before the handshake.
   {
-    const int fd = raw_connect(b.port());
-    write_all(fd,
-              {std::byte{0xff}, std::byte{0xff}, std::byte{0xff}, std::byte{0x7f}, std::byte{1}});
+    const int fd = test::raw_connect(b.port());
+    test::write_all(
+        fd, {std::byte{0xff}, std::byte{0xff}, std::byte{0xff}, std::byte{0x7f}, std::byte{1}});
     CHECK(closed_by_peer(fd));
     ::close(fd);
   }
   // 3. A malformed handshake: a hello frame whose payload is truncated.
   {
-    const int fd = raw_connect(b.port());
-    write_all(fd, frame_of(net::frame_kind::hello, {std::byte{1}, std::byte{2}}));
+    const int fd = test::raw_connect(b.port());
+    test::write_all(fd, test::frame_of(net::frame_kind::hello, {std::byte{1}, std::byte{2}}));
     CHECK(closed_by_peer(fd));
     ::close(fd);
   }
   // 4. A wrong secret: refused with a clear error.
   {
-    const int fd = raw_connect(b.port());
+    const int fd = test::raw_connect(b.port());
     auto h = raw_handshake(fd, "not-the-secret", net::protocol_version);
     CHECK(h.current() == net::handshake::state::failed);
     CHECK(closed_by_peer(fd));
@@ -519,7 +465,7 @@ TEST_CASE("bad input on raw sockets: each connection is dropped, the node serves
   }
   // 5. A wrong protocol version: the error names both versions.
   {
-    const int fd = raw_connect(b.port());
+    const int fd = test::raw_connect(b.port());
     auto h = raw_handshake(fd, secret, net::protocol_version + 1);
     REQUIRE(h.current() == net::handshake::state::failed);
     CHECK(h.error().text.find("version") != std::string::npos);
@@ -539,9 +485,9 @@ TEST_CASE("bad input on raw sockets: each connection is dropped, the node serves
       m.varint(0);                                    // sender
       m.fixed(key);                                   // a request
       m.fixed(std::uint64_t{0x1234567890abcdefull});  // no such type
-      write_all(fd, frame_of(net::frame_kind::message, msg));
-      const auto answer =
-          next_message(fd, [](const net::frame& f) { return f.kind == net::frame_kind::message; });
+      test::write_all(fd, test::frame_of(net::frame_kind::message, msg));
+      const auto answer = test::next_frame(
+          fd, [](const net::frame& f) { return f.kind == net::frame_kind::message; });
       REQUIRE(answer);
       net::reader r{answer->payload, net::decode_limits{}};
       std::uint8_t kind = 0;
@@ -560,10 +506,10 @@ TEST_CASE("bad input on raw sockets: each connection is dropped, the node serves
   }
   // 7. Authenticated, then an oversized frame.
   {
-    const int fd = raw_connect(b.port());
+    const int fd = test::raw_connect(b.port());
     auto h = raw_handshake(fd, secret, net::protocol_version);
     REQUIRE(h.current() == net::handshake::state::done);
-    write_all(fd, {std::byte{0xff}, std::byte{0xff}, std::byte{0xff}, std::byte{0xff}});
+    test::write_all(fd, {std::byte{0xff}, std::byte{0xff}, std::byte{0xff}, std::byte{0xff}});
     CHECK(closed_by_peer(fd));
     ::close(fd);
   }
@@ -579,7 +525,7 @@ TEST_CASE("bad input on raw sockets: each connection is dropped, the node serves
     m.fixed(std::uint64_t{1});  // a request key the node might have used
     m.fixed(net::type_id_of("u8"));
     m.fixed(std::uint8_t{7});
-    write_all(fd, frame_of(net::frame_kind::message, msg));
+    test::write_all(fd, test::frame_of(net::frame_kind::message, msg));
     CHECK(closed_by_peer(fd));
     ::close(fd);
   }
@@ -596,7 +542,7 @@ TEST_CASE("bad input on raw sockets: each connection is dropped, the node serves
     m.fixed(net::type_id_of("libactor.exit"));
     m.fixed(std::uint8_t{0});  // an empty handle as the source
     net::wire_encode(m, exit_reason::error("forged"));
-    write_all(fd, frame_of(net::frame_kind::message, msg));
+    test::write_all(fd, test::frame_of(net::frame_kind::message, msg));
     CHECK(closed_by_peer(fd));
     ::close(fd);
   }
@@ -657,7 +603,7 @@ TEST_CASE("a peer that stops reading: its outbound queue is bounded, sends are r
   m.fixed(std::uint64_t{0});
   m.fixed(net::wire_id_v<na::item>);
   net::wire_encode(m, na::item{1, 2});
-  write_all(fd, frame_of(net::frame_kind::message, msg));
+  test::write_all(fd, test::frame_of(net::frame_kind::message, msg));
   REQUIRE(senders.wait_for_size(1));
   const actor_ref stalled = senders.items()[0];
   REQUIRE(stalled);
@@ -720,7 +666,7 @@ struct raw_pair {
     m.fixed(std::uint64_t{0});
     m.fixed(net::wire_id_v<na::item>);
     net::wire_encode(m, na::item{1, seq});
-    return frame_of(net::frame_kind::message, msg);
+    return test::frame_of(net::frame_kind::message, msg);
   }
   bool logged(const std::string& what, std::chrono::milliseconds d = 10s) {
     const auto end = std::chrono::steady_clock::now() + d;
@@ -743,15 +689,15 @@ TEST_CASE(
     "connection stays",
     "[cluster][raw]") {
   raw_pair p;
-  write_all(p.fd, p.item_frame(1));
+  test::write_all(p.fd, p.item_frame(1));
   REQUIRE(p.senders.wait_for_size(1));
   const actor_ref remote = p.senders.items()[0];
   auto answer = std::async(std::launch::async, [&] {
     return remote.ask<std::int64_t>(na::item{2, 3}, 60s).get();
   });
   // The request reaches the raw peer; it answers with a type a lacks.
-  auto req =
-      next_message(p.fd, [](const net::frame& f) { return f.kind == net::frame_kind::message; });
+  auto req = test::next_frame(
+      p.fd, [](const net::frame& f) { return f.kind == net::frame_kind::message; });
   REQUIRE(req);
   net::reader r{req->payload, net::decode_limits{}};
   std::uint8_t kind = 0;
@@ -768,7 +714,7 @@ TEST_CASE(
   w.fixed(key);
   w.fixed(std::uint64_t{0x0badc0de0badc0deull});
   w.fixed(std::uint32_t{42});
-  write_all(p.fd, frame_of(net::frame_kind::message, reply));
+  test::write_all(p.fd, test::frame_of(net::frame_kind::message, reply));
   REQUIRE(answer.wait_for(30s) == std::future_status::ready);
   auto got = answer.get();
   REQUIRE_FALSE(got);
@@ -776,7 +722,7 @@ TEST_CASE(
   CHECK(got.err().text.find("0badc0de0badc0de") != std::string::npos);
   CHECK(p.logged("refused a message of type id 0badc0de0badc0de from node raw-client"));
   // The connection still carries messages.
-  write_all(p.fd, p.item_frame(2));
+  test::write_all(p.fd, p.item_frame(2));
   REQUIRE(p.senders.wait_for_size(2));
   CHECK(p.node->stats().protocol_errors == 0);
   CHECK(p.node->stats().unknown_types == 1);
@@ -786,7 +732,7 @@ TEST_CASE("raw peer: a heartbeat or leaving frame with a payload ends the connec
           "[cluster][raw]") {
   for (auto kind : {net::frame_kind::heartbeat, net::frame_kind::leaving}) {
     raw_pair p;
-    write_all(p.fd, frame_of(kind, {std::byte{1}}));
+    test::write_all(p.fd, test::frame_of(kind, {std::byte{1}}));
     CHECK(closed_by_peer(p.fd));
     CHECK(p.logged("with a payload of 1 bytes"));
     CHECK(p.node->stats().protocol_errors == 1);
@@ -795,10 +741,10 @@ TEST_CASE("raw peer: a heartbeat or leaving frame with a payload ends the connec
 
 TEST_CASE("raw peer: nothing is served after leaving", "[cluster][raw]") {
   raw_pair p;
-  write_all(p.fd, p.item_frame(1));
+  test::write_all(p.fd, p.item_frame(1));
   REQUIRE(p.senders.wait_for_size(1));
-  write_all(p.fd, frame_of(net::frame_kind::leaving, {}));
-  write_all(p.fd, p.item_frame(2));
+  test::write_all(p.fd, test::frame_of(net::frame_kind::leaving, {}));
+  test::write_all(p.fd, p.item_frame(2));
   CHECK(closed_by_peer(p.fd));
   CHECK(p.logged("a frame after `leaving`"));
   CHECK(p.node->stats().protocol_errors == 1);
@@ -821,7 +767,7 @@ TEST_CASE("raw peer: control frames to a peer that does not read are bounded too
   const std::size_t rounds = 200;
   bool closed = false;
   for (std::size_t i = 0; i < rounds && !closed; ++i) {
-    write_all(p.fd, batch);
+    test::write_all(p.fd, batch);
     closed = p.logged("the peer does not read", 1ms);
   }
   INFO([&] {

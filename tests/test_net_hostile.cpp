@@ -43,78 +43,24 @@ net::node_config cfg(std::string name) {
   return test::node_config(std::move(name), secret);
 }
 
-int raw_connect(std::uint16_t port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  return fd;
-}
-
-void write_all(int fd, const std::vector<std::byte>& b) {
-  std::size_t off = 0;
-  while (off < b.size()) {
-    const auto n = ::send(fd, b.data() + off, b.size() - off, MSG_NOSIGNAL);
-    if (n <= 0) return;
-    off += static_cast<std::size_t>(n);
-  }
-}
-
-std::vector<std::byte> frame_of(net::frame_kind k, const std::vector<std::byte>& payload) {
-  std::vector<std::byte> out;
-  net::append_frame(out, k, payload);
-  return out;
-}
-
-/// Reads frames until one satisfies `want`, with a deadline.
-template <class Pred>
-std::optional<net::frame> next_frame(int fd, Pred want, std::chrono::milliseconds d = 10s) {
-  std::vector<std::byte> in;
-  const auto deadline = std::chrono::steady_clock::now() + d;
-  char buf[4096];
-  while (true) {
-    while (in.size() >= 5) {
-      std::uint32_t len = 0;
-      for (int i = 0; i < 4; ++i) len |= static_cast<std::uint32_t>(in[i]) << (8 * i);
-      if (in.size() < 4 + std::size_t{len}) break;
-      net::frame f{static_cast<net::frame_kind>(in[4]),
-                   std::vector<std::byte>(in.begin() + 5, in.begin() + 4 + len)};
-      in.erase(in.begin(), in.begin() + 4 + len);
-      if (want(f)) return f;
-    }
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) return std::nullopt;
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(left.count())) != 1) return std::nullopt;
-    const auto n = ::read(fd, buf, sizeof buf);
-    if (n <= 0) return std::nullopt;
-    const auto* b = reinterpret_cast<const std::byte*>(buf);
-    in.insert(in.end(), b, b + n);
-  }
-}
-
 /// A raw socket that authenticates as node `name` and sends node_info with
 /// `incarnation`; returns once the node answered with its own node_info.
 int raw_peer(std::uint16_t port, const std::string& name, std::uint64_t incarnation) {
-  const int fd = raw_connect(port);
+  const int fd = test::raw_connect(port);
   net::handshake_config c;
   c.node_name = name;
   c.secret = secret;
   c.version = net::protocol_version;
   net::handshake h(c, net::handshake::role::initiator);
-  write_all(fd, h.start());
+  test::write_all(fd, h.start());
   char buf[4096];
   while (h.current() == net::handshake::state::in_progress) {
     pollfd p{fd, POLLIN, 0};
     REQUIRE(::poll(&p, 1, 10000) == 1);
     const auto n = ::read(fd, buf, sizeof buf);
     REQUIRE(n > 0);
-    write_all(fd, h.feed(std::span<const std::byte>(reinterpret_cast<std::byte*>(buf),
-                                                    static_cast<std::size_t>(n))));
+    test::write_all(fd, h.feed(std::span<const std::byte>(reinterpret_cast<std::byte*>(buf),
+                                                          static_cast<std::size_t>(n))));
   }
   REQUIRE(h.current() == net::handshake::state::done);
   std::vector<std::byte> info;
@@ -122,8 +68,9 @@ int raw_peer(std::uint16_t port, const std::string& name, std::uint64_t incarnat
   w.fixed(incarnation);
   net::wire_encode(w, std::string("127.0.0.1"));
   w.fixed(std::uint16_t{1});
-  write_all(fd, frame_of(net::frame_kind::node_info, info));
-  REQUIRE(next_frame(fd, [](const net::frame& f) { return f.kind == net::frame_kind::node_info; }));
+  test::write_all(fd, test::frame_of(net::frame_kind::node_info, info));
+  REQUIRE(test::next_frame(
+      fd, [](const net::frame& f) { return f.kind == net::frame_kind::node_info; }));
   return fd;
 }
 
@@ -135,7 +82,7 @@ std::vector<std::byte> unknown_type_message(std::uint64_t request) {
   m.varint(0);                                    // sender
   m.fixed(request);                               // 0: one-way
   m.fixed(std::uint64_t{0x1234567890abcdefull});  // a type the node does not know
-  return frame_of(net::frame_kind::message, msg);
+  return test::frame_of(net::frame_kind::message, msg);
 }
 
 /// Outgoing TCP connections in SYN_SENT to 127.0.0.1:`port`.
@@ -156,16 +103,6 @@ std::size_t syn_sent_to(std::uint16_t port) {
   return n;
 }
 
-template <class Pred>
-bool eventually(Pred pred, std::chrono::steady_clock::duration d = 20s) {
-  const auto end = std::chrono::steady_clock::now() + d;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > end) return false;
-    std::this_thread::sleep_for(5ms);  // polling a condition with a deadline
-  }
-  return true;
-}
-
 }  // namespace
 
 // A peer on newer code (a rolling upgrade) or a hostile one sends messages
@@ -184,10 +121,11 @@ TEST_CASE("messages of an unknown type are logged once per type, not once each",
     auto f = unknown_type_message(0);
     burst.insert(burst.end(), f.begin(), f.end());
   }
-  write_all(fd, burst);
+  test::write_all(fd, burst);
   // A request last: its error answer means everything before was handled.
-  write_all(fd, unknown_type_message(77));
-  REQUIRE(next_frame(fd, [](const net::frame& f) { return f.kind == net::frame_kind::message; }));
+  test::write_all(fd, unknown_type_message(77));
+  REQUIRE(
+      test::next_frame(fd, [](const net::frame& f) { return f.kind == net::frame_kind::message; }));
   std::size_t lines = 0;
   for (auto& l : log.items()) lines += l.find("does not know") != std::string::npos;
   INFO("log lines about the unknown type: " << lines);
@@ -207,7 +145,7 @@ TEST_CASE("a far-future incarnation that went away does not lock the name out", 
   net::node a(sys_a, ca);
   const int fd = raw_peer(a.port(), "b", ~std::uint64_t{0});
   ::close(fd);
-  REQUIRE(eventually([&] { return a.stats().node_downs >= 1; }));
+  REQUIRE(test::eventually([&] { return a.stats().node_downs >= 1; }));
   actor_system sys_b{system_config{.workers = 2}};
   net::node b(sys_b, cfg("b"));
   auto r = b.connect("127.0.0.1", a.port(), 5s);
@@ -246,8 +184,8 @@ TEST_CASE("a dial hanging in TCP connect does not keep the peer's own connection
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   REQUIRE(::bind(hole, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
   REQUIRE(::listen(hole, 0) == 0);
-  const int filler = raw_connect(old_port);                         // fills the accept queue
-  REQUIRE(eventually([&] { return syn_sent_to(old_port) >= 1; }));  // a's redial hangs
+  const int filler = test::raw_connect(old_port);                         // fills the accept queue
+  REQUIRE(test::eventually([&] { return syn_sent_to(old_port) >= 1; }));  // a's redial hangs
 
   actor_system sys_b2{system_config{.workers = 1}};
   net::node b2(sys_b2, cfg("b"));

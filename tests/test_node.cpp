@@ -120,17 +120,6 @@ std::size_t established_to(std::initializer_list<std::uint16_t> ports) {
   return n;
 }
 
-/// Waits until `pred()` holds, checking every few milliseconds, or the deadline passes.
-template <class Pred>
-bool eventually(Pred pred, std::chrono::steady_clock::duration d = test::deadline) {
-  const auto end = std::chrono::steady_clock::now() + d;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > end) return false;
-    std::this_thread::sleep_for(5ms);  // polling interval of a condition with a deadline
-  }
-  return true;
-}
-
 }  // namespace
 
 TEST_CASE("lookup, send and ask across nodes", "[node]") {
@@ -764,9 +753,9 @@ TEST_CASE("a node restarted while its old process still runs replaces it; the ol
   };
   // It learns why at once (the old connection was refused, not just closed),
   // logs it once, and its redials keep being refused without more lines.
-  REQUIRE(eventually([&] { return refusals() >= 1; }));
+  REQUIRE(test::eventually([&] { return refusals() >= 1; }));
   const auto dials = b1->stats().dialled;
-  REQUIRE(eventually([&] { return b1->stats().dialled >= dials + 2; }));
+  REQUIRE(test::eventually([&] { return b1->stats().dialled >= dials + 2; }));
   CHECK(refusals() == 1);
   bool told_why = false;
   for (auto& l : old_log.items()) {
@@ -864,7 +853,7 @@ TEST_CASE("two nodes dialling each other at once end with one connection, and no
     REQUIRE(from_b);
     CHECK(*from_a == "b");
     CHECK(*from_b == "a");
-    REQUIRE(eventually([&] { return established_to({a.port(), b.port()}) == 1; }));
+    REQUIRE(test::eventually([&] { return established_to({a.port(), b.port()}) == 1; }));
     CHECK(a.stats().node_downs == 0);
     CHECK(b.stats().node_downs == 0);
     CHECK(a.stats().peers_up == 1);

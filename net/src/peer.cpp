@@ -26,6 +26,15 @@ void peer::flush() noexcept {
   if (c) c->flush();
 }
 
+std::optional<peer::request> peer::take_request(std::uint64_t key) {
+  std::lock_guard lock(mu_);
+  auto it = requests_.find(key);
+  if (it == requests_.end()) return std::nullopt;
+  std::optional<request> req(std::move(it->second));
+  requests_.erase(it);
+  return req;
+}
+
 struct node_impl::effects {
   struct down {
     std::vector<core::ref_ptr<remote_proxy>> proxies;

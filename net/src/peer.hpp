@@ -37,6 +37,9 @@ class peer final : public core::flushable {
       : node_(n), owner_(std::move(owner)), name_(std::move(name)), machine_(s) {}
   /// Writes what the current handler queued for the peer (core::flushable).
   void flush() noexcept override;
+  struct request;
+  /// Removes and returns the ask waiting for the answer with `key`.
+  std::optional<request> take_request(std::uint64_t key);
 
   /// Proxies are keyed by actor id and incarnation: while the first
   /// connection is made, handles of different incarnations can arrive.

@@ -204,15 +204,7 @@ void session::unknown_type(libactor::detail::msg_kind kind, std::uint64_t reques
     conn_.flush();
   } else if (kind == msg_kind::response || kind == msg_kind::error_reply) {
     // An answer this node cannot read: its asker fails now.
-    std::optional<peer::request> req;
-    {
-      std::lock_guard lock(p.mu_);
-      auto it = p.requests_.find(request);
-      if (it != p.requests_.end()) {
-        req = std::move(it->second);
-        p.requests_.erase(it);
-      }
-    }
+    std::optional<peer::request> req = p.take_request(request);
     if (req) {
       core::actor_access::enqueue(
           core::actor_access::get(req->asker),
@@ -305,15 +297,7 @@ bool session::on_message(std::span<const std::byte> payload) {
   }
   node_.stats_.messages_in.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
   if (kind == msg_kind::response || kind == msg_kind::error_reply) {
-    std::optional<peer::request> req;
-    {
-      std::lock_guard lock(p.mu_);
-      auto it = p.requests_.find(request);
-      if (it != p.requests_.end()) {
-        req = std::move(it->second);
-        p.requests_.erase(it);
-      }
-    }
+    std::optional<peer::request> req = p.take_request(request);
     if (!req) {
       m->request_id = 0;
       node_.drain_->drop(m, errc::receiver_down, "", send_status::dead_letter);
