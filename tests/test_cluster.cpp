@@ -18,6 +18,7 @@
 #include <libactor/net/handshake.hpp>
 #include <libactor/net/node.hpp>
 
+#include <atomic>
 #include <cstdio>
 #include <fstream>
 #include <future>
@@ -53,7 +54,9 @@ class child_node {
  public:
   child_node(std::string name, std::uint16_t port = 0, std::vector<std::string> extra = {})
       : name_(std::move(name)) {
-    err_path_ = "/tmp/libactor-test-" + std::to_string(::getpid()) + "-" + name_ + ".err";
+    static std::atomic<int> serial{0};  // two processes may share a node name
+    err_path_ = "/tmp/libactor-test-" + std::to_string(::getpid()) + "-" + name_ + "-" +
+                std::to_string(serial.fetch_add(1)) + ".err";
     int out[2];
     REQUIRE(::pipe(out) == 0);
     std::vector<std::string> args{
@@ -777,4 +780,37 @@ TEST_CASE("raw peer: control frames to a peer that does not read are bounded too
   }());
   CHECK(p.logged("the peer does not read: its outbound queue is full (max_outbound_bytes)"));
   CHECK(closed_by_peer(p.fd, 60s));
+}
+
+TEST_CASE(
+    "three processes: a second process named b replaces the first on a; the first is told "
+    "why and stays out",
+    "[cluster][restart]") {
+  test::recorder<std::string> downs;
+  here a;
+  child_node b1("b");
+  REQUIRE(a.node->connect("127.0.0.1", b1.port(), 30s));
+  auto old_sink = a.node->lookup("b", "sink", 30s);
+  REQUIRE(old_sink);
+  a.sys.spawn([&, h = *old_sink](actor& self) -> behavior {
+    self.monitor(h);
+    return {[&](const down_msg& d) { downs.push(d.reason.to_string()); }};
+  });
+  // A new process with the same name dials a while the first one runs.
+  child_node b2("b", 0, {"--peer", "127.0.0.1:" + std::to_string(a.node->port())});
+  REQUIRE(downs.wait_for_size(1, 30s));
+  CHECK(downs.items()[0].find("restarted") != std::string::npos);
+  CHECK(old_sink->send(na::item{1, 1}) == send_status::dead_letter);
+  // The first process learns why, and is refused on its redials.
+  REQUIRE(test::eventually(
+      [&] { return b1.stderr_text().find("this process was replaced") != std::string::npos; }));
+  // a uses the new process: with the old one killed, nothing changes for a.
+  b1.kill9();
+  auto stats = a.node->lookup("b", "stats", 30s);
+  REQUIRE(stats);
+  auto s = stats->ask<na::stats_report>(na::stats_query{}, 30s).get();
+  REQUIRE(s);
+  CHECK(s->peers_up == 1);
+  CHECK(a.node->stats().node_downs == 1);  // the replacement, and nothing since
+  CHECK(a.node->stats().peers_up == 1);
 }

@@ -24,6 +24,10 @@ using namespace std::chrono_literals;
 
 namespace {
 
+// Simulated scenarios are cheap (microseconds each): many more orders than
+// the suite's default seed count.
+constexpr std::uint64_t sim_seeds = 10 * test::seeds;
+
 peer_machine::settings settings(bool own_dial_wins) {
   return {.own_dial_wins = own_dial_wins, .reconnect_min = 10ms, .reconnect_max = 80ms};
 }
@@ -362,84 +366,90 @@ TEST_CASE(
     "peer machine: simulated pairs dialling each other converge on one connection, "
     "with no teardown",
     "[peer][sim]") {
-  test::for_seeds([](std::uint64_t seed) {
-    cluster cl(seed);
-    const int a = cl.start("a", 1'000 + seed);
-    const int b = cl.start("b", 2'000 + seed);
-    // Unrelated traffic first: a third process and connections to it.
-    const int c = cl.start("c", 3'000 + seed);
-    cl.dial(c, "a");
-    cl.dial(a, "b");
-    cl.dial(b, "a");
-    if (seed % 3 == 0) cl.connect(b, "a");  // a user's connect() of the same pair
-    if (seed % 5 == 0) cl.connect(a, "b");
-    cl.run_until_quiet();
-    cl.check_connected(a, b);
-    cl.check_connected(a, c);
-    CHECK(cl.procs[a].teardowns["b"] == 0);
-    CHECK(cl.procs[b].teardowns["a"] == 0);
-    CHECK(cl.procs[a].promotions["b"] == 1);
-    CHECK(cl.procs[b].promotions["a"] == 1);
-  });
+  test::for_seeds(
+      [](std::uint64_t seed) {
+        cluster cl(seed);
+        const int a = cl.start("a", 1'000 + seed);
+        const int b = cl.start("b", 2'000 + seed);
+        // Unrelated traffic first: a third process and connections to it.
+        const int c = cl.start("c", 3'000 + seed);
+        cl.dial(c, "a");
+        cl.dial(a, "b");
+        cl.dial(b, "a");
+        if (seed % 3 == 0) cl.connect(b, "a");  // a user's connect() of the same pair
+        if (seed % 5 == 0) cl.connect(a, "b");
+        cl.run_until_quiet();
+        cl.check_connected(a, b);
+        cl.check_connected(a, c);
+        CHECK(cl.procs[a].teardowns["b"] == 0);
+        CHECK(cl.procs[b].teardowns["a"] == 0);
+        CHECK(cl.procs[a].promotions["b"] == 1);
+        CHECK(cl.procs[b].promotions["a"] == 1);
+      },
+      sim_seeds);
 }
 
 TEST_CASE(
     "peer machine: a restart while the old connection is half-open replaces the old "
     "incarnation, and the old process stays out",
     "[peer][sim]") {
-  test::for_seeds([](std::uint64_t seed) {
-    cluster cl(seed);
-    const int a = cl.start("a", 500);
-    const int b1 = cl.start("b", 1'000);
-    cl.dial(b1, "a");
-    cl.run_until_quiet();
-    cl.check_connected(a, b1);
-    const conn_id old = cl.machine(a, "b").primary();
-    // b restarts. With an odd seed the old process is gone (its FIN lost:
-    // the connection is half-open at a); with an even one it is still alive
-    // and keeps redialling.
-    if (seed % 2 == 1) {
-      cl.kill(b1);
-      cl.lose_fin(a, old);
-    }
-    const int b2 = cl.start("b", 2'000 + seed);
-    cl.dial(b2, "a");
-    // A live old process redials for ever: let it try for a while, then
-    // end it and let the rest settle.
-    for (int i = 0; i < 300; ++i) cl.step_once();
-    cl.kill(b1);
-    cl.run_until_quiet();
-    cl.check_connected(a, b2);
-    CHECK(cl.procs[a].teardowns["b"] == 1);  // the old incarnation, once
-    if (seed % 2 == 0) {
-      // The old process lost its connection and was refused ever since.
-      CHECK(cl.machine(b1, "a").current() != peer_machine::phase::up);
-      CHECK(cl.procs[b1].promotions["a"] == 1);
-    }
-  });
+  test::for_seeds(
+      [](std::uint64_t seed) {
+        cluster cl(seed);
+        const int a = cl.start("a", 500);
+        const int b1 = cl.start("b", 1'000);
+        cl.dial(b1, "a");
+        cl.run_until_quiet();
+        cl.check_connected(a, b1);
+        const conn_id old = cl.machine(a, "b").primary();
+        // b restarts. With an odd seed the old process is gone (its FIN lost:
+        // the connection is half-open at a); with an even one it is still alive
+        // and keeps redialling.
+        if (seed % 2 == 1) {
+          cl.kill(b1);
+          cl.lose_fin(a, old);
+        }
+        const int b2 = cl.start("b", 2'000 + seed);
+        cl.dial(b2, "a");
+        // A live old process redials for ever: let it try for a while, then
+        // end it and let the rest settle.
+        for (int i = 0; i < 300; ++i) cl.step_once();
+        cl.kill(b1);
+        cl.run_until_quiet();
+        cl.check_connected(a, b2);
+        CHECK(cl.procs[a].teardowns["b"] == 1);  // the old incarnation, once
+        if (seed % 2 == 0) {
+          // The old process lost its connection and was refused ever since.
+          CHECK(cl.machine(b1, "a").current() != peer_machine::phase::up);
+          CHECK(cl.procs[b1].promotions["a"] == 1);
+        }
+      },
+      sim_seeds);
 }
 
 TEST_CASE(
     "peer machine: a restart during the handshake and fast restarts end on the newest "
     "incarnation",
     "[peer][sim]") {
-  test::for_seeds([](std::uint64_t seed) {
-    cluster cl(seed);
-    const int a = cl.start("a", 10);
-    int b = cl.start("b", 100);
-    cl.dial(a, "b");
-    // A few steps: the handshake may be anywhere when b dies.
-    for (std::uint64_t i = 0; i < seed % 5; ++i) cl.step_once();
-    const int restarts = 1 + static_cast<int>(seed % 3);
-    for (int r = 0; r < restarts; ++r) {
-      cl.kill(b);
-      b = cl.start("b", 200 + 100 * static_cast<std::uint64_t>(r));
-      if ((seed >> r) & 1) cl.dial(b, "a");  // the new process dials too, or only a redials
-      for (std::uint64_t i = 0; i < (seed >> 3) % 4; ++i) cl.step_once();
-    }
-    cl.run_until_quiet();
-    cl.check_connected(a, b);
-  });
+  test::for_seeds(
+      [](std::uint64_t seed) {
+        cluster cl(seed);
+        const int a = cl.start("a", 10);
+        int b = cl.start("b", 100);
+        cl.dial(a, "b");
+        // A few steps: the handshake may be anywhere when b dies.
+        for (std::uint64_t i = 0; i < seed % 5; ++i) cl.step_once();
+        const int restarts = 1 + static_cast<int>(seed % 3);
+        for (int r = 0; r < restarts; ++r) {
+          cl.kill(b);
+          b = cl.start("b", 200 + 100 * static_cast<std::uint64_t>(r));
+          if ((seed >> r) & 1) cl.dial(b, "a");  // the new process dials too, or only a redials
+          for (std::uint64_t i = 0; i < (seed >> 3) % 4; ++i) cl.step_once();
+        }
+        cl.run_until_quiet();
+        cl.check_connected(a, b);
+      },
+      sim_seeds);
 }
 
 TEST_CASE("peer machine: a stopped machine closes everything and never redials", "[peer]") {
