@@ -11,6 +11,7 @@
 
 #include <libactor/net/frame.hpp>
 #include <libactor/net/node.hpp>
+#include <libactor/net/wire.hpp>
 
 #include <chrono>
 #include <optional>
@@ -63,6 +64,16 @@ inline std::vector<std::byte> frame_of(libactor::net::frame_kind k,
   std::vector<std::byte> out;
   libactor::net::append_frame(out, k, payload);
   return out;
+}
+
+/// A node_info frame: incarnation `inc`, listening on 127.0.0.1:1.
+inline std::vector<std::byte> node_info_frame(std::uint64_t inc) {
+  std::vector<std::byte> info;
+  libactor::net::writer w{info};
+  w.fixed(inc);
+  libactor::net::wire_encode(w, std::string("127.0.0.1"));
+  w.fixed(std::uint16_t{1});
+  return frame_of(libactor::net::frame_kind::node_info, info);
 }
 
 /// Reads frames from `fd` until one satisfies `want`, with a deadline; it

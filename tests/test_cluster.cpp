@@ -224,12 +224,7 @@ int authenticated_raw_peer(std::uint16_t port, std::uint64_t incarnation, int re
   }
   auto h = raw_handshake(fd, secret, net::protocol_version);
   REQUIRE(h.current() == net::handshake::state::done);
-  std::vector<std::byte> info;
-  net::writer w{info};
-  w.fixed(incarnation);
-  net::wire_encode(w, std::string("127.0.0.1"));
-  w.fixed(std::uint16_t{1});
-  test::write_all(fd, test::frame_of(net::frame_kind::node_info, info));
+  test::write_all(fd, test::node_info_frame(incarnation));
   return fd;
 }
 

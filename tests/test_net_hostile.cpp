@@ -16,6 +16,7 @@
 #include <libactor/net/node.hpp>
 
 #include <fstream>
+#include <future>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -63,12 +64,7 @@ int raw_peer(std::uint16_t port, const std::string& name, std::uint64_t incarnat
                                                           static_cast<std::size_t>(n))));
   }
   REQUIRE(h.current() == net::handshake::state::done);
-  std::vector<std::byte> info;
-  net::writer w{info};
-  w.fixed(incarnation);
-  net::wire_encode(w, std::string("127.0.0.1"));
-  w.fixed(std::uint16_t{1});
-  test::write_all(fd, test::frame_of(net::frame_kind::node_info, info));
+  test::write_all(fd, test::node_info_frame(incarnation));
   REQUIRE(test::next_frame(
       fd, [](const net::frame& f) { return f.kind == net::frame_kind::node_info; }));
   return fd;
@@ -220,11 +216,10 @@ TEST_CASE("a watch queued while connecting behind a full queue still reaches the
   net::node a(sys_a, ca);
   // Slow b's I/O a little: its only worker is busy, the backstop serves it.
   sys_b.spawn([](actor&) -> behavior { return {[](int) {}}; });
-  std::atomic<bool> hold{true};
-  auto busy = sys_b.spawn([&](actor&) -> behavior {
-    return {[&](const bool&) {
-      while (hold.load()) std::this_thread::sleep_for(1ms);  // keeps b's worker busy
-    }};
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  auto busy = sys_b.spawn([released](actor&) -> behavior {
+    return {[released](const bool&) { released.wait(); }};  // keeps b's worker busy
   });
   busy.send(true);
 
@@ -244,7 +239,7 @@ TEST_CASE("a watch queued while connecting behind a full queue still reaches the
     return {[&](const down_msg& d) { downs.push(d.reason.to_string()); }};
   });
   REQUIRE(watching.wait_for_at_least(1));
-  hold = false;
+  release.set_value();
   REQUIRE(a.await_peer("b", 10s));
   // The message got through; now the target stops, and a's monitor must fire.
   REQUIRE(h.send(std::int64_t{1}) == send_status::ok);

@@ -209,7 +209,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   // The probe: a lookup the service must answer, unless the input ended the
   // connection.
-  const std::uint64_t key = 0x7072'6f62'6500'0000ull | (incarnation.load() & 0xffff);
+  const std::uint64_t key =
+      0x7072'6f62'6500'0000ull |
+      (incarnation.load(std::memory_order_relaxed) & 0xffff);  // relaxed: a tag
   std::vector<std::byte> probe_payload;
   net::writer pw{probe_payload};
   net::wire_encode(pw, std::string("echo"));
