@@ -252,6 +252,10 @@ bool node_impl::finish(const core::ref_ptr<peer>& p, effects& fx, const std::str
       c->close(a.text, false);
     }
   }
+  // What queued for the peer while it connected is on the wire before
+  // anyone hears it is up (a sender woken by that must find the queue
+  // drained, not full of frames from before).
+  for (auto& c : fx.flushes) c->flush();
   const bool replacement = !fx.downs.empty() && fx.downs.back().replaced;
   for (auto& u : fx.ups) {
     stats_.peers_up.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
@@ -283,7 +287,6 @@ bool node_impl::finish(const core::ref_ptr<peer>& p, effects& fx, const std::str
     for (auto& w : u.waiters) fx.resolved.emplace_back(w, p->name_);
     for (auto& w : u.watchers) w.send(node_up_msg{p->name_});
   }
-  for (auto& c : fx.flushes) c->flush();
   for (auto& [w, name] : fx.resolved) w->set_value(name);
   for (auto& [w, why] : fx.failed_waiters) w->set_value(error{errc::node_down, why});
   for (auto& [id, ep] : fx.dials) dial(p, ep, nullptr, id);
