@@ -152,6 +152,43 @@ TEST_CASE("await_peer waits for a node that dials in", "[node]") {
   CHECK(a.stats().peers_up == 1);
 }
 
+TEST_CASE("a peer seen up is counted up, also while its replacement is still being logged",
+          "[node][restart]") {
+  // a's log hook holds the line that reports b's replacement: by then the
+  // new connection is in use, and stats() must say so.
+  test::counter entered;
+  test::counter released;
+  actor_system sys_a{system_config{.workers = 2}};
+  test::unrelated(sys_a, 2);
+  auto ca = cfg("a");
+  ca.log = [&](std::string_view line) {
+    if (line.find("restarted") == std::string_view::npos) return;
+    entered.add();
+    (void)released.wait_for_at_least(1);
+  };
+  net::node a(sys_a, ca);
+  actor_system sys_b1{system_config{.workers = 1}};
+  net::node b1(sys_b1, cfg("b"));
+  REQUIRE(b1.connect("127.0.0.1", a.port(), 10s));
+  REQUIRE(a.await_peer("b", 10s));
+  CHECK(a.stats().peers_up == 1);
+
+  actor_system sys_b2{system_config{.workers = 1}};
+  net::node b2(sys_b2, cfg("b"));
+  auto dialled =
+      std::async(std::launch::async, [&] { return b2.connect("127.0.0.1", a.port(), 10s); });
+  const bool held = entered.wait_for_at_least(1);
+  CHECK(held);
+  const bool seen_up = static_cast<bool>(a.await_peer("b", 10s));
+  const auto counted = a.stats().peers_up;
+  released.add();
+  REQUIRE(held);
+  CHECK(seen_up);
+  CHECK(counted == 1);
+  CHECK(dialled.get());
+  CHECK(a.stats().peers_up == 1);
+}
+
 TEST_CASE("a handle inside a message is used for the reply", "[node]") {
   test::recorder<std::int64_t> got;
   pair_of_nodes n;

@@ -118,6 +118,9 @@ void node_impl::stage(peer& p, const peer_machine::actions& acts, effects& fx) {
         u.conn = c;
         u.incarnation = a.incarnation;
         p.primary_ = c;
+        // Counted with the phase change, under the peer's mutex: whoever
+        // sees the peer up (await_peer) sees it counted.
+        stats_.peers_up.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
         if (c) {
           c->promoted();
           p.adv_host_ = c->info_.host;
@@ -164,7 +167,8 @@ void node_impl::stage(peer& p, const peer_machine::actions& acts, effects& fx) {
       }
       case act::teardown: {
         effects::down d;
-        d.was_up = p.primary_ != nullptr;
+        if (p.primary_)
+          stats_.peers_up.fetch_sub(1, std::memory_order_relaxed);  // relaxed: statistics
         for (auto& [key, px] : p.proxies_) {
           if (core::actor_access::try_add_ref(px)) d.proxies.emplace_back(px, false);
         }
@@ -205,8 +209,7 @@ void node_impl::stage(peer& p, const peer_machine::actions& acts, effects& fx) {
 bool node_impl::finish(const core::ref_ptr<peer>& p, effects& fx, const std::string& log_line) {
   bool down_logged = false;
   for (auto& d : fx.downs) {
-    if (d.was_up) stats_.peers_up.fetch_sub(1, std::memory_order_relaxed);  // relaxed: statistics
-    stats_.node_downs.fetch_add(1, std::memory_order_relaxed);              // relaxed: statistics
+    stats_.node_downs.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
     const exit_reason reason{exit_code::node_down, "node " + p->name_ + " unreachable: " + d.why};
     if (d.unsent != 0) {
       drain_->lost(d.unsent);
@@ -258,7 +261,6 @@ bool node_impl::finish(const core::ref_ptr<peer>& p, effects& fx, const std::str
   for (auto& c : fx.flushes) c->flush();
   const bool replacement = !fx.downs.empty() && fx.downs.back().replaced;
   for (auto& u : fx.ups) {
-    stats_.peers_up.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
     if (!replacement && u.conn) {
       log("node " + p->name_ + " is up: incarnation " + std::to_string(u.incarnation) + " at " +
           u.conn->info_.host + ":" + std::to_string(u.conn->info_.port));
