@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <libactor/net/frame.hpp>
+#include <libactor/net/handshake.hpp>
 #include <libactor/net/node.hpp>
 #include <libactor/net/wire.hpp>
 
@@ -35,6 +36,29 @@ inline libactor::net::node_config node_config(std::string name, std::string secr
   c.reconnect_max = 300ms;
   c.log = [](std::string_view) {};
   return c;
+}
+
+/// The wire id under which `n` exports its actor `h` (exporting it, as
+/// sending its handle in a message would): what a raw peer addresses.
+/// Reads the handle's documented encoding (docs/protocol.md).
+inline std::uint64_t wire_id(libactor::net::node& n, const libactor::actor_ref& h) {
+  std::vector<std::byte> bytes;
+  libactor::net::writer w{bytes, n.context()};
+  libactor::net::wire_encode(w, h);
+  libactor::net::reader r{bytes, libactor::net::decode_limits{}};
+  std::uint8_t tag = 0;
+  std::string node, host;
+  std::uint64_t incarnation = 0, id = 0;
+  std::uint16_t port = 0;
+  REQUIRE(r.fixed(tag));
+  REQUIRE(tag == 1);
+  REQUIRE(libactor::net::wire_decode(r, node));
+  REQUIRE(r.fixed(incarnation));
+  REQUIRE(libactor::net::wire_decode(r, host));
+  REQUIRE(r.fixed(port));
+  REQUIRE(r.varint(id));
+  REQUIRE(r.remaining() == 0);
+  return id;
 }
 
 /// A TCP connection to 127.0.0.1:port.
@@ -76,6 +100,12 @@ inline std::vector<std::byte> node_info_frame(std::uint64_t inc) {
   return frame_of(libactor::net::frame_kind::node_info, info);
 }
 
+/// A raw socket that authenticates with `secret` as node `name` and sends
+/// node_info with `incarnation`; returns once the node answered with its
+/// own node_info.
+inline int raw_peer(std::uint16_t port, const std::string& name, std::uint64_t incarnation,
+                    const std::string& secret);
+
 /// Reads frames from `fd` until one satisfies `want`, with a deadline; it
 /// splits frames itself, so that it reads any kind.
 template <class Pred>
@@ -106,6 +136,21 @@ std::optional<libactor::net::frame> next_frame(
   }
 }
 
+/// True once the peer closes `fd` (end of stream or reset) within `d`.
+inline bool closed_by_peer(int fd, std::chrono::milliseconds d = std::chrono::seconds(10)) {
+  const auto deadline = std::chrono::steady_clock::now() + d;
+  char buf[4096];
+  while (true) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left.count())) != 1) return false;
+    const auto n = ::read(fd, buf, sizeof buf);
+    if (n <= 0) return true;
+  }
+}
+
 /// Waits until `pred()` holds, checking every few milliseconds, or the
 /// deadline passes (for conditions no event announces: counters, /proc).
 template <class Pred>
@@ -116,6 +161,32 @@ bool eventually(Pred pred, std::chrono::steady_clock::duration d = std::chrono::
     std::this_thread::sleep_for(std::chrono::milliseconds(5));  // polling interval, with a deadline
   }
   return true;
+}
+
+inline int raw_peer(std::uint16_t port, const std::string& name, std::uint64_t incarnation,
+                    const std::string& secret) {
+  const int fd = raw_connect(port);
+  libactor::net::handshake_config c;
+  c.node_name = name;
+  c.secret = secret;
+  c.version = libactor::net::protocol_version;
+  libactor::net::handshake h(c, libactor::net::handshake::role::initiator);
+  write_all(fd, h.start());
+  char buf[4096];
+  while (h.current() == libactor::net::handshake::state::in_progress) {
+    pollfd p{fd, POLLIN, 0};
+    REQUIRE(::poll(&p, 1, 10000) == 1);
+    const auto n = ::read(fd, buf, sizeof buf);
+    REQUIRE(n > 0);
+    write_all(fd, h.feed(std::span<const std::byte>(reinterpret_cast<std::byte*>(buf),
+                                                    static_cast<std::size_t>(n))));
+  }
+  REQUIRE(h.current() == libactor::net::handshake::state::done);
+  write_all(fd, node_info_frame(incarnation));
+  REQUIRE(next_frame(fd, [](const libactor::net::frame& f) {
+    return f.kind == libactor::net::frame_kind::node_info;
+  }));
+  return fd;
 }
 
 }  // namespace test

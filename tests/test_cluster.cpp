@@ -177,21 +177,6 @@ behavior streamer(actor& self, actor_ref sink, std::uint64_t tag, std::uint64_t 
   }};
 }
 
-/// Waits until the peer closes `fd` (read returns 0 or fails), with a deadline.
-bool closed_by_peer(int fd, std::chrono::milliseconds d = 10s) {
-  const auto deadline = std::chrono::steady_clock::now() + d;
-  char buf[4096];
-  while (true) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) return false;
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(left.count())) != 1) return false;
-    const auto n = ::read(fd, buf, sizeof buf);
-    if (n <= 0) return true;
-  }
-}
-
 /// Runs a client handshake over a raw socket. Returns the handshake (its
 /// state tells whether the node accepted).
 net::handshake raw_handshake(int fd, const std::string& with_secret, std::uint16_t version) {
@@ -435,7 +420,7 @@ TEST_CASE("bad input on raw sockets: each connection is dropped, the node serves
     test::write_all(
         fd, std::vector<std::byte>(reinterpret_cast<const std::byte*>(junk.data()),
                                    reinterpret_cast<const std::byte*>(junk.data()) + junk.size()));
-    CHECK(closed_by_peer(fd));
+    CHECK(test::closed_by_peer(fd));
     ::close(fd);
   }
   // 2. An oversized length, before the handshake.
@@ -443,14 +428,14 @@ TEST_CASE("bad input on raw sockets: each connection is dropped, the node serves
     const int fd = test::raw_connect(b.port());
     test::write_all(
         fd, {std::byte{0xff}, std::byte{0xff}, std::byte{0xff}, std::byte{0x7f}, std::byte{1}});
-    CHECK(closed_by_peer(fd));
+    CHECK(test::closed_by_peer(fd));
     ::close(fd);
   }
   // 3. A malformed handshake: a hello frame whose payload is truncated.
   {
     const int fd = test::raw_connect(b.port());
     test::write_all(fd, test::frame_of(net::frame_kind::hello, {std::byte{1}, std::byte{2}}));
-    CHECK(closed_by_peer(fd));
+    CHECK(test::closed_by_peer(fd));
     ::close(fd);
   }
   // 4. A wrong secret: refused with a clear error.
@@ -458,7 +443,7 @@ TEST_CASE("bad input on raw sockets: each connection is dropped, the node serves
     const int fd = test::raw_connect(b.port());
     auto h = raw_handshake(fd, "not-the-secret", net::protocol_version);
     CHECK(h.current() == net::handshake::state::failed);
-    CHECK(closed_by_peer(fd));
+    CHECK(test::closed_by_peer(fd));
     ::close(fd);
   }
   // 5. A wrong protocol version: the error names both versions.
@@ -467,7 +452,7 @@ TEST_CASE("bad input on raw sockets: each connection is dropped, the node serves
     auto h = raw_handshake(fd, secret, net::protocol_version + 1);
     REQUIRE(h.current() == net::handshake::state::failed);
     CHECK(h.error().text.find("version") != std::string::npos);
-    CHECK(closed_by_peer(fd));
+    CHECK(test::closed_by_peer(fd));
     ::close(fd);
   }
   // 6. Authenticated, then requests of a type the node does not know (a
@@ -508,7 +493,7 @@ TEST_CASE("bad input on raw sockets: each connection is dropped, the node serves
     auto h = raw_handshake(fd, secret, net::protocol_version);
     REQUIRE(h.current() == net::handshake::state::done);
     test::write_all(fd, {std::byte{0xff}, std::byte{0xff}, std::byte{0xff}, std::byte{0xff}});
-    CHECK(closed_by_peer(fd));
+    CHECK(test::closed_by_peer(fd));
     ::close(fd);
   }
   // 8. Authenticated, then an error reply whose payload is not an error (a
@@ -524,7 +509,7 @@ TEST_CASE("bad input on raw sockets: each connection is dropped, the node serves
     m.fixed(net::type_id_of("u8"));
     m.fixed(std::uint8_t{7});
     test::write_all(fd, test::frame_of(net::frame_kind::message, msg));
-    CHECK(closed_by_peer(fd));
+    CHECK(test::closed_by_peer(fd));
     ::close(fd);
   }
   // 9. Authenticated, then a plain message whose payload is an exit_msg: a
@@ -541,7 +526,7 @@ TEST_CASE("bad input on raw sockets: each connection is dropped, the node serves
     m.fixed(std::uint8_t{0});  // an empty handle as the source
     net::wire_encode(m, exit_reason::error("forged"));
     test::write_all(fd, test::frame_of(net::frame_kind::message, msg));
-    CHECK(closed_by_peer(fd));
+    CHECK(test::closed_by_peer(fd));
     ::close(fd);
   }
 
@@ -584,11 +569,9 @@ TEST_CASE("a peer that stops reading: its outbound queue is bounded, sends are r
   auto catcher = sys.spawn([&](actor& self) -> behavior {
     return {[&](const na::item&) { senders.push(self.current_sender()); }};
   });
-  // Only actors whose handles left the node are addressable by id: encode
-  // the handle once, as sending it in a message would.
-  std::vector<std::byte> handle_bytes;
-  net::writer hw{handle_bytes, a.context()};
-  net::wire_encode(hw, catcher);
+  // Only actors whose handles left the node are addressable, by the wire
+  // id in the handle.
+  const std::uint64_t catcher_id = test::wire_id(a, catcher);
 
   // A raw peer authenticates, sends one message from its actor 5, then
   // never reads again.
@@ -596,7 +579,7 @@ TEST_CASE("a peer that stops reading: its outbound queue is bounded, sends are r
   std::vector<std::byte> msg;
   net::writer m{msg};
   m.fixed(std::uint8_t{0});
-  m.varint(catcher.id());
+  m.varint(catcher_id);
   m.varint(5);
   m.fixed(std::uint64_t{0});
   m.fixed(net::wire_id_v<na::item>);
@@ -636,18 +619,20 @@ struct raw_pair {
   actor_ref catcher;
   int fd = -1;
 
-  explicit raw_pair(std::size_t max_outbound = std::size_t{64} << 20) {
+  std::uint64_t catcher_id = 0;
+
+  explicit raw_pair(std::size_t max_outbound = std::size_t{64} << 20,
+                    std::size_t max_unknown_ids = net::node_config{}.max_unknown_ids) {
     auto c = node_cfg("a");
     c.max_frame_size = 4096;
     c.max_outbound_bytes = max_outbound;
+    c.max_unknown_ids = max_unknown_ids;
     c.log = [this](std::string_view line) { log.push(std::string(line)); };
     node.emplace(sys, c);
     catcher = sys.spawn([this](actor& self) -> behavior {
       return {[this, &self](const na::item&) { senders.push(self.current_sender()); }};
     });
-    std::vector<std::byte> handle_bytes;  // exports the catcher, as sending its handle would
-    net::writer hw{handle_bytes, node->context()};
-    net::wire_encode(hw, catcher);
+    catcher_id = test::wire_id(*node, catcher);
     fd = authenticated_raw_peer(node->port(), 1'000);
   }
   ~raw_pair() {
@@ -659,7 +644,7 @@ struct raw_pair {
     std::vector<std::byte> msg;
     net::writer m{msg};
     m.fixed(std::uint8_t{0});
-    m.varint(catcher.id());
+    m.varint(catcher_id);
     m.varint(5);
     m.fixed(std::uint64_t{0});
     m.fixed(net::wire_id_v<na::item>);
@@ -731,7 +716,7 @@ TEST_CASE("raw peer: a heartbeat or leaving frame with a payload ends the connec
   for (auto kind : {net::frame_kind::heartbeat, net::frame_kind::leaving}) {
     raw_pair p;
     test::write_all(p.fd, test::frame_of(kind, {std::byte{1}}));
-    CHECK(closed_by_peer(p.fd));
+    CHECK(test::closed_by_peer(p.fd));
     CHECK(p.logged("with a payload of 1 bytes"));
     CHECK(p.node->stats().protocol_errors == 1);
   }
@@ -743,7 +728,7 @@ TEST_CASE("raw peer: nothing is served after leaving", "[cluster][raw]") {
   REQUIRE(p.senders.wait_for_size(1));
   test::write_all(p.fd, test::frame_of(net::frame_kind::leaving, {}));
   test::write_all(p.fd, p.item_frame(2));
-  CHECK(closed_by_peer(p.fd));
+  CHECK(test::closed_by_peer(p.fd));
   CHECK(p.logged("a frame after `leaving`"));
   CHECK(p.node->stats().protocol_errors == 1);
   CHECK(p.senders.items().size() == 1);
@@ -752,8 +737,9 @@ TEST_CASE("raw peer: nothing is served after leaving", "[cluster][raw]") {
 TEST_CASE("raw peer: control frames to a peer that does not read are bounded too",
           "[cluster][raw]") {
   // The peer asks to watch ids that do not exist, each answered with a
-  // `down` frame, and never reads: the answers fill its queue.
-  raw_pair p(64 * 1024);
+  // `down` frame, and never reads: the answers fill its queue. (The bound
+  // on unknown ids, which would close it first, is the next test's.)
+  raw_pair p(64 * 1024, SIZE_MAX);
   std::vector<std::byte> batch;
   for (std::uint64_t id = 1'000'000; id < 1'010'000; ++id) {
     std::vector<std::byte> payload;
@@ -774,7 +760,7 @@ TEST_CASE("raw peer: control frames to a peer that does not read are bounded too
     return all;
   }());
   CHECK(p.logged("the peer does not read: its outbound queue is full (max_outbound_bytes)"));
-  CHECK(closed_by_peer(p.fd, 60s));
+  CHECK(test::closed_by_peer(p.fd, 60s));
 }
 
 TEST_CASE(

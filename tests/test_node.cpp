@@ -346,11 +346,13 @@ TEST_CASE("monitor and link a remote actor", "[node]") {
   CHECK(items[1] == "same error: boom");
 }
 
-TEST_CASE("actor_system::stop on a remote handle stops the remote actor", "[node]") {
+TEST_CASE("actor_system::stop on a remote handle stops the remote actor its node allows to",
+          "[node]") {
   test::recorder<std::string> seen;
   pair_of_nodes n;
   auto srv = n.sys_b.spawn(server);
   REQUIRE(n.sys_b.register_name("server", srv));
+  n.b->allow_remote_stop(srv);
   auto observer = n.sys_b.spawn([&, srv](actor& self) -> behavior {
     self.monitor(srv);
     return {[&](const down_msg& d) { seen.push(d.reason.to_string()); }};

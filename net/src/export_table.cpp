@@ -1,20 +1,74 @@
 #include "export_table.hpp"
 
+#include <openssl/rand.h>
+
+#include <stdexcept>
+
 #include "peer.hpp"
 
 namespace libactor::net::detail {
 
-bool export_table::add(actor* a) {
+namespace {
+
+/// A wire id no one can predict: 63 bits from the system's generator, and
+/// the top bit set, so that every id takes the same 10 bytes as LEB128
+/// (frames of one message type have one size) and none is 0 (the service).
+std::uint64_t draw_wire_id() {
+  std::uint64_t r = 0;
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(&r), sizeof r) != 1) {
+    throw std::runtime_error("libactor.net: no randomness for an actor's wire id");
+  }
+  return r | (std::uint64_t{1} << 63);
+}
+
+}  // namespace
+
+std::unordered_map<std::uint64_t, export_table::entry>::iterator export_table::add_locked(
+    actor* a, bool& fresh) {
+  auto [w, inserted] = wire_of_.try_emplace(a->id(), 0);
+  fresh = inserted;
+  if (!inserted) return entries_.find(w->second);
+  try {
+    std::uint64_t id = draw_wire_id();
+    while (entries_.contains(id)) id = draw_wire_id();
+    auto it = entries_.try_emplace(id).first;
+    it->second.ref = actor_ref{libactor::detail::ref_ptr<actor>(a)};
+    w->second = id;
+    return it;
+  } catch (...) {
+    wire_of_.erase(w);
+    throw;
+  }
+}
+
+export_table::added export_table::add(actor* a, peer* spawner) {
   std::lock_guard lock(mu_);
-  auto [it, inserted] = entries_.try_emplace(a->id());
-  if (inserted) it->second.ref = actor_ref{libactor::detail::ref_ptr<actor>(a)};
-  return inserted;
+  bool fresh = false;
+  auto it = add_locked(a, fresh);
+  if (spawner != nullptr && !it->second.spawner)
+    it->second.spawner = libactor::detail::ref_ptr<peer>(spawner);
+  return {it->first, fresh};
+}
+
+export_table::added export_table::allow_stop(actor* a) {
+  std::lock_guard lock(mu_);
+  bool fresh = false;
+  auto it = add_locked(a, fresh);
+  it->second.any_peer_may_stop = true;
+  return {it->first, fresh};
 }
 
 actor_ref export_table::find(std::uint64_t id) {
   std::lock_guard lock(mu_);
   auto it = entries_.find(id);
   return it == entries_.end() ? actor_ref{} : it->second.ref;
+}
+
+export_table::stop_target export_table::find_for_stop(std::uint64_t id, const peer* from) {
+  std::lock_guard lock(mu_);
+  auto it = entries_.find(id);
+  if (it == entries_.end()) return {};
+  return {it->second.ref, it->second.any_peer_may_stop || it->second.spawner.get() == from};
 }
 
 bool export_table::watch(std::uint64_t id, peer* p) {
@@ -29,13 +83,23 @@ bool export_table::watch(std::uint64_t id, peer* p) {
   return true;
 }
 
-std::vector<libactor::detail::ref_ptr<peer>> export_table::remove(std::uint64_t id) {
-  std::lock_guard lock(mu_);
-  auto it = entries_.find(id);
-  if (it == entries_.end()) return {};
-  auto watchers = std::move(it->second.watchers);
-  entries_.erase(it);
-  return watchers;
+export_table::removed export_table::remove(std::uint64_t actor_id) {
+  removed out;
+  entry gone;  // released after the lock (see clear())
+  {
+    std::lock_guard lock(mu_);
+    auto w = wire_of_.find(actor_id);
+    if (w == wire_of_.end()) return out;
+    out.wire_id = w->second;
+    wire_of_.erase(w);
+    auto it = entries_.find(out.wire_id);
+    if (it != entries_.end()) {
+      gone = std::move(it->second);
+      entries_.erase(it);
+    }
+  }
+  out.watchers = std::move(gone.watchers);
+  return out;
 }
 
 void export_table::clear() {
@@ -43,6 +107,7 @@ void export_table::clear() {
   {
     std::lock_guard lock(mu_);
     gone.swap(entries_);
+    wire_of_.clear();
   }
   // Released outside the lock: an actor's last reference may run code
   // that exports (its destructor sends).

@@ -1,8 +1,15 @@
 #pragma once
-// The actors of this node that peers may address: an actor is exported when
-// its handle first leaves the node (in a message, or as a sender), and peers
-// address it by its id from then on. A peer that watches an exported actor
-// is recorded with it, to be sent `down` when it stops. Thread-safe.
+// The actors of this node that peers may address. An actor is exported when
+// its handle first leaves the node (in a message, or as a sender); peers
+// address it by its *wire id*: a random 64-bit number drawn for it then, not
+// its actor id. A wire id is a capability: a peer can name an actor only if
+// some handle to it reached that peer (from this node, or passed on by
+// another node), never by counting up from a small id it was given.
+//
+// An entry also records who may stop the actor from outside: the peer that
+// spawned it (node::spawn_remote), or any peer once the owner allowed it
+// (node::allow_remote_stop). A peer that watches an exported actor is
+// recorded with it, to be sent `down` when it stops. Thread-safe.
 
 #include <cstdint>
 #include <mutex>
@@ -18,23 +25,47 @@ class peer;
 
 class export_table {
  public:
-  /// Exports `a` (idempotent); true when it was not exported before.
-  bool add(actor* a);
-  /// The exported actor with id `id`, or an empty handle.
+  struct added {
+    std::uint64_t wire_id;
+    bool fresh;  ///< Not exported before (the service must monitor it).
+  };
+  /// Exports `a` (idempotent) and returns its wire id. `spawner`: the peer
+  /// that spawned it, which may then stop it. Throws when the system's
+  /// random generator fails.
+  added add(actor* a, peer* spawner = nullptr);
+  /// Lets any peer that can address `a` stop it.
+  added allow_stop(actor* a);
+  /// The exported actor with wire id `id`, or an empty handle.
   actor_ref find(std::uint64_t id);
-  /// Records that `p` watches `id`; false when `id` is not exported.
+  /// What a stop request from `from` for wire id `id` may reach.
+  struct stop_target {
+    actor_ref ref;         ///< Empty when the id is not exported.
+    bool allowed = false;  ///< `from` spawned it, or the owner allowed any peer.
+  };
+  stop_target find_for_stop(std::uint64_t id, const peer* from);
+  /// Records that `p` watches wire id `id`; false when `id` is not exported.
   bool watch(std::uint64_t id, peer* p);
-  /// Removes `id`; returns the peers that watched it.
-  std::vector<libactor::detail::ref_ptr<peer>> remove(std::uint64_t id);
+  /// Removes the actor with actor id `actor_id`: its wire id (0: it was
+  /// not exported) and the peers that watched it.
+  struct removed {
+    std::uint64_t wire_id = 0;
+    std::vector<libactor::detail::ref_ptr<peer>> watchers;
+  };
+  removed remove(std::uint64_t actor_id);
   void clear();
 
  private:
   struct entry {
     actor_ref ref;
     std::vector<libactor::detail::ref_ptr<peer>> watchers;
+    libactor::detail::ref_ptr<peer> spawner;
+    bool any_peer_may_stop = false;
   };
+  /// Caller holds mu_.
+  std::unordered_map<std::uint64_t, entry>::iterator add_locked(actor* a, bool& fresh);
   std::mutex mu_;
-  std::unordered_map<std::uint64_t, entry> entries_;
+  std::unordered_map<std::uint64_t, entry> entries_;          // by wire id
+  std::unordered_map<std::uint64_t, std::uint64_t> wire_of_;  // actor id -> wire id
 };
 
 }  // namespace libactor::net::detail

@@ -195,6 +195,12 @@ void node_impl::shutdown() {
   exports_.clear();
 }
 
+void node_impl::refuse(const peer& p, std::string_view rule, const std::string& text) {
+  if (auto line = refusals_.record(p.name_, rule, text, std::chrono::steady_clock::now())) {
+    log(*line);
+  }
+}
+
 void node_impl::log(const std::string& line) {
   const std::string text = "node " + cfg_.name + ": " + line;
   if (cfg_.log) {
@@ -391,6 +397,15 @@ void node::add_factory(std::string type_name, factory f) {
   impl_->factories_[std::move(type_name)] = std::move(f);
 }
 
+void node::allow_remote_stop(const actor_ref& local) {
+  auto* a = detail::core::actor_access::get(local);
+  if (a == nullptr || detail::core::actor_access::is_proxy(a) || &a->system() != &impl_->sys_) {
+    throw std::invalid_argument(
+        "node::allow_remote_stop: not a handle to an actor of this node's system");
+  }
+  impl_->allow_remote_stop(a);
+}
+
 void node::monitor_node(std::string_view peer, const actor_ref& watcher) {
   auto p = impl_->get_peer(std::string(peer));
   bool down = false;
@@ -407,11 +422,11 @@ node_stats node::stats() const noexcept {
   auto ld = [](const std::atomic<std::uint64_t>& a) {
     return a.load(std::memory_order_relaxed);  // relaxed: statistics
   };
-  return node_stats{ld(s.accepted),        ld(s.dialled),     ld(s.handshakes_failed),
-                    ld(s.protocol_errors), ld(s.peers_up),    ld(s.node_downs),
-                    ld(s.messages_out),    ld(s.messages_in), ld(s.writes),
-                    ld(s.unreachable),     ld(s.overloaded),  ld(s.not_serializable),
-                    ld(s.unknown_types)};
+  return node_stats{ld(s.accepted),        ld(s.dialled),           ld(s.handshakes_failed),
+                    ld(s.protocol_errors), ld(s.peers_up),          ld(s.node_downs),
+                    ld(s.messages_out),    ld(s.messages_in),       ld(s.writes),
+                    ld(s.unreachable),     ld(s.overloaded),        ld(s.not_serializable),
+                    ld(s.unknown_types),   impl_->refusals_.count()};
 }
 
 }  // namespace libactor::net

@@ -34,6 +34,7 @@
 #include "libactor/detail/driver.hpp"
 #include "libactor/net/node.hpp"
 #include "peer.hpp"
+#include "refusals.hpp"
 #include "remote_proxy.hpp"
 
 namespace libactor::net::detail {
@@ -78,6 +79,9 @@ class node_impl final : public handle_context, public std::enable_shared_from_th
   bool decode_handle(reader& r, actor_ref& h) override;
 
   void log(const std::string& line);
+  /// A frame from `p` that the authorization rules refuse: counted, and
+  /// logged once per rule and peer within a rate limit (refusals.hpp).
+  void refuse(const peer& p, std::string_view rule, const std::string& text);
 
   // Peers (peer.cpp).
   /// The peer named `name`, created on first use.
@@ -111,11 +115,16 @@ class node_impl final : public handle_context, public std::enable_shared_from_th
   void schedule_redial(const core::ref_ptr<peer>& p, duration delay);
 
   // Exports (service.cpp).
-  /// Exports a local actor: peers may now address it by id.
-  std::uint64_t export_local(actor* a);
-  actor_ref find_exported(std::uint64_t id) { return exports_.find(id); }
-  void add_watch(peer& p, std::uint64_t id);
-  void local_down(std::uint64_t id, const exit_reason& reason);
+  /// Exports a local actor and returns its wire id: peers that get a
+  /// handle to it may now address it. `spawner`: the peer that spawned it.
+  std::uint64_t export_local(actor* a, peer* spawner = nullptr);
+  /// Lets any peer that can address `a` stop it.
+  void allow_remote_stop(actor* a);
+  actor_ref find_exported(std::uint64_t wire_id) { return exports_.find(wire_id); }
+  /// Records that `p` watches `wire_id`; false (and `p` is sent `down`)
+  /// when no actor is exported under it.
+  bool add_watch(peer& p, std::uint64_t wire_id);
+  void local_down(std::uint64_t actor_id, const exit_reason& reason);
   actor_ref make_service();
 
   void forget(connection* c);
@@ -146,6 +155,7 @@ class node_impl final : public handle_context, public std::enable_shared_from_th
   std::unordered_map<conn_id, std::shared_ptr<connection>> conns_;  // I/O thread only
 
   export_table exports_;
+  refusals refusals_;
 
   std::mutex fac_mu_;
   std::unordered_map<std::string, node::factory> factories_;

@@ -13,8 +13,11 @@ struct export_notice {
   actor_ref ref;
 };
 
+// The last actor this thread exported, and its wire id: a handler that
+// sends one remote message after another exports its sender each time.
 thread_local std::uint64_t t_exported_node = 0;  // incarnation of the node below
 thread_local std::uint64_t t_exported_id = 0;    // an actor that node exported
+thread_local std::uint64_t t_exported_wire = 0;  // its wire id
 
 }  // namespace
 
@@ -30,7 +33,7 @@ actor_ref node_impl::make_service() {
         [&me](export_notice& n) { me.monitor(n.ref); },
         [self](down_msg& d) { self->local_down(d.source.id(), d.reason); },
         [self](lookup_request& q) -> actor_ref { return self->sys_.lookup(q.name); },
-        [self](spawn_request& q) -> spawn_reply {
+        [self, &me](spawn_request& q) -> spawn_reply {
           node::factory f;
           {
             std::lock_guard lock(self->fac_mu_);
@@ -45,6 +48,14 @@ actor_ref node_impl::make_service() {
                                                   q.arg.size()),
                        self.get());
             if (!r) return spawn_reply{{}, r.err().to_string()};
+            // The peer that asked may stop what it spawned (and only it).
+            if (auto* from =
+                    dynamic_cast<remote_proxy*>(core::actor_access::get(me.current_sender()))) {
+              if (auto* a = core::actor_access::get(*r);
+                  a != nullptr && !core::actor_access::is_proxy(a)) {
+                self->export_local(a, from->peer_.get());
+              }
+            }
             return spawn_reply{*r, {}};
           } catch (const std::exception& e) {
             return spawn_reply{{}, std::string("spawning failed: ") + e.what()};
@@ -54,36 +65,46 @@ actor_ref node_impl::make_service() {
   });
 }
 
-std::uint64_t node_impl::export_local(actor* a) {
+std::uint64_t node_impl::export_local(actor* a, peer* spawner) {
   const std::uint64_t id = a->id();
-  if (t_exported_node == incarnation_ && t_exported_id == id) return id;
+  if (spawner == nullptr && t_exported_node == incarnation_ && t_exported_id == id) {
+    return t_exported_wire;
+  }
+  const auto e = exports_.add(a, spawner);
   // The service monitors what is exported, to drop it (and tell watchers)
   // when it stops.
-  if (exports_.add(a) && service_) service_.send(export_notice{actor_ref{core::ref_ptr<actor>(a)}});
+  if (e.fresh && service_) service_.send(export_notice{actor_ref{core::ref_ptr<actor>(a)}});
   t_exported_node = incarnation_;
   t_exported_id = id;
-  return id;
+  t_exported_wire = e.wire_id;
+  return e.wire_id;
 }
 
-void node_impl::add_watch(peer& p, std::uint64_t id) {
-  if (id == 0) return;  // the service stops only with the node
-  if (exports_.watch(id, &p)) return;
+void node_impl::allow_remote_stop(actor* a) {
+  const auto e = exports_.allow_stop(a);
+  if (e.fresh && service_) service_.send(export_notice{actor_ref{core::ref_ptr<actor>(a)}});
+}
+
+bool node_impl::add_watch(peer& p, std::uint64_t id) {
+  if (id == 0) return true;  // the service stops only with the node
+  if (exports_.watch(id, &p)) return true;
   std::vector<std::byte> payload;
   writer w{payload};
   w.varint(id);
   wire_encode(w, exit_reason::error("no such actor on node " + cfg_.name));
   std::lock_guard lock(p.mu_);
   send_control(p, frame_kind::down, payload);
+  return false;
 }
 
-void node_impl::local_down(std::uint64_t id, const exit_reason& reason) {
-  auto watchers = exports_.remove(id);
-  if (watchers.empty()) return;
+void node_impl::local_down(std::uint64_t actor_id, const exit_reason& reason) {
+  auto gone = exports_.remove(actor_id);
+  if (gone.watchers.empty()) return;
   std::vector<std::byte> payload;
   writer w{payload};
-  w.varint(id);
+  w.varint(gone.wire_id);
   wire_encode(w, reason);
-  for (auto& p : watchers) {
+  for (auto& p : gone.watchers) {
     std::lock_guard lock(p->mu_);
     if (p->node_ != nullptr) send_control(*p, frame_kind::down, payload);
   }

@@ -104,11 +104,26 @@ bool session::before_promotion(frame_kind kind, std::span<const std::byte> paylo
   return !conn_.closed();
 }
 
+bool session::unknown_id(std::uint64_t id) {
+  for (const std::uint64_t r : recent_unknown_) {
+    if (r == id) return true;
+  }
+  recent_unknown_[recent_next_++ % recent_unknown_.size()] = id;
+  if (!unknown_budget_) {
+    unknown_budget_.emplace(static_cast<double>(node_.cfg_.max_unknown_ids), 64.0);
+  }
+  if (unknown_budget_->take(token_bucket::clock::now())) return true;
+  return fail(protocol_errc::probing, "the peer addressed more than " +
+                                          std::to_string(node_.cfg_.max_unknown_ids) +
+                                          " actor ids that node " + node_.cfg_.name +
+                                          " never gave it (node_config::max_unknown_ids)");
+}
+
 bool session::on_watch(std::span<const std::byte> payload) {
   reader r{payload, decode_limits{}};
   std::uint64_t id = 0;
   if (!r.varint(id) || r.remaining() != 0) return fail(protocol_errc::malformed_payload, "watch");
-  node_.add_watch(*conn_.peer_, id);
+  if (!node_.add_watch(*conn_.peer_, id)) return unknown_id(id);
   return true;
 }
 
@@ -122,7 +137,7 @@ bool session::on_link(bool link, std::span<const std::byte> payload) {
   // An id that is not exported (any more) is answered by the `watch`
   // frame that precedes a link: its `down` stops the linker's proxy.
   actor_ref local = node_.find_exported(target);
-  if (!local) return true;
+  if (!local) return unknown_id(target);
   peer& p = *conn_.peer_;
   actor_ref remote{core::ref_ptr<actor>(
       node_.proxy_for(p, linker, conn_.info_.incarnation, remote_proxy::role::actor), false)};
@@ -130,14 +145,21 @@ bool session::on_link(bool link, std::span<const std::byte> payload) {
     core::unlink_on_behalf(core::actor_access::get(local), core::actor_access::get(remote));
     return true;
   }
-  if (!core::link_on_behalf(core::actor_access::get(local), core::actor_access::get(remote),
-                            node_.cfg_.max_links_per_actor)) {
+  std::string why;
+  if (local == node_.service_) {
+    // Through a link, an exit signal would stop it: the service stops only
+    // with its node.
+    why = "the service actor of node " + node_.cfg_.name + " cannot be linked from outside";
+    node_.refuse(p, "link", "a link to the service actor");
+  } else if (!core::link_on_behalf(core::actor_access::get(local), core::actor_access::get(remote),
+                                   node_.cfg_.max_links_per_actor)) {
+    why = "actor " + hex_id(target) + " on node " + node_.cfg_.name + " has max_links_per_actor (" +
+          std::to_string(node_.cfg_.max_links_per_actor) + ") links";
+    node_.log("refused a link from node " + p.name_ + ": " + why);
+  }
+  if (!why.empty()) {
     // Refused, and the linker is told: it is not linked, and it must not
     // believe it is. Its node delivers this like the target's exit.
-    const std::string why = "actor " + std::to_string(target) + " on node " + node_.cfg_.name +
-                            " has max_links_per_actor (" +
-                            std::to_string(node_.cfg_.max_links_per_actor) + ") links";
-    node_.log("refused a link from node " + p.name_ + ": " + why);
     actor* from = core::actor_access::get(local);
     core::actor_access::add_ref(from);
     core::actor_access::enqueue(
@@ -295,6 +317,17 @@ bool session::on_message(std::span<const std::byte> payload) {
                 std::string("message kind ") + std::to_string(static_cast<unsigned>(kind)) +
                     " with a payload of " + std::string(codec->wire_name));
   }
+  if (kind == msg_kind::exit_signal &&
+      (from == nullptr ||
+       core::actor_access::get(core::payload<exit_msg>(*m).source) != m->sender)) {
+    // An exit signal stands for the exit of the peer's actor that sends it;
+    // the receiver acts on it only if linked to that actor. One that names
+    // another source (an actor of this node, or of a third node, that the
+    // receiver is linked to) is forged.
+    m->dispose();
+    node_.refuse(p, "exit", "an exit signal whose source is not the actor that sent it");
+    return true;
+  }
   node_.stats_.messages_in.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
   if (kind == msg_kind::response || kind == msg_kind::error_reply) {
     std::optional<peer::request> req = p.take_request(request);
@@ -311,8 +344,17 @@ bool session::on_message(std::span<const std::byte> payload) {
     // A stop request: the payload is the exit reason (checked above).
     const exit_reason reason = core::payload<exit_reason>(*m);
     m->dispose();
-    if (receiver != 0) {
-      if (auto target = node_.find_exported(receiver)) node_.sys_.stop(target, reason);
+    auto target = receiver == 0 ? export_table::stop_target{node_.service_, false}
+                                : node_.exports_.find_for_stop(receiver, &p);
+    if (!target.ref) return unknown_id(receiver);
+    if (target.ref == node_.service_) {
+      node_.refuse(p, "stop", "a stop request for the service actor");
+    } else if (!target.allowed) {
+      node_.refuse(p, "stop",
+                   "a stop request for an actor the peer did not spawn (node::allow_remote_stop "
+                   "lets any peer stop it)");
+    } else {
+      node_.sys_.stop(target.ref, reason);
     }
     return true;
   }
@@ -331,9 +373,9 @@ bool session::on_message(std::span<const std::byte> payload) {
   if (!last_receiver_) {
     last_receiver_id_ = 0;
     node_.drain_->drop(m, errc::receiver_down,
-                       "actor " + std::to_string(receiver) + " is not on node " + node_.cfg_.name,
+                       "actor " + hex_id(receiver) + " is not on node " + node_.cfg_.name,
                        send_status::dead_letter);
-    return true;
+    return unknown_id(receiver);
   }
   core::actor_access::enqueue(core::actor_access::get(last_receiver_), m);
   return true;

@@ -6,7 +6,9 @@
 // connection through connection::fail; a message this node cannot decode
 // (a type it does not know) is refused on its own, and the connection stays.
 
+#include <array>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <unordered_map>
 #include <unordered_set>
@@ -14,6 +16,7 @@
 #include "libactor/actor.hpp"
 #include "libactor/net/frame.hpp"
 #include "libactor/net/wire.hpp"
+#include "token_bucket.hpp"
 
 namespace libactor::net::detail {
 
@@ -43,6 +46,10 @@ class session {
   /// A message of a type this node does not know: the connection stays; a
   /// request gets an error answer, an answer fails its ask here.
   void unknown_type(libactor::detail::msg_kind kind, std::uint64_t request, std::uint64_t type);
+  /// The peer addressed wire id `id`, which is not exported here: counted
+  /// against node_config::max_unknown_ids. False when the connection was
+  /// closed as probing.
+  bool unknown_id(std::uint64_t id);
 
   node_impl& node_;
   connection& conn_;
@@ -58,6 +65,11 @@ class session {
   remote_proxy* last_sender_proxy_ = nullptr;  // last_sender_, when it is a live-born proxy
   std::unordered_map<std::uint64_t, const message_codec*> codecs_;
   std::unordered_set<std::uint64_t> logged_types_;  // unknown types already logged
+  // Unknown ids addressed (unknown_id): the last few, so that repeats of
+  // one count once, and the budget for new ones (made at promotion).
+  std::array<std::uint64_t, 16> recent_unknown_{};
+  std::size_t recent_next_ = 0;
+  std::optional<token_bucket> unknown_budget_;
 };
 
 }  // namespace libactor::net::detail

@@ -51,6 +51,8 @@ enum class protocol_errc : std::uint8_t {
                          ///< dialler.
   stale_incarnation,     ///< Refused: the dialler is an incarnation older than one the acceptor has
                          ///< seen.
+  probing,               ///< The peer addressed more actor ids that were never exported than
+                         ///< node_config::max_unknown_ids allows.
 };
 
 [[nodiscard]] constexpr const char* to_string(protocol_errc e) noexcept {
@@ -77,6 +79,8 @@ enum class protocol_errc : std::uint8_t {
       return "duplicate_connection";
     case protocol_errc::stale_incarnation:
       return "stale_incarnation";
+    case protocol_errc::probing:
+      return "probing";
   }
   return "unknown";
 }

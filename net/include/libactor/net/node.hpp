@@ -75,6 +75,14 @@ struct node_config {
   /// the limit is refused: the peer's actor receives an exit signal that
   /// says so, and a line is logged. Local links are not limited.
   std::size_t max_links_per_actor = 10'000;
+  /// Distinct actor ids that were never exported here (or no longer are),
+  /// that one connection may address in a burst (messages, stop requests,
+  /// watches, links); then 64 more per second. A connection over it is
+  /// closed as probing for ids (`protocol_errc::probing`). Ids are random
+  /// 64-bit numbers, so a peer that has no handle to an actor cannot name
+  /// it except by guessing; this bounds the guesses. A peer that keeps
+  /// sending to one stopped actor uses one id of it, not one per message.
+  std::size_t max_unknown_ids = 1024;
   /// Redial delay after a dialled peer is lost: doubles from the first value
   /// up to the second.
   duration reconnect_min = std::chrono::milliseconds(50);
@@ -101,6 +109,10 @@ struct node_stats {
   std::uint64_t overloaded = 0;        ///< Messages refused by a full outbound queue.
   std::uint64_t not_serializable = 0;  ///< Messages refused for lack of a wire declaration.
   std::uint64_t unknown_types = 0;     ///< Messages received of a type this node does not know.
+  /// Frames refused by the rules of what a peer may do (docs/protocol.md,
+  /// "What a peer may do"): stop requests to actors the peer did not spawn,
+  /// forged exit signals, links to the service actor.
+  std::uint64_t refused = 0;
 };
 
 /// Delivered to actors watching a node (node::monitor_node) when it becomes
@@ -311,6 +323,12 @@ class LIBACTOR_NET_EXPORT node {
     wire_encode(w, arg);
     return spawn_encoded(peer, type_name, std::move(bytes), timeout);
   }
+
+  /// Lets every peer that holds a handle to `local` (an actor of this
+  /// node's system) stop it with actor_system::stop. Without this, a peer
+  /// may stop only the actors it spawned here (spawn_remote); other stop
+  /// requests are refused, counted in node_stats::refused and logged.
+  void allow_remote_stop(const actor_ref& local);
 
   /// `watcher` receives node_down_msg whenever `peer` becomes unreachable
   /// and node_up_msg whenever a connection to it is established, until

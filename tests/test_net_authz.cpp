@@ -1,0 +1,329 @@
+// What a peer that holds the cluster secret may do, and what it may not
+// (docs/protocol.md, "What a peer may do"): address only actors whose
+// handles reached it (wire ids are random, and guessing them closes the
+// connection), stop only what it spawned or what the owner allows, send
+// exit signals only as the actor that exits, never stop the service actor.
+// Each refusal is counted and logged once per rule and peer.
+
+#include <catch2/catch.hpp>
+
+#include <libactor/net/node.hpp>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "net_support.hpp"
+#include "support.hpp"
+
+using namespace libactor;
+using namespace std::chrono_literals;
+
+namespace authz {
+struct note {
+  std::string text;
+};
+LIBACTOR_WIRE_TYPE(note, "test.authz.note", text)
+
+/// Answers a note with its text: an ask that gets its answer shows the
+/// actor still runs.
+struct worker final : actor {
+  behavior make_behavior() override {
+    return {[](const note& n) { return n.text; }};
+  }
+};
+}  // namespace authz
+
+namespace {
+
+const std::string secret = "authz-test-secret-0123456789";
+constexpr std::uint64_t mallory_inc = 4242;
+constexpr std::uint64_t mallory_actor = 5;  // the raw peer's own actor id
+
+net::node_config cfg(std::string name) {
+  return test::node_config(std::move(name), secret);
+}
+
+/// A `message` frame; `payload` is the encoded body after the header.
+std::vector<std::byte> message_frame(std::uint8_t kind, std::uint64_t receiver,
+                                     std::uint64_t sender, std::uint64_t request,
+                                     std::uint64_t type, const std::vector<std::byte>& payload) {
+  std::vector<std::byte> msg;
+  net::writer m{msg};
+  m.fixed(kind);
+  m.varint(receiver);
+  m.varint(sender);
+  m.fixed(request);
+  m.fixed(type);
+  msg.insert(msg.end(), payload.begin(), payload.end());
+  return test::frame_of(net::frame_kind::message, msg);
+}
+
+template <class T>
+std::vector<std::byte> encoded(const T& v) {
+  std::vector<std::byte> out;
+  net::writer w{out};
+  net::wire_encode(w, v);
+  return out;
+}
+
+/// A stop request (kind 5) for `receiver`.
+std::vector<std::byte> stop_frame(std::uint64_t receiver) {
+  return message_frame(5, receiver, 0, 0, net::type_id_of("libactor.exit_reason"),
+                       encoded(exit_reason::killed("by mallory")));
+}
+
+/// An exit signal (kind 3) from the raw peer's actor to `receiver`, whose
+/// payload names `source` (encoded bytes of a handle) as the actor that exits.
+std::vector<std::byte> exit_frame(std::uint64_t receiver, const std::vector<std::byte>& source) {
+  std::vector<std::byte> body = source;
+  auto reason = encoded(exit_reason::error("forged"));
+  body.insert(body.end(), reason.begin(), reason.end());
+  return message_frame(3, receiver, mallory_actor, 0, net::type_id_of("libactor.exit"), body);
+}
+
+/// The raw peer's own actor as a handle (what its node would encode).
+std::vector<std::byte> mallory_handle() {
+  std::vector<std::byte> h;
+  net::writer w{h};
+  w.fixed(std::uint8_t{1});
+  net::wire_encode(w, std::string("mallory"));
+  w.fixed(mallory_inc);
+  net::wire_encode(w, std::string("127.0.0.1"));
+  w.fixed(std::uint16_t{1});
+  w.varint(mallory_actor);
+  return h;
+}
+
+std::vector<std::byte> link_frame(std::uint64_t target, std::uint64_t linker) {
+  std::vector<std::byte> p;
+  net::writer w{p};
+  w.varint(target);
+  w.varint(linker);
+  return test::frame_of(net::frame_kind::link, p);
+}
+
+/// Node "a" whose log lines a test reads, with a raw peer "mallory" that
+/// holds the secret.
+struct target_node {
+  test::recorder<std::string> log;
+  actor_system sys{system_config{.workers = 2}};
+  std::optional<net::node> node;
+  int fd = -1;
+
+  explicit target_node(std::size_t max_unknown_ids = net::node_config{}.max_unknown_ids) {
+    test::unrelated(sys, 3);
+    auto c = cfg("a");
+    c.max_unknown_ids = max_unknown_ids;
+    c.log = [this](std::string_view line) { log.push(std::string(line)); };
+    node.emplace(sys, c);
+    fd = test::raw_peer(node->port(), "mallory", mallory_inc, secret);
+  }
+  ~target_node() {
+    if (fd >= 0) ::close(fd);
+    node.reset();
+  }
+  std::size_t lines_with(const std::string& what) const {
+    std::size_t n = 0;
+    for (auto& l : log.items()) n += l.find(what) != std::string::npos ? 1 : 0;
+    return n;
+  }
+  /// Asks the service over the raw connection to look up `name`; returns
+  /// the answer's sender field (the service's wire id) and the handle.
+  std::uint64_t service_wire_id(std::uint64_t key) {
+    test::write_all(fd, message_frame(0, 0, 0, key, net::type_id_of("libactor.lookup"),
+                                      encoded(net::lookup_request{"nobody"})));
+    auto answer = test::next_frame(
+        fd, [](const net::frame& f) { return f.kind == net::frame_kind::message; });
+    REQUIRE(answer);
+    net::reader r{answer->payload, net::decode_limits{}};
+    std::uint8_t kind = 0;
+    std::uint64_t receiver = 0, sender = 0, request = 0;
+    REQUIRE(r.fixed(kind));
+    REQUIRE(r.varint(receiver));
+    REQUIRE(r.varint(sender));
+    REQUIRE(r.fixed(request));
+    CHECK(kind == 1);  // response
+    CHECK(request == key);
+    REQUIRE(sender != 0);
+    return sender;
+  }
+};
+
+/// What `h` answers to a note, or the error that came instead.
+std::string answer_of(const actor_ref& h, const std::string& text) {
+  auto r = h.ask<std::string>(authz::note{text}, 10s).get();
+  return r ? *r : r.err().to_string();
+}
+
+/// A second, well-behaved node "b" connected to `a`: it checks that a's
+/// service still serves (lookups answered).
+bool service_serves(net::node& a) {
+  actor_system sys_b{system_config{.workers = 1}};
+  net::node b(sys_b, cfg("b"));
+  REQUIRE(b.connect("127.0.0.1", a.port(), 10s));
+  auto r = b.lookup("a", "registered", 10s);
+  return r && static_cast<bool>(*r);
+}
+
+}  // namespace
+
+TEST_CASE("a peer cannot stop the service actor: the node keeps serving every peer",
+          "[net][authz]") {
+  target_node t;
+  t.sys.register_name("registered", t.sys.spawn<authz::worker>());
+  const std::uint64_t service = t.service_wire_id(71);
+  for (int i = 0; i < 50; ++i) {
+    test::write_all(t.fd, stop_frame(service));
+    test::write_all(t.fd, stop_frame(0));
+  }
+  CHECK(test::eventually([&] { return t.node->stats().refused == 100; }));
+  CHECK(service_serves(*t.node));
+  // The raw connection is still served as well.
+  CHECK(t.service_wire_id(72) == service);
+  CHECK(t.lines_with("refused a stop request for the service actor from node mallory") == 1);
+}
+
+TEST_CASE("a peer cannot link the service actor and stop it through the link", "[net][authz]") {
+  target_node t;
+  t.sys.register_name("registered", t.sys.spawn<authz::worker>());
+  const std::uint64_t service = t.service_wire_id(9);
+  test::write_all(t.fd, link_frame(service, mallory_actor));
+  // The linker is told the link was refused: an exit signal to it.
+  auto told = test::next_frame(t.fd, [](const net::frame& f) {
+    return f.kind == net::frame_kind::message && !f.payload.empty() && f.payload[0] == std::byte{3};
+  });
+  CHECK(told);
+  test::write_all(t.fd, exit_frame(service, mallory_handle()));
+  CHECK(test::eventually([&] { return t.node->stats().refused >= 1; }));
+  CHECK(service_serves(*t.node));
+  CHECK(t.lines_with("refused a link to the service actor from node mallory") == 1);
+}
+
+TEST_CASE("an exit signal that names another actor as its source is refused", "[net][authz]") {
+  target_node t;
+  // `victim` is linked to `partner`, a local actor; the peer knows both.
+  auto partner = t.sys.spawn<authz::worker>();
+  test::counter linked;
+  auto victim = t.sys.spawn([&](actor& self) -> behavior {
+    self.link(partner);
+    linked.add();
+    return {[](const authz::note& n) { return n.text; }};
+  });
+  REQUIRE(linked.wait_for_at_least(1));
+  const std::uint64_t victim_id = test::wire_id(*t.node, victim);
+  std::vector<std::byte> partner_handle;
+  {
+    net::writer w{partner_handle, t.node->context()};
+    net::wire_encode(w, partner);
+  }
+  test::write_all(t.fd, exit_frame(victim_id, partner_handle));
+  // A round trip on the same connection: the exit signal was handled (and,
+  // had it been let through, queued to the victim) before this answer.
+  (void)t.service_wire_id(3);
+  CHECK(answer_of(victim, "alive") == "alive");
+  CHECK(t.node->stats().refused == 1);
+  CHECK(t.lines_with("an exit signal whose source is not the actor that sent it") == 1);
+  // The partner's own exit still reaches the victim through the link.
+  t.sys.stop(partner, exit_reason::error("partner failed"));
+  test::recorder<std::string> downs;
+  t.sys.spawn([&](actor& self) -> behavior {
+    self.monitor(victim);
+    return {[&](const down_msg& d) { downs.push(d.reason.to_string()); }};
+  });
+  REQUIRE(downs.wait_for_size(1));
+  CHECK(downs.items()[0] == "error: partner failed");
+}
+
+TEST_CASE("a peer stops only the actors it spawned, or those the owner allows any peer to stop",
+          "[net][authz]") {
+  target_node t;
+  t.node->register_actor_type<authz::worker>("worker");
+  auto shared = t.sys.spawn<authz::worker>();
+  REQUIRE(t.sys.register_name("shared", shared));
+  actor_system sys_b{system_config{.workers = 1}};
+  test::unrelated(sys_b, 1);
+  net::node b(sys_b, cfg("b"));
+  REQUIRE(b.connect("127.0.0.1", t.node->port(), 10s));
+  auto looked_up = b.lookup("a", "shared", 10s);
+  REQUIRE(looked_up);
+  auto spawned = b.spawn_remote("a", "worker", 10s);
+  REQUIRE(spawned);
+  REQUIRE(*spawned);
+
+  // Not spawned by b: refused. The ask after it on the same connection is
+  // answered, so the stop request was handled and did nothing.
+  sys_b.stop(*looked_up, exit_reason::killed("by b"));
+  CHECK(answer_of(*looked_up, "still here") == "still here");
+  CHECK(t.node->stats().refused == 1);
+  CHECK(t.lines_with("refused a stop request for an actor the peer did not spawn") == 1);
+
+  // Spawned by b: b may stop it.
+  test::recorder<std::string> downs;
+  sys_b.spawn([&, h = *spawned](actor& self) -> behavior {
+    self.monitor(h);
+    return {[&](const down_msg& d) { downs.push(d.reason.to_string()); }};
+  });
+  sys_b.stop(*spawned, exit_reason::killed("by its spawner"));
+  REQUIRE(downs.wait_for_size(1));
+  CHECK(downs.items()[0] == "killed: by its spawner");
+
+  // Allowed by the owner: any peer that holds a handle may stop it.
+  t.node->allow_remote_stop(shared);
+  sys_b.spawn([&, h = *looked_up](actor& self) -> behavior {
+    self.monitor(h);
+    return {[&](const down_msg& d) { downs.push(d.reason.to_string()); }};
+  });
+  sys_b.stop(*looked_up, exit_reason::killed("allowed now"));
+  REQUIRE(downs.wait_for_size(2));
+  CHECK(downs.items()[1] == "killed: allowed now");
+  CHECK(t.node->stats().refused == 1);
+  // A handle of another system is not this node's to allow.
+  actor_system other{system_config{.workers = 1}};
+  CHECK_THROWS_AS(t.node->allow_remote_stop(other.spawn<authz::worker>()), std::invalid_argument);
+}
+
+TEST_CASE("wire ids are random; a peer that guesses them is closed as probing", "[net][authz]") {
+  constexpr std::size_t budget = 64;
+  target_node t(budget);
+  test::counter delivered;
+  auto catcher = t.sys.spawn(
+      [&](actor&) -> behavior { return {[&](const authz::note&) { delivered.add(); }}; });
+  const std::uint64_t id = test::wire_id(*t.node, catcher);
+  CHECK(id != catcher.id());
+  CHECK(id >> 63 == 1);  // ten bytes as LEB128, like every wire id
+  auto other = t.sys.spawn<authz::worker>();
+  CHECK(test::wire_id(*t.node, other) != id);
+  CHECK(test::wire_id(*t.node, catcher) == id);  // stable while exported
+
+  // One id the peer keeps sending to (an actor that stopped, say) counts
+  // once: thousands of messages to it do not close the connection.
+  std::vector<std::byte> burst;
+  for (int i = 0; i < 5000; ++i) {
+    auto f = message_frame(0, id ^ 1, mallory_actor, 0, net::wire_id_v<authz::note>,
+                           encoded(authz::note{"stale"}));
+    burst.insert(burst.end(), f.begin(), f.end());
+  }
+  test::write_all(t.fd, burst);
+  (void)t.service_wire_id(11);  // answered: the connection stays
+  CHECK(t.node->stats().protocol_errors == 0);
+  // The real id works.
+  test::write_all(t.fd, message_frame(0, id, mallory_actor, 0, net::wire_id_v<authz::note>,
+                                      encoded(authz::note{"hello"})));
+  REQUIRE(delivered.wait_for_at_least(1));
+
+  // Counting up from small numbers (actor ids) reaches nothing, and closes
+  // the connection once the budget of unknown ids is spent.
+  std::vector<std::byte> guesses;
+  for (std::uint64_t g = 1; g <= 4 * budget; ++g) {
+    auto f = message_frame(0, g, mallory_actor, 0, net::wire_id_v<authz::note>,
+                           encoded(authz::note{"guess"}));
+    guesses.insert(guesses.end(), f.begin(), f.end());
+  }
+  test::write_all(t.fd, guesses);
+  CHECK(test::closed_by_peer(t.fd));
+  REQUIRE(test::eventually([&] { return t.node->stats().protocol_errors == 1; }));
+  CHECK(test::eventually(
+      [&] { return t.lines_with("probing: the peer addressed more than 64 actor ids") == 1; }));
+  CHECK(delivered.value() == 1);
+}
