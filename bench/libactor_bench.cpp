@@ -255,7 +255,7 @@ int run_idle(bench::args& a) {
 libactor::net::node_config node_cfg(const char* name) {
   libactor::net::node_config c;
   c.name = name;
-  c.secret = "bench-secret";
+  c.secret = "bench-secret-0123456789abcdef";
   c.log = [](std::string_view) {};  // the end of a run closes connections: not news
   return c;
 }

@@ -147,7 +147,7 @@ def main():
 
     procs = []
     with tempfile.NamedTemporaryFile("w", delete=False) as f:
-        f.write("browser-test-secret\n")
+        f.write("browser-test-secret-0123456789\n")
         secret = f.name
     try:
         server = subprocess.Popen([chat, "server", "--secret-file", secret],

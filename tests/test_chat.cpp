@@ -20,7 +20,7 @@ namespace {
 std::string secret_file() {
   static const std::string path = [] {
     const std::string p = "/tmp/libactor-chat-test-" + std::to_string(::getpid());
-    std::ofstream(p) << "chat-test-secret\n";
+    std::ofstream(p) << "chat-test-secret-0123456789\n";
     return p;
   }();
   return path;

@@ -215,6 +215,34 @@ int authenticated_raw_peer(std::uint16_t port, std::uint64_t incarnation, int re
 
 }  // namespace
 
+TEST_CASE("libactor-node --gen-secret prints a new 256-bit secret; a weak secret file is refused",
+          "[cluster]") {
+  auto run = [](const std::string& args) {
+    std::string out;
+    FILE* p = ::popen((std::string(LIBACTOR_NODE_PROGRAM) + " " + args + " 2>&1").c_str(), "r");
+    REQUIRE(p != nullptr);
+    char buf[512];
+    while (std::fgets(buf, sizeof buf, p) != nullptr) out += buf;
+    const int status = ::pclose(p);
+    return std::make_pair(WIFEXITED(status) ? WEXITSTATUS(status) : -1, out);
+  };
+  const auto [rc1, first] = run("--gen-secret");
+  const auto [rc2, second] = run("--gen-secret");
+  CHECK(rc1 == 0);
+  CHECK(rc2 == 0);
+  REQUIRE(first.size() == 65);
+  CHECK(first.back() == '\n');
+  CHECK(first.find_first_not_of("0123456789abcdef\n") == std::string::npos);
+  CHECK(first != second);
+  const std::string weak = "/tmp/libactor-weak-secret-" + std::to_string(::getpid());
+  std::ofstream(weak) << "password\n";
+  const auto [rc3, refused] = run("--name x --secret-file " + weak);
+  std::remove(weak.c_str());
+  CHECK(rc3 == 2);
+  CHECK(refused.find("at least 128 are needed") != std::string::npos);
+  CHECK(refused.find("--gen-secret") != std::string::npos);
+}
+
 TEST_CASE("two processes: send, ask, monitor, link, handle in a message", "[cluster]") {
   test::recorder<std::string> seen;
   child_node b("b");
@@ -441,7 +469,7 @@ TEST_CASE("bad input on raw sockets: each connection is dropped, the node serves
   // 4. A wrong secret: refused with a clear error.
   {
     const int fd = test::raw_connect(b.port());
-    auto h = raw_handshake(fd, "not-the-secret", net::protocol_version);
+    auto h = raw_handshake(fd, "not-the-cluster-secret-0123456789", net::protocol_version);
     CHECK(h.current() == net::handshake::state::failed);
     CHECK(test::closed_by_peer(fd));
     ::close(fd);

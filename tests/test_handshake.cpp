@@ -4,8 +4,12 @@
 #include <catch2/catch.hpp>
 
 #include <libactor/net/handshake.hpp>
+#include <libactor/net/secret.hpp>
+#include <libactor/net/wire.hpp>
 
 #include <algorithm>
+#include <array>
+#include <cmath>
 #include <random>
 
 #include "support.hpp"
@@ -15,6 +19,10 @@ using role = net::handshake::role;
 using state = net::handshake::state;
 
 namespace {
+
+// Cluster secrets of 128 bits (32 hex digits) and more.
+const std::string key = "0f1e2d3c4b5a69788796a5b4c3d2e1f0";
+const std::string other_key = "ffeeddccbbaa99887766554433221100";
 
 net::handshake_config config(std::string name, std::string secret, std::uint16_t version = 1) {
   net::handshake_config c;
@@ -117,7 +125,7 @@ TEST_CASE(
                             std::pair{12, net::protocol_errc::unknown_frame_kind},
                             std::pair{99, net::protocol_errc::unknown_frame_kind}}) {
     INFO("kind " << kind);
-    net::handshake a(config("alpha", "k"), role::acceptor);
+    net::handshake a(config("alpha", key), role::acceptor);
     std::vector<std::byte> out;
     net::append_frame(out, static_cast<net::frame_kind>(kind), std::vector<std::byte>(3));
     auto reply = a.feed(out);
@@ -129,14 +137,14 @@ TEST_CASE(
 
 TEST_CASE("handshake: a node name over 255 bytes in hello is refused",
           "[net][handshake][hostile]") {
-  net::handshake a(config(std::string(256, 'n'), "k"), role::initiator);
-  net::handshake b(config("beta", "k"), role::acceptor);
+  net::handshake a(config(std::string(256, 'n'), key), role::initiator);
+  net::handshake b(config("beta", key), role::acceptor);
   (void)pump(a, b);
   CHECK(b.current() == state::failed);
   CHECK(b.error().code == net::protocol_errc::malformed_payload);
   CHECK(b.error().text.find("256 bytes") != std::string::npos);
-  net::handshake c(config(std::string(255, 'n'), "k"), role::initiator);
-  net::handshake d(config("beta", "k"), role::acceptor);
+  net::handshake c(config(std::string(255, 'n'), key), role::initiator);
+  net::handshake d(config("beta", key), role::acceptor);
   (void)pump(c, d);
   CHECK(d.current() == state::done);
 }
@@ -144,21 +152,21 @@ TEST_CASE("handshake: a node name over 255 bytes in hello is refused",
 TEST_CASE("handshake: same secret authenticates both sides; the secret is never sent",
           "[net][handshake]") {
   for (std::size_t chunk : {1u, 7u, 4096u}) {
-    net::handshake a(config("alpha", "s3cret-cluster-key"), role::initiator);
-    net::handshake b(config("beta", "s3cret-cluster-key"), role::acceptor);
+    net::handshake a(config("alpha", "s3cret-cluster-key-0123456789"), role::initiator);
+    net::handshake b(config("beta", "s3cret-cluster-key-0123456789"), role::acceptor);
     auto transcript = pump(a, b, chunk);
     REQUIRE(a.current() == state::done);
     REQUIRE(b.current() == state::done);
     CHECK(a.peer_name() == "beta");
     CHECK(b.peer_name() == "alpha");
-    CHECK_FALSE(contains(transcript, "s3cret-cluster-key"));
+    CHECK_FALSE(contains(transcript, "s3cret-cluster-key-0123456789"));
     CHECK(contains(transcript, "alpha"));  // the check above can find strings
   }
 }
 
 TEST_CASE("handshake: a wrong secret fails on both sides with a clear reason", "[net][handshake]") {
-  net::handshake a(config("alpha", "right"), role::initiator);
-  net::handshake b(config("beta", "wrong"), role::acceptor);
+  net::handshake a(config("alpha", key), role::initiator);
+  net::handshake b(config("beta", other_key), role::acceptor);
   pump(a, b);
   REQUIRE(a.current() == state::failed);
   REQUIRE(b.current() == state::failed);
@@ -171,8 +179,8 @@ TEST_CASE("handshake: a wrong secret fails on both sides with a clear reason", "
 }
 
 TEST_CASE("handshake: an incompatible version is refused on both sides", "[net][handshake]") {
-  net::handshake a(config("alpha", "k", 1), role::initiator);
-  net::handshake b(config("beta", "k", 2), role::acceptor);
+  net::handshake a(config("alpha", key, 1), role::initiator);
+  net::handshake b(config("beta", key, 2), role::acceptor);
   pump(a, b);
   REQUIRE(a.current() == state::failed);
   REQUIRE(b.current() == state::failed);
@@ -185,7 +193,7 @@ TEST_CASE("handshake: an incompatible version is refused on both sides", "[net][
 
 TEST_CASE("handshake: a node's own proof reflected back does not verify", "[net][handshake]") {
   // A fake peer echoes the initiator's hello and auth frames back to it.
-  net::handshake a(config("alpha", "k"), role::initiator);
+  net::handshake a(config("alpha", key), role::initiator);
   auto hello = a.start();
   auto auth = a.feed(hello);  // alpha accepts its own hello as the peer's ...
   REQUIRE(a.current() == state::in_progress);
@@ -197,7 +205,7 @@ TEST_CASE("handshake: a node's own proof reflected back does not verify", "[net]
 TEST_CASE("handshake: garbage, wrong magic and out-of-order frames fail cleanly",
           "[net][handshake][hostile]") {
   {
-    net::handshake a(config("alpha", "k"), role::acceptor);
+    net::handshake a(config("alpha", key), role::acceptor);
     std::vector<std::byte> out;
     net::append_frame(out, net::frame_kind::auth, std::vector<std::byte>(32));
     (void)a.feed(out);
@@ -205,7 +213,7 @@ TEST_CASE("handshake: garbage, wrong magic and out-of-order frames fail cleanly"
     CHECK(a.error().code == net::protocol_errc::unexpected_frame);
   }
   {
-    net::handshake a(config("alpha", "k"), role::acceptor);
+    net::handshake a(config("alpha", key), role::acceptor);
     const std::string http = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
     std::vector<std::byte> in;
     for (char c : http) in.push_back(static_cast<std::byte>(c));
@@ -217,7 +225,7 @@ TEST_CASE("handshake: garbage, wrong magic and out-of-order frames fail cleanly"
   std::mt19937_64 rng(7);
   const std::size_t rounds = test::scaled(2000);
   for (std::size_t i = 0; i < rounds; ++i) {
-    net::handshake a(config("alpha", "k"), role::acceptor);
+    net::handshake a(config("alpha", key), role::acceptor);
     std::vector<std::byte> in(rng() % 200);
     for (auto& b : in) b = static_cast<std::byte>(rng());
     (void)a.feed(in);
@@ -227,5 +235,118 @@ TEST_CASE("handshake: garbage, wrong magic and out-of-order frames fail cleanly"
 
 TEST_CASE("handshake: an empty secret or name is refused up front", "[net][handshake]") {
   CHECK_THROWS_AS(net::handshake(config("alpha", ""), role::initiator), std::invalid_argument);
-  CHECK_THROWS_AS(net::handshake(config("", "k"), role::initiator), std::invalid_argument);
+  CHECK_THROWS_AS(net::handshake(config("", key), role::initiator), std::invalid_argument);
+}
+
+namespace {
+
+/// The kinds of the frames in `bytes` (whole frames only).
+std::vector<net::frame_kind> kinds_in(const std::vector<std::byte>& bytes) {
+  net::frame_decoder d(1 << 20);
+  d.feed(bytes);
+  std::vector<net::frame_kind> out;
+  for (;;) {
+    auto f = d.next();
+    REQUIRE(f);
+    if (!f->has_value()) return out;
+    out.push_back((**f).kind);
+  }
+}
+
+bool has_auth(const std::vector<std::byte>& bytes) {
+  auto k = kinds_in(bytes);
+  return std::find(k.begin(), k.end(), net::frame_kind::auth) != k.end();
+}
+
+}  // namespace
+
+TEST_CASE("handshake: the acceptor proves nothing until the initiator has proved the secret",
+          "[net][handshake][hostile]") {
+  // Whoever connects gets a nonce, never a MAC it could test guesses of
+  // the secret against offline.
+  for (const bool right : {false, true}) {
+    INFO((right ? "the right secret" : "a wrong secret"));
+    net::handshake acceptor(config("beta", key), role::acceptor);
+    net::handshake initiator(config("alpha", right ? key : other_key), role::initiator);
+    const auto acceptor_hello = acceptor.start();
+    CHECK_FALSE(has_auth(acceptor_hello));
+    const auto initiator_hello = initiator.start();
+    const auto after_hello = acceptor.feed(initiator_hello);
+    CHECK(after_hello.empty());  // no auth (no MAC) for a hello alone
+    CHECK(acceptor.current() == state::in_progress);
+    const auto initiator_auth = initiator.feed(acceptor_hello);
+    REQUIRE(has_auth(initiator_auth));  // the initiator proves first
+    const auto answer = acceptor.feed(initiator_auth);
+    CHECK(has_auth(answer) == right);
+    CHECK(acceptor.current() == (right ? state::done : state::failed));
+    (void)initiator.feed(answer);
+    CHECK(initiator.current() == (right ? state::done : state::failed));
+  }
+}
+
+TEST_CASE("handshake: a failing HMAC ends the handshake instead of sending a predictable MAC",
+          "[net][handshake][hostile]") {
+  struct restore {
+    net::detail::hmac_function saved = net::detail::handshake_hmac;
+    ~restore() { net::detail::handshake_hmac = saved; }
+  } guard;
+  // What OpenSSL's HMAC() leaves when it fails: nothing written (zeros here).
+  net::detail::handshake_hmac = [](std::span<const std::uint8_t>, std::span<const std::uint8_t>,
+                                   std::array<std::uint8_t, 32>& out) noexcept {
+    out.fill(0);
+    return false;
+  };
+  {
+    // The initiator cannot make its proof: it fails and sends no auth.
+    net::handshake acceptor(config("beta", key), role::acceptor);
+    net::handshake initiator(config("alpha", key), role::initiator);
+    (void)initiator.start();
+    const auto out = initiator.feed(acceptor.start());
+    CHECK_FALSE(has_auth(out));
+    CHECK(initiator.current() == state::failed);
+    CHECK(initiator.error().code == net::protocol_errc::auth_failed);
+    CHECK(initiator.error().text.find("HMAC failed") != std::string::npos);
+  }
+  {
+    // The acceptor cannot check a proof: an all-zero proof (what a failed
+    // HMAC leaves) must not pass.
+    net::handshake acceptor(config("beta", key), role::acceptor);
+    net::handshake peer(config("alpha", key), role::initiator);
+    (void)acceptor.feed(peer.start());
+    std::vector<std::byte> zero_auth;
+    net::append_frame(zero_auth, net::frame_kind::auth, [] {
+      std::vector<std::byte> p;
+      net::writer w{p};
+      net::wire_encode(w, std::array<std::uint8_t, 32>{});
+      return p;
+    }());
+    const auto out = acceptor.feed(zero_auth);
+    CHECK_FALSE(has_auth(out));
+    CHECK(acceptor.current() == state::failed);
+    CHECK(acceptor.error().code == net::protocol_errc::auth_failed);
+  }
+}
+
+TEST_CASE("secrets: under 128 bits are refused; generated ones hold 256", "[net][secret]") {
+  CHECK(net::secret_bits("0123456789") == Approx(10 * std::log2(10.0)));
+  CHECK(net::secret_bits("0123456789abcdef0123456789abcdef") == Approx(128));
+  CHECK(net::secret_bits("0123456789ABCDEF0123456789ABCDEF") == Approx(128));
+  CHECK(net::secret_bits("0123456789abcdef0123456789abcde") < 128);  // 31 hex digits
+  CHECK(net::secret_bits("correcthorsebattery") == Approx(19 * std::log2(36.0)));
+  CHECK(net::secret_bits("Correct-Horse_Battery") == Approx(21 * std::log2(67.0)));
+  CHECK(net::secret_bits("pass word!") == Approx(10 * std::log2(95.0)));
+  CHECK(net::secret_bits(std::string("\x01\xff", 2)) == Approx(16));
+  for (const std::string weak :
+       {"k", "s3cret", "password1234", "0123456789abcdef0123456789abcde", "hunter2-hunter2"}) {
+    INFO(weak);
+    CHECK_THROWS_AS(net::handshake(config("alpha", weak), role::initiator), std::invalid_argument);
+  }
+  CHECK_NOTHROW(
+      net::handshake(config("alpha", "0123456789abcdef0123456789abcdef"), role::initiator));
+  const std::string a = net::generate_secret();
+  const std::string b = net::generate_secret();
+  CHECK(a.size() == 64);
+  CHECK(a.find_first_not_of("0123456789abcdef") == std::string::npos);
+  CHECK(net::secret_bits(a) == Approx(256));
+  CHECK(a != b);
 }

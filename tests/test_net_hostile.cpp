@@ -38,7 +38,7 @@ LIBACTOR_WIRE_TYPE(box, "test.hostile.box", ref)
 
 namespace {
 
-const std::string secret = "hostile-test-secret";
+const std::string secret = "hostile-test-secret-0123456789";
 
 net::node_config cfg(std::string name) {
   return test::node_config(std::move(name), secret);

@@ -68,7 +68,7 @@ LIBACTOR_WIRE_TYPE(handle_box, "test.handle_box", ref)
 
 namespace {
 
-net::node_config cfg(std::string name, std::string secret = "s3cret") {
+net::node_config cfg(std::string name, std::string secret = "s3cret-node-test-0123456789") {
   return test::node_config(std::move(name), std::move(secret));
 }
 
@@ -646,16 +646,34 @@ TEST_CASE("a message larger than the maximum frame is refused at the sender", "[
   CHECK(remote.ask<std::uint64_t>(std::string(1000, 'x'), 10s).get().value() == 1000);
 }
 
+TEST_CASE("a node refuses a secret under 128 bits, and says how to make one", "[node]") {
+  actor_system sys{system_config{.workers = 1}};
+  for (const std::string weak : {"s3cret", "0123456789abcdef0123456789abcde", "Tr0ub4dor&3"}) {
+    INFO(weak);
+    try {
+      net::node n(sys, cfg("a", weak));
+      FAIL("a weak secret was accepted");
+    } catch (const std::invalid_argument& e) {
+      const std::string what = e.what();
+      CHECK(what.find("at least 128 are needed") != std::string::npos);
+      CHECK(what.find("--gen-secret") != std::string::npos);
+    }
+  }
+  net::node strong(sys, cfg("a", net::generate_secret()));
+  CHECK(strong.port() != 0);
+}
+
 TEST_CASE("a wrong secret is refused on both sides with a clear error", "[node]") {
   test::recorder<std::string> logs_b;
   actor_system sys_a{system_config{.workers = 1}};
   actor_system sys_b{system_config{.workers = 1}};
-  auto cb = cfg("b", "right");
+  auto cb = cfg("b", "0123456789abcdef0123456789abcdef");
   cb.log = [&](std::string_view l) { logs_b.push(std::string(l)); };
   net::node b(sys_b, cb);
-  net::node a(sys_a, cfg("a", "wrong"));
+  net::node a(sys_a, cfg("a", "fedcba9876543210fedcba9876543210"));
   auto r = a.connect("127.0.0.1", b.port(), 10s);
   REQUIRE_FALSE(r);
+  INFO(r.err().to_string());
   CHECK(r.err().text.find("auth") != std::string::npos);
   REQUIRE(logs_b.wait_for_size(1));
   CHECK(logs_b.items()[0].find("auth_failed") != std::string::npos);

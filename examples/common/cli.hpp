@@ -13,6 +13,8 @@
 #include <utility>
 #include <vector>
 
+#include <libactor/net/secret.hpp>
+
 namespace examples {
 
 /// `--name value` pairs (repeatable flags keep every value) after a mode word.
@@ -94,7 +96,7 @@ class flags {
   }
 
   /// The cluster secret from the file named by --secret-file (one trailing
-  /// newline ignored; an empty or unreadable file is an error).
+  /// newline ignored; an empty, unreadable or weak secret is an error).
   std::string secret() {
     const std::string path = text("secret-file", "");
     if (path.empty()) die("--secret-file is required");
@@ -105,6 +107,12 @@ class flags {
     std::string s = ss.str();
     if (!s.empty() && s.back() == '\n') s.pop_back();
     if (s.empty()) die("the secret file " + path + " is empty");
+    if (libactor::net::secret_bits(s) < libactor::net::min_secret_bits) {
+      die("the secret in " + path + " can hold at most " +
+          std::to_string(static_cast<int>(libactor::net::secret_bits(s))) +
+          " bits of entropy; at least 128 are needed (`libactor-node --gen-secret > " + path +
+          "` writes one)");
+    }
     return s;
   }
 

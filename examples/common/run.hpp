@@ -9,7 +9,6 @@
 #include <csignal>
 #include <cstdio>
 #include <functional>
-#include <random>
 #include <string>
 #include <utility>
 #include <vector>
@@ -45,10 +44,7 @@ class run_secret {
  public:
   explicit run_secret(const std::string& program)
       : path_("/tmp/" + program + "-secret-" + std::to_string(::getpid())) {
-    std::random_device rd;
-    char hex[64];
-    std::snprintf(hex, sizeof hex, "%08x%08x%08x%08x", rd(), rd(), rd(), rd());
-    secret_ = hex;
+    secret_ = libactor::net::generate_secret();
     const int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
     ok_ = fd >= 0 &&
           ::write(fd, secret_.data(), secret_.size()) == static_cast<ssize_t>(secret_.size());

@@ -19,12 +19,16 @@
 namespace {
 
 const char* const usage = R"(usage: libactor-node --name NAME --secret-file FILE [options]
+       libactor-node --gen-secret > FILE
 
 Starts a libactor node and keeps it running until SIGINT or SIGTERM.
 
   --name NAME          this node's name, unique in the cluster (required)
   --secret-file FILE   file holding the cluster secret (required; one trailing
-                       newline is ignored; the file must not be empty)
+                       newline is ignored). It must hold at least 128 bits:
+                       32 hex digits or more, for example
+  --gen-secret         print a new random secret (64 hex digits, 256 bits)
+                       and exit
   --host ADDR          numeric address to listen on and advertise
                        (default 127.0.0.1)
   --port PORT          port to listen on; 0 picks a free one (default 0)
@@ -62,6 +66,10 @@ options parse(int argc, char** argv) {
   examples::flags f{"libactor-node", argc, argv, 1};
   if (f.has("help")) {
     std::fputs(usage, stdout);
+    std::exit(0);
+  }
+  if (f.has("gen-secret")) {
+    std::printf("%s\n", libactor::net::generate_secret().c_str());
     std::exit(0);
   }
   options o;

@@ -5,8 +5,10 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
+#include <climits>
 #include <stdexcept>
 
+#include "libactor/net/secret.hpp"
 #include "libactor/net/wire.hpp"
 #include "protocol.hpp"
 
@@ -14,7 +16,7 @@ namespace libactor::net {
 namespace {
 
 constexpr std::string_view magic = "libactor";
-constexpr std::string_view auth_label = "libactor-auth-v1";
+constexpr std::string_view auth_label = "libactor-auth-v2";
 
 struct hello_msg {
   std::string magic;
@@ -42,11 +44,30 @@ void send(std::vector<std::byte>& out, frame_kind kind, const T& msg) {
   append_frame(out, kind, payload);
 }
 
+bool openssl_hmac(std::span<const std::uint8_t> key, std::span<const std::uint8_t> data,
+                  std::array<std::uint8_t, 32>& out) noexcept {
+  if (key.size() > static_cast<std::size_t>(INT_MAX)) return false;
+  unsigned int len = 0;
+  const unsigned char* r = HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), data.data(),
+                                data.size(), out.data(), &len);
+  return r != nullptr && len == out.size();
+}
+
 }  // namespace
+
+namespace detail {
+hmac_function handshake_hmac = &openssl_hmac;
+}  // namespace detail
 
 handshake::handshake(handshake_config cfg, role r)
     : cfg_(std::move(cfg)), role_(r), decoder_(cfg_.max_frame_size) {
   if (cfg_.secret.empty()) throw std::invalid_argument("handshake: the cluster secret is empty");
+  if (secret_bits(cfg_.secret) < min_secret_bits) {
+    throw std::invalid_argument("handshake: the cluster secret can hold at most " +
+                                std::to_string(static_cast<int>(secret_bits(cfg_.secret))) +
+                                " bits; at least 128 are needed (libactor-node --gen-secret "
+                                "makes one)");
+  }
   if (cfg_.node_name.empty()) throw std::invalid_argument("handshake: the node name is empty");
   if (RAND_bytes(own_nonce_.data(), static_cast<int>(own_nonce_.size())) != 1) {
     throw std::runtime_error("handshake: the system random generator failed");
@@ -83,8 +104,8 @@ void handshake::fail(protocol_errc code, std::string text, std::vector<std::byte
   error_ = protocol_error{code, std::move(text)};
 }
 
-handshake::mac handshake::proof(role r, const nonce& first, const nonce& second,
-                                const std::string& a, const std::string& b) const {
+bool handshake::proof(role r, const nonce& first, const nonce& second, const std::string& a,
+                      const std::string& b, mac& out) const {
   std::vector<std::uint8_t> data(auth_label.begin(), auth_label.end());
   data.push_back(static_cast<std::uint8_t>(r));
   data.insert(data.end(), first.begin(), first.end());
@@ -95,19 +116,31 @@ handshake::mac handshake::proof(role r, const nonce& first, const nonce& second,
     for (int i = 0; i < 4; ++i) data.push_back(static_cast<std::uint8_t>(n >> (8 * i)));
     data.insert(data.end(), s->begin(), s->end());
   }
-  mac out{};
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), cfg_.secret.data(), static_cast<int>(cfg_.secret.size()), data.data(),
-       data.size(), out.data(), &len);
-  return out;
+  const auto* key = reinterpret_cast<const std::uint8_t*>(cfg_.secret.data());
+  return detail::handshake_hmac(std::span<const std::uint8_t>(key, cfg_.secret.size()), data, out);
+}
+
+bool handshake::send_proof(std::vector<std::byte>& out) {
+  auth_msg a;
+  if (!proof(role_, peer_nonce_, own_nonce_, cfg_.node_name, peer_name_, a.mac)) {
+    fail(protocol_errc::auth_failed, "this node could not compute its proof (HMAC failed)", out,
+         true);
+    return false;
+  }
+  send(out, frame_kind::auth, a);
+  return true;
 }
 
 void handshake::on_frame(const frame& f, std::vector<std::byte>& out) {
   switch (f.kind) {
     case frame_kind::error: {
+      // The peer's reason, with its code: "auth_failed: ..." says more to
+      // this side's operator than "refused".
       auto e = decode<error_msg>(f.payload);
-      fail(protocol_errc::refused_by_peer, e ? e->text : std::string("(unreadable reason)"), out,
-           false);
+      fail(protocol_errc::refused_by_peer,
+           e ? std::string(to_string(static_cast<protocol_errc>(e->code))) + ": " + e->text
+             : std::string("(unreadable reason)"),
+           out, false);
       return;
     }
     case frame_kind::hello: {
@@ -144,8 +177,9 @@ void handshake::on_frame(const frame& f, std::vector<std::byte>& out) {
       hello_received_ = true;
       peer_name_ = h->node_name;
       peer_nonce_ = h->nonce;
-      send(out, frame_kind::auth,
-           auth_msg{proof(role_, peer_nonce_, own_nonce_, cfg_.node_name, peer_name_)});
+      // The initiator proves first; the acceptor proves once it has checked
+      // the initiator's proof (no MAC for whoever just connects).
+      if (role_ == role::initiator) (void)send_proof(out);
       return;
     }
     case frame_kind::auth: {
@@ -160,13 +194,20 @@ void handshake::on_frame(const frame& f, std::vector<std::byte>& out) {
         return;
       }
       const role peer_role = role_ == role::initiator ? role::acceptor : role::initiator;
-      const mac expected = proof(peer_role, own_nonce_, peer_nonce_, peer_name_, cfg_.node_name);
-      if (CRYPTO_memcmp(expected.data(), a->mac.data(), expected.size()) != 0) {
+      mac expected{};
+      if (!proof(peer_role, own_nonce_, peer_nonce_, peer_name_, cfg_.node_name, expected)) {
         fail(protocol_errc::auth_failed,
-             "the peer does not know the cluster secret (or it differs from this node's)", out,
-             true);
+             "this node could not compute the peer's expected proof (HMAC failed)", out, true);
         return;
       }
+      if (CRYPTO_memcmp(expected.data(), a->mac.data(), expected.size()) != 0) {
+        fail(protocol_errc::auth_failed,
+             "the proof of the cluster secret does not match: the two nodes have different "
+             "secrets",
+             out, true);
+        return;
+      }
+      if (role_ == role::acceptor && !send_proof(out)) return;
       state_ = state::done;
       return;
     }

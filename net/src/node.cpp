@@ -10,6 +10,7 @@
 #include <stdexcept>
 #include <system_error>
 
+#include "libactor/net/secret.hpp"
 #include "node_impl.hpp"
 #include "protocol.hpp"
 
@@ -53,6 +54,12 @@ void check_config(const node_config& cfg) {
   };
   if (cfg.name.empty() || cfg.name.size() > 255) bad("name must be 1 to 255 bytes");
   if (cfg.secret.empty()) bad("secret must not be empty");
+  if (secret_bits(cfg.secret) < min_secret_bits) {
+    bad("secret can hold at most " + std::to_string(static_cast<int>(secret_bits(cfg.secret))) +
+        " bits of entropy (its length and alphabet); at least 128 are needed: use 32 or more hex "
+        "digits, or net::generate_secret() (libactor-node --gen-secret prints one)");
+  }
+  if (cfg.max_unknown_ids == 0) bad("max_unknown_ids must be at least 1");
   boost::system::error_code ec;
   asio::ip::make_address(cfg.host, ec);
   if (ec) bad("host must be a numeric IPv4 or IPv6 address, got \"" + cfg.host + "\"");

@@ -76,7 +76,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // As a byte stream into an acceptor, split at a data-dependent point.
   net::handshake_config cfg;
   cfg.node_name = "fuzz";
-  cfg.secret = "fuzz-secret";
+  cfg.secret = "fuzz-net-input-secret-0123456789";
   cfg.max_frame_size = 1 << 16;
   net::handshake hs(cfg, net::handshake::role::acceptor);
   (void)hs.start();

@@ -5,16 +5,23 @@
 ///
 /// Both sides send `hello` {magic, version, node name, 32-byte random nonce}
 /// at once. On the peer's hello, a side checks magic and version (refusing
-/// with an `error` frame that says both versions), then sends `auth`:
+/// with an `error` frame that says both versions). Then the side that opened
+/// the connection (the initiator) proves first, with `auth`:
 ///
-///     HMAC-SHA256(secret, "libactor-auth-v1" | role | peer nonce | own nonce
+///     HMAC-SHA256(secret, "libactor-auth-v2" | role | peer nonce | own nonce
 ///                         | own name | peer name)
 ///
-/// and checks the peer's `auth` against the same construction from the
-/// peer's point of view, in constant time. The role byte (initiator or
-/// acceptor) means a side's own proof reflected back never verifies; fresh
-/// nonces on both sides mean a recorded exchange never verifies again.
-/// HMAC and the random nonces come from OpenSSL's libcrypto.
+/// The acceptor checks it against the same construction from the
+/// initiator's point of view, in constant time, and only then sends its own
+/// `auth`, which the initiator checks. So a node answers whoever connects
+/// to it with a nonce, never with a MAC: anyone may connect, and must not
+/// get material to test guesses of the secret against offline. (A node that
+/// dials gives its MAC to whatever answers at that address: secrets must
+/// be strong, secret.hpp, and docs/protocol.md states the threat model.)
+/// The role byte means a side's own proof reflected back never verifies;
+/// fresh nonces on both sides mean a recorded exchange never verifies
+/// again. HMAC and the random nonces come from OpenSSL's libcrypto; a
+/// failure of either ends the handshake.
 ///
 /// The class is transport-free: feed it received bytes, send what it returns.
 /// It is used by one connection on one thread.
@@ -31,11 +38,11 @@
 
 namespace libactor::net {
 
-inline constexpr std::uint16_t protocol_version = 2;
+inline constexpr std::uint16_t protocol_version = 3;
 
 struct handshake_config {
   std::string node_name;
-  std::string secret;  ///< The cluster secret; must not be empty.
+  std::string secret;  ///< The cluster secret; at least min_secret_bits (secret.hpp).
   std::uint16_t version = protocol_version;
   std::uint32_t max_frame_size = 1u << 20;
 };
@@ -45,7 +52,8 @@ class LIBACTOR_NET_EXPORT handshake {
   enum class role : std::uint8_t { initiator = 1, acceptor = 2 };
   enum class state : std::uint8_t { in_progress, done, failed };
 
-  /// Throws std::invalid_argument for an empty secret or node name.
+  /// Throws std::invalid_argument for an empty node name or a secret weaker
+  /// than min_secret_bits; std::runtime_error when no random nonce can be made.
   handshake(handshake_config cfg, role r);
 
   /// The bytes to send first (this side's hello).
@@ -70,8 +78,11 @@ class LIBACTOR_NET_EXPORT handshake {
 
   void on_frame(const frame& f, std::vector<std::byte>& out);
   void fail(protocol_errc code, std::string text, std::vector<std::byte>& out, bool tell_peer);
-  [[nodiscard]] mac proof(role r, const nonce& first, const nonce& second, const std::string& a,
-                          const std::string& b) const;
+  /// False when the MAC could not be computed.
+  [[nodiscard]] bool proof(role r, const nonce& first, const nonce& second, const std::string& a,
+                           const std::string& b, mac& out) const;
+  /// Sends this side's auth; false (and failed) when it cannot be computed.
+  bool send_proof(std::vector<std::byte>& out);
 
   handshake_config cfg_;
   role role_;
@@ -83,5 +94,17 @@ class LIBACTOR_NET_EXPORT handshake {
   std::string peer_name_;
   bool hello_received_ = false;
 };
+
+namespace detail {
+
+/// @internal HMAC-SHA256 as the handshake computes it; false when OpenSSL
+/// fails. Tests replace it, before any handshake runs, to check that a
+/// failure ends the handshake (a MAC left at zero would be predictable).
+using hmac_function = bool (*)(std::span<const std::uint8_t> key,
+                               std::span<const std::uint8_t> data,
+                               std::array<std::uint8_t, 32>& out) noexcept;
+LIBACTOR_NET_EXPORT extern hmac_function handshake_hmac;
+
+}  // namespace detail
 
 }  // namespace libactor::net

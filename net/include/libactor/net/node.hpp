@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "libactor/net/export.hpp"
+#include "libactor/net/secret.hpp"
 #include "libactor/net/wire.hpp"
 #include "libactor/system.hpp"
 
@@ -48,7 +49,9 @@ struct node_config {
   std::string host = "127.0.0.1";
   /// 0: any free port (see node::port()).
   std::uint16_t port = 0;
-  /// The cluster secret; must not be empty. Never sent.
+  /// The cluster secret, never sent. It must hold at least 128 bits
+  /// (net::secret_bits: 32 hex digits, for example); the constructor throws
+  /// std::invalid_argument otherwise. net::generate_secret() makes one.
   std::string secret;
   /// False: this node only dials out.
   bool listen = true;
