@@ -59,3 +59,29 @@ TEST_CASE("a refusal is logged once per rule and peer, within a rate limit", "[n
         std::string::npos);
   CHECK(r.count() == 1003 + 500 + 1);
 }
+
+TEST_CASE("refusals: past max_keys the least recently refused key is forgotten, not the new ones",
+          "[net][refusals]") {
+  refusals r;
+  auto t = token_bucket::clock::time_point{} + 100s;
+  for (std::size_t i = 0; i < refusals::max_keys; ++i) {
+    t += 1s;
+    REQUIRE(r.record("filler" + std::to_string(i), "stop", "a stop request", t));
+  }
+  t += 60s;  // the rate limit's bucket is full again
+  // A peer that keeps repeating a refusal is logged once; every other
+  // peer's first refusal still gets its line.
+  std::size_t mallory = 0;
+  std::size_t others = 0;
+  for (int s = 0; s < 60; ++s) {
+    t += 1s;
+    mallory += r.record("mallory", "stop", "a stop request", t) ? 1 : 0;
+    t += 1s;
+    others += r.record("eve" + std::to_string(s), "exit", "an exit signal", t) ? 1 : 0;
+  }
+  CHECK(mallory == 1);
+  CHECK(others == 60);
+  // The oldest filler was forgotten: it is logged again.
+  t += 60s;
+  CHECK(r.record("filler0", "stop", "a stop request", t));
+}

@@ -51,7 +51,7 @@ and one line for each --peer once it is connected:
 Connection events (peers down, up, restarted; bad input) go to stderr.
 
 Hosted actors (registered names): echo, sink, relay, stats; peers may spawn
-"echo". Their messages are declared in examples/node/node_actors.hpp.
+"echo", and may stop or link only the actors they spawned. Their messages are declared in examples/node/node_actors.hpp.
 )";
 
 struct options {

@@ -41,12 +41,14 @@ std::unordered_map<std::uint64_t, export_table::entry>::iterator export_table::a
   }
 }
 
-export_table::added export_table::add(actor* a, peer* spawner) {
+export_table::added export_table::add(actor* a, peer* spawner, std::uint64_t spawner_inc) {
   std::lock_guard lock(mu_);
   bool fresh = false;
   auto it = add_locked(a, fresh);
-  if (spawner != nullptr && !it->second.spawner)
+  if (spawner != nullptr && !it->second.spawner) {
     it->second.spawner = libactor::detail::ref_ptr<peer>(spawner);
+    it->second.spawner_inc = spawner_inc;
+  }
   return {it->first, fresh};
 }
 
@@ -64,11 +66,19 @@ actor_ref export_table::find(std::uint64_t id) {
   return it == entries_.end() ? actor_ref{} : it->second.ref;
 }
 
-export_table::stop_target export_table::find_for_stop(std::uint64_t id, const peer* from) {
+export_table::stop_target export_table::find_for_stop(std::uint64_t id, const peer* from,
+                                                      std::uint64_t inc) {
   std::lock_guard lock(mu_);
   auto it = entries_.find(id);
   if (it == entries_.end()) return {};
-  return {it->second.ref, it->second.any_peer_may_stop || it->second.spawner.get() == from};
+  const entry& e = it->second;
+  return {e.ref,
+          e.any_peer_may_stop || (e.spawner.get() == from && e.spawner_inc == inc && inc != 0)};
+}
+
+bool export_table::retired(std::uint64_t id) {
+  std::lock_guard lock(mu_);
+  return retired_.contains(id);
 }
 
 bool export_table::watch(std::uint64_t id, peer* p) {
@@ -92,6 +102,13 @@ export_table::removed export_table::remove(std::uint64_t actor_id) {
     if (w == wire_of_.end()) return out;
     out.wire_id = w->second;
     wire_of_.erase(w);
+    if (retired_.insert(out.wire_id).second) {
+      retired_order_.push_back(out.wire_id);
+      if (retired_order_.size() > max_retired) {
+        retired_.erase(retired_order_.front());
+        retired_order_.pop_front();
+      }
+    }
     auto it = entries_.find(out.wire_id);
     if (it != entries_.end()) {
       gone = std::move(it->second);
@@ -108,6 +125,8 @@ void export_table::clear() {
     std::lock_guard lock(mu_);
     gone.swap(entries_);
     wire_of_.clear();
+    retired_.clear();
+    retired_order_.clear();
   }
   // Released outside the lock: an actor's last reference may run code
   // that exports (its destructor sends).

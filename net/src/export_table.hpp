@@ -6,14 +6,20 @@
 // some handle to it reached that peer (from this node, or passed on by
 // another node), never by counting up from a small id it was given.
 //
-// An entry also records who may stop the actor from outside: the peer that
-// spawned it (node::spawn_remote), or any peer once the owner allowed it
-// (node::allow_remote_stop). A peer that watches an exported actor is
-// recorded with it, to be sent `down` when it stops. Thread-safe.
+// An entry also records who may stop the actor from outside (a stop
+// request, or a link through which its own exit stops the actor): the
+// incarnation of the peer that spawned it (node::spawn_remote), or any peer
+// once the owner allowed it (node::allow_remote_stop). A peer that watches
+// an exported actor is recorded with it, to be sent `down` when it stops.
+// The wire ids of actors that stopped are remembered for a while (a bounded
+// set), so that a message to one is known to be late, not a guess.
+// Thread-safe.
 
 #include <cstdint>
+#include <deque>
 #include <mutex>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "libactor/actor.hpp"
@@ -29,20 +35,25 @@ class export_table {
     std::uint64_t wire_id;
     bool fresh;  ///< Not exported before (the service must monitor it).
   };
-  /// Exports `a` (idempotent) and returns its wire id. `spawner`: the peer
-  /// that spawned it, which may then stop it. Throws when the system's
-  /// random generator fails.
-  added add(actor* a, peer* spawner = nullptr);
+  /// Exports `a` (idempotent) and returns its wire id. `spawner` (of
+  /// incarnation `spawner_inc`): the peer that spawned it, which may then
+  /// stop it. Throws when the system's random generator fails.
+  added add(actor* a, peer* spawner = nullptr, std::uint64_t spawner_inc = 0);
   /// Lets any peer that can address `a` stop it.
   added allow_stop(actor* a);
   /// The exported actor with wire id `id`, or an empty handle.
   actor_ref find(std::uint64_t id);
-  /// What a stop request from `from` for wire id `id` may reach.
+  /// What a stop request (or a link) from incarnation `inc` of `from` for
+  /// wire id `id` may reach.
   struct stop_target {
     actor_ref ref;         ///< Empty when the id is not exported.
-    bool allowed = false;  ///< `from` spawned it, or the owner allowed any peer.
+    bool allowed = false;  ///< That peer process spawned it, or the owner allowed any peer.
   };
-  stop_target find_for_stop(std::uint64_t id, const peer* from);
+  stop_target find_for_stop(std::uint64_t id, const peer* from, std::uint64_t inc);
+  /// Whether `id` named an actor that has stopped (among the last
+  /// max_retired to stop).
+  bool retired(std::uint64_t id);
+  static constexpr std::size_t max_retired = 65536;
   /// Records that `p` watches wire id `id`; false when `id` is not exported.
   bool watch(std::uint64_t id, peer* p);
   /// Removes the actor with actor id `actor_id`: its wire id (0: it was
@@ -59,6 +70,7 @@ class export_table {
     actor_ref ref;
     std::vector<libactor::detail::ref_ptr<peer>> watchers;
     libactor::detail::ref_ptr<peer> spawner;
+    std::uint64_t spawner_inc = 0;
     bool any_peer_may_stop = false;
   };
   /// Caller holds mu_.
@@ -66,6 +78,8 @@ class export_table {
   std::mutex mu_;
   std::unordered_map<std::uint64_t, entry> entries_;          // by wire id
   std::unordered_map<std::uint64_t, std::uint64_t> wire_of_;  // actor id -> wire id
+  std::unordered_set<std::uint64_t> retired_;                 // wire ids of stopped actors
+  std::deque<std::uint64_t> retired_order_;                   // oldest first
 };
 
 }  // namespace libactor::net::detail

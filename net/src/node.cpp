@@ -209,7 +209,22 @@ void node_impl::refuse(const peer& p, std::string_view rule, const std::string& 
 }
 
 void node_impl::log(const std::string& line) {
-  const std::string text = "node " + cfg_.name + ": " + line;
+  // Lines carry text from the wire (node names, peers' error texts): a
+  // control character is written as \xNN, so that no peer can start a line
+  // of its own or move the terminal's cursor.
+  std::string text = "node " + cfg_.name + ": ";
+  text.reserve(text.size() + line.size());
+  for (const char ch : line) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c < 0x20 || c == 0x7f) {
+      static constexpr char hex[] = "0123456789abcdef";
+      text += "\\x";
+      text += hex[c >> 4];
+      text += hex[c & 15];
+    } else {
+      text += ch;
+    }
+  }
   if (cfg_.log) {
     try {
       cfg_.log(text);
@@ -279,6 +294,9 @@ bool node_impl::decode_handle(reader& r, actor_ref& h) {
       return true;
     }
     h = find_exported(f->id);  // empty when the actor is gone: sends are dead letters
+    // The service is the node's own: local code never gets it from a
+    // peer's message (a link to it, or a stop, would be the peer's doing).
+    if (h == service_) h = {};
     return true;
   }
   auto p = get_peer(f->node);

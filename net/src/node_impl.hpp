@@ -116,8 +116,9 @@ class node_impl final : public handle_context, public std::enable_shared_from_th
 
   // Exports (service.cpp).
   /// Exports a local actor and returns its wire id: peers that get a
-  /// handle to it may now address it. `spawner`: the peer that spawned it.
-  std::uint64_t export_local(actor* a, peer* spawner = nullptr);
+  /// handle to it may now address it. `spawner`: the peer (incarnation
+  /// `spawner_inc`) that spawned it.
+  std::uint64_t export_local(actor* a, peer* spawner = nullptr, std::uint64_t spawner_inc = 0);
   /// Lets any peer that can address `a` stop it.
   void allow_remote_stop(actor* a);
   actor_ref find_exported(std::uint64_t wire_id) { return exports_.find(wire_id); }

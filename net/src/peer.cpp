@@ -359,7 +359,10 @@ actor* node_impl::proxy_for(peer& p, std::uint64_t id, std::uint64_t inc, remote
     } else {
       remote_proxy** slot = r == remote_proxy::role::service ? &p.service_ : &p.anonymous_;
       if (*slot != nullptr && core::actor_access::try_add_ref(*slot)) return *slot;
-      auto* fresh = new remote_proxy(sys_, core::ref_ptr<peer>(&p), id, 0, r);
+      // The requester proxy carries the incarnation it came from (the one
+      // connected; a teardown drops it): it names who spawned an actor.
+      auto* fresh = new remote_proxy(sys_, core::ref_ptr<peer>(&p), id,
+                                     r == remote_proxy::role::anonymous ? known : 0, r);
       *slot = fresh;
       return fresh;
     }

@@ -7,13 +7,23 @@ std::optional<std::string> refusals::record(std::string_view peer, std::string_v
                                             token_bucket::clock::time_point now) {
   std::lock_guard lock(mu_);
   ++count_;
-  auto key = std::make_pair(std::string(peer), std::string(rule));
-  if (logged_.contains(key)) return std::nullopt;
+  std::string key(peer);
+  key += '\0';
+  key += rule;
+  if (auto it = logged_.find(key); it != logged_.end()) {
+    order_.splice(order_.begin(), order_, it->second);
+    return std::nullopt;
+  }
   if (!bucket_.take(now)) {
     ++held_back_;
     return std::nullopt;
   }
-  if (logged_.size() < max_keys) logged_.insert(std::move(key));
+  if (logged_.size() == max_keys) {
+    logged_.erase(order_.back());
+    order_.pop_back();
+  }
+  order_.push_front(key);
+  logged_.emplace(std::move(key), order_.begin());
   std::string line =
       "refused " + text + " from node " + std::string(peer) + " (logged once per rule and peer)";
   if (held_back_ != 0) {

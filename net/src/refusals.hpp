@@ -8,11 +8,12 @@
 
 #include <chrono>
 #include <cstdint>
+#include <list>
 #include <mutex>
 #include <optional>
-#include <set>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 
 #include "token_bucket.hpp"
@@ -21,8 +22,9 @@ namespace libactor::net::detail {
 
 class refusals {
  public:
-  /// Keys (peer, rule) remembered as logged; past this, every refusal is
-  /// a candidate for a line again, still within the rate limit.
+  /// Keys (peer, rule) remembered as logged, least recently refused
+  /// forgotten first: a peer that keeps repeating a refusal stays
+  /// remembered (no second line), new peers' first lines still come.
   static constexpr std::size_t max_keys = 4096;
   /// Lines at once, then per second.
   static constexpr double burst = 20;
@@ -36,7 +38,8 @@ class refusals {
 
  private:
   mutable std::mutex mu_;
-  std::set<std::pair<std::string, std::string>, std::less<>> logged_;
+  std::list<std::string> order_;  // keys, most recently refused first
+  std::unordered_map<std::string, std::list<std::string>::iterator> logged_;
   token_bucket bucket_{burst, per_second};
   std::uint64_t count_ = 0;
   std::uint64_t held_back_ = 0;  // first-of-a-kind lines the rate limit dropped

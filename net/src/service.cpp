@@ -29,8 +29,12 @@ actor_ref node_impl::make_service() {
   return sys_.spawn([weak = weak_from_this()](actor& me) -> behavior {
     auto self = weak.lock();
     if (!self) return {};
+    // No link stops the service (it stops with its node): a handle to it
+    // can reach local code, which may link it.
+    me.trap_exit(true);
     return {
         [&me](export_notice& n) { me.monitor(n.ref); },
+        [](exit_msg&) {},
         [self](down_msg& d) { self->local_down(d.source.id(), d.reason); },
         [self](lookup_request& q) -> actor_ref { return self->sys_.lookup(q.name); },
         [self, &me](spawn_request& q) -> spawn_reply {
@@ -53,7 +57,7 @@ actor_ref node_impl::make_service() {
                     dynamic_cast<remote_proxy*>(core::actor_access::get(me.current_sender()))) {
               if (auto* a = core::actor_access::get(*r);
                   a != nullptr && !core::actor_access::is_proxy(a)) {
-                self->export_local(a, from->peer_.get());
+                self->export_local(a, from->peer_.get(), from->incarnation_);
               }
             }
             return spawn_reply{*r, {}};
@@ -65,12 +69,12 @@ actor_ref node_impl::make_service() {
   });
 }
 
-std::uint64_t node_impl::export_local(actor* a, peer* spawner) {
+std::uint64_t node_impl::export_local(actor* a, peer* spawner, std::uint64_t spawner_inc) {
   const std::uint64_t id = a->id();
   if (spawner == nullptr && t_exported_node == incarnation_ && t_exported_id == id) {
     return t_exported_wire;
   }
-  const auto e = exports_.add(a, spawner);
+  const auto e = exports_.add(a, spawner, spawner_inc);
   // The service monitors what is exported, to drop it (and tell watchers)
   // when it stops.
   if (e.fresh && service_) service_.send(export_notice{actor_ref{core::ref_ptr<actor>(a)}});

@@ -105,6 +105,8 @@ bool session::before_promotion(frame_kind kind, std::span<const std::byte> paylo
 }
 
 bool session::unknown_id(std::uint64_t id) {
+  // An actor that stopped a while ago: a late message, not a guess.
+  if (node_.exports_.retired(id)) return true;
   for (const std::uint64_t r : recent_unknown_) {
     if (r == id) return true;
   }
@@ -151,11 +153,19 @@ bool session::on_link(bool link, std::span<const std::byte> payload) {
     // with its node.
     why = "the service actor of node " + node_.cfg_.name + " cannot be linked from outside";
     node_.refuse(p, "link", "a link to the service actor");
+  } else if (!node_.exports_.find_for_stop(target, &p, conn_.info_.incarnation).allowed) {
+    // The linker's exit would stop the target: a link needs the right to
+    // stop it.
+    why = "node " + p.name_ + " may not stop actor " + hex_id(target) + " on node " +
+          node_.cfg_.name + " (it did not spawn it; node::allow_remote_stop allows it)";
+    node_.refuse(p, "link",
+                 "a link to an actor the peer may not stop (it did not spawn it; "
+                 "node::allow_remote_stop allows it)");
   } else if (!core::link_on_behalf(core::actor_access::get(local), core::actor_access::get(remote),
                                    node_.cfg_.max_links_per_actor)) {
     why = "actor " + hex_id(target) + " on node " + node_.cfg_.name + " has max_links_per_actor (" +
           std::to_string(node_.cfg_.max_links_per_actor) + ") links";
-    node_.log("refused a link from node " + p.name_ + ": " + why);
+    node_.refuse(p, "max_links", "a link past max_links_per_actor (" + why + ")");
   }
   if (!why.empty()) {
     // Refused, and the linker is told: it is not linked, and it must not
@@ -344,8 +354,9 @@ bool session::on_message(std::span<const std::byte> payload) {
     // A stop request: the payload is the exit reason (checked above).
     const exit_reason reason = core::payload<exit_reason>(*m);
     m->dispose();
-    auto target = receiver == 0 ? export_table::stop_target{node_.service_, false}
-                                : node_.exports_.find_for_stop(receiver, &p);
+    auto target = receiver == 0
+                      ? export_table::stop_target{node_.service_, false}
+                      : node_.exports_.find_for_stop(receiver, &p, conn_.info_.incarnation);
     if (!target.ref) return unknown_id(receiver);
     if (target.ref == node_.service_) {
       node_.refuse(p, "stop", "a stop request for the service actor");

@@ -328,9 +328,13 @@ class LIBACTOR_NET_EXPORT node {
   }
 
   /// Lets every peer that holds a handle to `local` (an actor of this
-  /// node's system) stop it with actor_system::stop. Without this, a peer
-  /// may stop only the actors it spawned here (spawn_remote); other stop
-  /// requests are refused, counted in node_stats::refused and logged.
+  /// node's system) stop it with actor_system::stop, or link it (its
+  /// linked actor's exit then stops `local`). Without this, a peer may stop
+  /// and link only the actors its process spawned here (spawn_remote);
+  /// other stop requests and links are refused, counted in
+  /// node_stats::refused and logged (a refused linker receives an exit
+  /// signal saying why). Throws std::invalid_argument for a handle that is
+  /// not to an actor of this node's system.
   void allow_remote_stop(const actor_ref& local);
 
   /// `watcher` receives node_down_msg whenever `peer` becomes unreachable
