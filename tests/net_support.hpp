@@ -102,7 +102,8 @@ inline std::vector<std::byte> node_info_frame(std::uint64_t inc) {
 
 /// A raw socket that authenticates with `secret` as node `name` and sends
 /// node_info with `incarnation`; returns once the node answered with its
-/// own node_info.
+/// own node_info. It writes frames in the clear: the node under test needs
+/// protect_frames = false.
 inline int raw_peer(std::uint16_t port, const std::string& name, std::uint64_t incarnation,
                     const std::string& secret);
 
@@ -168,6 +169,7 @@ inline int raw_peer(std::uint16_t port, const std::string& name, std::uint64_t i
   const int fd = raw_connect(port);
   libactor::net::handshake_config c;
   c.node_name = name;
+  c.protect_frames = false;  // the node under test must not seal either
   c.secret = secret;
   c.version = libactor::net::protocol_version;
   libactor::net::handshake h(c, libactor::net::handshake::role::initiator);

@@ -147,7 +147,12 @@ net::node_config node_cfg(std::string name) {
 struct here {
   actor_system sys{system_config{.workers = 2}};
   std::optional<net::node> node;
-  here() { node.emplace(sys, node_cfg("a")); }
+  /// `protect_frames`: false to meet a child started with --no-frame-protection.
+  explicit here(bool protect_frames = true) {
+    auto c = node_cfg("a");
+    c.protect_frames = protect_frames;
+    node.emplace(sys, c);
+  }
   ~here() { node.reset(); }
 };
 
@@ -182,6 +187,7 @@ behavior streamer(actor& self, actor_ref sink, std::uint64_t tag, std::uint64_t 
 net::handshake raw_handshake(int fd, const std::string& with_secret, std::uint16_t version) {
   net::handshake_config c;
   c.node_name = "raw-client";
+  c.protect_frames = false;  // raw sockets write frames in the clear
   c.secret = with_secret;
   c.version = version;
   net::handshake h(c, net::handshake::role::initiator);
@@ -432,8 +438,11 @@ TEST_CASE("a silent peer is declared down by the heartbeat timeout and comes bac
 
 TEST_CASE("bad input on raw sockets: each connection is dropped, the node serves on", "[cluster]") {
   test::recorder<na::sink_report> done;
-  child_node b("b", 0, {"--log-lines", "0"});  // every refusal's line, unlimited
-  here a;
+  // Every refusal's line, unlimited; frames in the clear, so that the raw
+  // sockets below reach the session's checks (sealed records have tests of
+  // their own).
+  child_node b("b", 0, {"--log-lines", "0", "--no-frame-protection"});
+  here a(false);
   REQUIRE(a.node->connect("127.0.0.1", b.port(), 30s));
   auto sink = *a.node->lookup("b", "sink", 30s);
   auto stats = *a.node->lookup("b", "stats", 30s);
@@ -590,6 +599,7 @@ TEST_CASE("a peer that stops reading: its outbound queue is bounded, sends are r
   test::recorder<actor_ref> senders;
   actor_system sys{system_config{.workers = 2}};
   auto cfg = node_cfg("a");
+  cfg.protect_frames = false;  // the raw peer writes frames in the clear
   cfg.max_frame_size = 4096;
   cfg.max_outbound_bytes = 64 * 1024;
   cfg.heartbeat_timeout = 60s;  // the stalled peer stays "up"; only its queue is full
@@ -652,6 +662,7 @@ struct raw_pair {
   explicit raw_pair(std::size_t max_outbound = std::size_t{64} << 20,
                     std::size_t max_unknown_ids = net::node_config{}.max_unknown_ids) {
     auto c = node_cfg("a");
+    c.protect_frames = false;  // the raw peer writes frames in the clear
     c.max_frame_size = 4096;
     c.max_outbound_bytes = max_outbound;
     c.max_unknown_ids = max_unknown_ids;

@@ -44,8 +44,12 @@ const std::string secret = "authz-test-secret-0123456789";
 constexpr std::uint64_t mallory_inc = 4242;
 constexpr std::uint64_t mallory_actor = 5;  // the raw peer's own actor id
 
+/// Raw peers write frames in the clear: the nodes here do too (sealed
+/// records have tests of their own).
 net::node_config cfg(std::string name) {
-  return test::node_config(std::move(name), secret);
+  auto c = test::node_config(std::move(name), secret);
+  c.protect_frames = false;
+  return c;
 }
 
 /// A `message` frame; `payload` is the encoded body after the header.

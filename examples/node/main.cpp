@@ -29,6 +29,9 @@ Starts a libactor node and keeps it running until SIGINT or SIGTERM.
                        32 hex digits or more, for example
   --gen-secret         print a new random secret (64 hex digits, 256 bits)
                        and exit
+  --no-frame-protection  send frames after the handshake in the clear instead
+                       of sealed records (every node of the cluster must
+                       agree); only where the network path is trusted
   --host ADDR          numeric address to listen on and advertise
                        (default 127.0.0.1)
   --port PORT          port to listen on; 0 picks a free one (default 0)
@@ -83,6 +86,7 @@ options parse(int argc, char** argv) {
   o.workers = static_cast<unsigned>(f.number("workers", 0, 0, 1024));
   o.log_lines = static_cast<std::uint32_t>(f.number("log-lines", 10, 0, 1'000'000));
   o.node.secret = f.secret();
+  if (f.has("no-frame-protection")) o.node.protect_frames = false;
   f.check_unused();
   return o;
 }

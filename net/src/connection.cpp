@@ -42,7 +42,8 @@ const std::string& connection::peer_name() const noexcept {
 }
 
 void connection::start() {
-  handshake_config hc{node_.cfg_.name, node_.cfg_.secret, protocol_version,
+  handshake_config hc{node_.cfg_.name, node_.cfg_.protect_frames, node_.cfg_.secret,
+                      protocol_version,
                       std::min<std::uint32_t>(node_.cfg_.max_frame_size, handshake_frame_limit)};
   hs_ = std::make_unique<handshake>(
       hc, initiator_ ? handshake::role::initiator : handshake::role::acceptor);
@@ -84,8 +85,12 @@ void connection::flush() noexcept {
   if (writing_ || shut_ || out_.empty()) return;
   writing_ = true;
   for (int round = 0; round < 2; ++round) {
-    inflight_.swap(out_);
-    out_msgs_ = 0;
+    if (!take_outbound(inflight_)) {
+      writing_ = false;
+      shut_ = true;
+      ::shutdown(sock_.native_handle(), SHUT_RDWR);
+      return;
+    }
     lock.unlock();
     // The socket's write side is ours while writing_ is set, so this plain
     // non-blocking send cannot race an asynchronous write or a close.
@@ -117,8 +122,12 @@ void connection::flush() noexcept {
     lock.unlock();
     asio::post(node_.io_, [self = shared_from_this()] {
       std::unique_lock l(self->wmu_);
-      self->inflight_.swap(self->out_);
-      self->out_msgs_ = 0;
+      if (!self->take_outbound(self->inflight_)) {
+        self->writing_ = false;
+        l.unlock();
+        self->close("sealing a record failed", true);
+        return;
+      }
       l.unlock();
       self->write_async();
     });
@@ -130,6 +139,22 @@ void connection::flush() noexcept {
     asio::post(node_.io_, [self = shared_from_this()] { self->close("", false); });
   }
   writing_ = false;
+}
+
+bool connection::take_outbound(std::vector<std::byte>& dst) {
+  out_msgs_ = 0;
+  if (!sealer_) {
+    dst.swap(out_);
+    return true;
+  }
+  dst.clear();
+  const std::size_t clear = std::min(clear_prefix_, out_.size());
+  dst.insert(dst.end(), out_.begin(), out_.begin() + static_cast<std::ptrdiff_t>(clear));
+  const bool ok = sealer_->seal(std::span<const std::byte>(out_).subspan(clear), dst);
+  out_.clear();
+  clear_prefix_ = 0;
+  if (!ok) dst.clear();
+  return ok;
 }
 
 // I/O thread; writing_ is set and inflight_ holds the bytes to send.
@@ -148,8 +173,12 @@ void connection::write_async() {
                         }
                         return;
                       }
-                      self->inflight_.swap(self->out_);
-                      self->out_msgs_ = 0;
+                      if (!self->take_outbound(self->inflight_)) {
+                        self->writing_ = false;
+                        lock.unlock();
+                        self->close("sealing a record failed", true);
+                        return;
+                      }
                       lock.unlock();
                       self->write_async();
                     });
@@ -251,6 +280,19 @@ void connection::on_read(std::size_t n) {
         break;
     }
     authenticated_ = true;
+    if (node_.cfg_.protect_frames) {
+      // From here on both directions are sealed; what is queued now (the
+      // acceptor's auth) still goes out as it is.
+      try {
+        opener_ = std::make_unique<record_cipher>(hs_->frame_keys().receive, false);
+        auto sealer = std::make_unique<record_cipher>(hs_->frame_keys().send, true);
+        std::lock_guard lock(wmu_);
+        clear_prefix_ = out_.size();
+        sealer_ = std::move(sealer);
+      } catch (const std::exception& e) {
+        return close(std::string("no cipher for the connection: ") + e.what(), true);
+      }
+    }
     auto rest = hs_->take_unread();
     rlen_ = 0;
     rbuf_.resize(std::max<std::size_t>(64 * 1024, rest.size()));
@@ -263,28 +305,52 @@ void connection::on_read(std::size_t n) {
     if (closed_) return;
   }
   rlen_ += n;
+  if (!opener_) {
+    if (!dispatch(rbuf_, rlen_)) return;
+  } else {
+    std::size_t need = 0;
+    plain_.resize(plain_len_);
+    auto opened = opener_->open(std::span<const std::byte>(rbuf_.data(), rlen_), plain_, &need);
+    if (!opened) return fail(opened.err().code, opened.err().text);
+    if (*opened > 0) {
+      std::memmove(rbuf_.data(), rbuf_.data() + *opened, rlen_ - *opened);
+      rlen_ -= *opened;
+    }
+    // Room for the whole next record, allocated only now that its length
+    // passed the check.
+    if (need > rbuf_.size()) rbuf_.resize(need);
+    plain_len_ = plain_.size();
+    if (!dispatch(plain_, plain_len_)) return;
+  }
+  read();
+}
+
+bool connection::dispatch(std::vector<std::byte>& buf, std::size_t& len) {
   std::size_t pos = 0;
   const std::uint32_t max = node_.cfg_.max_frame_size;
   while (!closed_) {
     std::size_t need = 0;
-    auto f = split_frame(std::span<const std::byte>(rbuf_.data() + pos, rlen_ - pos), max, &need);
-    if (!f) return fail(f.err().code, f.err().text);
+    auto f = split_frame(std::span<const std::byte>(buf.data() + pos, len - pos), max, &need);
+    if (!f) {
+      fail(f.err().code, f.err().text);
+      return false;
+    }
     if (!f->has_value()) {
       // Room for the whole frame, allocated only now that its length
-      // passed the check.
-      if (need > rbuf_.size()) rbuf_.resize(need);
+      // passed the check (the sealed path appends to buf as it opens).
+      if (&buf == &rbuf_ && need > buf.size()) buf.resize(need);
       break;
     }
-    if (!session_.on_frame((*f)->kind, (*f)->payload)) return;
+    if (!session_.on_frame((*f)->kind, (*f)->payload)) return false;
     pos += (*f)->size;
-    if (stalled_unlocked() && close_if_stalled()) return;
+    if (stalled_unlocked() && close_if_stalled()) return false;
   }
-  if (closed_) return;
+  if (closed_) return false;
   if (pos > 0) {
-    std::memmove(rbuf_.data(), rbuf_.data() + pos, rlen_ - pos);
-    rlen_ -= pos;
+    std::memmove(buf.data(), buf.data() + pos, len - pos);
+    len -= pos;
   }
-  read();
+  return true;
 }
 
 void connection::tick() {
@@ -321,8 +387,11 @@ void connection::close(const std::string& why, bool log) {
       // Give a queued error frame (failed handshake, refused connection) or
       // goodbye a chance; nothing else is written after close.
       if (!writing_ && !out_.empty() && (!authenticated_ || flush_on_close_)) {
-        [[maybe_unused]] auto n =
-            ::send(sock_.native_handle(), out_.data(), out_.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+        std::vector<std::byte> last;
+        if (take_outbound(last)) {
+          [[maybe_unused]] auto n =
+              ::send(sock_.native_handle(), last.data(), last.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+        }
       }
     }
     ::shutdown(sock_.native_handle(), SHUT_RDWR);

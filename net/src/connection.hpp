@@ -22,6 +22,7 @@
 #include "libactor/net/handshake.hpp"
 #include "peer.hpp"
 #include "protocol.hpp"
+#include "record_layer.hpp"
 #include "session.hpp"
 
 namespace libactor::net::detail {
@@ -94,6 +95,13 @@ class connection : public std::enable_shared_from_this<connection> {
     return stalled_hint_.load(std::memory_order_relaxed);  // relaxed: a hint, see above
   }
   void release_socket();
+  /// Moves what is queued into `dst` as it goes on the wire: frames queued
+  /// after the handshake sealed into records. Caller holds wmu_. False when
+  /// sealing failed (the connection must close).
+  bool take_outbound(std::vector<std::byte>& dst);
+  /// Splits `buf` (its first `len` bytes) into frames for the session and
+  /// keeps the rest at its front; false when the connection closed.
+  bool dispatch(std::vector<std::byte>& buf, std::size_t& len);
 
   std::unique_ptr<handshake> hs_;
   session session_;
@@ -102,6 +110,11 @@ class connection : public std::enable_shared_from_this<connection> {
   bool closed_ = false;          // I/O thread's view
   std::vector<std::byte> rbuf_;
   std::size_t rlen_ = 0;
+  // Sealed records (protect_frames): the reader opens rbuf_'s records into
+  // plain_ (plain_len_ bytes of frames) on the I/O thread.
+  std::unique_ptr<record_cipher> opener_;
+  std::vector<std::byte> plain_;
+  std::size_t plain_len_ = 0;
   asio::steady_timer timer_;
   time_point last_recv_;
   time_point started_;
@@ -112,6 +125,11 @@ class connection : public std::enable_shared_from_this<connection> {
   std::vector<std::byte> out_;
   std::vector<std::byte> inflight_;
   std::uint64_t out_msgs_ = 0;
+  // Sealing (protect_frames): set when the handshake finished; the first
+  // clear_prefix_ bytes of out_ were queued before (handshake frames) and
+  // go out as they are.
+  std::unique_ptr<record_cipher> sealer_;
+  std::size_t clear_prefix_ = 0;
   bool writing_ = false;
   bool shut_ = false;     // no more writes; close when writing_ clears
   bool stalled_ = false;  // a control frame found the queue full: the peer does not read

@@ -1,8 +1,11 @@
 #include "libactor/net/handshake.hpp"
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/kdf.h>
+#include <openssl/params.h>
 #include <openssl/rand.h>
 
 #include <climits>
@@ -18,13 +21,16 @@ namespace {
 constexpr std::string_view magic = "libactor";
 constexpr std::string_view auth_label = "libactor-auth-v2";
 
+constexpr std::string_view keys_label = "libactor-frames-v1";
+
 struct hello_msg {
   std::string magic;
   std::uint16_t version = 0;
   std::string node_name;
   std::array<std::uint8_t, 32> nonce{};
+  std::uint8_t protection = 0;  // 0: frames in the clear; 1: sealed records
 };
-LIBACTOR_WIRE_TYPE(hello_msg, "libactor.net.hello", magic, version, node_name, nonce)
+LIBACTOR_WIRE_TYPE(hello_msg, "libactor.net.hello", magic, version, node_name, nonce, protection)
 
 struct auth_msg {
   std::array<std::uint8_t, 32> mac{};
@@ -77,7 +83,8 @@ handshake::handshake(handshake_config cfg, role r)
 std::vector<std::byte> handshake::start() {
   std::vector<std::byte> out;
   send(out, frame_kind::hello,
-       hello_msg{std::string(magic), cfg_.version, cfg_.node_name, own_nonce_});
+       hello_msg{std::string(magic), cfg_.version, cfg_.node_name, own_nonce_,
+                 static_cast<std::uint8_t>(cfg_.protect_frames ? 1 : 0)});
   return out;
 }
 
@@ -131,6 +138,50 @@ bool handshake::send_proof(std::vector<std::byte>& out) {
   return true;
 }
 
+bool handshake::derive_keys(std::vector<std::byte>& out) {
+  const bool init = role_ == role::initiator;
+  const nonce& n_init = init ? own_nonce_ : peer_nonce_;
+  const nonce& n_acc = init ? peer_nonce_ : own_nonce_;
+  const std::string& name_init = init ? cfg_.node_name : peer_name_;
+  const std::string& name_acc = init ? peer_name_ : cfg_.node_name;
+  std::vector<unsigned char> salt(n_init.begin(), n_init.end());
+  salt.insert(salt.end(), n_acc.begin(), n_acc.end());
+  std::vector<unsigned char> info(keys_label.begin(), keys_label.end());
+  for (const std::string* s : {&name_init, &name_acc}) {
+    const auto n = static_cast<std::uint32_t>(s->size());
+    for (int i = 0; i < 4; ++i) info.push_back(static_cast<unsigned char>(n >> (8 * i)));
+    info.insert(info.end(), s->begin(), s->end());
+  }
+  std::array<unsigned char, 64> okm{};
+  bool ok = false;
+  if (EVP_KDF* kdf = EVP_KDF_fetch(nullptr, "HKDF", nullptr)) {
+    if (EVP_KDF_CTX* kctx = EVP_KDF_CTX_new(kdf)) {
+      char digest[] = "SHA256";
+      OSSL_PARAM params[] = {
+          OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest, 0),
+          OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, cfg_.secret.data(),
+                                            cfg_.secret.size()),
+          OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, salt.data(), salt.size()),
+          OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info.data(), info.size()),
+          OSSL_PARAM_construct_end()};
+      ok = EVP_KDF_derive(kctx, okm.data(), okm.size(), params) == 1;
+      EVP_KDF_CTX_free(kctx);
+    }
+    EVP_KDF_free(kdf);
+  }
+  if (!ok) {
+    fail(protocol_errc::auth_failed,
+         "this node could not derive the connection's keys (HKDF failed)", out, true);
+    return false;
+  }
+  auto first = okm.begin();
+  auto second = okm.begin() + 32;
+  std::copy(init ? first : second, (init ? first : second) + 32, keys_.send.begin());
+  std::copy(init ? second : first, (init ? second : first) + 32, keys_.receive.begin());
+  OPENSSL_cleanse(okm.data(), okm.size());
+  return true;
+}
+
 void handshake::on_frame(const frame& f, std::vector<std::byte>& out) {
   switch (f.kind) {
     case frame_kind::error: {
@@ -174,6 +225,15 @@ void handshake::on_frame(const frame& f, std::vector<std::byte>& out) {
              out, true);
         return;
       }
+      if (h->protection != (cfg_.protect_frames ? 1 : 0)) {
+        fail(protocol_errc::protection_mismatch,
+             std::string("the peer ") + (h->protection != 0 ? "seals" : "does not seal") +
+                 " frames after the handshake, this node " +
+                 (cfg_.protect_frames ? "does" : "does not") +
+                 " (node_config::protect_frames must be the same on every node)",
+             out, true);
+        return;
+      }
       hello_received_ = true;
       peer_name_ = h->node_name;
       peer_nonce_ = h->nonce;
@@ -208,6 +268,7 @@ void handshake::on_frame(const frame& f, std::vector<std::byte>& out) {
         return;
       }
       if (role_ == role::acceptor && !send_proof(out)) return;
+      if (cfg_.protect_frames && !derive_keys(out)) return;
       state_ = state::done;
       return;
     }

@@ -53,6 +53,7 @@ enum class protocol_errc : std::uint8_t {
                          ///< seen.
   probing,               ///< The peer addressed more actor ids that were never exported than
                          ///< node_config::max_unknown_ids allows.
+  protection_mismatch,   ///< One side seals frames after the handshake, the other does not.
 };
 
 [[nodiscard]] constexpr const char* to_string(protocol_errc e) noexcept {
@@ -81,6 +82,8 @@ enum class protocol_errc : std::uint8_t {
       return "stale_incarnation";
     case protocol_errc::probing:
       return "probing";
+    case protocol_errc::protection_mismatch:
+      return "protection_mismatch";
   }
   return "unknown";
 }

@@ -42,6 +42,9 @@ inline constexpr std::uint16_t protocol_version = 3;
 
 struct handshake_config {
   std::string node_name;
+  /// Seal the frames after the handshake (both sides must agree; see
+  /// frame_keys). False only on a network whose path is trusted.
+  bool protect_frames = true;
   std::string secret;  ///< The cluster secret; at least min_secret_bits (secret.hpp).
   std::uint16_t version = protocol_version;
   std::uint32_t max_frame_size = 1u << 20;
@@ -72,6 +75,16 @@ class LIBACTOR_NET_EXPORT handshake {
   /// Set once the peer's hello arrived.
   [[nodiscard]] const std::string& peer_name() const noexcept { return peer_name_; }
 
+  /// Once done with protect_frames: this connection's keys, one per
+  /// direction: HKDF-SHA256 over the secret, with the initiator's then the
+  /// acceptor's nonce as salt and "libactor-frames-v1" and both names as
+  /// info; 64 bytes, the first 32 for what the initiator sends.
+  struct keys {
+    std::array<std::uint8_t, 32> send{};
+    std::array<std::uint8_t, 32> receive{};
+  };
+  [[nodiscard]] const keys& frame_keys() const noexcept { return keys_; }
+
  private:
   using mac = std::array<std::uint8_t, 32>;
   using nonce = std::array<std::uint8_t, 32>;
@@ -83,6 +96,8 @@ class LIBACTOR_NET_EXPORT handshake {
                            const std::string& b, mac& out) const;
   /// Sends this side's auth; false (and failed) when it cannot be computed.
   bool send_proof(std::vector<std::byte>& out);
+  /// Derives keys_; false (and failed) when OpenSSL fails.
+  bool derive_keys(std::vector<std::byte>& out);
 
   handshake_config cfg_;
   role role_;
@@ -93,6 +108,7 @@ class LIBACTOR_NET_EXPORT handshake {
   nonce peer_nonce_{};
   std::string peer_name_;
   bool hello_received_ = false;
+  keys keys_{};
 };
 
 namespace detail {

@@ -55,6 +55,14 @@ struct node_config {
   std::string secret;
   /// False: this node only dials out.
   bool listen = true;
+  /// Seal every frame after the handshake in authenticated, encrypted
+  /// records (ChaCha20-Poly1305 under keys derived from the secret and the
+  /// connection's nonces, with sequence numbers): a frame injected,
+  /// replayed, reordered or changed on the way is refused and the
+  /// connection closed (docs/protocol.md, "Sealed records"). Every node of
+  /// a cluster must agree (a mismatch is refused at the handshake). Turn it
+  /// off only where the network path is trusted.
+  bool protect_frames = true;
   /// Largest frame accepted or sent, checked before anything is buffered.
   std::uint32_t max_frame_size = 1u << 20;
   /// Bytes queued for one peer and not yet handed to the kernel. A send that

@@ -1,0 +1,76 @@
+#pragma once
+// Frame protection after the handshake: the bytes of each direction travel
+// in sealed records, so that a frame injected, replayed, reordered, cut or
+// changed on the way is refused and the connection closed.
+//
+//     | length: u32 little-endian | ciphertext | tag: 16 bytes |
+//
+// `length` counts the ciphertext and the tag; a record holds at most
+// max_record_plaintext bytes of the frame stream (frames may span records).
+// Each record is sealed with ChaCha20-Poly1305 under the direction's key
+// (handshake::frame_keys: HKDF over the secret and both nonces), with a
+// nonce made of the record's sequence number in that direction (4 zero
+// bytes, then the number as u64 little-endian) and the length bytes as
+// associated data. Nothing about the sequence number travels: a record
+// replayed, dropped or moved fails its tag, as does any changed byte.
+//
+// Transport-free, one direction each: the writer seals what it is about to
+// send, the reader opens what it received. Every OpenSSL call is checked;
+// a failure is an error, never a record sent or accepted unchecked.
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "libactor/error.hpp"
+#include "libactor/net/frame.hpp"
+
+struct evp_cipher_ctx_st;
+
+namespace libactor::net::detail {
+
+inline constexpr std::size_t record_header = 4;
+inline constexpr std::size_t record_tag = 16;
+inline constexpr std::size_t max_record_plaintext = 64 * 1024;
+
+using record_key = std::array<std::uint8_t, 32>;
+
+class record_cipher {
+ public:
+  record_cipher(const record_key& key, bool sealing);
+  ~record_cipher();
+  record_cipher(const record_cipher&) = delete;
+  record_cipher& operator=(const record_cipher&) = delete;
+
+  /// Seals `plain` as records appended to `out`. False when OpenSSL fails
+  /// (nothing usable was appended; the connection must close).
+  [[nodiscard]] bool seal(std::span<const std::byte> plain, std::vector<std::byte>& out);
+
+  /// Opens the records in `in` and appends their plaintext to `plain`.
+  /// Returns how many bytes of `in` were whole records (the rest waits for
+  /// more bytes), or an error: a length over the maximum, a record whose tag
+  /// does not verify, an OpenSSL failure. `need` receives the bytes the
+  /// next record needs in all, once its length is known (0 otherwise).
+  [[nodiscard]] expected<std::size_t, protocol_error> open(std::span<const std::byte> in,
+                                                           std::vector<std::byte>& plain,
+                                                           std::size_t* need = nullptr);
+
+  /// Records sealed or opened so far (the next record's sequence number).
+  [[nodiscard]] std::uint64_t sequence() const noexcept { return seq_; }
+
+ private:
+  [[nodiscard]] std::array<std::uint8_t, 12> nonce() const noexcept;
+  struct ctx_free {
+    void operator()(evp_cipher_ctx_st* c) const noexcept;
+  };
+  std::unique_ptr<evp_cipher_ctx_st, ctx_free> ctx_;
+  record_key key_;
+  bool sealing_;
+  std::uint64_t seq_ = 0;
+};
+
+}  // namespace libactor::net::detail

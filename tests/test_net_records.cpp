@@ -1,0 +1,268 @@
+// Sealed records between two nodes, through a relay that sees and changes
+// the bytes on the way (someone on the path): a frame injected or replayed
+// after the handshake is refused and the connection closed; what actors
+// say cannot be read on the wire. The same relay against nodes that send
+// frames in the clear is the control: there, both succeed.
+
+#include <catch2/catch.hpp>
+
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <libactor/net/node.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "net_support.hpp"
+#include "support.hpp"
+
+using namespace libactor;
+using namespace std::chrono_literals;
+
+namespace records {
+struct say {
+  std::string text;
+};
+LIBACTOR_WIRE_TYPE(say, "test.records.say", text)
+}  // namespace records
+
+namespace {
+
+const std::string secret = "records-test-secret-0123456789";
+
+/// Relays one TCP connection to 127.0.0.1:`to`. The stream from the dialler
+/// is cut into units (u32 length, then that many bytes: frames before the
+/// handshake ends, sealed records after it), so that bytes can be injected
+/// between two units.
+class relay {
+ public:
+  explicit relay(std::uint16_t to) : to_(to) {
+    listen_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(listen_ >= 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(listen_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    REQUIRE(::listen(listen_, 1) == 0);
+    socklen_t len = sizeof addr;
+    REQUIRE(::getsockname(listen_, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::thread([this] { run(); });
+  }
+  ~relay() {
+    stop_ = true;
+    thread_.join();
+    ::close(listen_);
+  }
+  [[nodiscard]] std::uint16_t port() const { return port_; }
+  /// Queues `unit` to go to the acceptor at the next unit boundary.
+  void inject(std::vector<std::byte> unit) {
+    std::lock_guard lock(mu_);
+    injections_.push_back(std::move(unit));
+  }
+  /// The last whole unit the dialler sent.
+  std::vector<std::byte> last_unit() {
+    std::lock_guard lock(mu_);
+    return last_unit_;
+  }
+  /// Everything the dialler sent.
+  std::vector<std::byte> seen() {
+    std::lock_guard lock(mu_);
+    return seen_;
+  }
+  [[nodiscard]] std::size_t injected() const { return injected_.load(); }
+
+ private:
+  void run() {
+    int a = -1;
+    while (!stop_ && a < 0) {
+      pollfd p{listen_, POLLIN, 0};
+      if (::poll(&p, 1, 20) == 1) a = ::accept(listen_, nullptr, nullptr);
+    }
+    if (a < 0) return;
+    const int b = test::raw_connect(to_);
+    std::vector<std::byte> pending;  // from a, not yet cut into units
+    char buf[65536];
+    while (!stop_) {
+      pollfd p[2] = {{a, POLLIN, 0}, {b, POLLIN, 0}};
+      if (::poll(p, 2, 20) <= 0) continue;
+      if ((p[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
+        const auto n = ::read(a, buf, sizeof buf);
+        if (n <= 0) break;
+        const auto* bytes = reinterpret_cast<const std::byte*>(buf);
+        pending.insert(pending.end(), bytes, bytes + n);
+        std::lock_guard lock(mu_);
+        seen_.insert(seen_.end(), bytes, bytes + n);
+        // Forward whole units; inject between them.
+        while (pending.size() >= 4) {
+          std::uint32_t len = 0;
+          for (int i = 0; i < 4; ++i) len |= static_cast<std::uint32_t>(pending[i]) << (8 * i);
+          if (pending.size() < 4 + std::size_t{len}) break;
+          last_unit_.assign(pending.begin(), pending.begin() + 4 + len);
+          test::write_all(b, last_unit_);
+          pending.erase(pending.begin(), pending.begin() + 4 + len);
+          for (auto& u : injections_) test::write_all(b, u);
+          injected_ += injections_.size();
+          injections_.clear();
+        }
+      }
+      if ((p[1].revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
+        const auto n = ::read(b, buf, sizeof buf);
+        if (n <= 0) break;
+        test::write_all(a, std::vector<std::byte>(reinterpret_cast<std::byte*>(buf),
+                                                  reinterpret_cast<std::byte*>(buf) + n));
+      }
+    }
+    ::close(a);
+    ::close(b);
+  }
+
+  std::uint16_t to_;
+  std::uint16_t port_ = 0;
+  int listen_ = -1;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+  std::mutex mu_;
+  std::vector<std::vector<std::byte>> injections_;
+  std::vector<std::byte> last_unit_;
+  std::vector<std::byte> seen_;
+  std::atomic<std::size_t> injected_{0};
+};
+
+struct relayed_pair {
+  test::recorder<std::string> log_b;
+  test::recorder<std::string> got;
+  actor_system sys_a{system_config{.workers = 1}};
+  actor_system sys_b{system_config{.workers = 1}};
+  std::optional<net::node> a;
+  std::optional<net::node> b;
+  std::optional<relay> r;
+  actor_ref remote;
+  std::uint64_t listener_id = 0;  // its wire id on b
+
+  explicit relayed_pair(bool protect) {
+    test::unrelated(sys_a, 2);
+    auto ca = test::node_config("a", secret);
+    auto cb = test::node_config("b", secret);
+    ca.protect_frames = cb.protect_frames = protect;
+    ca.reconnect_min = 10s;  // no redial through the relay during a test
+    ca.reconnect_max = 10s;
+    cb.log = [this](std::string_view l) { log_b.push(std::string(l)); };
+    b.emplace(sys_b, cb);
+    a.emplace(sys_a, ca);
+    auto listener = sys_b.spawn([this](actor&) -> behavior {
+      return {[this](const records::say& s) {
+        got.push(s.text);
+        return s.text.size();
+      }};
+    });
+    REQUIRE(sys_b.register_name("listener", listener));
+    listener_id = test::wire_id(*b, listener);
+    r.emplace(b->port());
+    REQUIRE(a->connect("127.0.0.1", r->port(), 10s));
+    auto h = a->lookup("b", "listener", 10s);
+    REQUIRE(h);
+    remote = *h;
+  }
+  ~relayed_pair() {
+    a.reset();
+    b.reset();
+  }
+};
+
+}  // namespace
+
+TEST_CASE("sealed frames: what actors say is not readable on the path", "[net][records]") {
+  for (const bool protect : {true, false}) {
+    INFO((protect ? "sealed" : "in the clear (the control)"));
+    relayed_pair p(protect);
+    const std::string text = "TOP-SECRET-PAYLOAD-4417";
+    REQUIRE(p.remote.ask<std::size_t>(records::say{text}, 10s).get().value() == text.size());
+    const auto seen = p.r->seen();
+    const bool visible =
+        std::search(seen.begin(), seen.end(), text.begin(), text.end(),
+                    [](std::byte x, char c) { return static_cast<char>(x) == c; }) != seen.end();
+    CHECK(visible == !protect);
+  }
+}
+
+TEST_CASE("sealed frames: a frame injected after the handshake closes the connection",
+          "[net][records]") {
+  for (const bool protect : {true, false}) {
+    INFO((protect ? "sealed" : "in the clear (the control)"));
+    relayed_pair p(protect);
+    // A well-formed `message` frame in the clear, as an attacker on the
+    // path would write it: a one-way `say` to the listener.
+    std::vector<std::byte> msg;
+    net::writer w{msg};
+    w.fixed(std::uint8_t{0});
+    w.varint(p.listener_id);
+    w.varint(0);
+    w.fixed(std::uint64_t{0});
+    w.fixed(net::wire_id_v<records::say>);
+    net::wire_encode(w, records::say{"injected"});
+    p.r->inject(test::frame_of(net::frame_kind::message, msg));
+    // It goes right after the next unit from a, the ask's.
+    auto r = p.remote.ask<std::size_t>(records::say{"after"}, 5s).get();
+    REQUIRE(p.r->injected() == 1);
+    if (protect) {
+      REQUIRE(test::eventually([&] { return p.b->stats().protocol_errors == 1; }));
+      // Closed at the injected bytes: they reached no actor.
+      for (auto& g : p.got.items()) CHECK(g != "injected");
+      REQUIRE(test::eventually([&] {
+        for (auto& l : p.log_b.items()) {
+          if (l.find("does not verify") != std::string::npos) return true;
+        }
+        return false;
+      }));
+    } else {
+      CHECK(r);
+      REQUIRE(p.got.wait_for_size(2));
+      const auto got = p.got.items();
+      CHECK(std::count(got.begin(), got.end(), "injected") == 1);  // it got through
+      CHECK(p.b->stats().protocol_errors == 0);
+    }
+  }
+}
+
+TEST_CASE("sealed frames: a record replayed on the path closes the connection", "[net][records]") {
+  for (const bool protect : {true, false}) {
+    INFO((protect ? "sealed" : "in the clear (the control)"));
+    relayed_pair p(protect);
+    REQUIRE(p.remote.ask<std::size_t>(records::say{"once"}, 10s).get());
+    REQUIRE(p.got.wait_for_size(1));
+    // The unit that carried the last message (or a heartbeat after it) again.
+    p.r->inject(p.r->last_unit());
+    auto r = p.remote.ask<std::size_t>(records::say{"twice?"}, 5s).get();
+    REQUIRE(p.r->injected() == 1);
+    if (protect) {
+      REQUIRE(test::eventually([&] { return p.b->stats().protocol_errors == 1; }));
+      const auto got = p.got.items();
+      CHECK(std::count(got.begin(), got.end(), "once") == 1);
+    } else {
+      CHECK(r);
+      CHECK(p.b->stats().protocol_errors == 0);
+    }
+  }
+}
+
+TEST_CASE("sealed frames: nodes that disagree about sealing are refused with a clear error",
+          "[net][records]") {
+  actor_system sys_a{system_config{.workers = 1}};
+  actor_system sys_b{system_config{.workers = 1}};
+  auto ca = test::node_config("a", secret);
+  ca.protect_frames = false;
+  net::node b(sys_b, test::node_config("b", secret));
+  net::node a(sys_a, ca);
+  auto r = a.connect("127.0.0.1", b.port(), 10s);
+  REQUIRE_FALSE(r);
+  CHECK(r.err().text.find("protect_frames") != std::string::npos);
+  CHECK(b.stats().handshakes_failed >= 1);
+}
