@@ -252,9 +252,11 @@ int run_idle(bench::args& a) {
 // Two processes on loopback, each an actor system with a node. Messages are
 // std::uint64_t (a built-in wire type): a 32-byte frame each.
 
-libactor::net::node_config node_cfg(const char* name) {
+/// `sealed`: frames in sealed records (the default) or in the clear.
+libactor::net::node_config node_cfg(const char* name, bool sealed) {
   libactor::net::node_config c;
   c.name = name;
+  c.protect_frames = sealed;
   c.secret = "bench-secret-0123456789abcdef";
   c.log = [](std::string_view) {};  // the end of a run closes connections: not news
   return c;
@@ -319,6 +321,7 @@ class remote_source : public actor {
 int run_remote_throughput(bench::args& a) {
   const auto workers = a.get("workers", std::thread::hardware_concurrency());
   const auto messages = a.get("messages", bench::remote_messages);
+  const bool sealed = a.get("sealed", 1) != 0;
   a.check_unused();
   if (messages == 0) fail("remote-throughput: messages must be > 0");
   double rate = 0;
@@ -326,7 +329,7 @@ int run_remote_throughput(bench::args& a) {
       "libactor_bench",
       [&](const bench::server_ctl& ctl) {
         libactor::actor_system sys{config(workers)};
-        libactor::net::node node(sys, node_cfg("sink"));
+        libactor::net::node node(sys, node_cfg("sink", sealed));
         sys.register_name(
             "sink", sys.spawn([messages](actor& self) { return remote_sink(self, messages); }));
         ctl.publish(node.port());
@@ -334,7 +337,7 @@ int run_remote_throughput(bench::args& a) {
       },
       [&](std::uint16_t port) {
         libactor::actor_system sys{config(workers)};
-        libactor::net::node node(sys, node_cfg("source"));
+        libactor::net::node node(sys, node_cfg("source", sealed));
         if (!node.connect("127.0.0.1", port, 30s)) fail("remote-throughput: cannot connect");
         auto sink = node.lookup("sink", "sink", 30s);
         if (!sink) fail("remote-throughput: lookup failed: " + sink.err().to_string());
@@ -346,13 +349,14 @@ int run_remote_throughput(bench::args& a) {
         const auto t1 = fut.get();
         rate = static_cast<double>(messages) * 1e9 / static_cast<double>(t1 - t0);
       });
-  emit("remote-throughput", {{"messages", messages}}, rate, "msg/s");
+  emit("remote-throughput", {{"messages", messages}, {"sealed", sealed ? 1 : 0}}, rate, "msg/s");
   return 0;
 }
 
 int run_remote_pingpong(bench::args& a) {
   const auto workers = a.get("workers", std::thread::hardware_concurrency());
   const auto rounds = a.get("rounds", bench::remote_rounds);
+  const bool sealed = a.get("sealed", 1) != 0;
   a.check_unused();
   if (rounds == 0) fail("remote-pingpong: rounds must be > 0");
   double ns = 0;
@@ -360,7 +364,7 @@ int run_remote_pingpong(bench::args& a) {
       "libactor_bench",
       [&](const bench::server_ctl& ctl) {
         libactor::actor_system sys{config(workers)};
-        libactor::net::node node(sys, node_cfg("pong"));
+        libactor::net::node node(sys, node_cfg("pong", sealed));
         sys.register_name("pong", sys.spawn([](actor& self) -> behavior {
           return {[&self](std::uint64_t x) { self.current_sender().send(x + 1); }};
         }));
@@ -369,7 +373,7 @@ int run_remote_pingpong(bench::args& a) {
       },
       [&](std::uint16_t port) {
         libactor::actor_system sys{config(workers)};
-        libactor::net::node node(sys, node_cfg("ping"));
+        libactor::net::node node(sys, node_cfg("ping", sealed));
         if (!node.connect("127.0.0.1", port, 30s)) fail("remote-pingpong: cannot connect");
         auto pong = node.lookup("pong", "pong", 30s);
         if (!pong) fail("remote-pingpong: lookup failed: " + pong.err().to_string());
@@ -393,7 +397,7 @@ int run_remote_pingpong(bench::args& a) {
         const auto t1 = fut.get();
         ns = static_cast<double>(t1 - w) / static_cast<double>(rounds);
       });
-  emit("remote-pingpong", {{"rounds", rounds}}, ns, "ns");
+  emit("remote-pingpong", {{"rounds", rounds}, {"sealed", sealed ? 1 : 0}}, ns, "ns");
   return 0;
 }
 
