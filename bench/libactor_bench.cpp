@@ -257,7 +257,7 @@ libactor::net::node_config node_cfg(const char* name, bool sealed) {
   libactor::net::node_config c;
   c.name = name;
   c.protect_frames = sealed;
-  c.secret = "bench-secret-0123456789abcdef";
+  c.secret = "bench-secret-0123456789abcdef-5f1d2a7e9b3c4d60a1b2";
   c.log = [](std::string_view) {};  // the end of a run closes connections: not news
   return c;
 }

@@ -147,7 +147,7 @@ def main():
 
     procs = []
     with tempfile.NamedTemporaryFile("w", delete=False) as f:
-        f.write("browser-test-secret-0123456789\n")
+        f.write("browser-test-secret-0123456789-5f1d2a7e9b3c4d60a1b2\n")
         secret = f.name
     try:
         server = subprocess.Popen([chat, "server", "--secret-file", secret],

@@ -20,7 +20,7 @@ namespace {
 std::string secret_file() {
   static const std::string path = [] {
     const std::string p = "/tmp/libactor-chat-test-" + std::to_string(::getpid());
-    std::ofstream(p) << "chat-test-secret-0123456789\n";
+    std::ofstream(p) << "chat-test-secret-0123456789-5f1d2a7e9b3c4d60a1b2\n";
     return p;
   }();
   return path;

@@ -37,7 +37,7 @@ namespace na = node_actors;
 
 namespace {
 
-const std::string secret = "cluster-secret-for-tests";
+const std::string secret = "cluster-secret-for-tests-5f1d2a7e9b3c4d60a1b2";
 
 std::string secret_file() {
   static const std::string path = [] {
@@ -478,7 +478,8 @@ TEST_CASE("bad input on raw sockets: each connection is dropped, the node serves
   // 4. A wrong secret: refused with a clear error.
   {
     const int fd = test::raw_connect(b.port());
-    auto h = raw_handshake(fd, "not-the-cluster-secret-0123456789", net::protocol_version);
+    auto h = raw_handshake(fd, "not-the-cluster-secret-0123456789-5f1d2a7e9b3c4d60a1b2",
+                           net::protocol_version);
     CHECK(h.current() == net::handshake::state::failed);
     CHECK(test::closed_by_peer(fd));
     ::close(fd);
@@ -800,6 +801,47 @@ TEST_CASE("raw peer: control frames to a peer that does not read are bounded too
   }());
   CHECK(p.logged("the peer does not read: its outbound queue is full (max_outbound_bytes)"));
   CHECK(test::closed_by_peer(p.fd, 60s));
+}
+
+TEST_CASE(
+    "raw peer: a queue full of messages still takes heartbeats; a peer that reads again is not "
+    "declared down",
+    "[cluster][raw]") {
+  // A burst fills the queue to max_outbound_bytes (back-pressure: sends are
+  // refused as overloaded) while the peer is slow to read. Heartbeats must
+  // still be queued (control frames have room past the bound), and the
+  // connection must stay.
+  raw_pair p(64 * 1024);
+  test::write_all(p.fd, p.item_frame(1));
+  REQUIRE(p.senders.wait_for_size(1));
+  const actor_ref peer_actor = p.senders.items()[0];
+  const std::string blob(1000, 'x');
+  send_status last = send_status::ok;
+  for (int i = 0; i < 1'000'000 && last == send_status::ok; ++i) last = peer_actor.send(blob);
+  REQUIRE(last == send_status::overloaded);
+  // Then the smallest messages, until even they do not fit: the queue is
+  // within a few bytes of the bound.
+  last = send_status::ok;
+  for (int i = 0; i < 1'000'000 && last == send_status::ok; ++i) {
+    last = peer_actor.send(std::string());
+  }
+  REQUIRE(last == send_status::overloaded);
+  // The scenario: for ten heartbeat intervals (test::node_config: 100 ms)
+  // the peer reads nothing, its queue at the bound; it sends its own
+  // heartbeats, so it is alive.
+  for (int i = 0; i < 10; ++i) {
+    std::this_thread::sleep_for(100ms);
+    test::write_all(p.fd, test::frame_of(net::frame_kind::heartbeat, {}));
+  }
+  // Then it reads: what was queued, and heartbeats after it.
+  for (int i = 0; i < 3; ++i) {
+    REQUIRE(test::next_frame(
+        p.fd, [](const net::frame& f) { return f.kind == net::frame_kind::heartbeat; }, 30s));
+  }
+  test::write_all(p.fd, p.item_frame(2));
+  REQUIRE(p.senders.wait_for_size(2));
+  CHECK_FALSE(p.logged("the peer does not read", 1ms));
+  CHECK(p.node->stats().protocol_errors == 0);
 }
 
 TEST_CASE(

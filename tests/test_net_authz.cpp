@@ -40,7 +40,7 @@ struct worker final : actor {
 
 namespace {
 
-const std::string secret = "authz-test-secret-0123456789";
+const std::string secret = "authz-test-secret-0123456789-5f1d2a7e9b3c4d60a1b2";
 constexpr std::uint64_t mallory_inc = 4242;
 constexpr std::uint64_t mallory_actor = 5;  // the raw peer's own actor id
 

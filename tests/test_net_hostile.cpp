@@ -38,7 +38,7 @@ LIBACTOR_WIRE_TYPE(box, "test.hostile.box", ref)
 
 namespace {
 
-const std::string secret = "hostile-test-secret-0123456789";
+const std::string secret = "hostile-test-secret-0123456789-5f1d2a7e9b3c4d60a1b2";
 
 /// Raw peers write frames in the clear: the nodes here do too (sealed
 /// records have tests of their own).

@@ -35,7 +35,7 @@ LIBACTOR_WIRE_TYPE(say, "test.records.say", text)
 
 namespace {
 
-const std::string secret = "records-test-secret-0123456789";
+const std::string secret = "records-test-secret-0123456789-5f1d2a7e9b3c4d60a1b2";
 
 /// Relays one TCP connection to 127.0.0.1:`to`. The stream from the dialler
 /// is cut into units (u32 length, then that many bytes: frames before the
@@ -78,6 +78,13 @@ class relay {
     return seen_;
   }
   [[nodiscard]] std::size_t injected() const { return injected_.load(); }
+  /// From now on, drops everything the acceptor sends; with `trickle`, sends
+  /// the dialler instead the length of a largest record and then one byte
+  /// every 300 ms (a record that never completes).
+  void drop_from_acceptor(bool trickle) {
+    trickle_ = trickle;
+    drop_ = true;
+  }
 
  private:
   void run() {
@@ -90,7 +97,18 @@ class relay {
     const int b = test::raw_connect(to_);
     std::vector<std::byte> pending;  // from a, not yet cut into units
     char buf[65536];
+    bool header_sent = false;
+    auto last_trickle = std::chrono::steady_clock::now();
     while (!stop_) {
+      if (drop_ && trickle_) {
+        if (!header_sent) {
+          test::write_all(a, {std::byte{0x10}, std::byte{0x00}, std::byte{0x01}, std::byte{0x00}});
+          header_sent = true;
+        } else if (std::chrono::steady_clock::now() - last_trickle > 300ms) {
+          test::write_all(a, {std::byte{0}});
+          last_trickle = std::chrono::steady_clock::now();
+        }
+      }
       pollfd p[2] = {{a, POLLIN, 0}, {b, POLLIN, 0}};
       if (::poll(p, 2, 20) <= 0) continue;
       if ((p[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
@@ -116,8 +134,10 @@ class relay {
       if ((p[1].revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
         const auto n = ::read(b, buf, sizeof buf);
         if (n <= 0) break;
-        test::write_all(a, std::vector<std::byte>(reinterpret_cast<std::byte*>(buf),
-                                                  reinterpret_cast<std::byte*>(buf) + n));
+        if (!drop_) {
+          test::write_all(a, std::vector<std::byte>(reinterpret_cast<std::byte*>(buf),
+                                                    reinterpret_cast<std::byte*>(buf) + n));
+        }
       }
     }
     ::close(a);
@@ -134,6 +154,8 @@ class relay {
   std::vector<std::byte> last_unit_;
   std::vector<std::byte> seen_;
   std::atomic<std::size_t> injected_{0};
+  std::atomic<bool> drop_{false};
+  std::atomic<bool> trickle_{false};
 };
 
 struct relayed_pair {
@@ -265,4 +287,20 @@ TEST_CASE("sealed frames: nodes that disagree about sealing are refused with a c
   REQUIRE_FALSE(r);
   CHECK(r.err().text.find("protect_frames") != std::string::npos);
   CHECK(b.stats().handshakes_failed >= 1);
+}
+
+TEST_CASE(
+    "sealed frames: a peer whose records stop arriving is declared down, also when the path "
+    "trickles the start of a record that never completes",
+    "[net][records]") {
+  // Only a verified record shows the peer is alive: bytes that never form
+  // one must not hold the heartbeat timeout off.
+  for (const bool trickle : {false, true}) {
+    INFO((trickle ? "a forged record header, one byte every 300 ms" : "nothing (the control)"));
+    relayed_pair p(true);
+    p.r->drop_from_acceptor(trickle);
+    // test::node_config: heartbeat_timeout 1.5 s.
+    CHECK(test::eventually([&] { return p.a->stats().node_downs >= 1; }, 10s));
+    CHECK(p.a->stats().peers_up == 0);
+  }
 }

@@ -68,7 +68,8 @@ LIBACTOR_WIRE_TYPE(handle_box, "test.handle_box", ref)
 
 namespace {
 
-net::node_config cfg(std::string name, std::string secret = "s3cret-node-test-0123456789") {
+net::node_config cfg(std::string name,
+                     std::string secret = "s3cret-node-test-0123456789-5f1d2a7e9b3c4d60a1b2") {
   return test::node_config(std::move(name), std::move(secret));
 }
 
@@ -655,7 +656,8 @@ TEST_CASE("a message larger than the maximum frame is refused at the sender", "[
 
 TEST_CASE("a node refuses a secret under 128 bits, and says how to make one", "[node]") {
   actor_system sys{system_config{.workers = 1}};
-  for (const std::string weak : {"s3cret", "0123456789abcdef0123456789abcde", "Tr0ub4dor&3"}) {
+  for (const std::string weak :
+       {"s3cret", "0123456789abcdef0123456789abcde", "Tr0ub4dor&3", "password1234567\r"}) {
     INFO(weak);
     try {
       net::node n(sys, cfg("a", weak));

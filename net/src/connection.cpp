@@ -16,6 +16,8 @@ namespace {
 // Handshake frames are small: an unauthenticated peer cannot make this node
 // buffer more than this.
 constexpr std::uint32_t handshake_frame_limit = 4096;
+// Room for control frames past node_config::max_outbound_bytes.
+constexpr std::size_t control_reserve = std::size_t{1} << 20;
 
 std::string endpoint_text(const tcp::endpoint& ep) {
   return ep.address().to_string() + ":" + std::to_string(ep.port());
@@ -201,8 +203,15 @@ void connection::read() {
 }
 
 void connection::append_control(std::span<const std::byte> frame) {
-  if (append(frame, false, node_.cfg_.max_outbound_bytes) != append_result::full) return;
-  // The peer does not read: its queue holds max_outbound_bytes already. The
+  // Control frames have room past the messages' bound: a queue full of
+  // messages (a burst toward a peer that reads) is back-pressure on the
+  // senders, not a sign that the peer stopped reading.
+  if (append(frame, false, node_.cfg_.max_outbound_bytes + control_reserve) !=
+      append_result::full) {
+    return;
+  }
+  // The peer does not read: its queue holds max_outbound_bytes and the
+  // control frames' reserve already. The
   // I/O thread closes the connection at its next frame, read or timer tick;
   // the post covers an idle connection.
   bool first = false;
@@ -248,7 +257,10 @@ void connection::refuse(protocol_errc code, const std::string& text) {
 }
 
 void connection::on_read(std::size_t n) {
-  last_recv_ = steady_clock::now();
+  // Bytes show the peer alive, except on a sealed connection: there only a
+  // record that verifies does (below), or someone on the path could hold
+  // the heartbeat timeout off with bytes of a record that never completes.
+  if (!opener_) last_recv_ = steady_clock::now();
   if (!authenticated_) {
     auto reply = hs_->feed(std::span<const std::byte>(rbuf_.data() + rlen_, n));
     if (!reply.empty()) {
@@ -313,6 +325,7 @@ void connection::on_read(std::size_t n) {
     auto opened = opener_->open(std::span<const std::byte>(rbuf_.data(), rlen_), plain_, &need);
     if (!opened) return fail(opened.err().code, opened.err().text);
     if (*opened > 0) {
+      last_recv_ = steady_clock::now();
       std::memmove(rbuf_.data(), rbuf_.data() + *opened, rlen_ - *opened);
       rlen_ -= *opened;
     }

@@ -56,7 +56,8 @@ void check_config(const node_config& cfg) {
   if (cfg.secret.empty()) bad("secret must not be empty");
   if (secret_bits(cfg.secret) < min_secret_bits) {
     bad("secret can hold at most " + std::to_string(static_cast<int>(secret_bits(cfg.secret))) +
-        " bits of entropy (its length and alphabet); at least 128 are needed: use 32 or more hex "
+        " bits of entropy (by the class of each character); at least 128 are needed: use 32 or "
+        "more hex "
         "digits, or net::generate_secret() (libactor-node --gen-secret prints one)");
   }
   if (cfg.max_unknown_ids == 0) bad("max_unknown_ids must be at least 1");

@@ -23,29 +23,25 @@ bool is_upper(unsigned char c) {
 }  // namespace
 
 double secret_bits(std::string_view secret) noexcept {
-  bool digits = true, lower_hex = true, upper_hex = true, lower_alnum = true, upper_alnum = true,
-       alnum = true, base64 = true, printable = true;
+  bool digits = true;
+  bool hex = true;
+  double sum = 0;
   for (const char ch : secret) {
     const auto c = static_cast<unsigned char>(ch);
     const bool d = is_digit(c);
     digits = digits && d;
-    lower_hex = lower_hex && (d || (c >= 'a' && c <= 'f'));
-    upper_hex = upper_hex && (d || (c >= 'A' && c <= 'F'));
-    lower_alnum = lower_alnum && (d || is_lower(c));
-    upper_alnum = upper_alnum && (d || is_upper(c));
-    alnum = alnum && (d || is_lower(c) || is_upper(c));
-    base64 = base64 && (d || is_lower(c) || is_upper(c) || c == '+' || c == '/' || c == '-' ||
-                        c == '_' || c == '=');
-    printable = printable && c >= 0x20 && c < 0x7f;
+    hex = hex && (d || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'));
+    // Each character by its own class: one odd byte adds its own bits, it
+    // does not lift every other character to a larger alphabet.
+    sum += d                            ? std::log2(10.0)
+           : is_lower(c) || is_upper(c) ? std::log2(26.0)
+           : c >= 0x20 && c < 0x7f      ? std::log2(33.0)  // other printable ASCII
+                                        : 8.0;                  // any other byte
   }
-  const double alphabet = digits                       ? 10
-                          : lower_hex || upper_hex     ? 16
-                          : lower_alnum || upper_alnum ? 36
-                          : alnum                      ? 62
-                          : base64                     ? 67
-                          : printable                  ? 95
-                                                       : 256;
-  return static_cast<double>(secret.size()) * std::log2(alphabet);
+  const auto n = static_cast<double>(secret.size());
+  if (digits) return n * std::log2(10.0);
+  if (hex) return n * 4.0;
+  return sum;
 }
 
 std::string generate_secret() {

@@ -78,7 +78,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // As a byte stream into an acceptor, split at a data-dependent point.
   net::handshake_config cfg;
   cfg.node_name = "fuzz";
-  cfg.secret = "fuzz-net-input-secret-0123456789";
+  cfg.secret = "fuzz-net-input-secret-0123456789-5f1d2a7e9b3c4d60a1b2";
   cfg.max_frame_size = 1 << 16;
   net::handshake hs(cfg, net::handshake::role::acceptor);
   (void)hs.start();

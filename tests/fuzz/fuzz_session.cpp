@@ -36,7 +36,7 @@ namespace {
 namespace net = libactor::net;
 using namespace std::chrono_literals;
 
-const std::string secret = "fuzz-session-secret-0123456789";
+const std::string secret = "fuzz-session-secret-0123456789-5f1d2a7e9b3c4d60a1b2";
 
 struct target {
   libactor::actor_system sys{libactor::system_config{

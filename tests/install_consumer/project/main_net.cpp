@@ -15,7 +15,7 @@ LIBACTOR_WIRE_TYPE(add, "consumer.add", a, b)
 
 int main() {
   using namespace std::chrono_literals;
-  const std::string secret = "consumer-test-secret-0123456789";
+  const std::string secret = "consumer-test-secret-0123456789-5f1d2a7e9b3c4d60a1b2";
   libactor::actor_system sa{libactor::system_config{.workers = 2}};
   libactor::actor_system sb{libactor::system_config{.workers = 2}};
   libactor::net::node a(sa, {.name = "a", .secret = secret});

@@ -5,12 +5,14 @@
 /// Every node of a cluster holds the same secret; nodes prove to each other
 /// that they know it (handshake.hpp). A node refuses a secret that cannot
 /// hold 128 bits: guessing it offline from a recorded handshake must be out
-/// of reach. The estimate is an upper bound from the secret's length and
-/// the smallest usual alphabet its characters fit in (decimal digits, hex,
-/// lowercase letters and digits, letters and digits, base64, printable
-/// ASCII, any byte): 32 hex digits pass, a 16-letter password does not.
-/// It cannot see that "aaaa..." is weak; make secrets with
-/// generate_secret() (`libactor-node --gen-secret` prints one).
+/// of reach. The estimate: a secret of hex digits holds 4 bits a digit
+/// (decimal digits: 3.3); any other holds, per character, the bits of that
+/// character's class: 3.3 for a digit, 4.7 for a letter (either case), 5 for
+/// other printable ASCII, 8 for any other byte. So 32 hex digits pass, and a
+/// password does not pass by one odd character (a '\r' left by a file saved
+/// with CRLF, an accented letter). It cannot see that "aaaa..." is weak;
+/// make secrets with generate_secret() (`libactor-node --gen-secret` prints
+/// one).
 
 #include <cstddef>
 #include <string>
