@@ -147,6 +147,9 @@ class relay {
   std::uint16_t to_;
   std::uint16_t port_ = 0;
   int listen_ = -1;
+  // The flags and the count below use the default (sequentially consistent)
+  // order on purpose: a test relay, where the simplest correct order beats
+  // an argument for a weaker one; none is on a hot path.
   std::atomic<bool> stop_{false};
   std::thread thread_;
   std::mutex mu_;
