@@ -14,6 +14,7 @@
 #include <libactor/net/node.hpp>
 #include <libactor/net/wire.hpp>
 
+#include <cerrno>
 #include <chrono>
 #include <optional>
 #include <string>
@@ -107,33 +108,46 @@ inline std::vector<std::byte> node_info_frame(std::uint64_t inc) {
 inline int raw_peer(std::uint16_t port, const std::string& name, std::uint64_t incarnation,
                     const std::string& secret);
 
+/// Reads exactly `n` bytes from `fd` into `out` before `deadline`; false on
+/// end of stream, error or deadline. It never reads past the `n` bytes, so
+/// whatever follows stays in the socket for the next call.
+inline bool read_exact(int fd, std::byte* out, std::size_t n,
+                       std::chrono::steady_clock::time_point deadline) {
+  while (n > 0) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    pollfd p{fd, POLLIN, 0};
+    const int ready = ::poll(&p, 1, static_cast<int>(left.count()));
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready != 1) return false;
+    const auto got = ::read(fd, out, n);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) return false;
+    out += got;
+    n -= static_cast<std::size_t>(got);
+  }
+  return true;
+}
+
 /// Reads frames from `fd` until one satisfies `want`, with a deadline; it
-/// splits frames itself, so that it reads any kind.
+/// splits frames itself, so that it reads any kind. It reads each frame
+/// exactly (header, then body), so calling it again on the same socket
+/// continues at the next frame.
 template <class Pred>
 std::optional<libactor::net::frame> next_frame(
     int fd, Pred want, std::chrono::milliseconds d = std::chrono::seconds(10)) {
-  std::vector<std::byte> in;
   const auto deadline = std::chrono::steady_clock::now() + d;
-  char buf[4096];
   while (true) {
-    while (in.size() >= 5) {
-      std::uint32_t len = 0;
-      for (int i = 0; i < 4; ++i) len |= static_cast<std::uint32_t>(in[i]) << (8 * i);
-      if (in.size() < 4 + std::size_t{len}) break;
-      libactor::net::frame f{static_cast<libactor::net::frame_kind>(in[4]),
-                             std::vector<std::byte>(in.begin() + 5, in.begin() + 4 + len)};
-      in.erase(in.begin(), in.begin() + 4 + len);
-      if (want(f)) return f;
-    }
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) return std::nullopt;
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(left.count())) != 1) return std::nullopt;
-    const auto n = ::read(fd, buf, sizeof buf);
-    if (n <= 0) return std::nullopt;
-    const auto* b = reinterpret_cast<const std::byte*>(buf);
-    in.insert(in.end(), b, b + n);
+    std::byte head[5];
+    if (!read_exact(fd, head, sizeof head, deadline)) return std::nullopt;
+    std::uint32_t len = 0;
+    for (int i = 0; i < 4; ++i) len |= static_cast<std::uint32_t>(head[i]) << (8 * i);
+    if (len == 0) return std::nullopt;  // not a frame: the length counts the kind byte
+    libactor::net::frame f{static_cast<libactor::net::frame_kind>(head[4]),
+                           std::vector<std::byte>(len - 1)};
+    if (!read_exact(fd, f.payload.data(), f.payload.size(), deadline)) return std::nullopt;
+    if (want(f)) return f;
   }
 }
 
