@@ -14,6 +14,7 @@
 namespace trading {
 
 enum class side : std::uint8_t { buy, sell };
+LIBACTOR_WIRE_ENUM(side, side::buy, side::sell)
 
 struct order {
   std::string symbol;
@@ -39,6 +40,17 @@ struct book {
 LIBACTOR_WIRE_TYPE(book, "trading.book", bids, totals, note, levels, flags, misc, index, timeout)
 
 }  // namespace trading
+
+namespace shapes {
+/// A recursive type: each level is one count byte on the wire.
+struct tree {
+  std::vector<tree> kids;
+};
+LIBACTOR_WIRE_TYPE(tree, "test.tree", kids)
+/// Encodes to zero bytes: a count of them costs memory and no input.
+struct nothing {};
+LIBACTOR_WIRE_TYPE(nothing, "test.nothing")
+}  // namespace shapes
 
 struct undeclared {
   int x;
@@ -185,4 +197,88 @@ TEST_CASE("wire: random bytes never crash the decoder", "[wire][hostile][stress]
   // Most mutated inputs are rejected; the point is that none crashed (the
   // suite runs this under ASan and UBSan too).
   CHECK(decoded < rounds);
+}
+
+TEST_CASE("wire: a recursive type is refused at the depth limit, not by the stack",
+          "[wire][hostile]") {
+  // 200 KB of count bytes of 1: a tree 200,000 levels deep. Each level is a
+  // tree and its vector (two levels of nesting), so the default limit of 64
+  // stops it on the vector that reads byte 32.
+  const std::vector<std::byte> deep(200'000, std::byte{1});
+  auto r = net::decode<shapes::tree>(deep);
+  REQUIRE_FALSE(r);
+  CHECK(r.err().code == net::wire_errc::too_deep);
+  CHECK(r.err().offset == 32);
+  // Exactly at the limit decodes: 31 counts of 1, then an empty vector.
+  std::vector<std::byte> at_limit(31, std::byte{1});
+  at_limit.push_back(std::byte{0});
+  auto ok = net::decode<shapes::tree>(at_limit);
+  REQUIRE(ok);
+  std::size_t levels = 1;
+  for (const shapes::tree* t = &*ok; !t->kids.empty(); t = &t->kids[0]) ++levels;
+  CHECK(levels == 32);
+  // One level more is refused; so is less under a tighter limit.
+  at_limit.insert(at_limit.begin(), std::byte{1});
+  auto over = net::decode<shapes::tree>(at_limit);
+  REQUIRE_FALSE(over);
+  CHECK(over.err().code == net::wire_errc::too_deep);
+  auto tight = net::decode<std::vector<std::vector<int>>>(bytes_of({1, 1, 7, 0, 0, 0}),
+                                                          net::decode_limits{.max_depth = 1});
+  REQUIRE_FALSE(tight);
+  CHECK(tight.err().code == net::wire_errc::too_deep);
+  CHECK(net::decode<std::vector<std::vector<int>>>(bytes_of({1, 1, 7, 0, 0, 0}),
+                                                   net::decode_limits{.max_depth = 2}));
+}
+
+TEST_CASE("wire: the elements of all containers in a value share one budget", "[wire][hostile]") {
+  // Elements that take no input bytes: 5,000 of them from a 2-byte input.
+  auto empties = bytes_of({0x88, 0x27});  // 5,000
+  const net::decode_limits small{.max_total_elements = 4096};
+  auto e = net::decode<std::vector<shapes::nothing>>(empties, small);
+  REQUIRE_FALSE(e);
+  CHECK(e.err().code == net::wire_errc::over_budget);
+  CHECK(e.err().offset == 2);  // refused at the count, before any element
+  CHECK(net::decode<std::vector<shapes::nothing>>(empties)->size() == 5000);
+  // Ten vectors of 500 bytes: each is within max_elements, together they
+  // are not within the budget (10 + 5,000 elements).
+  std::vector<std::vector<std::uint8_t>> ten(10, std::vector<std::uint8_t>(500, 7));
+  std::vector<std::byte> buf;
+  net::encode(ten, buf);
+  auto t = net::decode<std::vector<std::vector<std::uint8_t>>>(
+      buf, net::decode_limits{.max_elements = 1000, .max_total_elements = 4096});
+  REQUIRE_FALSE(t);
+  CHECK(t.err().code == net::wire_errc::over_budget);
+  auto fits = net::decode<std::vector<std::vector<std::uint8_t>>>(
+      buf, net::decode_limits{.max_elements = 1000, .max_total_elements = 5010});
+  REQUIRE(fits);
+  CHECK(*fits == ten);
+  // Map entries count too.
+  std::map<std::string, std::int32_t> m;
+  for (int i = 0; i < 100; ++i) m[std::to_string(i)] = i;
+  buf.clear();
+  net::encode(m, buf);
+  auto mm = net::decode<std::map<std::string, std::int32_t>>(
+      buf, net::decode_limits{.max_total_elements = 99});
+  REQUIRE_FALSE(mm);
+  CHECK(mm.err().code == net::wire_errc::over_budget);
+}
+
+TEST_CASE("wire: an enum value outside its declared range is refused", "[wire][hostile]") {
+  trading::order o{"ACME", 10, 1.5, trading::side::sell, std::nullopt};
+  std::vector<std::byte> buf;
+  net::encode(o, buf);
+  // The side byte follows the symbol (count + 4), qty (8) and price (8).
+  const std::size_t at = 1 + 4 + 8 + 8;
+  REQUIRE(buf[at] == std::byte{1});
+  for (std::uint8_t v : {2, 3, 0x80, 0xff}) {
+    buf[at] = std::byte{v};
+    auto r = net::decode<trading::order>(buf);
+    REQUIRE_FALSE(r);
+    CHECK(r.err().code == net::wire_errc::bad_value);
+    CHECK(r.err().offset == at + 1);
+  }
+  buf[at] = std::byte{0};
+  auto back = net::decode<trading::order>(buf);
+  REQUIRE(back);
+  CHECK(back->s == trading::side::buy);
 }

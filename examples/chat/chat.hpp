@@ -26,6 +26,7 @@ using libactor::actor_ref;
 using libactor::behavior;
 
 enum class event_kind : std::uint8_t { message, joined, left, error };
+LIBACTOR_WIRE_ENUM(event_kind, event_kind::message, event_kind::error)
 
 /// What a client is told.
 struct chat_event {

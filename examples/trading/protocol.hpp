@@ -21,7 +21,9 @@ using libactor::actor_ref;
 inline constexpr std::array<const char*, 4> instruments{"ACME", "BOLT", "CRUX", "DYNA"};
 
 enum class side : std::uint8_t { buy, sell };
+LIBACTOR_WIRE_ENUM(side, side::buy, side::sell)
 enum class order_type : std::uint8_t { limit, market };
+LIBACTOR_WIRE_ENUM(order_type, order_type::limit, order_type::market)
 
 struct login {
   std::uint32_t trader = 0;

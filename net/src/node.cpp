@@ -65,6 +65,10 @@ void check_config(const node_config& cfg) {
   asio::ip::make_address(cfg.host, ec);
   if (ec) bad("host must be a numeric IPv4 or IPv6 address, got \"" + cfg.host + "\"");
   if (cfg.max_frame_size < 256) bad("max_frame_size must be at least 256");
+  if (cfg.message_limits.max_depth < 4) {
+    bad("message_limits.max_depth must be at least 4, got " +
+        std::to_string(cfg.message_limits.max_depth));
+  }
   if (cfg.max_outbound_bytes < cfg.max_frame_size) {
     bad("max_outbound_bytes must be at least max_frame_size");
   }
@@ -448,11 +452,11 @@ node_stats node::stats() const noexcept {
   auto ld = [](const std::atomic<std::uint64_t>& a) {
     return a.load(std::memory_order_relaxed);  // relaxed: statistics
   };
-  return node_stats{ld(s.accepted),        ld(s.dialled),           ld(s.handshakes_failed),
-                    ld(s.protocol_errors), ld(s.peers_up),          ld(s.node_downs),
-                    ld(s.messages_out),    ld(s.messages_in),       ld(s.writes),
-                    ld(s.unreachable),     ld(s.overloaded),        ld(s.not_serializable),
-                    ld(s.unknown_types),   impl_->refusals_.count()};
+  return node_stats{ld(s.accepted),        ld(s.dialled),     ld(s.handshakes_failed),
+                    ld(s.protocol_errors), ld(s.peers_up),    ld(s.node_downs),
+                    ld(s.messages_out),    ld(s.messages_in), ld(s.writes),
+                    ld(s.unreachable),     ld(s.overloaded),  ld(s.not_serializable),
+                    ld(s.unknown_types),   ld(s.undecodable), impl_->refusals_.count()};
 }
 
 }  // namespace libactor::net

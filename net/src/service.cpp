@@ -47,10 +47,10 @@ actor_ref node_impl::make_service() {
           if (!f)
             return spawn_reply{{}, "no actor type \"" + q.type + "\" on node " + self->cfg_.name};
           try {
-            auto r = f(self->sys_,
-                       std::span<const std::byte>(reinterpret_cast<const std::byte*>(q.arg.data()),
+            reader arg{std::span<const std::byte>(reinterpret_cast<const std::byte*>(q.arg.data()),
                                                   q.arg.size()),
-                       self.get());
+                       self->cfg_.message_limits, self.get()};
+            auto r = f(self->sys_, arg);
             if (!r) return spawn_reply{{}, r.err().to_string()};
             // The peer that asked may stop what it spawned (and only it).
             if (auto* from =

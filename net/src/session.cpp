@@ -203,15 +203,32 @@ bool session::on_down(std::span<const std::byte> payload) {
 
 void session::unknown_type(libactor::detail::msg_kind kind, std::uint64_t request,
                            std::uint64_t type) {
-  using core::msg_kind;
   node_.stats_.unknown_types.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
+  refuse_message(kind, request, type, errc::not_serializable,
+                 "a message of type id " + hex_id(type) + " from node " + conn_.peer_->name_ +
+                     ", which node " + node_.cfg_.name +
+                     " does not know (not declared with LIBACTOR_WIRE_TYPE or "
+                     "net::register_message there)");
+}
+
+void session::undecodable(libactor::detail::msg_kind kind, std::uint64_t request,
+                          const message_codec& codec, const wire_error& e) {
+  node_.stats_.undecodable.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
+  const bool limit = e.code != wire_errc::bad_value;
+  refuse_message(kind, request, codec.wire_id,
+                 limit ? errc::invalid_argument : errc::not_serializable,
+                 "a message of type " + std::string(codec.wire_name) + " from node " +
+                     conn_.peer_->name_ + " that node " + node_.cfg_.name + " cannot decode (" +
+                     to_string(e.code) + " at byte " + std::to_string(e.offset) +
+                     (limit ? "; node_config::message_limits)" : "; a value out of its range)"));
+}
+
+void session::refuse_message(libactor::detail::msg_kind kind, std::uint64_t request,
+                             std::uint64_t type, errc code, const std::string& why) {
+  using core::msg_kind;
   peer& p = *conn_.peer_;
-  const std::string why = "a message of type id " + hex_id(type) + " from node " + p.name_ +
-                          ", which node " + node_.cfg_.name +
-                          " does not know (not declared with LIBACTOR_WIRE_TYPE or "
-                          "net::register_message there)";
   // One line per type and connection: a peer on newer code sends the type
-  // again and again (all are counted in node_stats::unknown_types).
+  // again and again (all are counted in node_stats).
   if (logged_types_.size() < max_logged_types && logged_types_.insert(type).second) {
     node_.log("refused " + why + " (logged once per type and connection)");
   }
@@ -225,7 +242,7 @@ void session::unknown_type(libactor::detail::msg_kind kind, std::uint64_t reques
       w.varint(0);
       w.fixed(request);
       w.fixed(type_id_of("libactor.error"));
-      wire_encode(w, error{errc::not_serializable, "refused " + why});
+      wire_encode(w, error{code, "refused " + why});
       std::lock_guard lock(p.mu_);
       if (p.primary_.get() == &conn_) {
         conn_.append(make_frame(frame_kind::message, payload), true, node_.cfg_.max_outbound_bytes);
@@ -241,7 +258,7 @@ void session::unknown_type(libactor::detail::msg_kind kind, std::uint64_t reques
       core::actor_access::enqueue(
           core::actor_access::get(req->asker),
           core::make_message<error>(core::msg_kind::error_reply, nullptr, req->id,
-                                    error{errc::not_serializable, "the answer is " + why}));
+                                    error{code, "the answer is " + why}));
     }
   }
   node_.drain_->lost(1);
@@ -250,7 +267,7 @@ void session::unknown_type(libactor::detail::msg_kind kind, std::uint64_t reques
 bool session::on_message(std::span<const std::byte> payload) {
   using core::msg_kind;
   peer& p = *conn_.peer_;
-  reader r{payload, decode_limits{}, &node_};
+  reader r{payload, node_.cfg_.message_limits, &node_};
   auto header = read_message_header(r);
   if (!header) {
     return fail(header.err().code, header.err().text);
@@ -299,6 +316,18 @@ bool session::on_message(std::span<const std::byte> payload) {
     return fail(protocol_errc::malformed_payload, std::string("decoding failed: ") + e.what());
   }
   if (m == nullptr) {
+    switch (r.error().code) {
+      case wire_errc::too_many_elements:
+      case wire_errc::over_budget:
+      case wire_errc::too_deep:
+      case wire_errc::bad_value:
+        // Over this node's limits, or a value from newer code (an enum
+        // value this build lacks): refused on its own, like an unknown type.
+        undecodable(kind, request, *codec, r.error());
+        return true;
+      default:
+        break;
+    }
     return fail(protocol_errc::malformed_payload,
                 std::string("payload of ") + std::string(codec->wire_name) + ": " +
                     to_string(r.error().code) + " at byte " + std::to_string(r.error().offset));

@@ -46,6 +46,14 @@ class session {
   /// A message of a type this node does not know: the connection stays; a
   /// request gets an error answer, an answer fails its ask here.
   void unknown_type(libactor::detail::msg_kind kind, std::uint64_t request, std::uint64_t type);
+  /// A message whose payload is over node_config::message_limits, or holds
+  /// a value out of its type's range: refused like an unknown type.
+  void undecodable(libactor::detail::msg_kind kind, std::uint64_t request,
+                   const message_codec& codec, const wire_error& e);
+  /// Refuses one message: logs `why` once per `type` and connection; a
+  /// request is answered with an error of `code`, an answer fails its ask.
+  void refuse_message(libactor::detail::msg_kind kind, std::uint64_t request, std::uint64_t type,
+                      errc code, const std::string& why);
   /// The peer addressed wire id `id`, which is not exported here: counted
   /// against node_config::max_unknown_ids. False when the connection was
   /// closed as probing.

@@ -65,6 +65,15 @@ struct node_config {
   bool protect_frames = true;
   /// Largest frame accepted or sent, checked before anything is buffered.
   std::uint32_t max_frame_size = 1u << 20;
+  /// Limits on decoding a peer's messages and spawn arguments: elements per
+  /// container and in the whole value, and nesting depth. A message over
+  /// them is refused on its own (a request gets an error answer) and the
+  /// connection stays. The defaults admit anything that fits in a default
+  /// frame whose elements take at least a byte each, and bound what
+  /// zero-byte elements (empty declared types) can cost to 2^20 elements.
+  decode_limits message_limits{.max_elements = std::uint64_t{1} << 20,
+                               .max_total_elements = std::uint64_t{1} << 20,
+                               .max_depth = 64};
   /// Bytes queued for one peer and not yet handed to the kernel. A send that
   /// would exceed it fails with send_status::overloaded (an ask with
   /// errc::overloaded) and is counted as a dead letter.
@@ -120,6 +129,9 @@ struct node_stats {
   std::uint64_t overloaded = 0;        ///< Messages refused by a full outbound queue.
   std::uint64_t not_serializable = 0;  ///< Messages refused for lack of a wire declaration.
   std::uint64_t unknown_types = 0;     ///< Messages received of a type this node does not know.
+  /// Messages received over node_config::message_limits or with a value out
+  /// of its type's range (an enum value this build lacks): refused one by one.
+  std::uint64_t undecodable = 0;
   /// Frames refused by the rules of what a peer may do (docs/protocol.md,
   /// "What a peer may do"): stop requests to actors the peer did not spawn,
   /// forged exit signals, links to the service actor.
@@ -244,10 +256,10 @@ template <class R, class T>
 
 class LIBACTOR_NET_EXPORT node {
  public:
-  /// Builds a spawned actor from an encoded argument (decode it with the
-  /// given context so that handles inside resolve).
-  using factory = std::function<expected<actor_ref>(actor_system&, std::span<const std::byte>,
-                                                    handle_context*)>;
+  /// Builds a spawned actor from an encoded argument: `r` reads it (with the
+  /// node's context, so that handles inside resolve, and its
+  /// message_limits); all of it must be read.
+  using factory = std::function<expected<actor_ref>(actor_system&, reader& r)>;
 
   /// Starts the node: binds and listens (unless cfg.listen is false). Its
   /// I/O runs on the system's idle workers (there is no network thread); a
@@ -295,29 +307,29 @@ class LIBACTOR_NET_EXPORT node {
   template <class A>
   requires std::derived_from<A, actor> && std::default_initializable<A>
   void register_actor_type(std::string type_name) {
-    add_factory(std::move(type_name),
-                [](actor_system& sys, std::span<const std::byte> arg,
-                   handle_context*) -> expected<actor_ref> {
-                  if (!arg.empty()) {
-                    return error{errc::invalid_argument, "this actor type takes no argument"};
-                  }
-                  return sys.spawn<A>();
-                });
+    add_factory(std::move(type_name), [](actor_system& sys, reader& r) -> expected<actor_ref> {
+      if (r.remaining() != 0) {
+        return error{errc::invalid_argument, "this actor type takes no argument"};
+      }
+      return sys.spawn<A>();
+    });
   }
   /// ... or constructed from one wire-encodable `Arg`.
   template <class A, class Arg>
   requires std::derived_from<A, actor> && std::constructible_from<A, Arg>
   void register_actor_type(std::string type_name) {
-    add_factory(std::move(type_name),
-                [](actor_system& sys, std::span<const std::byte> arg,
-                   handle_context* ctx) -> expected<actor_ref> {
-                  reader r{arg, decode_limits{}, ctx};
-                  Arg a{};
-                  if (!wire_decode(r, a) || r.remaining() != 0) {
-                    return error{errc::invalid_argument, "malformed spawn argument"};
-                  }
-                  return sys.spawn<A>(std::move(a));
-                });
+    add_factory(std::move(type_name), [](actor_system& sys, reader& r) -> expected<actor_ref> {
+      Arg a{};
+      if (!wire_decode(r, a)) {
+        return error{errc::invalid_argument, std::string("malformed spawn argument: ") +
+                                                 to_string(r.error().code) + " at byte " +
+                                                 std::to_string(r.error().offset)};
+      }
+      if (r.remaining() != 0) {
+        return error{errc::invalid_argument, "malformed spawn argument: trailing bytes"};
+      }
+      return sys.spawn<A>(std::move(a));
+    });
   }
 
   /// Spawns an actor of registered type `type_name` on node `peer`. Blocks;

@@ -15,8 +15,14 @@
 /// name changes the id; changing fields changes the format (give the new
 /// layout a new name).
 ///
+/// An enum states its range once, so that a value outside it is refused on
+/// decoding instead of reaching a `switch` that does not expect it:
+///
+///     enum class side : std::uint8_t { buy, sell };
+///     LIBACTOR_WIRE_ENUM(side, side::buy, side::sell)
+///
 /// ## Built-in types
-/// bool, integers, floating point, enums, std::string, std::vector,
+/// bool, integers, floating point, declared enums, std::string, std::vector,
 /// std::array, std::map, std::unordered_map, std::optional, std::variant,
 /// std::pair, std::tuple, std::monostate, std::chrono::duration, and declared
 /// types, nested
@@ -34,7 +40,14 @@
 /// element count above `decode_limits::max_elements` is refused before the
 /// loop, and storage is reserved for at most as many elements as there are
 /// bytes left, so a small malicious input cannot make a large allocation.
-/// Errors carry a code and the byte offset; nothing throws.
+/// Elements that take no bytes (an empty declared type, std::monostate)
+/// would still cost memory each: the elements of all containers in one
+/// value share one budget, `decode_limits::max_total_elements`, charged
+/// before each container's loop. Nesting (containers, optionals, variants,
+/// pairs, tuples, declared types) is limited to `decode_limits::max_depth`
+/// levels, so a recursive type cannot exhaust the stack. Enum values
+/// outside their declared range are refused. Errors carry a code and the
+/// byte offset; nothing throws.
 
 #include <array>
 #include <bit>
@@ -74,6 +87,8 @@ enum class wire_errc : std::uint8_t {
   trailing_bytes,     ///< Bytes left after the value.
   bad_handle,         ///< An actor handle that cannot be resolved here.
   bad_value,          ///< A value out of its type's range (e.g. an unknown error code).
+  too_deep,           ///< Nesting deeper than decode_limits::max_depth.
+  over_budget,        ///< The value's elements exceed decode_limits::max_total_elements.
 };
 
 [[nodiscard]] constexpr const char* to_string(wire_errc e) noexcept {
@@ -94,6 +109,10 @@ enum class wire_errc : std::uint8_t {
       return "bad_handle";
     case wire_errc::bad_value:
       return "bad_value";
+    case wire_errc::too_deep:
+      return "too_deep";
+    case wire_errc::over_budget:
+      return "over_budget";
   }
   return "unknown";
 }
@@ -107,6 +126,11 @@ struct wire_error {
 struct decode_limits {
   /// Most elements one container or string may declare.
   std::uint64_t max_elements = std::uint64_t{1} << 24;
+  /// Most elements of all vectors and maps in one value together (the
+  /// characters of strings are not counted: each takes a byte of input).
+  std::uint64_t max_total_elements = std::uint64_t{1} << 24;
+  /// Most levels of nesting: a vector of vectors of ints is three.
+  std::uint32_t max_depth = 64;
 };
 
 /// The 64-bit FNV-1a hash of `name`: a declared type's stable id.
@@ -265,6 +289,28 @@ class reader {
     }
     return true;
   }
+  /// A container's element count: checked like count() and charged to the
+  /// value's element budget.
+  bool elements(std::uint64_t& n) noexcept {
+    if (!count(n)) return false;
+    if (n > elements_left_) {
+      fail(wire_errc::over_budget);
+      return false;
+    }
+    elements_left_ -= n;
+    return true;
+  }
+  /// One level deeper; false (and failed) past the depth limit. Each
+  /// successful enter() is paired with a leave().
+  bool enter() noexcept {
+    if (depth_ == limits_.max_depth) {
+      fail(wire_errc::too_deep);
+      return false;
+    }
+    ++depth_;
+    return true;
+  }
+  void leave() noexcept { --depth_; }
 
  private:
   const std::byte* begin_;
@@ -272,6 +318,8 @@ class reader {
   const std::byte* end_;
   decode_limits limits_;
   handle_context* ctx_;
+  std::uint64_t elements_left_ = limits_.max_total_elements;
+  std::uint32_t depth_ = 0;
   bool failed_ = false;
   wire_error error_{};
 };
@@ -301,15 +349,29 @@ struct wire_traits<bool> {
   }
 };
 
+/// An enum declared with LIBACTOR_WIRE_ENUM: its values are a contiguous
+/// range, and a value outside it is refused on decoding.
+template <class T>
+concept wire_enum = std::is_enum_v<T> && requires {
+  {
+    libactor_wire_enum_range(static_cast<const T*>(nullptr))
+    } -> std::same_as<std::pair<std::underlying_type_t<T>, std::underlying_type_t<T>>>;
+};
+
 template <class T>
 requires std::is_enum_v<T>
 struct wire_traits<T> {
-  static constexpr bool encodable = true;
+  static constexpr bool encodable = wire_enum<T>;
   using U = std::underlying_type_t<T>;
   static void encode(writer& w, T v) { w.fixed(static_cast<U>(v)); }
   static bool decode(reader& r, T& v) {
     U u{};
     if (!r.fixed(u)) return false;
+    const auto [lo, hi] = libactor_wire_enum_range(static_cast<const T*>(nullptr));
+    if (u < lo || u > hi) {
+      r.fail(wire_errc::bad_value);
+      return false;
+    }
     v = static_cast<T>(u);
     return true;
   }
@@ -383,7 +445,7 @@ struct wire_traits<std::vector<T, A>> {
   }
   static bool decode(reader& r, std::vector<T, A>& v) {
     std::uint64_t n = 0;
-    if (!r.count(n)) return false;
+    if (!r.elements(n)) return false;
     v.clear();
     return detail::decode_elements(r, v, n, [&] {
       T e{};
@@ -422,7 +484,7 @@ struct map_traits {
   }
   static bool decode(reader& r, Map& m) {
     std::uint64_t n = 0;
-    if (!r.count(n)) return false;
+    if (!r.elements(n)) return false;
     m.clear();
     return detail::decode_elements(r, m, n, [&] {
       K k{};
@@ -537,6 +599,8 @@ struct wire_traits<T> {
 
 template <class T>
 void wire_encode(writer& w, const T& v) {
+  static_assert(!std::is_enum_v<T> || wire_enum<T>,
+                "this enum cannot cross the network: declare its range with LIBACTOR_WIRE_ENUM");
   static_assert(wire_encodable<T>,
                 "this type cannot cross the network: declare it with LIBACTOR_WIRE_TYPE");
   wire_traits<T>::encode(w, v);
@@ -544,9 +608,18 @@ void wire_encode(writer& w, const T& v) {
 
 template <class T>
 bool wire_decode(reader& r, T& v) {
+  static_assert(!std::is_enum_v<T> || wire_enum<T>,
+                "this enum cannot cross the network: declare its range with LIBACTOR_WIRE_ENUM");
   static_assert(wire_encodable<T>,
                 "this type cannot cross the network: declare it with LIBACTOR_WIRE_TYPE");
-  return wire_traits<T>::decode(r, v);
+  if constexpr (std::is_arithmetic_v<T> || std::is_enum_v<T> || std::is_same_v<T, std::string>) {
+    return wire_traits<T>::decode(r, v);  // a leaf: no nesting
+  } else {
+    if (!r.enter()) return false;
+    const bool ok = wire_traits<T>::decode(r, v);
+    r.leave();
+    return ok;
+  }
 }
 
 /// Appends the encoding of `v` to `out`.
@@ -801,6 +874,16 @@ struct auto_registration {
   m(first) __VA_OPT__(LIBACTOR_WIRE_FOR_EACH_AGAIN LIBACTOR_WIRE_PARENS(m, __VA_ARGS__))
 #define LIBACTOR_WIRE_FOR_EACH_AGAIN() LIBACTOR_WIRE_FOR_EACH_STEP
 #define LIBACTOR_WIRE_VISIT_FIELD(field) f(x.field);
+
+/// Declares that enum `T` crosses the network with values from `FIRST` to
+/// `LAST` (inclusive, contiguous); others are refused on decoding
+/// (wire_errc::bad_value). Use in `T`'s namespace, after `T`.
+#define LIBACTOR_WIRE_ENUM(T, FIRST, LAST)                                                         \
+  [[maybe_unused]] constexpr ::std::pair<::std::underlying_type_t<T>, ::std::underlying_type_t<T>> \
+  libactor_wire_enum_range(const T*) noexcept {                                                    \
+    return {static_cast<::std::underlying_type_t<T>>(FIRST),                                       \
+            static_cast<::std::underlying_type_t<T>>(LAST)};                                       \
+  }
 
 /// Declares `T`'s wire name and fields. Use in `T`'s namespace, after `T`.
 #define LIBACTOR_WIRE_TYPE(T, NAME, ...)                                                \
