@@ -91,6 +91,49 @@ inline std::vector<std::byte> frame_of(libactor::net::frame_kind k,
   return out;
 }
 
+/// The wire encoding of `v` (without a node: handles must be empty).
+template <class T>
+std::vector<std::byte> encoded(const T& v) {
+  std::vector<std::byte> out;
+  libactor::net::writer w{out};
+  libactor::net::wire_encode(w, v);
+  return out;
+}
+
+/// A `message` frame as a raw peer writes it (docs/protocol.md, "message"):
+/// kind (0 user, 1 response, 2 error reply, 3 exit, 5 stop), receiver and
+/// sender wire ids, request key, type id, then the payload.
+inline std::vector<std::byte> message_frame(std::uint8_t kind, std::uint64_t receiver,
+                                            std::uint64_t sender, std::uint64_t request,
+                                            std::uint64_t type,
+                                            const std::vector<std::byte>& payload) {
+  std::vector<std::byte> msg;
+  libactor::net::writer m{msg};
+  m.fixed(kind);
+  m.varint(receiver);
+  m.varint(sender);
+  m.fixed(request);
+  m.fixed(type);
+  msg.insert(msg.end(), payload.begin(), payload.end());
+  return frame_of(libactor::net::frame_kind::message, msg);
+}
+
+/// The encoding of a handle to actor `wire_id` of node `node` (incarnation
+/// `inc`) listening on `host`:`port`, as a peer would write it.
+inline std::vector<std::byte> handle_bytes(const std::string& node, std::uint64_t inc,
+                                           const std::string& host, std::uint16_t port,
+                                           std::uint64_t wire_id) {
+  std::vector<std::byte> out;
+  libactor::net::writer w{out};
+  w.fixed(std::uint8_t{1});
+  libactor::net::wire_encode(w, node);
+  w.fixed(inc);
+  libactor::net::wire_encode(w, host);
+  w.fixed(port);
+  w.varint(wire_id);
+  return out;
+}
+
 /// A node_info frame: incarnation `inc`, listening on 127.0.0.1:1.
 inline std::vector<std::byte> node_info_frame(std::uint64_t inc) {
   std::vector<std::byte> info;

@@ -52,28 +52,8 @@ net::node_config cfg(std::string name) {
   return c;
 }
 
-/// A `message` frame; `payload` is the encoded body after the header.
-std::vector<std::byte> message_frame(std::uint8_t kind, std::uint64_t receiver,
-                                     std::uint64_t sender, std::uint64_t request,
-                                     std::uint64_t type, const std::vector<std::byte>& payload) {
-  std::vector<std::byte> msg;
-  net::writer m{msg};
-  m.fixed(kind);
-  m.varint(receiver);
-  m.varint(sender);
-  m.fixed(request);
-  m.fixed(type);
-  msg.insert(msg.end(), payload.begin(), payload.end());
-  return test::frame_of(net::frame_kind::message, msg);
-}
-
-template <class T>
-std::vector<std::byte> encoded(const T& v) {
-  std::vector<std::byte> out;
-  net::writer w{out};
-  net::wire_encode(w, v);
-  return out;
-}
+using test::encoded;
+using test::message_frame;
 
 /// A stop request (kind 5) for `receiver`.
 std::vector<std::byte> stop_frame(std::uint64_t receiver) {

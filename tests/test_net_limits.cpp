@@ -2,9 +2,20 @@
 // pushed past here, and what is over it is refused with a clear error while
 // the node keeps serving.
 
+// GCC 12 reports false -Wrestrict and -Wstringop-overflow warnings in
+// std::string concatenation and std::vector<std::byte> insertion, inlined
+// into the test cases.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wrestrict"
+#pragma GCC diagnostic ignored "-Wstringop-overflow"
+#endif
 #include <catch2/catch.hpp>
 
 #include <libactor/net/node.hpp>
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <mutex>
@@ -157,4 +168,180 @@ TEST_CASE("message_limits are checked when the node starts", "[net][limits]") {
   auto c = test::node_config("a", secret);
   c.message_limits.max_depth = 3;
   CHECK_THROWS_WITH(net::node(sys, c), Catch::Contains("max_depth"));
+}
+
+// --- the peer table and dialing ----------------------------------------------
+
+namespace limits_app {
+struct handle_box {
+  actor_ref ref;
+};
+LIBACTOR_WIRE_TYPE(handle_box, "test.limits.handle_box", ref)
+}  // namespace limits_app
+
+namespace {
+
+/// A port on 127.0.0.1 where nothing listens (bound, then closed): a dial
+/// there is refused at once.
+std::uint16_t closed_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  socklen_t len = sizeof addr;
+  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+/// A node that a raw peer ("mallory") sends handles to; an actor there
+/// keeps every handle it is given.
+struct handle_target {
+  actor_system sys{system_config{.workers = 2}};
+  test::recorder<std::string> log;
+  test::recorder<actor_ref> got;
+  std::optional<net::node> node;
+  std::uint64_t holder = 0;
+  int fd = -1;
+  explicit handle_target(net::node_config c) {
+    c.protect_frames = false;  // the raw peer writes in the clear
+    c.log = [this](std::string_view l) { log.push(std::string(l)); };
+    node.emplace(sys, c);
+    auto h = sys.spawn([this](actor&) -> behavior {
+      return {[this](const limits_app::handle_box& b) { got.push(b.ref); }};
+    });
+    holder = test::wire_id(*node, h);
+    fd = test::raw_peer(node->port(), "mallory", 4242, secret);
+  }
+  ~handle_target() {
+    ::close(fd);
+    node.reset();
+  }
+  /// Sends a handle to actor `id` of `name` at 127.0.0.1:`port`; returns it
+  /// as the node decoded it.
+  actor_ref send_handle(const std::string& name, std::uint16_t port, std::uint64_t id) {
+    const std::size_t before = got.items().size();
+    test::write_all(fd, test::message_frame(0, holder, 0, 0, net::wire_id_v<limits_app::handle_box>,
+                                            test::handle_bytes(name, 99, "127.0.0.1", port, id)));
+    REQUIRE(got.wait_for_size(before + 1));
+    return got.items()[before];
+  }
+  std::size_t logged(std::string_view what) {
+    auto lines = log.items();
+    return static_cast<std::size_t>(std::count_if(
+        lines.begin(), lines.end(), [&](auto& l) { return l.find(what) != std::string::npos; }));
+  }
+};
+
+/// The error an ask through `h` ends with (empty text: it was answered).
+error ask_error(const actor_ref& h) {
+  auto r = h.ask<std::int64_t>(std::int64_t{1}, 30s).get();
+  return r ? error{} : r.err();
+}
+
+constexpr std::uint64_t wire_bit = std::uint64_t{1} << 63;
+
+}  // namespace
+
+TEST_CASE(
+    "a node named only in messages and never reached is given up after max_failed_dials; its "
+    "handles then say so, and naming it again dials nothing",
+    "[net][limits]") {
+  auto c = test::node_config("a", secret);
+  c.max_failed_dials = 3;
+  handle_target t(c);
+  const std::uint16_t ghost_port = closed_port();
+  const auto dialled0 = t.node->stats().dialled;
+  auto first = t.send_handle("ghost", ghost_port, wire_bit | 17);
+  REQUIRE(test::eventually([&] { return t.logged("gave up on node ghost") == 1; }));
+  CHECK(t.node->stats().dialled - dialled0 == 3);
+  const auto e1 = ask_error(first);
+  CHECK(e1.code == errc::node_down);
+  // Named again: no dial, and the handle says why.
+  auto second = t.send_handle("ghost", ghost_port, wire_bit | 18);
+  CHECK(t.node->stats().dialled - dialled0 == 3);
+  const auto e2 = ask_error(second);
+  CHECK(e2.code == errc::node_down);
+  CHECK(e2.text.find("gave up") != std::string::npos);
+  CHECK(e2.text.find("max_failed_dials") != std::string::npos);
+  CHECK(t.logged("gave up on node ghost") == 1);
+}
+
+TEST_CASE("the peer table holds at most max_peers nodes named by messages", "[net][limits]") {
+  auto c = test::node_config("a", secret);
+  c.max_peers = 8;
+  c.max_failed_dials = 0;  // never given up: each named node stays, redialling
+  c.reconnect_min = 30s;   // ... with its redial pending for the whole test
+  c.reconnect_max = 30s;
+  handle_target t(c);
+  REQUIRE(t.node->stats().peers_known == 1);  // mallory
+  const std::uint16_t ghost_port = closed_port();
+  std::vector<actor_ref> handles;
+  for (int i = 0; i < 20; ++i) {
+    handles.push_back(t.send_handle("n" + std::to_string(i), ghost_port, wire_bit | (100 + i)));
+  }
+  CHECK(t.node->stats().peers_known == 8);
+  std::size_t refused = 0;
+  for (auto& h : handles) {
+    const auto e = ask_error(h);
+    CHECK(e.code == errc::node_down);
+    refused += e.text.find("max_peers") != std::string::npos ? 1 : 0;
+  }
+  CHECK(refused == 20 - 7);
+  CHECK(t.logged("max_peers") >= 1);
+}
+
+TEST_CASE("nodes named by messages with nothing pending are forgotten to make room",
+          "[net][limits]") {
+  auto c = test::node_config("a", secret);
+  c.max_peers = 8;
+  handle_target t(c);
+  // Port 0: the handle names no address, so the node is never dialled and
+  // keeps nothing pending. 5,000 names pass through a table of 8.
+  for (int i = 0; i < 5000; ++i) {
+    auto h = t.send_handle("p" + std::to_string(i), 0, wire_bit | (1000 + i));
+    if (i % 1000 == 0) {
+      const auto e = ask_error(h);
+      CHECK(e.code == errc::node_down);
+      CHECK(e.text.find("max_peers") == std::string::npos);
+    }
+  }
+  CHECK(t.node->stats().peers_known <= 8);
+  CHECK(t.logged("max_peers") == 0);
+}
+
+TEST_CASE("a handle naming an address outside dial_allow is not dialled, and says why",
+          "[net][limits]") {
+  const std::uint16_t port = closed_port();
+  auto c = test::node_config("a", secret);
+  c.dial_allow = {"10.0.0.0/8", "fd00::/8"};
+  handle_target t(c);
+  const auto dialled0 = t.node->stats().dialled;
+  auto h = t.send_handle("far", port, wire_bit | 7);
+  const auto e = ask_error(h);
+  CHECK(e.code == errc::node_down);
+  CHECK(e.text.find("dial_allow") != std::string::npos);
+  CHECK(t.node->stats().dialled == dialled0);
+  CHECK(t.node->stats().refused == 1);
+  CHECK(t.logged("dial_allow") == 1);
+  // The control: a node that allows loopback dials the same handle.
+  auto c2 = test::node_config("a2", secret);
+  c2.dial_allow = {"127.0.0.0/8"};
+  handle_target t2(c2);
+  const auto dialled2 = t2.node->stats().dialled;
+  (void)t2.send_handle("far", port, wire_bit | 7);
+  REQUIRE(test::eventually([&] { return t2.node->stats().dialled == dialled2 + 1; }));
+  CHECK(t2.node->stats().refused == 0);
+}
+
+TEST_CASE("dial_allow entries are checked when the node starts", "[net][limits]") {
+  actor_system sys{system_config{.workers = 1}};
+  for (const char* bad : {"10.0.0.0/33", "example.com", "10.0.0.0/8/8", "", "fd00::/129"}) {
+    auto c = test::node_config("a", secret);
+    c.dial_allow = {"127.0.0.1", bad};
+    INFO(bad);
+    CHECK_THROWS_WITH(net::node(sys, c), Catch::Contains("dial_allow"));
+  }
 }

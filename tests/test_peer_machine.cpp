@@ -142,6 +142,9 @@ struct cluster {
       case kind::schedule_redial:
         timers.emplace_back(p, peer);
         break;
+      case kind::give_up:  // the simulation's machines never give up (max_failed_dials = 0)
+        FAIL("a machine gave up: " << me.name << " on " << peer);
+        break;
     }
   }
   void send(int p, conn_id id, msg m, std::uint64_t v) {
@@ -300,6 +303,64 @@ TEST_CASE("peer machine: losing the connection tears down once and redials with 
     delays.push_back(f[0].delay);
   }
   CHECK(delays == std::vector<duration>{20ms, 40ms, 80ms, 80ms, 80ms, 80ms});
+}
+
+TEST_CASE(
+    "peer machine: a peer never reached is given up after max_failed_dials dials; naming it "
+    "again does not dial; its own connection revives it",
+    "[peer]") {
+  auto s = settings(false);
+  s.max_failed_dials = 4;
+  peer_machine m(s);
+  REQUIRE(m.want_connection(11) == peer_machine::actions{{.what = kind::dial, .conn = 11}});
+  auto first = m.closed(11, "connection refused", false);
+  REQUIRE(first.size() == 2);
+  CHECK(first[0].what == kind::teardown);  // handles made while connecting fail now
+  CHECK(first[1].what == kind::schedule_redial);
+  for (conn_id c = 12; c <= 13; ++c) {
+    REQUIRE(m.redial_due(c) == peer_machine::actions{{.what = kind::dial, .conn = c}});
+    auto f = m.closed(c, "connection refused", false);
+    REQUIRE(f.size() == 1);
+    CHECK(f[0].what == kind::schedule_redial);
+    CHECK_FALSE(m.given_up());
+  }
+  REQUIRE(m.redial_due(14) == peer_machine::actions{{.what = kind::dial, .conn = 14}});
+  auto last = m.closed(14, "connection refused", false);
+  REQUIRE(last.size() == 1);
+  CHECK(last[0].what == kind::give_up);
+  CHECK(last[0].text == "4");
+  CHECK(m.given_up());
+  CHECK_FALSE(m.wanted());
+  CHECK(m.idle());
+  CHECK(m.current() == peer_machine::phase::down);
+  // Another handle naming it: no dial.
+  CHECK(m.want_connection(15).empty());
+  CHECK(m.idle());
+  // It connects here: up, and no longer given up.
+  auto in = m.node_info(20, false, 77);
+  CHECK(has(in, kind::promote, 20));
+  CHECK_FALSE(m.given_up());
+  CHECK(m.current() == peer_machine::phase::up);
+}
+
+TEST_CASE("peer machine: a peer reached once is redialled without end", "[peer]") {
+  auto s = settings(false);
+  s.max_failed_dials = 3;
+  peer_machine m(s);
+  (void)m.want_connection(3);
+  (void)m.authenticated(3, true);
+  REQUIRE(has(m.node_info(3, true, 9), kind::promote, 3));
+  auto lost = m.closed(3, "read failed", false);
+  REQUIRE(lost.size() == 2);
+  CHECK(lost[1].what == kind::schedule_redial);
+  for (conn_id c = 4; c < 30; ++c) {
+    REQUIRE(m.redial_due(c) == peer_machine::actions{{.what = kind::dial, .conn = c}});
+    auto f = m.closed(c, "refused", false);
+    REQUIRE(f.size() == 1);
+    CHECK(f[0].what == kind::schedule_redial);
+  }
+  CHECK_FALSE(m.given_up());
+  CHECK(m.wanted());
 }
 
 TEST_CASE(

@@ -19,10 +19,6 @@ constexpr std::uint32_t handshake_frame_limit = 4096;
 // Room for control frames past node_config::max_outbound_bytes.
 constexpr std::size_t control_reserve = std::size_t{1} << 20;
 
-std::string endpoint_text(const tcp::endpoint& ep) {
-  return ep.address().to_string() + ":" + std::to_string(ep.port());
-}
-
 }  // namespace
 
 connection::connection(node_impl& n, tcp::socket s, conn_id id, bool initiator)

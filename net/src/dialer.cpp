@@ -5,6 +5,9 @@
 #include "connection.hpp"
 #include "node_impl.hpp"
 
+#include <algorithm>
+#include <random>
+
 namespace libactor::net::detail {
 
 void node_impl::dial(core::ref_ptr<peer> p, tcp::endpoint ep, waiter w, conn_id id) {
@@ -48,6 +51,11 @@ void node_impl::dial(core::ref_ptr<peer> p, tcp::endpoint ep, waiter w, conn_id 
 }
 
 void node_impl::schedule_redial(const core::ref_ptr<peer>& p, duration delay) {
+  // Jitter: between half the delay and all of it, so that nodes that lost
+  // a peer at once (a switch restarted) do not redial in step.
+  thread_local std::minstd_rand rng{std::random_device{}()};
+  delay = delay / 2 + duration(std::uniform_int_distribution<duration::rep>(
+                          0, std::max<duration::rep>(0, delay.count() - delay.count() / 2))(rng));
   auto t = std::make_shared<asio::steady_timer>(io_, delay);
   asio::post(io_, [this, t] {
     if (stopping_.load(std::memory_order_acquire)) {

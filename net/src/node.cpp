@@ -17,6 +17,10 @@
 namespace libactor::net {
 namespace detail {
 
+std::string endpoint_text(const tcp::endpoint& ep) {
+  return ep.address().to_string() + ":" + std::to_string(ep.port());
+}
+
 // Built-in message types: what replies and common one-field messages use.
 bool register_builtin_messages() {
   std::apply(
@@ -44,10 +48,6 @@ std::uint64_t new_incarnation() {
   return (static_cast<std::uint64_t>(us) << 12) | (r & 0xfffu);  // not 0: us > 0
 }
 
-std::string endpoint_text(const tcp::endpoint& ep) {
-  return ep.address().to_string() + ":" + std::to_string(ep.port());
-}
-
 void check_config(const node_config& cfg) {
   auto bad = [](const std::string& what) {
     throw std::invalid_argument("libactor.net: node_config." + what);
@@ -61,6 +61,7 @@ void check_config(const node_config& cfg) {
         "digits, or net::generate_secret() (libactor-node --gen-secret prints one)");
   }
   if (cfg.max_unknown_ids == 0) bad("max_unknown_ids must be at least 1");
+  if (cfg.max_peers == 0) bad("max_peers must be at least 1");
   boost::system::error_code ec;
   asio::ip::make_address(cfg.host, ec);
   if (ec) bad("host must be a numeric IPv4 or IPv6 address, got \"" + cfg.host + "\"");
@@ -304,12 +305,40 @@ bool node_impl::decode_handle(reader& r, actor_ref& h) {
     if (h == service_) h = {};
     return true;
   }
-  auto p = get_peer(f->node);
+  auto p = get_peer_named_by_message(f->node);
+  if (!p) {
+    const std::string why = "node " + f->node + " was not added: node " + cfg_.name +
+                            " keeps state for " + std::to_string(cfg_.max_peers) +
+                            " nodes, all in use (node_config::max_peers)";
+    if (auto line = refusals_.record(f->node, "max_peers", why, std::chrono::steady_clock::now())) {
+      log(*line);
+    }
+    h = actor_ref{core::ref_ptr<actor>(new dead_proxy(sys_, std::move(*f), errc::node_down,
+                                                      exit_reason{exit_code::node_down, why}),
+                                       false)};
+    return true;
+  }
   boost::system::error_code ec;
   const auto addr = asio::ip::make_address(f->host, ec);
-  if (!ec && f->port != 0) want_connection(p, tcp::endpoint(addr, f->port));
-  h = actor_ref{core::ref_ptr<actor>(
-      proxy_for(*p, f->id, f->incarnation, remote_proxy::role::actor, &*f), false)};
+  std::string not_dialled;
+  if (!ec && f->port != 0) {
+    const tcp::endpoint ep(addr, f->port);
+    if (dial_allow_.allows(addr)) {
+      want_connection(p, ep);
+    } else {
+      not_dialled = "node " + p->name_ + " at " + endpoint_text(ep) + " is not dialled: node " +
+                    cfg_.name + " dials only addresses in node_config::dial_allow";
+      bool down = false;
+      {
+        std::lock_guard lock(p->mu_);
+        down = p->machine_.current() == peer_machine::phase::down;
+      }
+      if (down) refuse(*p, "dial_allow", not_dialled);
+    }
+  }
+  h = actor_ref{core::ref_ptr<actor>(proxy_for(*p, f->id, f->incarnation, remote_proxy::role::actor,
+                                               &*f, not_dialled.empty() ? nullptr : &not_dialled),
+                                     false)};
   return true;
 }
 
@@ -452,11 +481,11 @@ node_stats node::stats() const noexcept {
   auto ld = [](const std::atomic<std::uint64_t>& a) {
     return a.load(std::memory_order_relaxed);  // relaxed: statistics
   };
-  return node_stats{ld(s.accepted),        ld(s.dialled),     ld(s.handshakes_failed),
-                    ld(s.protocol_errors), ld(s.peers_up),    ld(s.node_downs),
-                    ld(s.messages_out),    ld(s.messages_in), ld(s.writes),
-                    ld(s.unreachable),     ld(s.overloaded),  ld(s.not_serializable),
-                    ld(s.unknown_types),   ld(s.undecodable), impl_->refusals_.count()};
+  return node_stats{
+      ld(s.accepted),      ld(s.dialled),     ld(s.handshakes_failed),  ld(s.protocol_errors),
+      ld(s.peers_up),      ld(s.node_downs),  ld(s.messages_out),       ld(s.messages_in),
+      ld(s.writes),        ld(s.unreachable), ld(s.overloaded),         ld(s.not_serializable),
+      ld(s.unknown_types), ld(s.undecodable), impl_->refusals_.count(), impl_->peer_count()};
 }
 
 }  // namespace libactor::net

@@ -7,6 +7,7 @@
 //   session.*          what frames mean after the handshake
 //   failure_detector.* liveness checks and the I/O backstop
 //   dialer.cpp         outgoing connections and redials
+//   address_filter.*   which addresses a peer's message may make this node dial
 //   export_table.*     the local actors peers may address
 //   service.cpp        the service actor (lookup, spawn, export notices)
 //   remote_proxy.*     handles to actors of other nodes
@@ -28,6 +29,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "address_filter.hpp"
 #include "connection.hpp"
 #include "export_table.hpp"
 #include "failure_detector.hpp"
@@ -67,6 +69,9 @@ class asio_driver final : public core::io_driver {
   asio::io_context& io_;
 };
 
+/// "address:port", for log lines.
+std::string endpoint_text(const tcp::endpoint& ep);
+
 class node_impl final : public handle_context, public std::enable_shared_from_this<node_impl> {
  public:
   node_impl(actor_system& sys, node_config cfg);
@@ -86,14 +91,22 @@ class node_impl final : public handle_context, public std::enable_shared_from_th
   // Peers (peer.cpp).
   /// The peer named `name`, created on first use.
   core::ref_ptr<peer> get_peer(const std::string& name);
+  /// The same for a name a peer's message gave (a handle): null when the
+  /// table holds node_config::max_peers and none of them can be forgotten.
+  core::ref_ptr<peer> get_peer_named_by_message(const std::string& name);
   core::ref_ptr<peer> find_peer(std::string_view name);
+  std::uint64_t peer_count() {
+    std::lock_guard lock(peers_mu_);
+    return peers_.size();
+  }
   /// Records where `p` listens and asks its machine for a connection.
   void want_connection(const core::ref_ptr<peer>& p, const tcp::endpoint& ep);
   /// A proxy (owned reference) for actor `id` of incarnation `inc` of `p`:
   /// a dead one when `p` is down or connected to another incarnation.
-  /// `origin`: the handle it was decoded from, if any (a dead one keeps its address).
+  /// `origin`: the handle it was decoded from, if any (a dead one keeps its
+  /// address). `why_down`: why a dead one is dead, when `p` is down.
   actor* proxy_for(peer& p, std::uint64_t id, std::uint64_t inc, remote_proxy::role r,
-                   const handle_fields* origin = nullptr);
+                   const handle_fields* origin = nullptr, const std::string* why_down = nullptr);
   /// Queues a control frame on `p`'s connection, or with what waits for
   /// the first one. Caller holds p.mu_.
   void send_control(peer& p, frame_kind kind, std::span<const std::byte> payload);
@@ -157,6 +170,7 @@ class node_impl final : public handle_context, public std::enable_shared_from_th
 
   export_table exports_;
   refusals refusals_;
+  const address_filter dial_allow_{cfg_.dial_allow};
 
   std::mutex fac_mu_;
   std::unordered_map<std::string, node::factory> factories_;

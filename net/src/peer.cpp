@@ -63,6 +63,7 @@ struct node_impl::effects {
   std::vector<duration> redials;
   std::vector<std::pair<waiter, std::string>> resolved;
   std::vector<std::pair<waiter, std::string>> failed_waiters;
+  std::string gave_up;  // failed dials, when the machine gave the peer up
 };
 
 std::shared_ptr<connection> node_impl::find_conn(conn_id id) {
@@ -202,6 +203,9 @@ void node_impl::stage(peer& p, const peer_machine::actions& acts, effects& fx) {
       case act::schedule_redial:
         fx.redials.push_back(a.delay);
         break;
+      case act::give_up:
+        fx.gave_up = a.text;
+        break;
     }
   }
 }
@@ -291,6 +295,17 @@ bool node_impl::finish(const core::ref_ptr<peer>& p, effects& fx, const std::str
   }
   for (auto& [w, name] : fx.resolved) w->set_value(name);
   for (auto& [w, why] : fx.failed_waiters) w->set_value(error{errc::node_down, why});
+  if (!fx.gave_up.empty()) {
+    std::string where;
+    {
+      std::lock_guard lock(p->mu_);
+      if (p->dial_) where = " at " + endpoint_text(*p->dial_);
+    }
+    refuse(*p, "give_up",
+           "gave up on node " + p->name_ + where + ": it was never reached, and " + fx.gave_up +
+               " dials in a row failed (node_config::max_failed_dials); handles to its actors "
+               "fail until it connects here or node::connect reaches it");
+  }
   for (auto& [id, ep] : fx.dials) dial(p, ep, nullptr, id);
   for (auto& d : fx.redials) schedule_redial(p, d);
   return !fx.downs.empty();
@@ -306,14 +321,42 @@ core::ref_ptr<peer> node_impl::get_peer(const std::string& name) {
   std::lock_guard lock(peers_mu_);
   auto it = peers_.find(name);
   if (it != peers_.end()) return it->second;
-  auto p =
-      core::ref_ptr<peer>(new peer(this, weak_from_this(), name,
-                                   peer_machine::settings{.own_dial_wins = cfg_.name < name,
-                                                          .reconnect_min = cfg_.reconnect_min,
-                                                          .reconnect_max = cfg_.reconnect_max}),
-                          false);
+  auto p = core::ref_ptr<peer>(
+      new peer(this, weak_from_this(), name,
+               peer_machine::settings{.own_dial_wins = cfg_.name < name,
+                                      .reconnect_min = cfg_.reconnect_min,
+                                      .reconnect_max = cfg_.reconnect_max,
+                                      .max_failed_dials = cfg_.max_failed_dials}),
+      false);
   peers_.emplace(name, p);
   return p;
+}
+
+core::ref_ptr<peer> node_impl::get_peer_named_by_message(const std::string& name) {
+  {
+    std::lock_guard lock(peers_mu_);
+    if (auto it = peers_.find(name); it != peers_.end()) return it->second;
+    if (peers_.size() >= cfg_.max_peers) {
+      // Full: forget a peer with nothing pending (given up, never dialled,
+      // or down and not ours to redial), whose proxies and watchers are
+      // gone. peers_mu_ before a peer's mutex, as in await_peer.
+      auto victim = peers_.end();
+      for (auto it = peers_.begin(); it != peers_.end(); ++it) {
+        peer& q = *it->second;
+        std::lock_guard plock(q.mu_);
+        if (q.machine_.idle() && (!q.machine_.wanted() || q.machine_.given_up()) &&
+            q.proxies_.empty() && q.watchers_.empty() && q.waiters_.empty() &&
+            q.requests_.empty() && q.pending_.empty() && q.service_ == nullptr &&
+            q.anonymous_ == nullptr) {
+          victim = it;
+          break;
+        }
+      }
+      if (victim == peers_.end()) return {};
+      peers_.erase(victim);
+    }
+  }
+  return get_peer(name);
 }
 
 void node_impl::want_connection(const core::ref_ptr<peer>& p, const tcp::endpoint& ep) {
@@ -331,7 +374,7 @@ void node_impl::want_connection(const core::ref_ptr<peer>& p, const tcp::endpoin
 }
 
 actor* node_impl::proxy_for(peer& p, std::uint64_t id, std::uint64_t inc, remote_proxy::role r,
-                            const handle_fields* origin) {
+                            const handle_fields* origin, const std::string* why_down) {
   std::string why;
   {
     std::lock_guard lock(p.mu_);
@@ -339,6 +382,12 @@ actor* node_impl::proxy_for(peer& p, std::uint64_t id, std::uint64_t inc, remote
     const std::uint64_t known = p.machine_.incarnation();
     if (p.node_ == nullptr) {
       why = "this node has shut down";
+    } else if (phase == peer_machine::phase::down && why_down != nullptr) {
+      why = *why_down;
+    } else if (phase == peer_machine::phase::down && p.machine_.given_up()) {
+      why = "node " + p.name_ +
+            " is unreachable: it was never reached, and this node gave up dialling it "
+            "(node_config::max_failed_dials)";
     } else if (phase == peer_machine::phase::down) {
       why = "node " + p.name_ + " is unreachable";
     } else if (r == remote_proxy::role::actor && inc < known) {

@@ -17,6 +17,7 @@ void peer_machine::redial(actions& out) {
 
 peer_machine::actions peer_machine::want_connection(conn_id next) {
   actions out;
+  if (given_up_) return out;
   want_ = true;
   if (stopped_ || primary_ != 0 || outgoing_ != 0 || redial_pending_) return out;
   outgoing_ = next;
@@ -63,6 +64,8 @@ void peer_machine::promote(conn_id c, std::uint64_t inc, actions& out) {
   outgoing_ = 0;
   outgoing_authenticated_ = false;
   backoff_ = s_.reconnect_min;
+  failed_dials_ = 0;
+  given_up_ = false;
   out.push_back({.what = kind::promote, .conn = c, .incarnation = inc});
 }
 
@@ -161,6 +164,14 @@ peer_machine::actions peer_machine::closed(conn_id c, const std::string& why, bo
       // hear it. A failed redial of a peer already down says nothing new.
       announced_down_ = true;
       out.push_back({.what = kind::teardown, .incarnation = incarnation_, .text = why});
+    }
+    ++failed_dials_;
+    if (incarnation_ == 0 && s_.max_failed_dials != 0 && failed_dials_ >= s_.max_failed_dials) {
+      // Never reached: an address only a message named, perhaps nobody's.
+      given_up_ = true;
+      want_ = false;
+      out.push_back({.what = kind::give_up, .text = std::to_string(failed_dials_)});
+      return out;
     }
     redial(out);
   }

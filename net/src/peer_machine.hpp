@@ -73,6 +73,7 @@ struct peer_action {
     teardown,  ///< Incarnation `incarnation` is gone: stop its proxies, fail its asks, drop
                ///< queued frames, tell watchers (`text`: why; `graceful`: it said goodbye).
     schedule_redial,  ///< Call redial_due() after `delay`.
+    give_up,  ///< A peer never reached failed `text`'s number of dials in a row: no more are made.
   };
   kind what{};
   conn_id conn = 0;
@@ -96,6 +97,10 @@ class peer_machine {
     bool own_dial_wins = false;
     duration reconnect_min = std::chrono::milliseconds(50);
     duration reconnect_max = std::chrono::seconds(2);
+    /// Failed dials in a row after which a peer that was never reached is
+    /// given up (0: never). A peer reached once is redialled until it
+    /// returns or this node stops.
+    unsigned max_failed_dials = 0;
   };
 
   using actions = std::vector<peer_action>;
@@ -105,8 +110,9 @@ class peer_machine {
   // --- events ---------------------------------------------------------------
 
   /// The node can dial the peer (an address is known), and wants a
-  /// connection: dials unless one is in use or being made. `next` names
-  /// the attempt if one is made (the dial action carries it).
+  /// connection: dials unless one is in use or being made, or the peer was
+  /// given up. `next` names the attempt if one is made (the dial action
+  /// carries it).
   actions want_connection(conn_id next);
   /// `c`'s handshake finished. `dialled`: this node opened it.
   actions authenticated(conn_id c, bool dialled);
@@ -138,6 +144,15 @@ class peer_machine {
   /// want_connection() was called (or this node dialled the peer): the
   /// machine dials, or redials after every loss, on its own from then on.
   [[nodiscard]] bool wanted() const noexcept { return want_; }
+  /// The peer was never reached and max_failed_dials dials failed: it is
+  /// not dialled again until it connects here, or a dial of this node's own
+  /// choosing (node::connect) reaches it.
+  [[nodiscard]] bool given_up() const noexcept { return given_up_; }
+  /// Nothing is connected, being made or scheduled: the node may forget
+  /// the peer.
+  [[nodiscard]] bool idle() const noexcept {
+    return primary_ == 0 && outgoing_ == 0 && !redial_pending_ && !awaiting_peer_;
+  }
   [[nodiscard]] duration next_backoff() const noexcept { return backoff_; }
 
  private:
@@ -154,6 +169,8 @@ class peer_machine {
   bool want_ = false;            // a dial address is known: redial after losses
   bool redial_pending_ = false;
   bool stopped_ = false;
+  bool given_up_ = false;
+  unsigned failed_dials_ = 0;  // in a row, since the last promote
   duration backoff_;
 };
 

@@ -104,9 +104,31 @@ struct node_config {
   /// sending to one stopped actor uses one id of it, not one per message.
   std::size_t max_unknown_ids = 1024;
   /// Redial delay after a dialled peer is lost: doubles from the first value
-  /// up to the second.
+  /// up to the second; each delay is drawn between half of it and all of it
+  /// (jitter), so that nodes that lost a peer together do not redial in step.
   duration reconnect_min = std::chrono::milliseconds(50);
   duration reconnect_max = std::chrono::seconds(2);
+  /// A node this one has never reached, named only in a peer's message, is
+  /// given up after this many failed dials in a row: handles to its actors
+  /// then fail with errc::node_down saying so, and it is not dialled again
+  /// until it connects here or node::connect reaches it. A node reached once
+  /// is redialled until it returns or this node stops. 0: never give up.
+  unsigned max_failed_dials = 10;
+  /// Nodes this node keeps state for (connected, connecting, or named in a
+  /// handle). A handle naming a new node when the table is full replaces a
+  /// node with nothing pending (given up, or never dialled); if there is
+  /// none, the handle fails with errc::node_down saying so. Connections
+  /// from peers and this node's own calls (connect, monitor_node) are not
+  /// refused by it.
+  std::size_t max_peers = 1024;
+  /// Addresses this node may dial when only a peer's message named them (a
+  /// handle carries its node's address): entries are addresses
+  /// ("10.1.2.3", "::1") or networks ("10.0.0.0/8", "fd00::/8"). Empty:
+  /// any address. A handle naming a node elsewhere is not dialled: unless
+  /// that node connects here, the handle fails with errc::node_down saying
+  /// why, and the refusal is logged (rate-limited) and counted in
+  /// node_stats::refused. node::connect is not restricted by it.
+  std::vector<std::string> dial_allow;
   /// Receives one line per connection event worth a human's attention (bad
   /// input, failed handshakes, nodes down and up). Default: the actor
   /// system's logger (system_config::logger, category `network`, with its
@@ -136,6 +158,9 @@ struct node_stats {
   /// "What a peer may do"): stop requests to actors the peer did not spawn,
   /// forged exit signals, links to the service actor.
   std::uint64_t refused = 0;
+  /// Nodes in the peer table now (at most node_config::max_peers, plus
+  /// those this node's own calls and peers' connections added).
+  std::uint64_t peers_known = 0;
 };
 
 /// Delivered to actors watching a node (node::monitor_node) when it becomes
