@@ -18,10 +18,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <functional>
+#include <future>
 #include <mutex>
 #include <numeric>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "net_support.hpp"
@@ -344,4 +348,82 @@ TEST_CASE("dial_allow entries are checked when the node starts", "[net][limits]"
     INFO(bad);
     CHECK_THROWS_WITH(net::node(sys, c), Catch::Contains("dial_allow"));
   }
+}
+
+// --- inbound flow control --------------------------------------------------------
+
+namespace limits_app {
+struct blob {
+  std::uint64_t seq = 0;
+  std::string bytes;
+};
+LIBACTOR_WIRE_TYPE(blob, "test.limits.blob", seq, bytes)
+}  // namespace limits_app
+
+TEST_CASE(
+    "a connection whose delivered messages wait beyond max_inbound_bytes is not read until they "
+    "are handled; nothing is lost and the peer is not declared down",
+    "[net][limits]") {
+  auto ca = test::node_config("a", secret);
+  auto cb = test::node_config("b", secret);
+  cb.max_inbound_bytes = 1 << 20;
+  actor_system sys_a{system_config{.workers = 2}};
+  actor_system sys_b{system_config{.workers = 2}};
+  std::optional<net::node> a(std::in_place, sys_a, ca);
+  std::optional<net::node> b(std::in_place, sys_b, cb);
+  REQUIRE(a->connect("127.0.0.1", b->port(), 10s));
+  // The receiver blocks in its first message until released: everything
+  // after it waits in its mailbox.
+  std::promise<void> release;
+  auto released = release.get_future().share();
+  bool was_released = false;
+  struct on_exit {
+    std::function<void()> f;
+    ~on_exit() { f(); }
+  } unblock{[&] {
+    if (!std::exchange(was_released, true)) release.set_value();
+  }};
+  test::recorder<std::uint64_t> first;
+  std::atomic<std::uint64_t> handled{0}, in_order{0};
+  auto slow = sys_b.spawn([&](actor&) -> behavior {
+    return {[&](const limits_app::blob& m) {
+      if (m.seq == 0) {
+        first.push(m.seq);
+        released.wait();
+      }
+      if (m.seq == handled.load()) in_order.fetch_add(1);
+      handled.fetch_add(1);
+    }};
+  });
+  REQUIRE(sys_b.register_name("slow", slow));
+  auto remote = *a->lookup("b", "slow", 10s);
+  // 20,000 messages of 1 KB: 20 times b's bound.
+  constexpr std::uint64_t n = 20'000;
+  const std::string kb(1000, 'x');
+  for (std::uint64_t i = 0; i < n; ++i) {
+    REQUIRE(net::send(remote, limits_app::blob{i, kb}) == send_status::ok);
+  }
+  REQUIRE(first.wait_for_size(1));
+  // b pauses; without flow control it would take in all n instead.
+  REQUIRE(
+      test::eventually([&] { return b->stats().read_pauses >= 1 || b->stats().messages_in >= n; }));
+  // What b took in is its bound plus at most one read buffer (64 KiB) of
+  // frames decoded before the check.
+  const auto in_while_paused = b->stats().messages_in;
+  INFO("messages in while paused: " << in_while_paused);
+  CHECK(in_while_paused <= (1u << 20) / 1000 + 64 * 1024 / 1000 + 8);
+  CHECK(in_while_paused < n / 4);
+  CHECK(b->stats().read_pauses >= 1);
+  // The scenario: the handler stays blocked for longer than the heartbeat
+  // timeout (1.5 s); b reads nothing from a meanwhile, and neither side
+  // declares the other down.
+  std::this_thread::sleep_for(ca.heartbeat_timeout + 500ms);
+  CHECK(b->stats().messages_in == in_while_paused);
+  unblock.f();
+  REQUIRE(test::eventually([&] { return handled.load() == n; }, 60s));
+  CHECK(in_order.load() == n);
+  CHECK(a->stats().node_downs == 0);
+  CHECK(b->stats().node_downs == 0);
+  a.reset();
+  b.reset();
 }

@@ -19,7 +19,36 @@ constexpr std::uint32_t handshake_frame_limit = 4096;
 // Room for control frames past node_config::max_outbound_bytes.
 constexpr std::size_t control_reserve = std::size_t{1} << 20;
 
+/// The connection's inbound account: a release that brings it under half
+/// its bound resumes reading on the node's I/O thread.
+class connection_account final : public inbound_account {
+ public:
+  connection_account(std::int64_t bound, std::weak_ptr<node_impl> node,
+                     std::weak_ptr<connection> conn)
+      : inbound_account(bound), node_(std::move(node)), conn_(std::move(conn)) {}
+
+ private:
+  void resume() noexcept override {
+    // The node first: while it lives, so does its io_context.
+    auto node = node_.lock();
+    if (!node) return;
+    auto conn = conn_.lock();
+    if (!conn) return;
+    try {
+      asio::post(node->io_, [conn] { conn->resume_reading(); });
+    } catch (...) {
+      // Out of memory: the next heartbeat tick resumes (connection::tick).
+    }
+  }
+  const std::weak_ptr<node_impl> node_;
+  const std::weak_ptr<connection> conn_;
+};
+
 }  // namespace
+
+connection::~connection() {
+  if (account_ != nullptr) account_->drop();
+}
 
 connection::connection(node_impl& n, tcp::socket s, conn_id id, bool initiator)
     : node_(n),
@@ -198,6 +227,24 @@ void connection::read() {
                         });
 }
 
+void connection::read_on() {
+  if (account_ != nullptr && account_->over() && account_->pause()) {
+    read_paused_ = true;
+    node_.stats_.read_pauses.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
+    return;
+  }
+  read();
+}
+
+void connection::resume_reading() {
+  if (closed_ || !read_paused_) return;
+  read_paused_ = false;
+  // The peer's frames waited in the kernel while this node did not read:
+  // its silence was this node's doing.
+  last_recv_ = steady_clock::now();
+  read();
+}
+
 void connection::append_control(std::span<const std::byte> frame) {
   // Control frames have room past the messages' bound: a queue full of
   // messages (a burst toward a peer that reads) is back-pressure on the
@@ -288,6 +335,8 @@ void connection::on_read(std::size_t n) {
         break;
     }
     authenticated_ = true;
+    account_ = new connection_account(static_cast<std::int64_t>(node_.cfg_.max_inbound_bytes),
+                                      node_.weak_from_this(), weak_from_this());
     if (node_.cfg_.protect_frames) {
       // From here on both directions are sealed; what is queued now (the
       // acceptor's auth) still goes out as it is.
@@ -331,7 +380,7 @@ void connection::on_read(std::size_t n) {
     plain_len_ = plain_.size();
     if (!dispatch(plain_, plain_len_)) return;
   }
-  read();
+  read_on();
 }
 
 bool connection::dispatch(std::vector<std::byte>& buf, std::size_t& len) {
@@ -367,6 +416,12 @@ void connection::tick() {
   timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
     if (ec || self->closed_ || self->close_if_stalled()) return;
     const auto& cfg = self->node_.cfg_;
+    if (self->read_paused_) {
+      // Not reading (inbound flow control): silence proves nothing. A
+      // resume lost to an allocation failure is retried here.
+      self->last_recv_ = steady_clock::now();
+      if (!self->account_->over() && !self->account_->pause()) self->resume_reading();
+    }
     const auto v =
         check_liveness(steady_clock::now(), self->started_, self->last_recv_, self->is_promoted(),
                        cfg.handshake_timeout, cfg.heartbeat_timeout);

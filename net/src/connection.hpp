@@ -69,6 +69,9 @@ class connection : public std::enable_shared_from_this<connection> {
   [[nodiscard]] bool is_promoted() const noexcept { return session_.is_promoted(); }
   /// The peer's name once the handshake finished; empty before.
   [[nodiscard]] const std::string& peer_name() const noexcept;
+  /// Reading was paused for inbound flow control and may go on (I/O thread).
+  void resume_reading();
+  ~connection();
 
   node_impl& node_;
   tcp::socket sock_;
@@ -84,6 +87,10 @@ class connection : public std::enable_shared_from_this<connection> {
  private:
   friend class session;
   void read();
+  /// read(), unless the messages this connection delivered and that are
+  /// still queued exceed node_config::max_inbound_bytes: then reading
+  /// pauses until they are handled (inbound_account.hpp).
+  void read_on();
   void on_read(std::size_t n);
   void tick();
   void write_async();
@@ -115,6 +122,10 @@ class connection : public std::enable_shared_from_this<connection> {
   std::unique_ptr<record_cipher> opener_;
   std::vector<std::byte> plain_;
   std::size_t plain_len_ = 0;
+  // Inbound flow control (set when authenticated): the connection holds one
+  // reference; each message it delivered holds another.
+  inbound_account* account_ = nullptr;
+  bool read_paused_ = false;  // I/O thread
   asio::steady_timer timer_;
   time_point last_recv_;
   time_point started_;

@@ -62,6 +62,7 @@ void check_config(const node_config& cfg) {
   }
   if (cfg.max_unknown_ids == 0) bad("max_unknown_ids must be at least 1");
   if (cfg.max_peers == 0) bad("max_peers must be at least 1");
+  if (cfg.max_inbound_bytes < 1024) bad("max_inbound_bytes must be at least 1024");
   boost::system::error_code ec;
   asio::ip::make_address(cfg.host, ec);
   if (ec) bad("host must be a numeric IPv4 or IPv6 address, got \"" + cfg.host + "\"");
@@ -481,11 +482,12 @@ node_stats node::stats() const noexcept {
   auto ld = [](const std::atomic<std::uint64_t>& a) {
     return a.load(std::memory_order_relaxed);  // relaxed: statistics
   };
-  return node_stats{
-      ld(s.accepted),      ld(s.dialled),     ld(s.handshakes_failed),  ld(s.protocol_errors),
-      ld(s.peers_up),      ld(s.node_downs),  ld(s.messages_out),       ld(s.messages_in),
-      ld(s.writes),        ld(s.unreachable), ld(s.overloaded),         ld(s.not_serializable),
-      ld(s.unknown_types), ld(s.undecodable), impl_->refusals_.count(), impl_->peer_count()};
+  return node_stats{ld(s.accepted),        ld(s.dialled),     ld(s.handshakes_failed),
+                    ld(s.protocol_errors), ld(s.peers_up),    ld(s.node_downs),
+                    ld(s.messages_out),    ld(s.messages_in), ld(s.writes),
+                    ld(s.unreachable),     ld(s.overloaded),  ld(s.not_serializable),
+                    ld(s.unknown_types),   ld(s.undecodable), impl_->refusals_.count(),
+                    impl_->peer_count(),   ld(s.read_pauses)};
 }
 
 }  // namespace libactor::net

@@ -178,7 +178,7 @@ class node_impl final : public handle_context, public std::enable_shared_from_th
   struct counters {
     std::atomic<std::uint64_t> accepted{0}, dialled{0}, handshakes_failed{0}, protocol_errors{0},
         peers_up{0}, node_downs{0}, messages_out{0}, messages_in{0}, writes{0}, unreachable{0},
-        overloaded{0}, not_serializable{0}, unknown_types{0}, undecodable{0};
+        overloaded{0}, not_serializable{0}, unknown_types{0}, undecodable{0}, read_pauses{0};
   } stats_;
 
   /// Runs `event` on p's machine under p's lock, with the state changes of

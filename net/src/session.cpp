@@ -311,7 +311,11 @@ bool session::on_message(std::span<const std::byte> payload) {
   }
   core::message* m = nullptr;
   try {
-    m = codec->decode(r, kind, from, request);  // takes over `from`, also when it throws
+    // Charged to the connection until handled: a block header and what the
+    // payload decodes into, about its encoded size.
+    m = codec->decode(r, kind, from, request, conn_.account_,
+                      static_cast<std::uint32_t>(payload.size() + sizeof(core::message)));
+    // (takes over `from`, also when it throws)
   } catch (const std::exception& e) {
     return fail(protocol_errc::malformed_payload, std::string("decoding failed: ") + e.what());
   }

@@ -70,7 +70,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                                             net::type_id_of("libactor.spawn"),
                                             h->type};
       if (const auto* codec = net::find_codec(known[h->type & 7])) {
-        if (auto* m = codec->decode(r, h->kind, nullptr, h->request)) m->dispose();
+        if (auto* m = codec->decode(r, h->kind, nullptr, h->request, nullptr, 0)) m->dispose();
       }
     }
   }

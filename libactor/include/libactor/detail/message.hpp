@@ -53,63 +53,79 @@ LIBACTOR_EXPORT void release_actor(actor* a) noexcept;
 
 struct LIBACTOR_EXPORT no_payload {};
 
+/// The pool size class of a message block type `M`, or -1 for operator new.
+template <class M>
+inline constexpr int message_size_class =
+#if defined(LIBACTOR_NO_MESSAGE_POOL)
+    // Built with LIBACTOR_MESSAGE_POOL=OFF: every message uses operator new,
+    // so the pool can be measured against the process's allocator.
+    -1;
+#else
+    alignof(M) <= 16 ? pool::size_class_for(sizeof(M)) : -1;
+#endif
+
+/// Drops `self`'s sender reference, destroys it and frees its block: the
+/// end of every message block type's destroy function.
+template <class M>
+void destroy_message(M* self) noexcept {
+  if (self->sender) release_actor(self->sender);
+  self->~M();
+  if constexpr (message_size_class<M> >= 0) {
+    pool::deallocate(self, message_size_class<M>);
+  } else {
+    ::operator delete (static_cast<void*>(self), std::align_val_t{alignof(M)});
+  }
+}
+
+/// Allocates a block of type `M` (a typed_message or a type derived from
+/// one), constructs it from `args` and fills the header. `sender` is an
+/// owned reference (or null) that the message takes over, also when this
+/// throws.
+template <class M, class... Args>
+M* construct_message(msg_kind kind, actor* sender, std::uint64_t request_id, Args&&... args) {
+  void* mem;
+  if constexpr (message_size_class<M> >= 0) {
+    mem = pool::allocate(message_size_class<M>);
+  } else {
+    mem = ::operator new (sizeof(M), std::align_val_t{alignof(M)});
+  }
+  M* m;
+  try {
+    m = ::new (mem) M(std::forward<Args>(args)...);
+  } catch (...) {
+    if constexpr (message_size_class<M> >= 0) {
+      pool::deallocate(mem, message_size_class<M>);
+    } else {
+      ::operator delete (mem, std::align_val_t{alignof(M)});
+    }
+    if (sender) release_actor(sender);
+    throw;
+  }
+  m->type = type_of<typename M::value_type>();
+  m->destroy = &M::destroy_fn;
+  m->sender = sender;
+  m->request_id = request_id;
+  m->kind = kind;
+  return m;
+}
+
+/// A message whose payload is a `T`. Types derived from it add fields after
+/// the payload (and a destroy function of their own).
 template <class T>
-struct typed_message final : message {
+struct typed_message : message {
+  using value_type = T;
   template <class... Args>
   explicit typed_message(Args&&... args) : value(std::forward<Args>(args)...) {}
   T value;
 
-  static constexpr std::size_t block_size = sizeof(typed_message);
-#if defined(LIBACTOR_NO_MESSAGE_POOL)
-  // Built with LIBACTOR_MESSAGE_POOL=OFF: every message uses operator new, so
-  // the pool can be measured against the process's allocator.
-  static constexpr int size_class = -1;
-#else
-  static constexpr int size_class =
-      alignof(typed_message) <= 16 ? pool::size_class_for(block_size) : -1;
-#endif
-
-  static void destroy_fn(message* m) noexcept {
-    auto* self = static_cast<typed_message*>(m);
-    if (self->sender) release_actor(self->sender);
-    self->~typed_message();
-    if constexpr (size_class >= 0) {
-      pool::deallocate(self, size_class);
-    } else {
-      ::operator delete (static_cast<void*>(self), std::align_val_t{alignof(typed_message)});
-    }
-  }
+  static void destroy_fn(message* m) noexcept { destroy_message(static_cast<typed_message*>(m)); }
 };
 
 /// Builds a message whose payload is `T` constructed from `args`. `sender` is
 /// an owned reference (or null) that the message takes over.
 template <class T, class... Args>
 message* make_message(msg_kind kind, actor* sender, std::uint64_t request_id, Args&&... args) {
-  using tm = typed_message<T>;
-  void* mem;
-  if constexpr (tm::size_class >= 0) {
-    mem = pool::allocate(tm::size_class);
-  } else {
-    mem = ::operator new (sizeof(tm), std::align_val_t{alignof(tm)});
-  }
-  tm* m;
-  try {
-    m = ::new (mem) tm(std::forward<Args>(args)...);
-  } catch (...) {
-    if constexpr (tm::size_class >= 0) {
-      pool::deallocate(mem, tm::size_class);
-    } else {
-      ::operator delete (mem, std::align_val_t{alignof(tm)});
-    }
-    if (sender) release_actor(sender);
-    throw;
-  }
-  m->type = type_of<T>();
-  m->destroy = &tm::destroy_fn;
-  m->sender = sender;
-  m->request_id = request_id;
-  m->kind = kind;
-  return m;
+  return construct_message<typed_message<T>>(kind, sender, request_id, std::forward<Args>(args)...);
 }
 
 template <class T>

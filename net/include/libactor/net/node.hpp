@@ -78,6 +78,14 @@ struct node_config {
   /// would exceed it fails with send_status::overloaded (an ask with
   /// errc::overloaded) and is counted as a dead letter.
   std::size_t max_outbound_bytes = std::size_t{64} << 20;
+  /// Bytes of the messages one connection delivered that actors have not
+  /// finished handling (counted by encoded size plus a block header). Above
+  /// it, the node stops reading that connection until they are down to
+  /// half: the peer's sends then back up in TCP and its outbound queue, and
+  /// its senders see send_status::overloaded. A peer whose messages wait
+  /// behind a slow actor is not declared down for the silence this causes.
+  /// Every actor fed by that connection waits too (one stream per peer).
+  std::size_t max_inbound_bytes = std::size_t{64} << 20;
   /// A heartbeat frame goes out this often on every connection.
   duration heartbeat_interval = std::chrono::milliseconds(500);
   /// A peer silent for this long is down: its connection is closed, and
@@ -161,6 +169,9 @@ struct node_stats {
   /// Nodes in the peer table now (at most node_config::max_peers, plus
   /// those this node's own calls and peers' connections added).
   std::uint64_t peers_known = 0;
+  /// Times a connection stopped reading because its delivered messages
+  /// exceeded node_config::max_inbound_bytes.
+  std::uint64_t read_pauses = 0;
 };
 
 /// Delivered to actors watching a node (node::monitor_node) when it becomes

@@ -74,6 +74,7 @@
 #include "libactor/actor.hpp"
 #include "libactor/error.hpp"
 #include "libactor/net/export.hpp"
+#include "libactor/net/inbound_account.hpp"
 
 namespace libactor::net {
 
@@ -752,9 +753,12 @@ struct message_codec {
   libactor::detail::type_id type;
   void (*encode)(writer& w, const libactor::detail::message& m);
   /// The decoded message, or null when `r` failed. Takes over `sender` (an
-  /// owned reference) in every case, including when it throws.
+  /// owned reference) in every case, including when it throws. With an
+  /// `account`, the message's `bytes` are charged to it until it is
+  /// destroyed (inbound flow control).
   libactor::detail::message* (*decode)(reader& r, libactor::detail::msg_kind kind, actor* sender,
-                                       std::uint64_t request_id);
+                                       std::uint64_t request_id, inbound_account* account,
+                                       std::uint32_t bytes);
 };
 
 struct codec_registry {
@@ -773,7 +777,8 @@ void encode_payload(writer& w, const libactor::detail::message& m) {
 
 template <class T>
 libactor::detail::message* decode_payload(reader& r, libactor::detail::msg_kind kind, actor* sender,
-                                          std::uint64_t request_id) {
+                                          std::uint64_t request_id, inbound_account* account,
+                                          std::uint32_t bytes) {
   bool ok = false;
   T v{};
   try {
@@ -786,7 +791,10 @@ libactor::detail::message* decode_payload(reader& r, libactor::detail::msg_kind 
     if (sender != nullptr) libactor::detail::release_actor(sender);
     return nullptr;
   }
-  // make_message releases `sender` itself if it throws.
+  // Both release `sender` themselves if they throw.
+  if (account != nullptr) {
+    return make_accounted_message(kind, sender, request_id, account, bytes, std::move(v));
+  }
   return libactor::detail::make_message<T>(kind, sender, request_id, std::move(v));
 }
 
