@@ -2,17 +2,19 @@
 // pushed past here, and what is over it is refused with a clear error while
 // the node keeps serving.
 
-// GCC 12 reports false -Wrestrict and -Wstringop-overflow warnings in
-// std::string concatenation and std::vector<std::byte> insertion, inlined
-// into the test cases.
+// GCC 12 reports false -Wrestrict, -Wstringop-overflow and -Wnonnull
+// warnings in std::string concatenation and std::vector<std::byte>
+// insertion, inlined into the test cases.
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wrestrict"
 #pragma GCC diagnostic ignored "-Wstringop-overflow"
+#pragma GCC diagnostic ignored "-Wnonnull"
 #endif
 #include <catch2/catch.hpp>
 
 #include <libactor/net/node.hpp>
 
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -21,9 +23,11 @@
 #include <atomic>
 #include <functional>
 #include <future>
+#include <map>
 #include <mutex>
 #include <numeric>
 #include <optional>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -210,7 +214,8 @@ struct handle_target {
   std::uint64_t holder = 0;
   int fd = -1;
   explicit handle_target(net::node_config c) {
-    c.protect_frames = false;  // the raw peer writes in the clear
+    c.protect_frames = false;   // the raw peer writes in the clear
+    c.heartbeat_timeout = 60s;  // ... and sends no heartbeats
     c.log = [this](std::string_view l) { log.push(std::string(l)); };
     node.emplace(sys, c);
     auto h = sys.spawn([this](actor&) -> behavior {
@@ -225,10 +230,12 @@ struct handle_target {
   }
   /// Sends a handle to actor `id` of `name` at 127.0.0.1:`port`; returns it
   /// as the node decoded it.
-  actor_ref send_handle(const std::string& name, std::uint16_t port, std::uint64_t id) {
+  actor_ref send_handle(const std::string& name, std::uint16_t port, std::uint64_t id,
+                        std::uint64_t incarnation = 99) {
     const std::size_t before = got.items().size();
-    test::write_all(fd, test::message_frame(0, holder, 0, 0, net::wire_id_v<limits_app::handle_box>,
-                                            test::handle_bytes(name, 99, "127.0.0.1", port, id)));
+    test::write_all(
+        fd, test::message_frame(0, holder, 0, 0, net::wire_id_v<limits_app::handle_box>,
+                                test::handle_bytes(name, incarnation, "127.0.0.1", port, id)));
     REQUIRE(got.wait_for_size(before + 1));
     return got.items()[before];
   }
@@ -240,8 +247,8 @@ struct handle_target {
 };
 
 /// The error an ask through `h` ends with (empty text: it was answered).
-error ask_error(const actor_ref& h) {
-  auto r = h.ask<std::int64_t>(std::int64_t{1}, 30s).get();
+error ask_error(const actor_ref& h, duration timeout = 30s) {
+  auto r = h.ask<std::int64_t>(std::int64_t{1}, timeout).get();
   return r ? error{} : r.err();
 }
 
@@ -426,4 +433,362 @@ TEST_CASE(
   CHECK(b->stats().node_downs == 0);
   a.reset();
   b.reset();
+}
+
+// --- connections before authentication ------------------------------------------
+
+namespace {
+
+/// A TCP connection to 127.0.0.1:`port` from `from` (any 127.0.0.0/8
+/// address is this host's).
+int connect_from(const char* from, std::uint16_t port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in local{};
+  local.sin_family = AF_INET;
+  REQUIRE(::inet_pton(AF_INET, from, &local.sin_addr) == 1);
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof local) == 0);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(port);
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to) == 0);
+  return fd;
+}
+
+/// True when the node sent its hello on `fd`; false when it closed it.
+bool greeted(int fd) {
+  return test::next_frame(
+             fd, [](const net::frame&) { return true; }, 10s)
+      .has_value();
+}
+
+}  // namespace
+
+TEST_CASE(
+    "connections that have not authenticated are capped overall and per address; slots free "
+    "when they close or authenticate",
+    "[net][limits]") {
+  auto c = test::node_config("a", secret);
+  c.max_unauthenticated = 12;
+  c.max_unauthenticated_per_address = 5;
+  c.handshake_timeout = 60s;  // the silent connections stay for the whole test
+  c.protect_frames = false;   // the raw peer below writes in the clear
+  test::recorder<std::string> log;
+  c.log = [&](std::string_view l) { log.push(std::string(l)); };
+  actor_system sys{system_config{.workers = 2}};
+  net::node a(sys, c);
+  std::map<std::string, std::vector<int>> fds;
+  std::map<std::string, int> admitted;
+  // Connections are accepted in the order they were made: per address, the
+  // first five are let in; in all, the first twelve.
+  for (const char* from : {"127.0.0.2", "127.0.0.3", "127.0.0.4"}) {
+    for (int i = 0; i < 8; ++i) fds[from].push_back(connect_from(from, a.port()));
+    for (int fd : fds[from]) admitted[from] += greeted(fd) ? 1 : 0;
+  }
+  CHECK(admitted["127.0.0.2"] == 5);
+  CHECK(admitted["127.0.0.3"] == 5);
+  CHECK(admitted["127.0.0.4"] == 2);
+  CHECK(a.stats().connections_refused == 3 + 3 + 6);
+  CHECK(log.items().size() >= 1);
+  // Closing 127.0.0.2's connections frees their slots (the node sees the
+  // end of each).
+  for (int fd : fds["127.0.0.2"]) ::close(fd);
+  fds["127.0.0.2"].clear();
+  const auto refused = a.stats().connections_refused;
+  REQUIRE(test::eventually([&] {
+    const int fd = connect_from("127.0.0.5", a.port());
+    const bool in = greeted(fd);
+    ::close(fd);
+    return in;
+  }));
+  // A peer that authenticates no longer counts: five authenticated raw
+  // peers from 127.0.0.1 take slots only while their handshakes run.
+  std::vector<int> peers;
+  for (int i = 0; i < 5; ++i) {
+    peers.push_back(test::raw_peer(a.port(), "peer" + std::to_string(i), 7000 + i, secret));
+  }
+  const int late = connect_from("127.0.0.1", a.port());
+  CHECK(greeted(late));
+  CHECK(a.stats().connections_refused >= refused);
+  ::close(late);
+  for (int fd : peers) ::close(fd);
+  for (auto& [from, list] : fds) {
+    for (int fd : list) ::close(fd);
+  }
+}
+
+TEST_CASE("a frame decoder fed what it has room for holds at most one frame", "[net][limits]") {
+  net::frame_decoder d(100);
+  std::vector<std::byte> stream;
+  for (int i = 0; i < 5; ++i) {
+    net::append_frame(stream, net::frame_kind::heartbeat,
+                      std::vector<std::byte>(static_cast<std::size_t>(20 * i + 3), std::byte{7}));
+  }
+  std::size_t pos = 0, frames = 0, most = 0;
+  std::mt19937 rng(17);
+  while (pos < stream.size()) {
+    const std::size_t want = std::uniform_int_distribution<std::size_t>(1, 150)(rng);
+    const std::size_t n = std::min({want, d.room(), stream.size() - pos});
+    d.feed(std::span<const std::byte>(stream.data() + pos, n));
+    pos += n;
+    while (true) {
+      auto f = d.next();
+      REQUIRE(f);
+      if (!f->has_value()) break;
+      ++frames;
+    }
+    most = std::max(most, d.buffered());
+    CHECK(d.buffered() + d.room() == 104);
+  }
+  CHECK(frames == 5);
+  CHECK(most < 104);
+}
+
+// --- attacks on the peer table and dialing (from an adversarial review) -----
+
+namespace {
+
+/// A TCP listener on `ip`:ephemeral that accepts and counts connections;
+/// `hold`: keeps them open (a dial's handshake hangs), else closes at once.
+struct listener {
+  int fd = -1;
+  std::uint16_t port = 0;
+  std::atomic<int> accepted{0};
+  std::atomic<bool> stop{false};
+  std::vector<int> held;
+  std::thread th;
+  listener(const char* ip, bool hold) {
+    fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    REQUIRE(::inet_pton(AF_INET, ip, &a.sin_addr) == 1);
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    socklen_t len = sizeof a;
+    REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
+    port = ntohs(a.sin_port);
+    REQUIRE(::listen(fd, 4096) == 0);
+    th = std::thread([this, hold] {
+      while (!stop.load()) {
+        pollfd p{fd, POLLIN, 0};
+        if (::poll(&p, 1, 50) != 1) continue;
+        const int c = ::accept(fd, nullptr, nullptr);
+        if (c < 0) continue;
+        accepted.fetch_add(1);
+        if (hold) {
+          held.push_back(c);
+        } else {
+          ::close(c);
+        }
+      }
+    });
+  }
+  ~listener() {
+    stop = true;
+    th.join();
+    for (int c : held) ::close(c);
+    ::close(fd);
+  }
+};
+
+/// A raw socket that authenticates as `name` and stops there (no node_info).
+int raw_handshake_only(std::uint16_t port, const std::string& name) {
+  const int fd = test::raw_connect(port);
+  net::handshake_config c;
+  c.node_name = name;
+  c.protect_frames = false;
+  c.secret = secret;
+  c.version = net::protocol_version;
+  net::handshake h(c, net::handshake::role::initiator);
+  test::write_all(fd, h.start());
+  char buf[4096];
+  while (h.current() == net::handshake::state::in_progress) {
+    pollfd p{fd, POLLIN, 0};
+    REQUIRE(::poll(&p, 1, 10000) == 1);
+    const auto n = ::read(fd, buf, sizeof buf);
+    REQUIRE(n > 0);
+    test::write_all(fd, h.feed(std::span<const std::byte>(reinterpret_cast<std::byte*>(buf),
+                                                          static_cast<std::size_t>(n))));
+  }
+  REQUIRE(h.current() == net::handshake::state::done);
+  return fd;
+}
+
+/// node_info advertising `host`:`port`; waits for the node's answer.
+void send_node_info(int fd, std::uint64_t inc, const std::string& host, std::uint16_t port) {
+  std::vector<std::byte> info;
+  net::writer w{info};
+  w.fixed(inc);
+  net::wire_encode(w, host);
+  w.fixed(port);
+  test::write_all(fd, test::frame_of(net::frame_kind::node_info, info));
+  REQUIRE(test::next_frame(
+      fd, [](const net::frame& f) { return f.kind == net::frame_kind::node_info; }));
+}
+
+}  // namespace
+
+TEST_CASE("an inbound peer between its handshake and its node_info is not forgotten to make room",
+          "[net][limits]") {
+  auto c = test::node_config("a", secret);
+  c.max_peers = 4;
+  c.handshake_timeout = 30s;  // the held dials stay in flight
+  c.heartbeat_timeout = 60s;  // raw peers send no heartbeats
+  handle_target t(c);
+  listener hold("127.0.0.1", true);
+  const int x = raw_handshake_only(t.node->port(), "x");
+  REQUIRE(test::eventually([&] { return t.node->stats().peers_known == 2; }, 10s));
+  // Two more peers that are busy (dialling an address that never answers).
+  auto h1 = t.send_handle("h1", hold.port, wire_bit | 1);
+  auto h2 = t.send_handle("h2", hold.port, wire_bit | 2);
+  REQUIRE(test::eventually([&] { return hold.accepted.load() == 2; }, 10s));
+  // Full; x has no node_info yet but its connection holds it: not forgotten.
+  auto p = t.send_handle("p", 0, wire_bit | 3);
+  CHECK(ask_error(p).text.find("max_peers") != std::string::npos);
+  CHECK(t.node->stats().peers_known == 4);
+  send_node_info(x, 777, "127.0.0.1", 0);
+  REQUIRE(t.node->await_peer("x", 10s));
+  auto hx = t.send_handle("x", 0, wire_bit | 9, 777);
+  CHECK(ask_error(hx, 2s).code == errc::timeout);  // reaches x, which never answers
+  ::close(x);
+}
+
+TEST_CASE("the address a wanted peer advertises is dialled only within dial_allow",
+          "[net][limits]") {
+  auto c = test::node_config("a", secret);
+  c.dial_allow = {"127.0.0.1"};
+  c.max_failed_dials = 3;
+  c.handshake_timeout = 30s;
+  c.heartbeat_timeout = 60s;
+  handle_target t(c);
+  listener hold("127.0.0.1", true);
+  listener victim("127.0.0.2", false);  // outside dial_allow
+  // mallory names x at an allowed address: the node wants x.
+  (void)t.send_handle("x", hold.port, wire_bit | 5);
+  REQUIRE(test::eventually([&] { return hold.accepted.load() == 1; }, 10s));
+  // x connects itself, advertising the victim's address, and leaves.
+  const int x = raw_handshake_only(t.node->port(), "x");
+  send_node_info(x, 555, "127.0.0.2", victim.port);
+  REQUIRE(t.node->await_peer("x", 10s));
+  ::close(x);
+  // The redial goes to the allowed address, never to the advertised one.
+  REQUIRE(test::eventually([&] { return hold.accepted.load() >= 2; }, 20s));
+  CHECK(victim.accepted.load() == 0);
+}
+
+TEST_CASE("connections under fresh names do not grow the peer table past max_peers",
+          "[net][limits]") {
+  auto c = test::node_config("a", secret);
+  c.max_peers = 8;
+  handle_target t(c);
+  std::size_t refused = 0;
+  for (int i = 0; i < 60; ++i) {
+    const int fd = raw_handshake_only(t.node->port(), "q" + std::to_string(i));
+    std::vector<std::byte> info;
+    net::writer w{info};
+    w.fixed(std::uint64_t(1000 + i));
+    net::wire_encode(w, std::string("127.0.0.1"));
+    w.fixed(std::uint16_t{0});
+    test::write_all(fd, test::frame_of(net::frame_kind::node_info, info));
+    auto answer = test::next_frame(fd, [](const net::frame& f) {
+      return f.kind == net::frame_kind::node_info || f.kind == net::frame_kind::error;
+    });
+    REQUIRE(answer);
+    refused += answer->kind == net::frame_kind::error ? 1 : 0;
+    ::close(fd);
+    CHECK(t.node->stats().peers_known <= 8);
+  }
+  INFO("refused as too many peers: " << refused);
+  CHECK(refused < 60);  // closed peers are forgotten to make room
+  for (int i = 0; i < 20; ++i) (void)t.send_handle("z" + std::to_string(i), 0, wire_bit | (50 + i));
+  CHECK(t.node->stats().peers_known <= 8);
+}
+
+TEST_CASE("rotating node names does not make the node dial one address without end",
+          "[net][limits]") {
+  auto c = test::node_config("a", secret);
+  c.max_peers = 4;
+  c.max_failed_dials = 2;
+  handle_target t(c);
+  listener victim("127.0.0.1", false);
+  for (int i = 0; i < 300; ++i) {
+    (void)t.send_handle("r" + std::to_string(i), victim.port, wire_bit | (1 + i));
+  }
+  REQUIRE(test::eventually([&] { return t.logged("gave up on node r") >= 1; }, 20s));
+  // Names sent after the address was given up dial nothing.
+  const int before = victim.accepted.load();
+  for (int i = 300; i < 600; ++i) {
+    auto h = t.send_handle("r" + std::to_string(i), victim.port, wire_bit | (1 + i));
+    if (i == 599) CHECK(ask_error(h).text.find("gave up on that address") != std::string::npos);
+  }
+  INFO("dials to the victim: " << before << " then " << victim.accepted.load());
+  CHECK(before <= 4 * 2);
+  CHECK(victim.accepted.load() == before);
+}
+
+TEST_CASE("a node name first given with a bogus address is dialled at its real one later",
+          "[net][limits]") {
+  auto c = test::node_config("a", secret);
+  c.max_failed_dials = 2;
+  handle_target t(c);
+  actor_system sys_c{system_config{.workers = 1}};
+  auto cc = test::node_config("c", secret);
+  cc.protect_frames = false;
+  net::node node_c(sys_c, cc);
+  auto echo = sys_c.spawn([](actor&) -> behavior { return {[](std::int64_t v) { return v; }}; });
+  (void)t.send_handle("c", closed_port(), wire_bit | 77);
+  REQUIRE(test::eventually([&] { return t.logged("gave up on node c") == 1; }, 10s));
+  std::vector<std::byte> real;
+  net::writer w{real, node_c.context()};
+  net::wire_encode(w, echo);
+  const std::size_t before = t.got.items().size();
+  test::write_all(
+      t.fd, test::message_frame(0, t.holder, 0, 0, net::wire_id_v<limits_app::handle_box>, real));
+  REQUIRE(t.got.wait_for_size(before + 1));
+  auto r = t.got.items()[before].ask<std::int64_t>(std::int64_t{41}, 30s).get();
+  REQUIRE(r);
+  CHECK(*r == 41);
+}
+
+TEST_CASE("an exit signal whose reason this node cannot read still fires the link",
+          "[net][limits]") {
+  std::uint8_t code = 9;
+  SECTION("a known code (error)") {
+    code = 1;
+  }
+  SECTION("an unknown code, as from newer code") {
+    code = 9;
+  }
+  auto c = test::node_config("a", secret);
+  handle_target t(c);
+  test::recorder<std::string> downs;
+  test::recorder<int> linked;
+  auto victim = t.sys.spawn([&](actor& self) -> behavior {
+    return {[&](const limits_app::handle_box& b) {
+      self.link(b.ref);
+      linked.push(1);
+    }};
+  });
+  t.sys.spawn([&](actor& self) -> behavior {
+    self.monitor(victim);
+    return {[&](const down_msg& d) { downs.push(d.reason.to_string()); }};
+  });
+  const std::uint64_t victim_id = test::wire_id(*t.node, victim);
+  const std::uint64_t mallory_actor = 5;
+  test::write_all(t.fd, test::message_frame(
+                            0, victim_id, 0, 0, net::wire_id_v<limits_app::handle_box>,
+                            test::handle_bytes("mallory", 4242, "127.0.0.1", 1, mallory_actor)));
+  REQUIRE(linked.wait_for_size(1));
+  REQUIRE(
+      test::next_frame(t.fd, [](const net::frame& f) { return f.kind == net::frame_kind::link; }));
+  std::vector<std::byte> body = test::handle_bytes("mallory", 4242, "127.0.0.1", 1, mallory_actor);
+  {
+    net::writer w{body};
+    w.fixed(code);
+    net::wire_encode(w, std::string("exited"));
+  }
+  test::write_all(t.fd, test::message_frame(3, victim_id, mallory_actor, 0,
+                                            net::type_id_of("libactor.exit"), body));
+  CHECK(downs.wait_for_size(1));
 }

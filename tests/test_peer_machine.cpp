@@ -343,10 +343,37 @@ TEST_CASE(
   CHECK(m.current() == peer_machine::phase::up);
 }
 
-TEST_CASE("peer machine: a peer reached once is redialled without end", "[peer]") {
+TEST_CASE("peer machine: a peer reached once but not pinned is given up after failed redials",
+          "[peer]") {
   auto s = settings(false);
   s.max_failed_dials = 3;
   peer_machine m(s);
+  (void)m.want_connection(3);
+  (void)m.authenticated(3, true);
+  REQUIRE(has(m.node_info(3, true, 9), kind::promote, 3));
+  (void)m.closed(3, "read failed", false);
+  // Two failed redials, then the third gives up.
+  for (conn_id c = 4; c <= 5; ++c) {
+    REQUIRE(m.redial_due(c) == peer_machine::actions{{.what = kind::dial, .conn = c}});
+    CHECK(has(m.closed(c, "refused", false), kind::schedule_redial));
+  }
+  REQUIRE(m.redial_due(6) == peer_machine::actions{{.what = kind::dial, .conn = 6}});
+  auto last = m.closed(6, "refused", false);
+  REQUIRE(last.size() == 1);
+  CHECK(last[0].what == kind::give_up);
+  CHECK(m.given_up());
+  // Rearmed (a handle named it after the cool-down): dials again, and the
+  // count starts over.
+  m.rearm();
+  CHECK(m.want_connection(7) == peer_machine::actions{{.what = kind::dial, .conn = 7}});
+  CHECK(has(m.closed(7, "refused", false), kind::schedule_redial));
+}
+
+TEST_CASE("peer machine: a pinned peer (node::connect) is redialled without end", "[peer]") {
+  auto s = settings(false);
+  s.max_failed_dials = 3;
+  peer_machine m(s);
+  m.pin();
   (void)m.want_connection(3);
   (void)m.authenticated(3, true);
   REQUIRE(has(m.node_info(3, true, 9), kind::promote, 3));

@@ -5,6 +5,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <libactor/net/node.hpp>
 #include <libactor/net/wire.hpp>
 
 #include <random>
@@ -281,4 +282,45 @@ TEST_CASE("wire: an enum value outside its declared range is refused", "[wire][h
   auto back = net::decode<trading::order>(buf);
   REQUIRE(back);
   CHECK(back->s == trading::side::buy);
+}
+
+TEST_CASE("wire: what a value holds in memory is bounded, not only its encoding",
+          "[wire][hostile]") {
+  // One byte per element on the wire (an empty optional), 4 KiB each in
+  // memory: 16 Ki elements would hold 64 MiB.
+  using big = std::optional<std::array<std::uint8_t, 4096>>;
+  std::vector<std::byte> in;
+  net::writer w{in};
+  w.varint(1 << 14);
+  in.resize(in.size() + (1 << 14), std::byte{0});
+  const auto node_limits = net::node_config{}.message_limits;
+  auto v = net::decode<std::vector<big>>(in, node_limits);
+  REQUIRE_FALSE(v);
+  CHECK(v.err().code == net::wire_errc::over_budget);
+  CHECK(v.err().offset == 3);  // at the count, before anything was reserved
+  // Within the budget it decodes.
+  std::vector<std::byte> small;
+  net::writer s{small};
+  s.varint(1000);
+  small.resize(small.size() + 1000, std::byte{0});
+  auto ok = net::decode<std::vector<big>>(small, node_limits);
+  REQUIRE(ok);
+  CHECK(ok->size() == 1000);
+  // Strings count their length.
+  std::vector<std::byte> text;
+  net::encode(std::string(5000, 'x'), text);
+  auto t = net::decode<std::string>(text, net::decode_limits{.max_decoded_bytes = 4999});
+  REQUIRE_FALSE(t);
+  CHECK(t.err().code == net::wire_errc::over_budget);
+}
+
+TEST_CASE("wire: std::byte crosses the network as one byte, any value", "[wire]") {
+  std::vector<std::byte> bytes;
+  for (int i = 0; i < 256; ++i) bytes.push_back(static_cast<std::byte>(i));
+  std::vector<std::byte> buf;
+  net::encode(bytes, buf);
+  CHECK(buf.size() == 2 + 256);
+  auto back = net::decode<std::vector<std::byte>>(buf);
+  REQUIRE(back);
+  CHECK(*back == bytes);
 }

@@ -75,8 +75,8 @@ void connection::start() {
   hs_ = std::make_unique<handshake>(
       hc, initiator_ ? handshake::role::initiator : handshake::role::acceptor);
   started_ = last_recv_ = steady_clock::now();
-  // Room for one handshake frame: an unauthenticated peer costs no more.
-  rbuf_.resize(handshake_frame_limit + 4);
+  // No read buffer until authenticated: the handshake holds what arrives,
+  // at most one frame of handshake_frame_limit (read_handshake).
   auto hello = hs_->start();
   append(hello, false, SIZE_MAX);
   flush();
@@ -213,6 +213,18 @@ void connection::write_async() {
 
 void connection::read() {
   if (closed_) return;
+  if (!authenticated_) {
+    // Nothing is allocated for reading until bytes arrive, and then no more
+    // than the handshake takes: an unauthenticated peer costs this
+    // connection's state and at most one handshake frame.
+    sock_.async_wait(tcp::socket::wait_read,
+                     [self = shared_from_this()](boost::system::error_code ec) {
+                       if (self->closed_) return;
+                       if (ec) return self->close("read failed: " + ec.message(), false);
+                       self->read_handshake();
+                     });
+    return;
+  }
   if (rlen_ == rbuf_.size()) rbuf_.resize(rbuf_.size() * 2);
   sock_.async_read_some(asio::buffer(rbuf_.data() + rlen_, rbuf_.size() - rlen_),
                         [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
@@ -299,68 +311,85 @@ void connection::refuse(protocol_errc code, const std::string& text) {
   close(text, false);
 }
 
+void connection::read_handshake() {
+  std::array<std::byte, handshake_frame_limit + 4> buf;  // on the stack: held only now
+  boost::system::error_code ec;
+  const std::size_t n =
+      sock_.read_some(asio::buffer(buf.data(), std::min(buf.size(), hs_->room())), ec);
+  if (ec == asio::error::would_block || ec == asio::error::try_again) return read();
+  if (ec) {
+    return close(
+        ec == asio::error::eof ? "the peer closed the connection" : "read failed: " + ec.message(),
+        false);
+  }
+  on_handshake_bytes(std::span<const std::byte>(buf.data(), n));
+}
+
+void connection::on_handshake_bytes(std::span<const std::byte> in) {
+  last_recv_ = steady_clock::now();
+  auto reply = hs_->feed(in);
+  if (!reply.empty()) {
+    append(reply, false, SIZE_MAX);
+    flush();
+  }
+  switch (hs_->current()) {
+    case handshake::state::in_progress:
+      read();
+      return;
+    case handshake::state::failed: {
+      node_.stats_.handshakes_failed.fetch_add(1,
+                                               std::memory_order_relaxed);  // relaxed: statistics
+      const std::string why = "handshake failed: " + hs_->error().to_string();
+      if (waiter_ != nullptr) {
+        const errc code = hs_->error().code == protocol_errc::refused_by_peer ||
+                                  hs_->error().code == protocol_errc::auth_failed ||
+                                  hs_->error().code == protocol_errc::version_mismatch
+                              ? errc::invalid_argument
+                              : errc::node_down;
+        waiter_->set_value(error{code, why});
+        waiter_.reset();
+      }
+      // The error frame (if any) is queued; close after it is written.
+      close(why, true);
+      return;
+    }
+    case handshake::state::done:
+      break;
+  }
+  authenticated_ = true;
+  account_ = new connection_account(static_cast<std::int64_t>(node_.cfg_.max_inbound_bytes),
+                                    node_.weak_from_this(), weak_from_this());
+  if (node_.cfg_.protect_frames) {
+    // From here on both directions are sealed; what is queued now (the
+    // acceptor's auth) still goes out as it is.
+    try {
+      opener_ = std::make_unique<record_cipher>(hs_->frame_keys().receive, false);
+      auto sealer = std::make_unique<record_cipher>(hs_->frame_keys().send, true);
+      std::lock_guard lock(wmu_);
+      clear_prefix_ = out_.size();
+      sealer_ = std::move(sealer);
+    } catch (const std::exception& e) {
+      return close(std::string("no cipher for the connection: ") + e.what(), true);
+    }
+  }
+  auto rest = hs_->take_unread();
+  rlen_ = 0;
+  rbuf_.resize(std::max<std::size_t>(64 * 1024, rest.size()));
+  if (!rest.empty()) std::memcpy(rbuf_.data(), rest.data(), rest.size());
+  if (hs_->peer_name() == node_.cfg_.name) {
+    return fail(protocol_errc::unexpected_frame, "the peer has this node's own name");
+  }
+  node_.admitted(*this);
+  node_.on_authenticated(shared_from_this());
+  if (closed_) return;
+  on_read(rest.size());
+}
+
 void connection::on_read(std::size_t n) {
   // Bytes show the peer alive, except on a sealed connection: there only a
   // record that verifies does (below), or someone on the path could hold
   // the heartbeat timeout off with bytes of a record that never completes.
   if (!opener_) last_recv_ = steady_clock::now();
-  if (!authenticated_) {
-    auto reply = hs_->feed(std::span<const std::byte>(rbuf_.data() + rlen_, n));
-    if (!reply.empty()) {
-      append(reply, false, SIZE_MAX);
-      flush();
-    }
-    switch (hs_->current()) {
-      case handshake::state::in_progress:
-        read();
-        return;
-      case handshake::state::failed: {
-        node_.stats_.handshakes_failed.fetch_add(1,
-                                                 std::memory_order_relaxed);  // relaxed: statistics
-        const std::string why = "handshake failed: " + hs_->error().to_string();
-        if (waiter_ != nullptr) {
-          const errc code = hs_->error().code == protocol_errc::refused_by_peer ||
-                                    hs_->error().code == protocol_errc::auth_failed ||
-                                    hs_->error().code == protocol_errc::version_mismatch
-                                ? errc::invalid_argument
-                                : errc::node_down;
-          waiter_->set_value(error{code, why});
-          waiter_.reset();
-        }
-        // The error frame (if any) is queued; close after it is written.
-        close(why, true);
-        return;
-      }
-      case handshake::state::done:
-        break;
-    }
-    authenticated_ = true;
-    account_ = new connection_account(static_cast<std::int64_t>(node_.cfg_.max_inbound_bytes),
-                                      node_.weak_from_this(), weak_from_this());
-    if (node_.cfg_.protect_frames) {
-      // From here on both directions are sealed; what is queued now (the
-      // acceptor's auth) still goes out as it is.
-      try {
-        opener_ = std::make_unique<record_cipher>(hs_->frame_keys().receive, false);
-        auto sealer = std::make_unique<record_cipher>(hs_->frame_keys().send, true);
-        std::lock_guard lock(wmu_);
-        clear_prefix_ = out_.size();
-        sealer_ = std::move(sealer);
-      } catch (const std::exception& e) {
-        return close(std::string("no cipher for the connection: ") + e.what(), true);
-      }
-    }
-    auto rest = hs_->take_unread();
-    rlen_ = 0;
-    rbuf_.resize(std::max<std::size_t>(64 * 1024, rest.size()));
-    if (!rest.empty()) std::memcpy(rbuf_.data(), rest.data(), rest.size());
-    n = rest.size();
-    if (hs_->peer_name() == node_.cfg_.name) {
-      return fail(protocol_errc::unexpected_frame, "the peer has this node's own name");
-    }
-    node_.on_authenticated(shared_from_this());
-    if (closed_) return;
-  }
   rlen_ += n;
   if (!opener_) {
     if (!dispatch(rbuf_, rlen_)) return;
@@ -443,6 +472,7 @@ void connection::tick() {
 void connection::close(const std::string& why, bool log) {
   if (closed_) return;
   closed_ = true;
+  node_.admitted(*this);
   timer_.cancel();
   {
     std::lock_guard lock(wmu_);

@@ -82,7 +82,10 @@ class connection : public std::enable_shared_from_this<connection> {
   core::ref_ptr<peer> target_;            // the peer a node's own dial was for
   waiter waiter_;                         // a blocking connect()
   std::optional<tcp::endpoint> dialled_;  // set on connections this node initiated
-  node_info_fields info_;                 // the peer's node_info, once received
+  /// An accepted connection counted against the caps on unauthenticated
+  /// ones, until it authenticates or closes: the address it came from.
+  std::string unauthenticated_from_;
+  node_info_fields info_;  // the peer's node_info, once received
 
  private:
   friend class session;
@@ -91,6 +94,10 @@ class connection : public std::enable_shared_from_this<connection> {
   /// still queued exceed node_config::max_inbound_bytes: then reading
   /// pauses until they are handled (inbound_account.hpp).
   void read_on();
+  /// Before authentication: reads what the handshake has room for.
+  void read_handshake();
+  void on_handshake_bytes(std::span<const std::byte> in);
+  /// After authentication: `n` more bytes are at rbuf_[rlen_].
   void on_read(std::size_t n);
   void tick();
   void write_async();

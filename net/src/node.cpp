@@ -63,6 +63,9 @@ void check_config(const node_config& cfg) {
   if (cfg.max_unknown_ids == 0) bad("max_unknown_ids must be at least 1");
   if (cfg.max_peers == 0) bad("max_peers must be at least 1");
   if (cfg.max_inbound_bytes < 1024) bad("max_inbound_bytes must be at least 1024");
+  if (cfg.max_unauthenticated == 0 || cfg.max_unauthenticated_per_address == 0) {
+    bad("max_unauthenticated and max_unauthenticated_per_address must be at least 1");
+  }
   boost::system::error_code ec;
   asio::ip::make_address(cfg.host, ec);
   if (ec) bad("host must be a numeric IPv4 or IPv6 address, got \"" + cfg.host + "\"");
@@ -134,8 +137,17 @@ void node_impl::start() {
             return;
           }
           n->stats_.accepted.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
+          boost::system::error_code aec;
+          const auto from = s.remote_endpoint(aec);
+          const std::string addr = aec ? std::string("(unknown)") : from.address().to_string();
+          if (!n->admit(addr)) {
+            s.close(aec);  // before any byte: no hello, no buffer
+            acceptor_loop{n}();
+            return;
+          }
           const conn_id id = n->next_conn();
           auto c = std::make_shared<connection>(*n, std::move(s), id, false);
+          c->unauthenticated_from_ = addr;
           n->conns_.emplace(id, c);
           c->start();
           acceptor_loop{n}();
@@ -190,6 +202,7 @@ void node_impl::shutdown() {
     std::lock_guard lock(peers_mu_);
     for (auto& [name, p] : peers_) all.push_back(p);
     peers_.clear();
+    evict_order_.clear();
   }
   for (auto& p : all) {
     std::vector<actor_ref> watchers;
@@ -240,6 +253,40 @@ void node_impl::log(const std::string& line) {
   } else {
     core::runtime_log(sys_, log_level::warning, log_category::network, text);
   }
+}
+
+bool node_impl::admit(const std::string& addr) {
+  auto& mine = unauthenticated_by_addr_[addr];
+  const char* limit = nullptr;
+  if (unauthenticated_ >= cfg_.max_unauthenticated) {
+    limit = "max_unauthenticated";
+  } else if (mine >= cfg_.max_unauthenticated_per_address) {
+    limit = "max_unauthenticated_per_address";
+  }
+  if (limit != nullptr) {
+    if (mine == 0) unauthenticated_by_addr_.erase(addr);
+    stats_.connections_refused.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
+    if (auto line = refusals_.record(
+            addr, limit,
+            std::string("closed a connection from ") + addr + " before its handshake: " +
+                std::to_string(unauthenticated_) + " connections are unauthenticated, " +
+                std::to_string(mine) + " of them from this address (node_config::" + limit + ")",
+            std::chrono::steady_clock::now())) {
+      log(*line);
+    }
+    return false;
+  }
+  ++mine;
+  ++unauthenticated_;
+  return true;
+}
+
+void node_impl::admitted(connection& c) {
+  if (c.unauthenticated_from_.empty()) return;
+  auto it = unauthenticated_by_addr_.find(c.unauthenticated_from_);
+  if (it != unauthenticated_by_addr_.end() && --it->second == 0) unauthenticated_by_addr_.erase(it);
+  --unauthenticated_;
+  c.unauthenticated_from_.clear();
 }
 
 void node_impl::forget(connection* c) {
@@ -306,7 +353,7 @@ bool node_impl::decode_handle(reader& r, actor_ref& h) {
     if (h == service_) h = {};
     return true;
   }
-  auto p = get_peer_named_by_message(f->node);
+  auto p = get_peer(f->node, true);
   if (!p) {
     const std::string why = "node " + f->node + " was not added: node " + cfg_.name +
                             " keeps state for " + std::to_string(cfg_.max_peers) +
@@ -324,7 +371,21 @@ bool node_impl::decode_handle(reader& r, actor_ref& h) {
   std::string not_dialled;
   if (!ec && f->port != 0) {
     const tcp::endpoint ep(addr, f->port);
-    if (dial_allow_.allows(addr)) {
+    if (dial_allow_.allows(addr) && recently_given_up(endpoint_text(ep))) {
+      not_dialled = "node " + p->name_ + " at " + endpoint_text(ep) + " is not dialled: node " +
+                    cfg_.name +
+                    " gave up on that address less than a minute ago "
+                    "(node_config::max_failed_dials)";
+    } else if (dial_allow_.allows(addr)) {
+      {
+        // Given up at another address (or this one, a while ago): the handle
+        // says where the node is now.
+        std::lock_guard lock(p->mu_);
+        if (p->machine_.given_up()) {
+          p->machine_.rearm();
+          p->dial_ = ep;
+        }
+      }
       want_connection(p, ep);
     } else {
       not_dialled = "node " + p->name_ + " at " + endpoint_text(ep) + " is not dialled: node " +
@@ -487,7 +548,7 @@ node_stats node::stats() const noexcept {
                     ld(s.messages_out),    ld(s.messages_in), ld(s.writes),
                     ld(s.unreachable),     ld(s.overloaded),  ld(s.not_serializable),
                     ld(s.unknown_types),   ld(s.undecodable), impl_->refusals_.count(),
-                    impl_->peer_count(),   ld(s.read_pauses)};
+                    impl_->peer_count(),   ld(s.read_pauses), ld(s.connections_refused)};
 }
 
 }  // namespace libactor::net

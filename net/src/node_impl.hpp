@@ -20,6 +20,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -89,11 +90,12 @@ class node_impl final : public handle_context, public std::enable_shared_from_th
   void refuse(const peer& p, std::string_view rule, const std::string& text);
 
   // Peers (peer.cpp).
-  /// The peer named `name`, created on first use.
-  core::ref_ptr<peer> get_peer(const std::string& name);
-  /// The same for a name a peer's message gave (a handle): null when the
-  /// table holds node_config::max_peers and none of them can be forgotten.
-  core::ref_ptr<peer> get_peer_named_by_message(const std::string& name);
+  /// The peer named `name`, created on first use. When the table holds
+  /// node_config::max_peers, a peer with nothing left to do is forgotten to
+  /// make room; if none is found, a new one is still made for this node's
+  /// own calls, and null is returned when `bounded` (a name from a peer: a
+  /// handle or a connection).
+  core::ref_ptr<peer> get_peer(const std::string& name, bool bounded = false);
   core::ref_ptr<peer> find_peer(std::string_view name);
   std::uint64_t peer_count() {
     std::lock_guard lock(peers_mu_);
@@ -142,6 +144,12 @@ class node_impl final : public handle_context, public std::enable_shared_from_th
   actor_ref make_service();
 
   void forget(connection* c);
+  /// An accepted connection from `addr` may start its handshake: false
+  /// (and logged, counted) when the caps on unauthenticated connections,
+  /// overall and per address, are reached. I/O thread.
+  bool admit(const std::string& addr);
+  /// `c` authenticated or closed: it no longer counts against the caps.
+  void admitted(connection& c);
 
   actor_system& sys_;
   const node_config cfg_;
@@ -163,10 +171,30 @@ class node_impl final : public handle_context, public std::enable_shared_from_th
   std::atomic<bool> stopping_{false};
   std::atomic<conn_id> next_conn_{1};
 
+  /// Forgets one peer that nothing refers to and that has nothing to do,
+  /// looking at no more than eviction_checks entries; false if none was
+  /// found. Caller holds peers_mu_.
+  bool make_room();
+  static constexpr std::size_t eviction_checks = 16;
+  /// Addresses whose peer was given up (max_failed_dials): a handle naming
+  /// one, under any node name, dials nothing for give_up_period. The
+  /// newest max_given_up are remembered.
+  void remember_given_up(const std::string& address);
+  bool recently_given_up(const std::string& address);
+  static constexpr std::size_t max_given_up = 4096;
+  static constexpr duration give_up_period = std::chrono::seconds(60);
+  std::mutex given_up_mu_;
+  std::unordered_map<std::string, std::chrono::steady_clock::time_point> given_up_;
+  std::deque<std::string> given_up_order_;
+
   std::mutex peers_mu_;
   std::unordered_map<std::string, core::ref_ptr<peer>> peers_;
-  std::condition_variable peer_up_;  // with peers_mu_: a peer came up (await_peer)
+  std::deque<std::string> evict_order_;  // peers_'s names, oldest first (under peers_mu_)
+  std::condition_variable peer_up_;      // with peers_mu_: a peer came up (await_peer)
   std::unordered_map<conn_id, std::shared_ptr<connection>> conns_;  // I/O thread only
+  // Accepted connections not yet authenticated, in all and by address (I/O thread).
+  std::size_t unauthenticated_ = 0;
+  std::unordered_map<std::string, std::size_t> unauthenticated_by_addr_;
 
   export_table exports_;
   refusals refusals_;
@@ -178,7 +206,8 @@ class node_impl final : public handle_context, public std::enable_shared_from_th
   struct counters {
     std::atomic<std::uint64_t> accepted{0}, dialled{0}, handshakes_failed{0}, protocol_errors{0},
         peers_up{0}, node_downs{0}, messages_out{0}, messages_in{0}, writes{0}, unreachable{0},
-        overloaded{0}, not_serializable{0}, unknown_types{0}, undecodable{0}, read_pauses{0};
+        overloaded{0}, not_serializable{0}, unknown_types{0}, undecodable{0}, read_pauses{0},
+        connections_refused{0};
   } stats_;
 
   /// Runs `event` on p's machine under p's lock, with the state changes of

@@ -135,7 +135,11 @@ void node_impl::stage(peer& p, const peer_machine::actions& acts, effects& fx) {
             // restarted elsewhere), unless it names no routable address.
             boost::system::error_code ec;
             const auto addr = asio::ip::make_address(c->info_.host, ec);
-            if (!ec && !addr.is_unspecified()) p.dial_ = tcp::endpoint(addr, c->info_.port);
+            // The peer names this address itself: dial_allow applies as to
+            // an address from a handle.
+            if (!ec && !addr.is_unspecified() && dial_allow_.allows(addr)) {
+              p.dial_ = tcp::endpoint(addr, c->info_.port);
+            }
           }
         }
         // Proxies made for another incarnation while connecting: that
@@ -299,12 +303,17 @@ bool node_impl::finish(const core::ref_ptr<peer>& p, effects& fx, const std::str
     std::string where;
     {
       std::lock_guard lock(p->mu_);
-      if (p->dial_) where = " at " + endpoint_text(*p->dial_);
+      if (p->dial_) where = endpoint_text(*p->dial_);
+    }
+    if (!where.empty()) {
+      remember_given_up(where);
+      where = " at " + where;
     }
     refuse(*p, "give_up",
            "gave up on node " + p->name_ + where + ": it was never reached, and " + fx.gave_up +
                " dials in a row failed (node_config::max_failed_dials); handles to its actors "
-               "fail until it connects here or node::connect reaches it");
+               "fail until it connects here, node::connect reaches it, or a handle names it after "
+               "a minute");
   }
   for (auto& [id, ep] : fx.dials) dial(p, ep, nullptr, id);
   for (auto& d : fx.redials) schedule_redial(p, d);
@@ -317,10 +326,37 @@ core::ref_ptr<peer> node_impl::find_peer(std::string_view name) {
   return it == peers_.end() ? core::ref_ptr<peer>{} : it->second;
 }
 
-core::ref_ptr<peer> node_impl::get_peer(const std::string& name) {
+void node_impl::remember_given_up(const std::string& address) {
+  std::lock_guard lock(given_up_mu_);
+  auto [it, fresh] = given_up_.insert_or_assign(address, std::chrono::steady_clock::now());
+  if (fresh) given_up_order_.push_back(address);
+  while (given_up_order_.size() > max_given_up) {
+    given_up_.erase(given_up_order_.front());
+    given_up_order_.pop_front();
+  }
+}
+
+bool node_impl::recently_given_up(const std::string& address) {
+  const auto now = std::chrono::steady_clock::now();
+  std::lock_guard lock(given_up_mu_);
+  // Expired entries leave from the front (insertion order; a renewal keeps
+  // its old place, so it may leave up to one period early: the bound on
+  // dials still holds per period).
+  while (!given_up_order_.empty()) {
+    auto it = given_up_.find(given_up_order_.front());
+    if (it != given_up_.end() && now - it->second < give_up_period) break;
+    if (it != given_up_.end()) given_up_.erase(it);
+    given_up_order_.pop_front();
+  }
+  auto it = given_up_.find(address);
+  return it != given_up_.end() && now - it->second < give_up_period;
+}
+
+core::ref_ptr<peer> node_impl::get_peer(const std::string& name, bool bounded) {
   std::lock_guard lock(peers_mu_);
   auto it = peers_.find(name);
   if (it != peers_.end()) return it->second;
+  if (peers_.size() >= cfg_.max_peers && !make_room() && bounded) return {};
   auto p = core::ref_ptr<peer>(
       new peer(this, weak_from_this(), name,
                peer_machine::settings{.own_dial_wins = cfg_.name < name,
@@ -329,34 +365,36 @@ core::ref_ptr<peer> node_impl::get_peer(const std::string& name) {
                                       .max_failed_dials = cfg_.max_failed_dials}),
       false);
   peers_.emplace(name, p);
+  evict_order_.push_back(name);
   return p;
 }
 
-core::ref_ptr<peer> node_impl::get_peer_named_by_message(const std::string& name) {
-  {
-    std::lock_guard lock(peers_mu_);
-    if (auto it = peers_.find(name); it != peers_.end()) return it->second;
-    if (peers_.size() >= cfg_.max_peers) {
-      // Full: forget a peer with nothing pending (given up, never dialled,
-      // or down and not ours to redial), whose proxies and watchers are
-      // gone. peers_mu_ before a peer's mutex, as in await_peer.
-      auto victim = peers_.end();
-      for (auto it = peers_.begin(); it != peers_.end(); ++it) {
-        peer& q = *it->second;
-        std::lock_guard plock(q.mu_);
-        if (q.machine_.idle() && (!q.machine_.wanted() || q.machine_.given_up()) &&
-            q.proxies_.empty() && q.watchers_.empty() && q.waiters_.empty() &&
-            q.requests_.empty() && q.pending_.empty() && q.service_ == nullptr &&
-            q.anonymous_ == nullptr) {
-          victim = it;
-          break;
-        }
-      }
-      if (victim == peers_.end()) return {};
-      peers_.erase(victim);
+bool node_impl::make_room() {
+  // A peer may be forgotten when the table holds the only reference to it
+  // (no proxy, connection, timer or caller has one, and none can take one
+  // but through the table, under peers_mu_, which is held) and its machine
+  // has nothing to do. The oldest entries are looked at first, a few per
+  // call: a full table of busy peers costs a refusal, not a scan.
+  for (std::size_t i = 0; i < eviction_checks && !evict_order_.empty(); ++i) {
+    std::string name = std::move(evict_order_.front());
+    evict_order_.pop_front();
+    auto it = peers_.find(name);
+    if (it == peers_.end()) continue;
+    bool forgettable = false;
+    if (it->second->use_count() == 1) {
+      peer& q = *it->second;
+      std::lock_guard plock(q.mu_);  // peers_mu_ before a peer's mutex, as in await_peer
+      forgettable = q.machine_.idle() && (!q.machine_.wanted() || q.machine_.given_up()) &&
+                    q.watchers_.empty() && q.waiters_.empty() && q.requests_.empty() &&
+                    q.pending_.empty();
     }
+    if (forgettable) {
+      peers_.erase(it);
+      return true;
+    }
+    evict_order_.push_back(std::move(name));
   }
-  return get_peer(name);
+  return false;
 }
 
 void node_impl::want_connection(const core::ref_ptr<peer>& p, const tcp::endpoint& ep) {
@@ -447,7 +485,21 @@ void node_impl::send_control(peer& p, frame_kind kind, std::span<const std::byte
 
 void node_impl::on_authenticated(const std::shared_ptr<connection>& c) {
   const std::string& name = c->peer_name();
-  auto p = get_peer(name);
+  // A connection node::connect made is this node's own choice; others are
+  // bounded by the table.
+  auto p = get_peer(name, c->waiter_ == nullptr);
+  if (!p) {
+    const std::string why = "node " + cfg_.name + " keeps state for " +
+                            std::to_string(cfg_.max_peers) +
+                            " nodes, all in use (node_config::max_peers)";
+    if (auto line = refusals_.record(name, "max_peers",
+                                     "refused a connection from node " + name + ": " + why,
+                                     std::chrono::steady_clock::now())) {
+      log(*line);
+    }
+    c->refuse(protocol_errc::too_many_peers, why);
+    return;
+  }
   c->peer_ = p;
   if (c->target_ && c->target_ != p) {
     // The address dialled for one node now hosts another (logged once
@@ -465,7 +517,11 @@ void node_impl::on_authenticated(const std::shared_ptr<connection>& c) {
     std::lock_guard lock(p->mu_);
     if (!p->dial_) p->dial_ = c->dialled_;
   }
-  drive(p, [&](peer_machine& m) { return m.authenticated(c->id_, true); });
+  const bool own = c->waiter_ != nullptr;
+  drive(p, [&](peer_machine& m) {
+    if (own) m.pin();  // node::connect: redialled for as long as this node runs
+    return m.authenticated(c->id_, true);
+  });
 }
 
 void node_impl::on_node_info(const std::shared_ptr<connection>& c, const node_info_fields& info) {

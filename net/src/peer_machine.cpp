@@ -166,8 +166,9 @@ peer_machine::actions peer_machine::closed(conn_id c, const std::string& why, bo
       out.push_back({.what = kind::teardown, .incarnation = incarnation_, .text = why});
     }
     ++failed_dials_;
-    if (incarnation_ == 0 && s_.max_failed_dials != 0 && failed_dials_ >= s_.max_failed_dials) {
-      // Never reached: an address only a message named, perhaps nobody's.
+    if (!pinned_ && s_.max_failed_dials != 0 && failed_dials_ >= s_.max_failed_dials) {
+      // Wanted only because messages named it: an address that may be
+      // nobody's, or a node that left for good.
       given_up_ = true;
       want_ = false;
       out.push_back({.what = kind::give_up, .text = std::to_string(failed_dials_)});

@@ -73,7 +73,7 @@ struct peer_action {
     teardown,  ///< Incarnation `incarnation` is gone: stop its proxies, fail its asks, drop
                ///< queued frames, tell watchers (`text`: why; `graceful`: it said goodbye).
     schedule_redial,  ///< Call redial_due() after `delay`.
-    give_up,  ///< A peer never reached failed `text`'s number of dials in a row: no more are made.
+    give_up,  ///< `text`'s number of dials in a row failed: no more are made (unless rearmed).
   };
   kind what{};
   conn_id conn = 0;
@@ -97,9 +97,8 @@ class peer_machine {
     bool own_dial_wins = false;
     duration reconnect_min = std::chrono::milliseconds(50);
     duration reconnect_max = std::chrono::seconds(2);
-    /// Failed dials in a row after which a peer that was never reached is
-    /// given up (0: never). A peer reached once is redialled until it
-    /// returns or this node stops.
+    /// Failed dials in a row after which a peer is given up (0: never),
+    /// unless it is pinned.
     unsigned max_failed_dials = 0;
   };
 
@@ -127,6 +126,21 @@ class peer_machine {
   actions duplicate(conn_id c);
   /// A redial scheduled earlier is due; `next` as for want_connection.
   actions redial_due(conn_id next);
+  /// This node's own code asked for the peer (node::connect): it is
+  /// redialled after every loss, never given up.
+  void pin() noexcept {
+    pinned_ = true;
+    given_up_ = false;
+  }
+  /// A given-up peer may be dialled again (a handle named it after the
+  /// node's cool-down, or at another address): the failed dials count from
+  /// zero, and the next attempt is a first one (connecting, not down).
+  void rearm() noexcept {
+    if (!given_up_) return;
+    given_up_ = false;
+    failed_dials_ = 0;
+    announced_down_ = false;
+  }
   /// The node shuts down: everything closes, nothing redials.
   actions stop();
 
@@ -144,9 +158,9 @@ class peer_machine {
   /// want_connection() was called (or this node dialled the peer): the
   /// machine dials, or redials after every loss, on its own from then on.
   [[nodiscard]] bool wanted() const noexcept { return want_; }
-  /// The peer was never reached and max_failed_dials dials failed: it is
-  /// not dialled again until it connects here, or a dial of this node's own
-  /// choosing (node::connect) reaches it.
+  /// max_failed_dials dials in a row failed (and the peer is not pinned): it
+  /// is not dialled again until it connects here, a dial of this node's own
+  /// choosing (node::connect) reaches it, or rearm().
   [[nodiscard]] bool given_up() const noexcept { return given_up_; }
   /// Nothing is connected, being made or scheduled: the node may forget
   /// the peer.
@@ -170,6 +184,7 @@ class peer_machine {
   bool redial_pending_ = false;
   bool stopped_ = false;
   bool given_up_ = false;
+  bool pinned_ = false;
   unsigned failed_dials_ = 0;  // in a row, since the last promote
   duration backoff_;
 };

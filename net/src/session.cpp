@@ -319,7 +319,12 @@ bool session::on_message(std::span<const std::byte> payload) {
   } catch (const std::exception& e) {
     return fail(protocol_errc::malformed_payload, std::string("decoding failed: ") + e.what());
   }
-  if (m == nullptr) {
+  const bool refusable =
+      kind == msg_kind::user || kind == msg_kind::response || kind == msg_kind::error_reply;
+  if (m == nullptr && refusable) {
+    // Exit signals and stop requests are not refused one by one: an exit
+    // signal that disappeared would leave a link that never fires, so such
+    // a frame closes the connection (below), which fires it as node_down.
     switch (r.error().code) {
       case wire_errc::too_many_elements:
       case wire_errc::over_budget:
@@ -332,6 +337,8 @@ bool session::on_message(std::span<const std::byte> payload) {
       default:
         break;
     }
+  }
+  if (m == nullptr) {
     return fail(protocol_errc::malformed_payload,
                 std::string("payload of ") + std::string(codec->wire_name) + ": " +
                     to_string(r.error().code) + " at byte " + std::to_string(r.error().offset));

@@ -8,6 +8,7 @@
 /// against the configured maximum as soon as the four length bytes have
 /// arrived, before it buffers or allocates anything for the payload.
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -54,6 +55,7 @@ enum class protocol_errc : std::uint8_t {
   probing,               ///< The peer addressed more actor ids that were never exported than
                          ///< node_config::max_unknown_ids allows.
   protection_mismatch,   ///< One side seals frames after the handshake, the other does not.
+  too_many_peers,        ///< Refused: the acceptor's peer table is full (node_config::max_peers).
 };
 
 [[nodiscard]] constexpr const char* to_string(protocol_errc e) noexcept {
@@ -84,6 +86,8 @@ enum class protocol_errc : std::uint8_t {
       return "probing";
     case protocol_errc::protection_mismatch:
       return "protection_mismatch";
+    case protocol_errc::too_many_peers:
+      return "too_many_peers";
   }
   return "unknown";
 }
@@ -150,9 +154,11 @@ class frame_decoder {
  public:
   explicit frame_decoder(std::uint32_t max_frame_size) noexcept : max_(max_frame_size) {}
 
-  /// Appends received bytes.
+  /// Appends received bytes. Feeding at most room() bytes at a time keeps
+  /// what is held within one frame of the maximum size.
   void feed(std::span<const std::byte> in) {
     if (in.empty()) return;
+    if (buf_.capacity() == 0) buf_.reserve(std::min<std::size_t>(std::size_t{max_} + 4, 4096));
     // resize and copy rather than a range insert: GCC 12 at -O3 reports the
     // insert's move of the old contents as an overflow (-Wstringop-overflow).
     const std::size_t at = buf_.size();
@@ -165,7 +171,15 @@ class frame_decoder {
   [[nodiscard]] expected<std::optional<frame>, protocol_error> next() {
     auto v = split_frame(std::span<const std::byte>(buf_).subspan(pos_), max_);
     if (!v) return v.err();
-    if (!v->has_value()) return std::optional<frame>{};
+    if (!v->has_value()) {
+      // Only part of a frame is left: move it to the front, so that the
+      // buffer holds no more than the frame being received.
+      if (pos_ > 0) {
+        buf_.erase(buf_.begin(), buf_.begin() + static_cast<std::ptrdiff_t>(pos_));
+        pos_ = 0;
+      }
+      return std::optional<frame>{};
+    }
     const frame_view& f = **v;
     frame out{static_cast<frame_kind>(f.kind),
               std::vector<std::byte>(f.payload.begin(), f.payload.end())};
@@ -187,6 +201,12 @@ class frame_decoder {
 
   /// Bytes held and not yet returned as frames (at most max + 4 per frame).
   [[nodiscard]] std::size_t buffered() const noexcept { return buf_.size() - pos_; }
+  /// Bytes the decoder takes before it holds a whole frame of the maximum
+  /// size (at least 1 after next() returned nothing).
+  [[nodiscard]] std::size_t room() const noexcept {
+    const std::size_t full = std::size_t{max_} + 4;
+    return buffered() >= full ? 1 : full - buffered();
+  }
 
  private:
   std::uint32_t max_;

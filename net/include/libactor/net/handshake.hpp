@@ -72,6 +72,9 @@ class LIBACTOR_NET_EXPORT handshake {
   /// Once done: the bytes received after the handshake's last frame, which
   /// belong to the frames that follow it. Removes them.
   [[nodiscard]] std::vector<std::byte> take_unread() { return decoder_.take_rest(); }
+  /// Bytes to read before feeding more: feeding no more than this keeps the
+  /// handshake's buffer within one frame of its maximum size.
+  [[nodiscard]] std::size_t room() const noexcept { return decoder_.room(); }
   /// Set once the peer's hello arrived.
   [[nodiscard]] const std::string& peer_name() const noexcept { return peer_name_; }
 

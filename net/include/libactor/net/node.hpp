@@ -68,12 +68,14 @@ struct node_config {
   /// Limits on decoding a peer's messages and spawn arguments: elements per
   /// container and in the whole value, and nesting depth. A message over
   /// them is refused on its own (a request gets an error answer) and the
-  /// connection stays. The defaults admit anything that fits in a default
-  /// frame whose elements take at least a byte each, and bound what
-  /// zero-byte elements (empty declared types) can cost to 2^20 elements.
+  /// connection stays. The defaults admit what fits in a default frame and
+  /// holds at most 16 MiB in memory once decoded (containers count their
+  /// elements' sizes; an element may be far larger than its encoding), and
+  /// bound zero-byte elements (empty declared types) to 2^20.
   decode_limits message_limits{.max_elements = std::uint64_t{1} << 20,
                                .max_total_elements = std::uint64_t{1} << 20,
-                               .max_depth = 64};
+                               .max_depth = 64,
+                               .max_decoded_bytes = std::uint64_t{16} << 20};
   /// Bytes queued for one peer and not yet handed to the kernel. A send that
   /// would exceed it fails with send_status::overloaded (an ask with
   /// errc::overloaded) and is counted as a dead letter.
@@ -99,6 +101,14 @@ struct node_config {
   /// Deadline per connection for the TCP connect, the handshake (version
   /// check and authentication) and the node_info exchange after it.
   duration handshake_timeout = std::chrono::seconds(5);
+  /// Accepted connections that have not authenticated yet, in all and from
+  /// one address. One over either is closed at once, before a byte is sent
+  /// or a buffer allocated (counted in node_stats::connections_refused,
+  /// logged within the refusal log's rate limit). Each costs the
+  /// connection's state and at most one handshake frame (4 KiB), for at
+  /// most handshake_timeout.
+  std::size_t max_unauthenticated = 256;
+  std::size_t max_unauthenticated_per_address = 16;
   /// Links that peers may make to one local actor (link frames). A link over
   /// the limit is refused: the peer's actor receives an exit signal that
   /// says so, and a line is logged. Local links are not limited.
@@ -116,18 +126,21 @@ struct node_config {
   /// (jitter), so that nodes that lost a peer together do not redial in step.
   duration reconnect_min = std::chrono::milliseconds(50);
   duration reconnect_max = std::chrono::seconds(2);
-  /// A node this one has never reached, named only in a peer's message, is
-  /// given up after this many failed dials in a row: handles to its actors
-  /// then fail with errc::node_down saying so, and it is not dialled again
-  /// until it connects here or node::connect reaches it. A node reached once
-  /// is redialled until it returns or this node stops. 0: never give up.
+  /// A node this node dials because peers' messages named it (not one it
+  /// reached with node::connect, which is redialled for as long as this
+  /// node runs) is given up after this many failed dials in a row: handles
+  /// to its actors then fail with errc::node_down saying so, and its
+  /// address is not dialled again for a minute, whatever node name a
+  /// handle gives it; after that a handle naming it dials it again. A node
+  /// that connects here is up again at once. 0: never give up.
   unsigned max_failed_dials = 10;
   /// Nodes this node keeps state for (connected, connecting, or named in a
-  /// handle). A handle naming a new node when the table is full replaces a
-  /// node with nothing pending (given up, or never dialled); if there is
-  /// none, the handle fails with errc::node_down saying so. Connections
-  /// from peers and this node's own calls (connect, monitor_node) are not
-  /// refused by it.
+  /// handle). A new name when the table is full replaces a node that
+  /// nothing refers to and that has nothing pending (a few of the oldest
+  /// are looked at); if none is found, a handle naming it fails with
+  /// errc::node_down, and a connection from it is refused
+  /// (protocol_errc::too_many_peers). This node's own calls (connect,
+  /// monitor_node) are not refused.
   std::size_t max_peers = 1024;
   /// Addresses this node may dial when only a peer's message named them (a
   /// handle carries its node's address): entries are addresses
@@ -172,6 +185,9 @@ struct node_stats {
   /// Times a connection stopped reading because its delivered messages
   /// exceeded node_config::max_inbound_bytes.
   std::uint64_t read_pauses = 0;
+  /// Inbound connections closed before their handshake: over
+  /// node_config::max_unauthenticated or max_unauthenticated_per_address.
+  std::uint64_t connections_refused = 0;
 };
 
 /// Delivered to actors watching a node (node::monitor_node) when it becomes

@@ -132,6 +132,11 @@ struct decode_limits {
   std::uint64_t max_total_elements = std::uint64_t{1} << 24;
   /// Most levels of nesting: a vector of vectors of ints is three.
   std::uint32_t max_depth = 64;
+  /// Most bytes the decoded value may occupy in its containers and strings
+  /// (each vector or map element counts its size in memory, each string
+  /// its length): an element can be far larger than its encoding (an empty
+  /// optional of a large array is one byte on the wire).
+  std::uint64_t max_decoded_bytes = std::uint64_t{1} << 30;
 };
 
 /// The 64-bit FNV-1a hash of `name`: a declared type's stable id.
@@ -291,15 +296,26 @@ class reader {
     return true;
   }
   /// A container's element count: checked like count() and charged to the
-  /// value's element budget.
-  bool elements(std::uint64_t& n) noexcept {
+  /// value's element budget, and `n` elements of `size` bytes each to its
+  /// decoded-bytes budget.
+  bool elements(std::uint64_t& n, std::size_t size) noexcept {
     if (!count(n)) return false;
-    if (n > elements_left_) {
+    if (n > elements_left_ || !charge_bytes(n, size)) {
       fail(wire_errc::over_budget);
       return false;
     }
     elements_left_ -= n;
     return true;
+  }
+  /// Charges `n` items of `size` bytes to the decoded-bytes budget.
+  bool charge_bytes(std::uint64_t n, std::size_t size) noexcept {
+    if (size != 0 && n > bytes_left_ / size) return false;
+    bytes_left_ -= n * size;
+    return true;
+  }
+  /// Bytes charged so far to the decoded-bytes budget.
+  [[nodiscard]] std::uint64_t decoded_bytes() const noexcept {
+    return limits_.max_decoded_bytes - bytes_left_;
   }
   /// One level deeper; false (and failed) past the depth limit. Each
   /// successful enter() is paired with a leave().
@@ -320,6 +336,7 @@ class reader {
   decode_limits limits_;
   handle_context* ctx_;
   std::uint64_t elements_left_ = limits_.max_total_elements;
+  std::uint64_t bytes_left_ = limits_.max_decoded_bytes;
   std::uint32_t depth_ = 0;
   bool failed_ = false;
   wire_error error_{};
@@ -359,10 +376,25 @@ concept wire_enum = std::is_enum_v<T> && requires {
     } -> std::same_as<std::pair<std::underlying_type_t<T>, std::underlying_type_t<T>>>;
 };
 
+/// std::byte: one byte, any value.
+template <>
+struct wire_traits<std::byte> {
+  static constexpr bool encodable = true;
+  static void encode(writer& w, std::byte v) { w.fixed(static_cast<std::uint8_t>(v)); }
+  static bool decode(reader& r, std::byte& v) {
+    std::uint8_t b = 0;
+    if (!r.fixed(b)) return false;
+    v = static_cast<std::byte>(b);
+    return true;
+  }
+};
+
 template <class T>
 requires std::is_enum_v<T>
 struct wire_traits<T> {
   static constexpr bool encodable = wire_enum<T>;
+  static_assert(!std::is_same_v<std::underlying_type_t<T>, bool>,
+                "an enum over bool cannot cross the network: give it an integer underlying type");
   using U = std::underlying_type_t<T>;
   static void encode(writer& w, T v) { w.fixed(static_cast<U>(v)); }
   static bool decode(reader& r, T& v) {
@@ -397,6 +429,10 @@ struct wire_traits<std::string> {
     if (!r.count(n)) return false;
     if (n > r.remaining()) {
       r.fail(wire_errc::truncated);
+      return false;
+    }
+    if (!r.charge_bytes(n, 1)) {
+      r.fail(wire_errc::over_budget);
       return false;
     }
     s.resize(static_cast<std::size_t>(n));
@@ -446,7 +482,7 @@ struct wire_traits<std::vector<T, A>> {
   }
   static bool decode(reader& r, std::vector<T, A>& v) {
     std::uint64_t n = 0;
-    if (!r.elements(n)) return false;
+    if (!r.elements(n, sizeof(T))) return false;
     v.clear();
     return detail::decode_elements(r, v, n, [&] {
       T e{};
@@ -485,7 +521,8 @@ struct map_traits {
   }
   static bool decode(reader& r, Map& m) {
     std::uint64_t n = 0;
-    if (!r.elements(n)) return false;
+    // A map element is a node: the pair and a few pointers.
+    if (!r.elements(n, sizeof(typename Map::value_type) + 4 * sizeof(void*))) return false;
     m.clear();
     return detail::decode_elements(r, m, n, [&] {
       K k{};
@@ -600,7 +637,7 @@ struct wire_traits<T> {
 
 template <class T>
 void wire_encode(writer& w, const T& v) {
-  static_assert(!std::is_enum_v<T> || wire_enum<T>,
+  static_assert(!std::is_enum_v<T> || std::is_same_v<T, std::byte> || wire_enum<T>,
                 "this enum cannot cross the network: declare its range with LIBACTOR_WIRE_ENUM");
   static_assert(wire_encodable<T>,
                 "this type cannot cross the network: declare it with LIBACTOR_WIRE_TYPE");
@@ -609,7 +646,7 @@ void wire_encode(writer& w, const T& v) {
 
 template <class T>
 bool wire_decode(reader& r, T& v) {
-  static_assert(!std::is_enum_v<T> || wire_enum<T>,
+  static_assert(!std::is_enum_v<T> || std::is_same_v<T, std::byte> || wire_enum<T>,
                 "this enum cannot cross the network: declare its range with LIBACTOR_WIRE_ENUM");
   static_assert(wire_encodable<T>,
                 "this type cannot cross the network: declare it with LIBACTOR_WIRE_TYPE");
@@ -793,7 +830,11 @@ libactor::detail::message* decode_payload(reader& r, libactor::detail::msg_kind 
   }
   // Both release `sender` themselves if they throw.
   if (account != nullptr) {
-    return make_accounted_message(kind, sender, request_id, account, bytes, std::move(v));
+    // What the value holds in memory counts, not only its encoding.
+    const auto held =
+        std::min<std::uint64_t>(r.decoded_bytes(), std::uint32_t{0xffffffffu} - bytes);
+    return make_accounted_message(kind, sender, request_id, account,
+                                  bytes + static_cast<std::uint32_t>(held), std::move(v));
   }
   return libactor::detail::make_message<T>(kind, sender, request_id, std::move(v));
 }
@@ -889,6 +930,9 @@ struct auto_registration {
 #define LIBACTOR_WIRE_ENUM(T, FIRST, LAST)                                                         \
   [[maybe_unused]] constexpr ::std::pair<::std::underlying_type_t<T>, ::std::underlying_type_t<T>> \
   libactor_wire_enum_range(const T*) noexcept {                                                    \
+    static_assert(static_cast<::std::underlying_type_t<T>>(FIRST) <=                               \
+                      static_cast<::std::underlying_type_t<T>>(LAST),                              \
+                  "LIBACTOR_WIRE_ENUM: the first value must not be above the last");               \
     return {static_cast<::std::underlying_type_t<T>>(FIRST),                                       \
             static_cast<::std::underlying_type_t<T>>(LAST)};                                       \
   }
