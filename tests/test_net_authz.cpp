@@ -409,6 +409,9 @@ TEST_CASE("stop rights belong to the spawning process, not to whoever takes its 
   }
   REQUIRE(local);
   const std::uint64_t wire = test::wire_id(*t.node, local);
+  // Kept when its spawner's process goes (as it does below): otherwise it
+  // would stop with that process, whatever the newer one asks.
+  t.node->detach(local);
   // Another process connects as "b" with a newer incarnation: it replaces
   // b's connection, but it did not spawn the actor.
   const int fd = test::raw_peer(t.node->port(), "b", ~std::uint64_t{0} >> 1, secret);

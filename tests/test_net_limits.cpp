@@ -15,6 +15,7 @@
 #include <libactor/net/node.hpp>
 
 #include <arpa/inet.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -791,4 +792,200 @@ TEST_CASE("an exit signal whose reason this node cannot read still fires the lin
   test::write_all(t.fd, test::message_frame(3, victim_id, mallory_actor, 0,
                                             net::type_id_of("libactor.exit"), body));
   CHECK(downs.wait_for_size(1));
+}
+
+TEST_CASE("failed handshakes are logged once per address, not once per connection",
+          "[net][limits]") {
+  auto c = test::node_config("a", secret);
+  test::recorder<std::string> log;
+  c.log = [&](std::string_view l) { log.push(std::string(l)); };
+  actor_system sys{system_config{.workers = 2}};
+  net::node a(sys, c);
+  const std::string garbage = "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+  auto lines = [&](std::string_view what) {
+    auto all = log.items();
+    return std::count_if(all.begin(), all.end(),
+                         [&](auto& l) { return l.find(what) != std::string::npos; });
+  };
+  for (const char* from : {"127.0.0.2", "127.0.0.3"}) {
+    for (int i = 0; i < 25; ++i) {
+      const int fd = connect_from(from, a.port());
+      test::write_all(fd, std::vector<std::byte>(
+                              reinterpret_cast<const std::byte*>(garbage.data()),
+                              reinterpret_cast<const std::byte*>(garbage.data() + garbage.size())));
+      CHECK(test::closed_by_peer(fd));
+      ::close(fd);
+    }
+  }
+  REQUIRE(test::eventually([&] { return a.stats().handshakes_failed == 50; }));
+  CHECK(lines("closing connection with 127.0.0.2") == 1);
+  CHECK(lines("closing connection with 127.0.0.3") == 1);
+  CHECK(lines("logged once per address and kind") == 2);
+}
+
+TEST_CASE("node monitors of watchers that stopped are dropped", "[net][limits]") {
+  two_nodes n({}, {});
+  // 500 short-lived watchers: each monitors node b, then stops.
+  for (int i = 0; i < 500; ++i) {
+    auto w = n.sys_a.spawn([&](actor& self) -> behavior {
+      n.a->monitor_node("b", self.self());
+      return {[&self](int) { self.quit(); }};
+    });
+    CHECK(w.send(1) == send_status::ok);
+  }
+  REQUIRE(test::eventually([&] { return n.a->stats().node_monitors == 0; }));
+  // One that keeps running.
+  test::recorder<std::string> downs;
+  auto keeper = n.sys_a.spawn([&](actor& self) -> behavior {
+    n.a->monitor_node("b", self.self());
+    return {[&](const net::node_down_msg& d) { downs.push(d.node); }};
+  });
+  REQUIRE(test::eventually([&] { return n.a->stats().node_monitors == 1; }));
+  // The one left still hears b go down.
+  n.b.reset();
+  REQUIRE(downs.wait_for_size(1));
+  CHECK(downs.items()[0] == "b");
+  (void)keeper;
+}
+
+TEST_CASE("the key of a remote ask goes when the ask times out", "[net][limits]") {
+  // The peer (a raw socket) takes the requests and never answers.
+  auto c = test::node_config("a", secret);
+  handle_target t(c);
+  auto silent = t.send_handle("mallory", 0, wire_bit | 21, 4242);
+  // Unrelated asks first, with long timeouts: their keys stay.
+  std::vector<reply<std::int64_t>> long_ones;
+  for (int i = 0; i < 3; ++i) long_ones.push_back(silent.ask<std::int64_t>(std::int64_t{i}, 60s));
+  std::vector<reply<std::int64_t>> short_ones;
+  for (int i = 0; i < 1000; ++i) {
+    short_ones.push_back(silent.ask<std::int64_t>(std::int64_t{i}, 200ms));
+  }
+  for (auto& f : short_ones) {
+    auto r = f.get();
+    REQUIRE_FALSE(r);
+    CHECK(r.err().code == errc::timeout);
+  }
+  // Within a heartbeat interval (100 ms here) of the timeouts, only the
+  // long asks' keys are left.
+  REQUIRE(test::eventually([&] { return t.node->stats().pending_requests == 3; }, 10s));
+}
+
+// --- actors peers spawn -------------------------------------------------------------
+
+namespace limits_app {
+/// Records its own (local) handle where the test can find it.
+inline test::recorder<actor_ref>* spawned_here = nullptr;
+struct worker : actor {
+  behavior make_behavior() override {
+    spawned_here->push(self());
+    return {[this](std::int64_t v) {
+      if (v < 0) quit();
+      return v + 1;
+    }};
+  }
+};
+}  // namespace limits_app
+
+TEST_CASE(
+    "actors a peer spawned stop when it goes down unless detached; a peer may have at most "
+    "max_spawned_per_peer of them running",
+    "[net][limits]") {
+  test::recorder<actor_ref> spawned;
+  limits_app::spawned_here = &spawned;
+  actor_system sys_a{system_config{.workers = 2}};
+  actor_system sys_b{system_config{.workers = 2}};
+  auto cb = test::node_config("b", secret);
+  cb.max_spawned_per_peer = 4;
+  std::optional<net::node> a(std::in_place, sys_a, test::node_config("a", secret));
+  std::optional<net::node> b(std::in_place, sys_b, cb);
+  b->register_actor_type<limits_app::worker>("worker");
+  REQUIRE(a->connect("127.0.0.1", b->port(), 10s));
+  std::vector<actor_ref> remote;
+  for (int i = 0; i < 4; ++i) {
+    auto r = a->spawn_remote("b", "worker", 10s);
+    REQUIRE(r);
+    remote.push_back(*r);
+  }
+  auto fifth = a->spawn_remote("b", "worker", 10s);
+  REQUIRE_FALSE(fifth);
+  CHECK(fifth.err().text.find("max_spawned_per_peer") != std::string::npos);
+  // One stops: room for another.
+  test::recorder<std::string> downs;
+  auto watcher = sys_b.spawn([&](actor& self) -> behavior {
+    for (auto& h : spawned.items()) self.monitor(h);
+    return {[&](const down_msg& d) { downs.push(d.reason.to_string()); }};
+  });
+  REQUIRE(spawned.wait_for_size(4));
+  CHECK(remote[0].ask<std::int64_t>(std::int64_t{-1}, 10s).get());
+  REQUIRE(downs.wait_for_size(1));
+  auto again = a->spawn_remote("b", "worker", 10s);
+  REQUIRE(again);
+  REQUIRE(spawned.wait_for_size(5));
+  // b keeps spawned[1] whatever happens to a.
+  b->detach(spawned.items()[1]);
+  auto late_watcher = sys_b.spawn([&, h = spawned.items()[4]](actor& self) -> behavior {
+    self.monitor(h);
+    return {[&](const down_msg& d) { downs.push(d.reason.to_string()); }};
+  });
+  (void)late_watcher;
+  (void)watcher;
+  // a goes away: what it spawned on b stops, except the detached one.
+  a.reset();
+  REQUIRE(downs.wait_for_size(4));  // [0] before; [2], [3] and [4] now
+  for (std::size_t i = 1; i < 4; ++i) {
+    INFO(downs.items()[i]);
+    CHECK(downs.items()[i].find("which spawned it, is down") != std::string::npos);
+  }
+  auto kept = spawned.items()[1].ask<std::int64_t>(std::int64_t{41}, 10s).get();
+  REQUIRE(kept);
+  CHECK(*kept == 42);
+  CHECK(downs.items().size() == 4);
+  b.reset();
+  limits_app::spawned_here = nullptr;
+}
+
+TEST_CASE("a peer whose connection flaps cannot flood the log", "[net][limits]") {
+  auto c = test::node_config("a", secret);
+  c.protect_frames = false;
+  test::recorder<std::string> log;
+  c.log = [&](std::string_view l) { log.push(std::string(l)); };
+  actor_system sys{system_config{.workers = 2}};
+  net::node a(sys, c);
+  for (int i = 0; i < 60; ++i) {
+    const int fd = test::raw_peer(a.port(), "flap", 5000 + i, secret);
+    ::close(fd);
+    REQUIRE(test::eventually([&] { return a.stats().peers_up == 0; }));
+  }
+  auto lines = log.items();
+  const auto about = std::count_if(
+      lines.begin(), lines.end(), [](auto& l) { return l.find("node flap") != std::string::npos; });
+  INFO("lines about node flap: " << about << " of " << lines.size());
+  CHECK(about >= 10);
+  CHECK(about <= 21);  // 20 at once, then one every 10 s
+}
+
+TEST_CASE("a connection that sends nothing costs its state and no read buffer", "[net][limits]") {
+  auto c = test::node_config("a", secret);
+  c.handshake_timeout = 60s;
+  actor_system sys{system_config{.workers = 2}};
+  net::node a(sys, c);
+  // Warm up: the node's first accepted connection allocates its own tables.
+  {
+    const int fd = connect_from("127.0.0.1", a.port());
+    REQUIRE(greeted(fd));
+    ::close(fd);
+  }
+  std::vector<int> fds;
+  const auto before = ::mallinfo2().uordblks;
+  for (int addr = 2; addr < 10; ++addr) {
+    const std::string from = "127.0.1." + std::to_string(addr);
+    for (int i = 0; i < 12; ++i) fds.push_back(connect_from(from.c_str(), a.port()));
+  }
+  for (int fd : fds) REQUIRE(greeted(fd));
+  const auto after = ::mallinfo2().uordblks;
+  const double per = static_cast<double>(after - before) / static_cast<double>(fds.size());
+  INFO("heap per silent connection: " << per << " bytes");
+  // The handshake frame limit alone is 4 KiB: a read buffer would show.
+  CHECK(per < 4096);
+  for (int fd : fds) ::close(fd);
 }

@@ -4,7 +4,9 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <cstring>
+#include <future>
 #include <set>
 #include <thread>
 #include <vector>
@@ -77,4 +79,76 @@ TEST_CASE("pool stress: producer allocates, consumer frees, blocks keep their co
   }
   consumer.join();
   CHECK(corrupted.load(std::memory_order_relaxed) == 0);  // relaxed: after join()
+}
+
+TEST_CASE("pool: trim gives back the chunks a burst left free, and keeps what is in use",
+          "[pool]") {
+  // On a thread of its own: a fresh heap, so the figures are this test's.
+  std::thread t([] {
+    namespace pool = libactor::detail::pool;
+    CHECK(pool::heap_bytes() == 0);
+    // A burst: 64 MiB of 64-byte blocks (1,023 to a 64 KiB chunk).
+    std::vector<void*> blocks;
+    const std::size_t n = (std::size_t{64} << 20) / 64;
+    blocks.reserve(n);
+    for (std::size_t i = 0; i < n; ++i) blocks.push_back(pool::allocate(0));
+    const std::size_t grown = pool::heap_bytes();
+    CHECK(grown >= n * 64);
+    // Half of the chunks keep one block in use: they stay.
+    std::vector<void*> kept;
+    for (std::size_t i = 0; i < n; ++i) {
+      const bool keep = (i / 1023) % 2 == 0 && i % 1023 == 5;
+      if (keep) {
+        kept.push_back(blocks[i]);
+      } else {
+        pool::deallocate(blocks[i], 0);
+      }
+    }
+    const std::size_t freed = pool::trim(0);
+    INFO("grown " << grown << ", freed " << freed << ", kept blocks " << kept.size());
+    CHECK(freed >= grown / 2 - 2 * pool::chunk_size);
+    CHECK(freed <= grown / 2 + 2 * pool::chunk_size);
+    CHECK(pool::heap_bytes() == grown - freed);
+    // What stays is usable; the freed chunks' blocks are gone from the lists.
+    for (void* p : kept) std::memset(p, 0xab, 64);
+    std::set<void*> again;
+    for (int i = 0; i < 5000; ++i) again.insert(pool::allocate(0));
+    CHECK(again.size() == 5000);
+    for (void* p : again) pool::deallocate(p, 0);
+    for (void* p : kept) pool::deallocate(p, 0);
+    // Everything free now: down to what `keep` allows.
+    CHECK(pool::trim(4 * pool::chunk_size) > 0);
+    CHECK(pool::heap_bytes() <= 5 * pool::chunk_size);
+  });
+  t.join();
+}
+
+TEST_CASE("pool: blocks freed by another thread count as free when the owner trims", "[pool]") {
+  namespace pool = libactor::detail::pool;
+  std::vector<void*> blocks;
+  std::size_t grown = 0;
+  std::size_t freed = 0;
+  std::promise<void> allocated, released;
+  std::thread owner([&] {
+    for (int i = 0; i < 100'000; ++i) blocks.push_back(pool::allocate(1));
+    grown = pool::heap_bytes();
+    allocated.set_value();
+    // The other thread frees them all meanwhile (into this heap's remote lists).
+    if (released.get_future().wait_for(std::chrono::seconds(60)) == std::future_status::ready) {
+      freed = pool::trim(0);
+    }
+  });
+  std::thread freer([&] {
+    if (allocated.get_future().wait_for(std::chrono::seconds(60)) != std::future_status::ready) {
+      return;
+    }
+    for (void* p : blocks) pool::deallocate(p, 1);
+    pool::flush_thread_cache();
+    released.set_value();
+  });
+  freer.join();
+  owner.join();
+  INFO("grown " << grown << ", freed " << freed);
+  CHECK(grown >= 100'000 * 128);
+  CHECK(freed + 2 * pool::chunk_size >= grown);
 }

@@ -25,6 +25,10 @@ thread_local behavior_impl* t_dispatching = nullptr;
 // an answer), for current_sender() and for the asks it makes.
 thread_local root_task::promise_type* t_running_root = nullptr;
 
+// Set while start_ask enqueues its request (ask_deadline(), proxy.hpp).
+thread_local std::chrono::steady_clock::time_point t_ask_deadline =
+    std::chrono::steady_clock::time_point::max();
+
 /// Runs what the runtime destroys on an actor's thread (sender references,
 /// payloads) as nobody: a destructor that sends must not borrow the name of
 /// the actor whose activation happens to drop the last reference.
@@ -100,6 +104,18 @@ void flush_outbox() noexcept {
     f->release();
   }
 }
+std::chrono::steady_clock::time_point ask_deadline() noexcept {
+  return t_ask_deadline;
+}
+
+send_status enqueue_request(actor* to, message* m,
+                            std::chrono::steady_clock::time_point deadline) noexcept {
+  t_ask_deadline = deadline;
+  const send_status s = actor_access::enqueue(to, m);
+  t_ask_deadline = std::chrono::steady_clock::time_point::max();
+  return s;
+}
+
 bool flush_after_handler(flushable* f) noexcept {
   if (t_current == nullptr) return false;
   outbox& o = t_outbox;
@@ -594,7 +610,8 @@ void actor::start_ask(const actor_ref& to, detail::message* req, duration timeou
   }
   req = owned.release();
   if (to) {
-    detail::actor_access::enqueue(to.get(), req);
+    detail::enqueue_request(to.get(), req,
+                            detail::deadline_after(std::chrono::steady_clock::now(), timeout));
   } else {
     detail::send_to_empty(req);
   }

@@ -4,10 +4,13 @@
 #include "libactor/detail/pool.hpp"
 
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <iterator>
 #include <mutex>
 #include <new>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -66,6 +69,8 @@ struct heap {
   pending_batch pending[pending_slots];
   int next_victim = 0;
   chunk_header* chunks = nullptr;  // every chunk this heap carved
+  std::size_t chunk_bytes = 0;     // their total size
+  std::chrono::steady_clock::time_point last_trim{};
   // Shared with other threads.
   remote_list remote[class_count];
 };
@@ -154,6 +159,7 @@ void* refill(heap* h, int sc) {
     hdr->size_class = sc;
     hdr->next = h->chunks;  // owner-only list: no lock on the send path
     h->chunks = hdr;
+    h->chunk_bytes += chunk_size;
     h->bump[sc] = static_cast<char*>(c) + header_bytes;
     h->bump_end[sc] = static_cast<char*>(c) + chunk_size;
   }
@@ -259,6 +265,89 @@ void deallocate_remote(block* b, heap* home, heap* h, int sc) noexcept {
 
 void flush_thread_cache() noexcept {
   if (heap* h = t_heap) flush_pending(h);
+}
+
+namespace {
+chunk_header* chunk_of(const void* p) noexcept {
+  return reinterpret_cast<chunk_header*>(reinterpret_cast<std::uintptr_t>(p) &
+                                         ~(std::uintptr_t{chunk_size} - 1));
+}
+}  // namespace
+
+std::size_t trim(std::size_t keep) noexcept {
+  heap* h = t_heap;
+  if (h == nullptr || h->chunk_bytes <= keep) return 0;
+  try {
+    // Blocks other threads gave back join the local lists.
+    for (int sc = 0; sc < class_count; ++sc) {
+      // relaxed pre-check, acquire take: as in allocate_slow().
+      if (h->remote[sc].head.load(std::memory_order_relaxed) == nullptr) continue;
+      block* r = h->remote[sc].head.exchange(nullptr, std::memory_order_acquire);
+      if (r == nullptr) continue;
+      block* tail = r;
+      while (tail->next != nullptr) tail = tail->next;
+      tail->next = h->local[sc];
+      h->local[sc] = r;
+    }
+    // Free blocks per chunk. A chunk whose every block is here is unused:
+    // the bump chunk of a class counts only when carved to its end.
+    std::unordered_map<chunk_header*, std::uint32_t> free_in;
+    for (int sc = 0; sc < class_count; ++sc) {
+      for (block* b = h->local[sc]; b != nullptr; b = b->next) ++free_in[chunk_of(b)];
+    }
+    std::unordered_set<chunk_header*> gone;
+    std::size_t freed = 0;
+    for (const auto& [c, n] : free_in) {
+      if (h->chunk_bytes - freed <= keep) break;
+      const int sc = c->size_class;
+      if ((chunk_size - header_bytes) / class_size[sc] != n) continue;
+      gone.insert(c);
+      freed += chunk_size;
+    }
+    if (gone.empty()) return 0;
+    for (int sc = 0; sc < class_count; ++sc) {
+      block** link = &h->local[sc];
+      while (*link != nullptr) {
+        if (gone.count(chunk_of(*link)) != 0) {
+          *link = (*link)->next;
+        } else {
+          link = &(*link)->next;
+        }
+      }
+      if (h->bump[sc] != nullptr && gone.count(chunk_of(h->bump[sc] - 1)) != 0) {
+        h->bump[sc] = h->bump_end[sc] = nullptr;
+      }
+    }
+    for (chunk_header** link = &h->chunks; *link != nullptr;) {
+      if (gone.count(*link) != 0) {
+        *link = (*link)->next;
+      } else {
+        link = &(*link)->next;
+      }
+    }
+    for (chunk_header* c : gone) {
+      LIBACTOR_UNPOISON(c, chunk_size);
+      std::free(c);
+    }
+    h->chunk_bytes -= freed;
+    return freed;
+  } catch (...) {
+    return 0;  // no memory for the bookkeeping: nothing changed, try later
+  }
+}
+
+void trim_if_due() noexcept {
+  heap* h = t_heap;
+  if (h == nullptr || h->chunk_bytes <= retain_bytes) return;
+  const auto now = std::chrono::steady_clock::now();
+  if (now - h->last_trim < std::chrono::seconds(1)) return;
+  h->last_trim = now;
+  (void)trim(retain_bytes);
+}
+
+std::size_t heap_bytes() noexcept {
+  heap* h = t_heap;
+  return h == nullptr ? 0 : h->chunk_bytes;
 }
 
 }  // namespace libactor::detail::pool

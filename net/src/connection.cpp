@@ -451,6 +451,12 @@ void connection::tick() {
       self->last_recv_ = steady_clock::now();
       if (!self->account_->over() && !self->account_->pause()) self->resume_reading();
     }
+    if (self->peer_ && self->is_promoted()) {
+      // Asks through this peer that timed out: their keys go (an answer
+      // that comes later finds none, and is dropped as late).
+      std::lock_guard lock(self->peer_->mu_);
+      self->peer_->expire_requests(steady_clock::now());
+    }
     const auto v =
         check_liveness(steady_clock::now(), self->started_, self->last_recv_, self->is_promoted(),
                        cfg.handshake_timeout, cfg.heartbeat_timeout);
@@ -495,6 +501,19 @@ void connection::close(const std::string& why, bool log) {
     const std::string& name = hs_ ? hs_->peer_name() : std::string();
     line = "closing connection with " + remote_ + (name.empty() ? "" : " (node " + name + ")") +
            ": " + why;
+    if (!authenticated_) {
+      // Whoever can connect can fail handshakes: one line per address and
+      // kind of failure ("handshake failed: auth_failed"), within the
+      // node's log rate limit, not one per connection.
+      const std::string addr = remote_.substr(0, remote_.rfind(':'));
+      const auto first = why.find(':');
+      const std::string kind =
+          first == std::string::npos ? why : why.substr(0, why.find(':', first + 1));
+      line = node_.refusals_
+                 .once(addr, kind, line + " (logged once per address and kind)",
+                       steady_clock::now(), false)
+                 .value_or(std::string());
+    }
   }
   if (waiter_ != nullptr) {
     waiter_->set_value(error{errc::node_down, why.empty() ? "connection closed" : why});

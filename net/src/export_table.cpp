@@ -48,8 +48,33 @@ export_table::added export_table::add(actor* a, peer* spawner, std::uint64_t spa
   if (spawner != nullptr && !it->second.spawner) {
     it->second.spawner = libactor::detail::ref_ptr<peer>(spawner);
     it->second.spawner_inc = spawner_inc;
+    ++spawned_[spawner];
   }
   return {it->first, fresh};
+}
+
+export_table::added export_table::detach(actor* a) {
+  std::lock_guard lock(mu_);
+  bool fresh = false;
+  auto it = add_locked(a, fresh);
+  it->second.detached = true;
+  return {it->first, fresh};
+}
+
+std::vector<actor_ref> export_table::spawned_by(const peer* p, std::uint64_t inc) {
+  std::vector<actor_ref> out;
+  std::lock_guard lock(mu_);
+  if (spawned_.find(p) == spawned_.end()) return out;
+  for (auto& [id, e] : entries_) {
+    if (e.spawner.get() == p && e.spawner_inc == inc && !e.detached) out.push_back(e.ref);
+  }
+  return out;
+}
+
+std::size_t export_table::spawned_count(const peer* p) {
+  std::lock_guard lock(mu_);
+  auto it = spawned_.find(p);
+  return it == spawned_.end() ? 0 : it->second;
 }
 
 export_table::added export_table::allow_stop(actor* a) {
@@ -113,6 +138,10 @@ export_table::removed export_table::remove(std::uint64_t actor_id) {
     if (it != entries_.end()) {
       gone = std::move(it->second);
       entries_.erase(it);
+      if (gone.spawner) {
+        auto s = spawned_.find(gone.spawner.get());
+        if (s != spawned_.end() && --s->second == 0) spawned_.erase(s);
+      }
     }
   }
   out.watchers = std::move(gone.watchers);
@@ -127,6 +156,7 @@ void export_table::clear() {
     wire_of_.clear();
     retired_.clear();
     retired_order_.clear();
+    spawned_.clear();
   }
   // Released outside the lock: an actor's last reference may run code
   // that exports (its destructor sends).

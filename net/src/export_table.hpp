@@ -41,6 +41,13 @@ class export_table {
   added add(actor* a, peer* spawner = nullptr, std::uint64_t spawner_inc = 0);
   /// Lets any peer that can address `a` stop it.
   added allow_stop(actor* a);
+  /// `a` keeps running when the peer that spawned it goes down.
+  added detach(actor* a);
+  /// The actors incarnation `inc` of `p` spawned that are not detached:
+  /// they stop with it.
+  std::vector<actor_ref> spawned_by(const peer* p, std::uint64_t inc);
+  /// Actors `p` (any incarnation) spawned that still run.
+  std::size_t spawned_count(const peer* p);
   /// The exported actor with wire id `id`, or an empty handle.
   actor_ref find(std::uint64_t id);
   /// What a stop request (or a link) from incarnation `inc` of `from` for
@@ -72,6 +79,7 @@ class export_table {
     libactor::detail::ref_ptr<peer> spawner;
     std::uint64_t spawner_inc = 0;
     bool any_peer_may_stop = false;
+    bool detached = false;
   };
   /// Caller holds mu_.
   std::unordered_map<std::uint64_t, entry>::iterator add_locked(actor* a, bool& fresh);
@@ -80,6 +88,7 @@ class export_table {
   std::unordered_map<std::uint64_t, std::uint64_t> wire_of_;  // actor id -> wire id
   std::unordered_set<std::uint64_t> retired_;                 // wire ids of stopped actors
   std::deque<std::uint64_t> retired_order_;                   // oldest first
+  std::unordered_map<const peer*, std::size_t> spawned_;      // live actors per spawner
 };
 
 }  // namespace libactor::net::detail

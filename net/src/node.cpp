@@ -264,14 +264,16 @@ bool node_impl::admit(const std::string& addr) {
     limit = "max_unauthenticated_per_address";
   }
   if (limit != nullptr) {
-    if (mine == 0) unauthenticated_by_addr_.erase(addr);
+    const std::size_t from_addr = mine;
+    if (from_addr == 0) unauthenticated_by_addr_.erase(addr);            // `mine` dangles from here
     stats_.connections_refused.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
-    if (auto line = refusals_.record(
+    if (auto line = refusals_.once(
             addr, limit,
-            std::string("closed a connection from ") + addr + " before its handshake: " +
-                std::to_string(unauthenticated_) + " connections are unauthenticated, " +
-                std::to_string(mine) + " of them from this address (node_config::" + limit + ")",
-            std::chrono::steady_clock::now())) {
+            std::string("closed a connection from ") + addr +
+                " before its handshake: " + std::to_string(unauthenticated_) +
+                " connections are unauthenticated, " + std::to_string(from_addr) +
+                " of them from this address (node_config::" + limit + "; logged once per address)",
+            std::chrono::steady_clock::now(), false)) {
       log(*line);
     }
     return false;
@@ -358,7 +360,8 @@ bool node_impl::decode_handle(reader& r, actor_ref& h) {
     const std::string why = "node " + f->node + " was not added: node " + cfg_.name +
                             " keeps state for " + std::to_string(cfg_.max_peers) +
                             " nodes, all in use (node_config::max_peers)";
-    if (auto line = refusals_.record(f->node, "max_peers", why, std::chrono::steady_clock::now())) {
+    if (auto line = refusals_.once(f->node, "max_peers", why + " (logged once per node)",
+                                   std::chrono::steady_clock::now(), true)) {
       log(*line);
     }
     h = actor_ref{core::ref_ptr<actor>(new dead_proxy(sys_, std::move(*f), errc::node_down,
@@ -395,7 +398,13 @@ bool node_impl::decode_handle(reader& r, actor_ref& h) {
         std::lock_guard lock(p->mu_);
         down = p->machine_.current() == peer_machine::phase::down;
       }
-      if (down) refuse(*p, "dial_allow", not_dialled);
+      if (down) {
+        if (auto line =
+                refusals_.once(p->name_, "dial_allow", not_dialled + " (logged once per node)",
+                               std::chrono::steady_clock::now(), true)) {
+          log(*line);
+        }
+      }
     }
   }
   h = actor_ref{core::ref_ptr<actor>(proxy_for(*p, f->id, f->incarnation, remote_proxy::role::actor,
@@ -518,6 +527,14 @@ void node::add_factory(std::string type_name, factory f) {
   impl_->factories_[std::move(type_name)] = std::move(f);
 }
 
+void node::detach(const actor_ref& local) {
+  auto* a = detail::core::actor_access::get(local);
+  if (a == nullptr || detail::core::actor_access::is_proxy(a) || &a->system() != &impl_->sys_) {
+    throw std::invalid_argument("node::detach: not a handle to an actor of this node's system");
+  }
+  impl_->detach(a);
+}
+
 void node::allow_remote_stop(const actor_ref& local) {
   auto* a = detail::core::actor_access::get(local);
   if (a == nullptr || detail::core::actor_access::is_proxy(a) || &a->system() != &impl_->sys_) {
@@ -532,6 +549,7 @@ void node::monitor_node(std::string_view peer, const actor_ref& watcher) {
   bool down = false;
   {
     std::lock_guard lock(p->mu_);
+    p->prune_watchers();
     p->watchers_.push_back(watcher);
     down = p->machine_.current() == detail::peer_machine::phase::down;
   }
@@ -540,6 +558,7 @@ void node::monitor_node(std::string_view peer, const actor_ref& watcher) {
 
 node_stats node::stats() const noexcept {
   auto& s = impl_->stats_;
+  const auto gauges = impl_->watchers_and_requests();
   auto ld = [](const std::atomic<std::uint64_t>& a) {
     return a.load(std::memory_order_relaxed);  // relaxed: statistics
   };
@@ -548,7 +567,8 @@ node_stats node::stats() const noexcept {
                     ld(s.messages_out),    ld(s.messages_in), ld(s.writes),
                     ld(s.unreachable),     ld(s.overloaded),  ld(s.not_serializable),
                     ld(s.unknown_types),   ld(s.undecodable), impl_->refusals_.count(),
-                    impl_->peer_count(),   ld(s.read_pauses), ld(s.connections_refused)};
+                    impl_->peer_count(),   ld(s.read_pauses), ld(s.connections_refused),
+                    gauges.first,          gauges.second};
 }
 
 }  // namespace libactor::net

@@ -85,6 +85,10 @@ class node_impl final : public handle_context, public std::enable_shared_from_th
   bool decode_handle(reader& r, actor_ref& h) override;
 
   void log(const std::string& line);
+  /// A line about `p` (up, down, closed, refused): within p's own rate
+  /// limit, so that one peer whose connection flaps cannot flood the log.
+  /// Takes p.mu_.
+  void log_about(peer& p, const std::string& line);
   /// A frame from `p` that the authorization rules refuse: counted, and
   /// logged once per rule and peer within a rate limit (refusals.hpp).
   void refuse(const peer& p, std::string_view rule, const std::string& text);
@@ -100,6 +104,19 @@ class node_impl final : public handle_context, public std::enable_shared_from_th
   std::uint64_t peer_count() {
     std::lock_guard lock(peers_mu_);
     return peers_.size();
+  }
+  /// Actors watching peers (node::monitor_node) that have not stopped, and
+  /// asks waiting for peers' answers.
+  std::pair<std::uint64_t, std::uint64_t> watchers_and_requests() {
+    std::lock_guard lock(peers_mu_);
+    std::uint64_t watchers = 0, requests = 0;
+    for (auto& [name, p] : peers_) {
+      std::lock_guard plock(p->mu_);  // peers_mu_ before a peer's mutex
+      p->prune_watchers();
+      watchers += p->watchers_.size();
+      requests += p->requests_.size();
+    }
+    return {watchers, requests};
   }
   /// Records where `p` listens and asks its machine for a connection.
   void want_connection(const core::ref_ptr<peer>& p, const tcp::endpoint& ep);
@@ -136,6 +153,8 @@ class node_impl final : public handle_context, public std::enable_shared_from_th
   std::uint64_t export_local(actor* a, peer* spawner = nullptr, std::uint64_t spawner_inc = 0);
   /// Lets any peer that can address `a` stop it.
   void allow_remote_stop(actor* a);
+  /// `a` keeps running when the peer that spawned it goes down.
+  void detach(actor* a);
   actor_ref find_exported(std::uint64_t wire_id) { return exports_.find(wire_id); }
   /// Records that `p` watches `wire_id`; false (and `p` is sent `down`)
   /// when no actor is exported under it.

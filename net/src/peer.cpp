@@ -45,6 +45,7 @@ struct node_impl::effects {
     bool graceful = false;
     bool was_up = false;
     bool replaced = false;
+    std::uint64_t incarnation = 0;
   };
   struct up {
     std::shared_ptr<connection> conn;
@@ -164,6 +165,7 @@ void node_impl::stage(peer& p, const peer_machine::actions& acts, effects& fx) {
         }
         p.pending_msgs_ = 0;
         p.pending_inc_ = 0;
+        p.prune_watchers();
         u.watchers = p.watchers_;
         u.waiters.swap(p.waiters_);
         if (c) fx.flushes.push_back(c);
@@ -191,10 +193,12 @@ void node_impl::stage(peer& p, const peer_machine::actions& acts, effects& fx) {
         p.pending_msgs_ = 0;
         p.pending_inc_ = 0;
         p.primary_.reset();
+        p.prune_watchers();
         d.watchers = p.watchers_;
         d.why = a.text;
         d.graceful = a.graceful;
         d.replaced = a.replaced;
+        d.incarnation = a.incarnation;
         // connect() calls waiting for the peer's own connection: it is not
         // coming now.
         for (auto& w : p.waiters_) {
@@ -231,16 +235,23 @@ bool node_impl::finish(const core::ref_ptr<peer>& p, effects& fx, const std::str
                                     error{errc::node_down, reason.text()}));
     }
     for (auto& w : d.watchers) w.send(node_down_msg{p->name_, d.why});
+    if (!stopping_.load(std::memory_order_acquire) && d.incarnation != 0) {
+      // What that process spawned here goes with it (unless detached): its
+      // spawner can no longer use or stop it.
+      const exit_reason gone{exit_code::node_down,
+                             "node " + p->name_ + ", which spawned it, is down: " + d.why};
+      for (auto& a : exports_.spawned_by(p.get(), d.incarnation)) sys_.stop(a, gone);
+    }
     if (d.replaced) {
-      log("node " + p->name_ + " " + d.why);  // the promotion below needs no line of its own
+      log_about(*p, "node " + p->name_ + " " + d.why);  // the promotion needs no line of its own
       down_logged = true;
     } else if (!d.graceful && !stopping_.load(std::memory_order_acquire)) {
-      log(log_line.empty() ? "node " + p->name_ + " is down: " + d.why
-                           : log_line + "; node " + p->name_ + " is down");
+      log_about(*p, log_line.empty() ? "node " + p->name_ + " is down: " + d.why
+                                     : log_line + "; node " + p->name_ + " is down");
       down_logged = true;
     }
   }
-  if (!log_line.empty() && !down_logged) log(log_line);
+  if (!log_line.empty() && !down_logged) log_about(*p, log_line);
   // Closes after the teardown: a close re-enters the machine, which has
   // already moved on, so it changes nothing there.
   for (auto& [c, a] : fx.ends) {
@@ -258,7 +269,7 @@ bool node_impl::finish(const core::ref_ptr<peer>& p, effects& fx, const std::str
         first = !a.duplicate && p->stale_logged_ != inc;
         if (first) p->stale_logged_ = inc;
       }
-      if (first) log("refused a connection from node " + p->name_ + ": " + a.text);
+      if (first) log_about(*p, "refused a connection from node " + p->name_ + ": " + a.text);
     } else {
       c->close(a.text, false);
     }
@@ -270,8 +281,8 @@ bool node_impl::finish(const core::ref_ptr<peer>& p, effects& fx, const std::str
   const bool replacement = !fx.downs.empty() && fx.downs.back().replaced;
   for (auto& u : fx.ups) {
     if (!replacement && u.conn) {
-      log("node " + p->name_ + " is up: incarnation " + std::to_string(u.incarnation) + " at " +
-          u.conn->info_.host + ":" + std::to_string(u.conn->info_.port));
+      log_about(*p, "node " + p->name_ + " is up: incarnation " + std::to_string(u.incarnation) +
+                        " at " + u.conn->info_.host + ":" + std::to_string(u.conn->info_.port));
     }
     const exit_reason gone{exit_code::node_down, "node " + p->name_ + " restarted (incarnation " +
                                                      std::to_string(u.incarnation) +
@@ -309,11 +320,15 @@ bool node_impl::finish(const core::ref_ptr<peer>& p, effects& fx, const std::str
       remember_given_up(where);
       where = " at " + where;
     }
-    refuse(*p, "give_up",
-           "gave up on node " + p->name_ + where + ": it was never reached, and " + fx.gave_up +
-               " dials in a row failed (node_config::max_failed_dials); handles to its actors "
-               "fail until it connects here, node::connect reaches it, or a handle names it after "
-               "a minute");
+    if (auto line = refusals_.once(
+            p->name_, "give_up",
+            "gave up on node " + p->name_ + where + ": " + fx.gave_up +
+                " dials in a row failed (node_config::max_failed_dials); handles to its actors "
+                "fail until it connects here, node::connect reaches it, or a handle names it "
+                "after a minute (logged once per node)",
+            std::chrono::steady_clock::now(), false)) {
+      log(*line);
+    }
   }
   for (auto& [id, ep] : fx.dials) dial(p, ep, nullptr, id);
   for (auto& d : fx.redials) schedule_redial(p, d);
@@ -324,6 +339,22 @@ core::ref_ptr<peer> node_impl::find_peer(std::string_view name) {
   std::lock_guard lock(peers_mu_);
   auto it = peers_.find(std::string(name));
   return it == peers_.end() ? core::ref_ptr<peer>{} : it->second;
+}
+
+void node_impl::log_about(peer& p, const std::string& line) {
+  std::uint64_t held = 0;
+  {
+    std::lock_guard lock(p.mu_);
+    if (!p.log_budget_.take(std::chrono::steady_clock::now())) {
+      ++p.log_held_;
+      return;
+    }
+    held = std::exchange(p.log_held_, 0);
+  }
+  log(held == 0 ? line
+                : line + " (" + std::to_string(held) + " earlier lines about node " + p.name_ +
+                      " were not logged: at most " + std::to_string(int(peer::log_burst)) +
+                      " at once, then one every " + std::to_string(int(peer::log_every_s)) + " s)");
 }
 
 void node_impl::remember_given_up(const std::string& address) {
@@ -492,9 +523,10 @@ void node_impl::on_authenticated(const std::shared_ptr<connection>& c) {
     const std::string why = "node " + cfg_.name + " keeps state for " +
                             std::to_string(cfg_.max_peers) +
                             " nodes, all in use (node_config::max_peers)";
-    if (auto line = refusals_.record(name, "max_peers",
-                                     "refused a connection from node " + name + ": " + why,
-                                     std::chrono::steady_clock::now())) {
+    if (auto line = refusals_.once(
+            name, "max_peers",
+            "refused a connection from node " + name + ": " + why + " (logged once per node)",
+            std::chrono::steady_clock::now(), true)) {
       log(*line);
     }
     c->refuse(protocol_errc::too_many_peers, why);

@@ -19,6 +19,7 @@
 
 #include "libactor/detail/proxy.hpp"
 #include "peer_machine.hpp"
+#include "token_bucket.hpp"
 
 namespace libactor::net::detail {
 
@@ -56,7 +57,13 @@ class peer final : public core::flushable {
   struct request {
     actor_ref asker;
     std::uint64_t id;
+    /// When the ask times out (its asker stops waiting): the entry goes.
+    std::chrono::steady_clock::time_point expires = std::chrono::steady_clock::time_point::max();
   };
+  /// Drops the requests whose asks timed out (caller holds mu_).
+  void expire_requests(std::chrono::steady_clock::time_point now) {
+    std::erase_if(requests_, [now](const auto& kv) { return kv.second.expires <= now; });
+  }
 
   // Everything below is guarded by mu_.
   std::mutex mu_;
@@ -79,10 +86,22 @@ class peer final : public core::flushable {
   std::uint64_t next_key_ = 0;
   std::unordered_map<std::uint64_t, request> requests_;
   std::vector<actor_ref> watchers_;  // node monitors
-  std::vector<waiter> waiters_;      // connect() calls waiting for the peer's own connection
-  std::uint64_t stale_logged_ = 0;   // the last refused incarnation logged
-  bool mismatch_logged_ = false;     // "the address now hosts another node" logged
-  bool refused_logged_ = false;      // a refusal by the peer logged (until connected again)
+  // Lines logged about this peer (node_impl::log_about): a peer whose
+  // connection flaps cannot flood the log.
+  static constexpr double log_burst = 20;
+  static constexpr double log_every_s = 10;
+  token_bucket log_budget_{log_burst, 1.0 / log_every_s};
+  std::uint64_t log_held_ = 0;
+  /// Drops watchers that have stopped (caller holds mu_).
+  void prune_watchers() {
+    std::erase_if(watchers_, [](const actor_ref& w) {
+      return core::actor_access::stopped(core::actor_access::get(w));
+    });
+  }
+  std::vector<waiter> waiters_;     // connect() calls waiting for the peer's own connection
+  std::uint64_t stale_logged_ = 0;  // the last refused incarnation logged
+  bool mismatch_logged_ = false;    // "the address now hosts another node" logged
+  bool refused_logged_ = false;     // a refusal by the peer logged (until connected again)
 };
 
 }  // namespace libactor::net::detail

@@ -5,9 +5,18 @@ namespace libactor::net::detail {
 std::optional<std::string> refusals::record(std::string_view peer, std::string_view rule,
                                             const std::string& text,
                                             token_bucket::clock::time_point now) {
+  return once(
+      peer, rule,
+      "refused " + text + " from node " + std::string(peer) + " (logged once per rule and peer)",
+      now, true);
+}
+
+std::optional<std::string> refusals::once(std::string_view who, std::string_view rule,
+                                          std::string line, token_bucket::clock::time_point now,
+                                          bool counted) {
   std::lock_guard lock(mu_);
-  ++count_;
-  std::string key(peer);
+  if (counted) ++count_;
+  std::string key(who);
   key += '\0';
   key += rule;
   if (auto it = logged_.find(key); it != logged_.end()) {
@@ -24,8 +33,6 @@ std::optional<std::string> refusals::record(std::string_view peer, std::string_v
   }
   order_.push_front(key);
   logged_.emplace(std::move(key), order_.begin());
-  std::string line =
-      "refused " + text + " from node " + std::string(peer) + " (logged once per rule and peer)";
   if (held_back_ != 0) {
     line += "; " + std::to_string(held_back_) + " other refusals were not logged (rate limit)";
     held_back_ = 0;

@@ -34,6 +34,11 @@ class refusals {
   /// or nothing when this one stays unlogged.
   std::optional<std::string> record(std::string_view peer, std::string_view rule,
                                     const std::string& text, token_bucket::clock::time_point now);
+  /// The same limit for any line: `line` is returned (with the count of
+  /// lines held back, if any) the first time (`who`, `rule`) comes, within
+  /// the rate limit. `counted`: it also counts as a refusal.
+  std::optional<std::string> once(std::string_view who, std::string_view rule, std::string line,
+                                  token_bucket::clock::time_point now, bool counted);
   [[nodiscard]] std::uint64_t count() const;
 
  private:

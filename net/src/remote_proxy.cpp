@@ -254,8 +254,8 @@ send_status remote_proxy::enqueue(core::message* m) noexcept {
     }
     if (request) {
       core::actor_access::add_ref(sender);
-      peer_->requests_.emplace(
-          key, peer::request{actor_ref{core::ref_ptr<actor>(sender, false)}, m->request_id});
+      peer_->requests_.emplace(key, peer::request{actor_ref{core::ref_ptr<actor>(sender, false)},
+                                                  m->request_id, core::ask_deadline()});
     }
     const bool up = phase == peer_machine::phase::up;
     lock.unlock();

@@ -46,6 +46,15 @@ actor_ref node_impl::make_service() {
           }
           if (!f)
             return spawn_reply{{}, "no actor type \"" + q.type + "\" on node " + self->cfg_.name};
+          auto* from = dynamic_cast<remote_proxy*>(core::actor_access::get(me.current_sender()));
+          if (from != nullptr &&
+              self->exports_.spawned_count(from->peer_.get()) >= self->cfg_.max_spawned_per_peer) {
+            return spawn_reply{{},
+                               "node " + from->peer_->name_ + " already runs " +
+                                   std::to_string(self->cfg_.max_spawned_per_peer) +
+                                   " actors it spawned on node " + self->cfg_.name +
+                                   " (node_config::max_spawned_per_peer)"};
+          }
           try {
             reader arg{std::span<const std::byte>(reinterpret_cast<const std::byte*>(q.arg.data()),
                                                   q.arg.size()),
@@ -53,8 +62,7 @@ actor_ref node_impl::make_service() {
             auto r = f(self->sys_, arg);
             if (!r) return spawn_reply{{}, r.err().to_string()};
             // The peer that asked may stop what it spawned (and only it).
-            if (auto* from =
-                    dynamic_cast<remote_proxy*>(core::actor_access::get(me.current_sender()))) {
+            if (from != nullptr) {
               if (auto* a = core::actor_access::get(*r);
                   a != nullptr && !core::actor_access::is_proxy(a)) {
                 self->export_local(a, from->peer_.get(), from->incarnation_);
@@ -86,6 +94,11 @@ std::uint64_t node_impl::export_local(actor* a, peer* spawner, std::uint64_t spa
 
 void node_impl::allow_remote_stop(actor* a) {
   const auto e = exports_.allow_stop(a);
+  if (e.fresh && service_) service_.send(export_notice{actor_ref{core::ref_ptr<actor>(a)}});
+}
+
+void node_impl::detach(actor* a) {
+  const auto e = exports_.detach(a);
   if (e.fresh && service_) service_.send(export_notice{actor_ref{core::ref_ptr<actor>(a)}});
 }
 

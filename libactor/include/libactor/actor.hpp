@@ -49,6 +49,10 @@ LIBACTOR_EXPORT bool link_on_behalf(actor* local, actor* remote, std::size_t max
 /// A message sent through an empty handle: counted as a dead letter in the
 /// sending actor's system (if any), a request answered with an error.
 LIBACTOR_EXPORT send_status send_to_empty(message* m) noexcept;
+/// Enqueues request `m` at `to` for an ask that times out at `deadline`
+/// (what ask_deadline(), proxy.hpp, returns meanwhile).
+LIBACTOR_EXPORT send_status
+enqueue_request(actor* to, message* m, std::chrono::steady_clock::time_point deadline) noexcept;
 LIBACTOR_EXPORT void unlink_on_behalf(actor* local, actor* remote) noexcept;
 /// The actor whose handler runs on this thread, or null.
 LIBACTOR_EXPORT actor* current_actor() noexcept;
@@ -725,6 +729,10 @@ struct actor_access {
   [[nodiscard]] static std::uint32_t use_count(const actor* a) noexcept { return a->use_count(); }
   /// True for runtime objects without a mailbox (reply sinks, network proxies).
   [[nodiscard]] static bool is_proxy(const actor* a) noexcept { return a->proxy_; }
+  /// True once a local actor stopped (false for proxies: ask them).
+  [[nodiscard]] static bool stopped(const actor* a) noexcept {
+    return !a->proxy_ && a->mailbox_.closed();
+  }
   [[nodiscard]] static actor* get(const actor_ref& h) noexcept { return h.get(); }
   /// A handle adopting one reference the caller owns.
   [[nodiscard]] static actor_ref adopt(actor* a) noexcept {

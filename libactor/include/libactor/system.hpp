@@ -248,7 +248,7 @@ reply<R> actor_ref::ask(T&& msg, duration timeout) const {
   if (!p_) {
     detail::send_to_empty(m);
   } else {
-    detail::actor_access::enqueue(p_.get(), m);
+    detail::enqueue_request(p_.get(), m, deadline);
   }
   return reply<R>(std::move(sink), deadline);
 }

@@ -243,6 +243,7 @@ void worker_pool::release_driver() noexcept {
 
 void worker_pool::sleep(worker& w) noexcept {
   pool::flush_thread_cache();
+  pool::trim_if_due();  // a burst's memory goes back while the system is idle
   idle_.add_sleeper(w.index, w.searching);
   w.searching = false;
   // After add_sleeper: install_driver stores driver_ and then notifies with

@@ -153,6 +153,13 @@ class mailbox {
     return first;
   }
 
+  /// Any thread: the actor stopped (its mailbox was closed). A hint that
+  /// only goes from false to true.
+  [[nodiscard]] bool closed() const noexcept {
+    // relaxed: a hint; nothing is read through it.
+    return head_.load(std::memory_order_relaxed) == closed_tag;
+  }
+
   /// Consumer: the messages put aside by the last activation (oldest first).
   [[nodiscard]] message* take_stash() noexcept {
     message* s = stash_;

@@ -26,10 +26,14 @@
 ///
 /// ## Progress and memory
 /// allocate/deallocate are lock-free; the owner's fast paths are wait-free.
-/// A heap that must grow calls aligned_alloc (no lock of ours). Memory is
-/// retained at its high-water mark until the process exits; a heap whose
-/// thread ends is parked and adopted by the next new thread. Payloads larger
-/// than the largest class use operator new.
+/// A heap that must grow calls aligned_alloc (no lock of ours). Memory goes
+/// back to the system by trim(), which the owner runs on a cold path (a
+/// worker about to park calls trim_if_due()): the chunks whose blocks are
+/// all in the owner's free lists are freed, down to `retain_bytes` per heap.
+/// A chunk with one block still in use (or on its way back from another
+/// thread) stays. A heap whose thread ends is parked with its memory and
+/// adopted by the next new thread. Payloads larger than the largest class
+/// use operator new.
 ///
 /// ## Threads
 /// Any thread may call any function here.
@@ -62,5 +66,18 @@ LIBACTOR_EXPORT void* allocate(int sc);
 LIBACTOR_EXPORT void deallocate(void* block, int sc) noexcept;
 /// Pushes this thread's pending remote frees to their home heaps.
 LIBACTOR_EXPORT void flush_thread_cache() noexcept;
+
+/// Bytes a heap keeps carved when trim_if_due() runs: a burst that grew it
+/// past this gives the rest back once its blocks are free.
+inline constexpr std::size_t retain_bytes = std::size_t{16} << 20;
+/// Frees this thread's chunks whose blocks are all free, until the heap
+/// holds at most `keep` bytes of chunks. Returns the bytes freed. O(free
+/// blocks); owner thread only.
+LIBACTOR_EXPORT std::size_t trim(std::size_t keep) noexcept;
+/// trim(retain_bytes), at most once a second per thread, and only when the
+/// heap holds more than retain_bytes.
+LIBACTOR_EXPORT void trim_if_due() noexcept;
+/// Bytes of chunks this thread's heap holds (carved, in use or free).
+LIBACTOR_EXPORT std::size_t heap_bytes() noexcept;
 
 }  // namespace libactor::detail::pool

@@ -5,6 +5,7 @@
 /// overrides) and a hook that runs deferred work when the current handler
 /// returns. The network layer builds its remote handles on these. @internal
 
+#include <chrono>
 #include <string>
 #include <string_view>
 
@@ -36,6 +37,12 @@ LIBACTOR_EXPORT void flush_local_batch() noexcept;
 /// flushes the previous one first. Returns false, and does nothing, when no
 /// handler runs on this thread; the caller then flushes itself.
 LIBACTOR_EXPORT bool flush_after_handler(flushable* f) noexcept;
+
+/// While an ask hands its request to the receiver's `enqueue` (on this
+/// thread): when the ask times out. A proxy that keeps state per request
+/// (the network layer's request keys) drops it then. Otherwise, and for a
+/// request that is not an ask's (a forwarded one), the time_point's max().
+LIBACTOR_EXPORT std::chrono::steady_clock::time_point ask_deadline() noexcept;
 
 /// Links `local` (an actor of this process) and `remote` (a proxy) on behalf
 /// of the actor `remote` stands for, which linked `local` where it lives:

@@ -113,6 +113,12 @@ struct node_config {
   /// the limit is refused: the peer's actor receives an exit signal that
   /// says so, and a line is logged. Local links are not limited.
   std::size_t max_links_per_actor = 10'000;
+  /// Actors one peer node may have spawned here (node::spawn_remote) that
+  /// still run. A spawn over it is refused with an error that says so.
+  /// Actors a peer spawned stop when that peer's process goes down (its
+  /// connection is lost for good, it leaves, or a new incarnation replaces
+  /// it), unless node::detach was called for them here.
+  std::size_t max_spawned_per_peer = 10'000;
   /// Distinct actor ids that were never exported here (or no longer are),
   /// that one connection may address in a burst (messages, stop requests,
   /// watches, links); then 64 more per second. A connection over it is
@@ -188,6 +194,13 @@ struct node_stats {
   /// Inbound connections closed before their handshake: over
   /// node_config::max_unauthenticated or max_unauthenticated_per_address.
   std::uint64_t connections_refused = 0;
+  /// Node monitors (node::monitor_node) whose watcher still runs; those of
+  /// stopped watchers are dropped.
+  std::uint64_t node_monitors = 0;
+  /// Asks sent to peers' actors that wait for an answer. An ask's entry
+  /// goes when it is answered, when its node goes down, or at the first
+  /// heartbeat tick after its timeout.
+  std::uint64_t pending_requests = 0;
 };
 
 /// Delivered to actors watching a node (node::monitor_node) when it becomes
@@ -408,6 +421,12 @@ class LIBACTOR_NET_EXPORT node {
   /// signal saying why). Throws std::invalid_argument for a handle that is
   /// not to an actor of this node's system.
   void allow_remote_stop(const actor_ref& local);
+  /// An actor a peer spawned here (node::spawn_remote) keeps running when
+  /// that peer goes down; by default it stops then (it no longer counts
+  /// against the peer's node_config::max_spawned_per_peer either way until
+  /// it stops). Throws std::invalid_argument for a handle that is not to an
+  /// actor of this node's system.
+  void detach(const actor_ref& local);
 
   /// `watcher` receives node_down_msg whenever `peer` becomes unreachable
   /// and node_up_msg whenever a connection to it is established, until
