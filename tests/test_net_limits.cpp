@@ -761,10 +761,10 @@ TEST_CASE("an exit signal whose reason this node cannot read still fires the lin
   SECTION("an unknown code, as from newer code") {
     code = 9;
   }
+  test::recorder<std::string> downs;  // before the node and its system
+  test::recorder<int> linked;
   auto c = test::node_config("a", secret);
   handle_target t(c);
-  test::recorder<std::string> downs;
-  test::recorder<int> linked;
   auto victim = t.sys.spawn([&](actor& self) -> behavior {
     return {[&](const limits_app::handle_box& b) {
       self.link(b.ref);
@@ -824,6 +824,7 @@ TEST_CASE("failed handshakes are logged once per address, not once per connectio
 }
 
 TEST_CASE("node monitors of watchers that stopped are dropped", "[net][limits]") {
+  test::recorder<std::string> downs;  // before the nodes: their watchers push to it
   two_nodes n({}, {});
   // 500 short-lived watchers: each monitors node b, then stops.
   for (int i = 0; i < 500; ++i) {
@@ -835,7 +836,6 @@ TEST_CASE("node monitors of watchers that stopped are dropped", "[net][limits]")
   }
   REQUIRE(test::eventually([&] { return n.a->stats().node_monitors == 0; }));
   // One that keeps running.
-  test::recorder<std::string> downs;
   auto keeper = n.sys_a.spawn([&](actor& self) -> behavior {
     n.a->monitor_node("b", self.self());
     return {[&](const net::node_down_msg& d) { downs.push(d.node); }};
@@ -890,7 +890,10 @@ TEST_CASE(
     "actors a peer spawned stop when it goes down unless detached; a peer may have at most "
     "max_spawned_per_peer of them running",
     "[net][limits]") {
+  // Declared before the systems: their actors push to them until the
+  // systems stop.
   test::recorder<actor_ref> spawned;
+  test::recorder<std::string> downs;
   limits_app::spawned_here = &spawned;
   actor_system sys_a{system_config{.workers = 2}};
   actor_system sys_b{system_config{.workers = 2}};
@@ -910,7 +913,6 @@ TEST_CASE(
   REQUIRE_FALSE(fifth);
   CHECK(fifth.err().text.find("max_spawned_per_peer") != std::string::npos);
   // One stops: room for another.
-  test::recorder<std::string> downs;
   auto watcher = sys_b.spawn([&](actor& self) -> behavior {
     for (auto& h : spawned.items()) self.monitor(h);
     return {[&](const down_msg& d) { downs.push(d.reason.to_string()); }};
