@@ -17,11 +17,16 @@
 #include <arpa/inet.h>
 #include <malloc.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <future>
 #include <map>
@@ -990,4 +995,219 @@ TEST_CASE("a connection that sends nothing costs its state and no read buffer", 
   // The handshake frame limit alone is 4 KiB: a read buffer would show.
   CHECK(per < 4096);
   for (int fd : fds) ::close(fd);
+}
+
+// --- found by a second adversarial review ----------------------------------------
+
+namespace limits_app {
+/// One byte on the wire when empty, 8 KiB in the message block.
+struct fat {
+  std::optional<std::array<std::uint8_t, 8192>> x;
+};
+LIBACTOR_WIRE_TYPE(fat, "test.limits.fat", x)
+
+struct text {
+  std::string s;
+};
+LIBACTOR_WIRE_TYPE(text, "test.limits.text", s)
+
+/// Keeps a handle as a member: released with the object (at its last
+/// reference), not when it stops.
+struct keeper : actor {
+  actor_ref held;
+  net::node* n;
+  keeper(actor_ref h, net::node* nn) : held(std::move(h)), n(nn) {}
+  behavior make_behavior() override {
+    n->monitor_node("b", self());
+    return {[](int) {}};
+  }
+};
+
+/// Asks `held` once, with a short timeout, and is the asker of record.
+struct asker : actor {
+  actor_ref held;
+  explicit asker(actor_ref h) : held(std::move(h)) {}
+  behavior make_behavior() override {
+    return {[this](int) -> task<int> {
+      (void)co_await ask<std::int64_t>(held, std::int64_t{1}, 400ms);
+      co_return 0;
+    }};
+  }
+};
+}  // namespace limits_app
+
+namespace {
+
+/// n.stats() from another thread; nothing when it does not return within
+/// 10 s (a node mutex held for ever). The process cannot shut down then,
+/// so the caller ends it.
+std::optional<net::node_stats> stats_within(net::node& n) {
+  auto done = std::make_shared<std::promise<net::node_stats>>();
+  auto f = done->get_future();
+  std::thread([&n, done] { done->set_value(n.stats()); }).detach();
+  if (f.wait_for(10s) == std::future_status::ready) return f.get();
+  return std::nullopt;
+}
+
+void require_no_deadlock(const std::optional<net::node_stats>& s, const char* what) {
+  if (s) return;
+  std::fprintf(stderr, "deadlock: %s\n", what);
+  std::fflush(stderr);
+  std::_Exit(3);  // the node cannot be destroyed: end the test binary, a failure
+}
+
+/// Sends all of `b` unless the socket stays unwritable for 2 s.
+bool send_some(int fd, const std::vector<std::byte>& b) {
+  std::size_t off = 0;
+  while (off < b.size()) {
+    pollfd p{fd, POLLOUT, 0};
+    if (::poll(&p, 1, 2000) != 1) return false;
+    const auto n = ::send(fd, b.data() + off, b.size() - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n <= 0) {
+      if (errno == EAGAIN || errno == EINTR) continue;
+      return false;
+    }
+    off += static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+}  // namespace
+
+TEST_CASE("a stopped watcher whose last reference the node drops may hold a proxy of that peer",
+          "[net][limits]") {
+  test::recorder<int> downs;
+  actor_system sys_a{system_config{.workers = 2}};
+  actor_system sys_b{system_config{.workers = 2}};
+  std::optional<net::node> a(std::in_place, sys_a, test::node_config("a", secret));
+  std::optional<net::node> b(std::in_place, sys_b, test::node_config("b", secret));
+  REQUIRE(a->connect("127.0.0.1", b->port(), 10s));
+  auto server = sys_b.spawn([](actor&) -> behavior { return {[](int) {}}; });
+  REQUIRE(sys_b.register_name("server", server));
+  auto remote = a->lookup("b", "server", 10s);
+  REQUIRE(remote);
+  auto k = sys_a.spawn<limits_app::keeper>(*remote, &*a);
+  *remote = actor_ref{};
+  REQUIRE(test::eventually([&] { return a->stats().node_monitors == 1; }));
+  auto mon = sys_a.spawn([&](actor& self) -> behavior {
+    self.monitor(k);
+    return {[&](const down_msg&) { downs.push(1); }};
+  });
+  sys_a.stop(k, exit_reason::normal());
+  REQUIRE(downs.wait_for_size(1));
+  k = actor_ref{};
+  mon = actor_ref{};
+  // The node's watcher entry may now hold the keeper's last reference, and
+  // the keeper a proxy of b: dropping it must not happen under b's mutex.
+  REQUIRE(test::eventually([&] {
+    auto s = stats_within(*a);
+    require_no_deadlock(s, "node::stats() while dropping a stopped watcher");
+    return s->node_monitors == 0;
+  }));
+}
+
+TEST_CASE("an expired ask whose asker stopped is dropped without holding the peer's mutex",
+          "[net][limits]") {
+  test::recorder<int> downs;
+  auto c = test::node_config("a", secret);
+  handle_target t(c);
+  auto silent = t.send_handle("mallory", 0, wire_bit | 21, 4242);
+  auto x = t.sys.spawn<limits_app::asker>(std::move(silent));
+  CHECK(x.send(1) == send_status::ok);
+  REQUIRE(test::eventually([&] { return t.node->stats().pending_requests == 1; }));
+  auto mon = t.sys.spawn([&](actor& self) -> behavior {
+    self.monitor(x);
+    return {[&](const down_msg&) { downs.push(1); }};
+  });
+  t.sys.stop(x, exit_reason::normal());
+  REQUIRE(downs.wait_for_size(1));
+  x = actor_ref{};
+  mon = actor_ref{};
+  // At the first tick after the ask's 400 ms, its entry (the asker's last
+  // reference, which holds a proxy of mallory) goes.
+  REQUIRE(test::eventually([&] {
+    auto s = stats_within(*t.node);
+    require_no_deadlock(s, "the heartbeat tick while expiring a request");
+    return s->pending_requests == 0;
+  }));
+}
+
+TEST_CASE("inbound accounting charges the message block, not only the encoding", "[net][limits]") {
+  std::promise<void> release;
+  auto released = release.get_future().share();
+  std::atomic<std::uint64_t> handled{0};
+  auto cb = test::node_config("b", secret);
+  cb.max_inbound_bytes = 1 << 20;
+  actor_system sys_a{system_config{.workers = 2}};
+  actor_system sys_b{system_config{.workers = 2}};
+  std::optional<net::node> a(std::in_place, sys_a, test::node_config("a", secret));
+  std::optional<net::node> b(std::in_place, sys_b, cb);
+  REQUIRE(a->connect("127.0.0.1", b->port(), 10s));
+  bool was_released = false;
+  struct on_exit {
+    std::function<void()> f;
+    ~on_exit() { f(); }
+  } unblock{[&] {
+    if (!std::exchange(was_released, true)) release.set_value();
+  }};
+  auto slow = sys_b.spawn([&](actor&) -> behavior {
+    return {[&](const limits_app::fat&) {
+      if (handled.fetch_add(1) == 0) released.wait();
+    }};
+  });
+  REQUIRE(sys_b.register_name("slow", slow));
+  auto remote = *a->lookup("b", "slow", 10s);
+  constexpr std::uint64_t n = 8000;  // 1 byte each on the wire, 8 KiB each held
+  for (std::uint64_t i = 0; i < n; ++i) {
+    REQUIRE(net::send(remote, limits_app::fat{}) == send_status::ok);
+  }
+  REQUIRE(
+      test::eventually([&] { return b->stats().read_pauses >= 1 || b->stats().messages_in >= n; }));
+  const auto in = b->stats().messages_in;
+  INFO("messages in: " << in << ", " << in * sizeof(limits_app::fat) << " bytes in blocks");
+  CHECK(in * sizeof(limits_app::fat) <= 2u * (1u << 20));
+  unblock.f();
+  REQUIRE(test::eventually([&] { return handled.load() == n; }, 60s));
+  a.reset();
+  b.reset();
+}
+
+TEST_CASE("a peer that goes away while its connection is not read is declared down",
+          "[net][limits]") {
+  std::promise<void> release;
+  auto released = release.get_future().share();
+  std::atomic<std::uint64_t> handled{0};
+  auto c = test::node_config("b", secret);
+  c.protect_frames = false;
+  c.max_inbound_bytes = 1 << 20;
+  actor_system sys{system_config{.workers = 2}};
+  std::optional<net::node> b(std::in_place, sys, c);
+  bool was_released = false;
+  struct on_exit {
+    std::function<void()> f;
+    ~on_exit() { f(); }
+  } unblock{[&] {
+    if (!std::exchange(was_released, true)) release.set_value();
+  }};
+  auto slow = sys.spawn([&](actor&) -> behavior {
+    return {[&](const limits_app::text&) {
+      if (handled.fetch_add(1) == 0) released.wait();
+    }};
+  });
+  const std::uint64_t slow_id = test::wire_id(*b, slow);
+  const std::string kb(1000, 'x');
+  std::vector<std::byte> burst;
+  for (int i = 0; i < 1000; ++i) {
+    auto f = test::message_frame(0, slow_id, 0, 0, net::wire_id_v<limits_app::text>,
+                                 test::encoded(limits_app::text{kb}));
+    burst.insert(burst.end(), f.begin(), f.end());
+  }
+  const int fd = test::raw_peer(b->port(), "mallory", 100, secret);
+  (void)send_some(fd, burst);
+  REQUIRE(test::eventually([&] { return b->stats().read_pauses >= 1; }));
+  ::close(fd);  // gone, with b's heartbeats unread (a reset)
+  REQUIRE(test::eventually([&] { return b->stats().node_downs == 1; }, 20s));
+  CHECK(b->stats().peers_up == 0);
+  unblock.f();
+  b.reset();
 }

@@ -3,6 +3,8 @@
 
 #include "connection.hpp"
 
+#include <poll.h>
+
 #include <algorithm>
 #include <cstring>
 
@@ -446,16 +448,24 @@ void connection::tick() {
     if (ec || self->closed_ || self->close_if_stalled()) return;
     const auto& cfg = self->node_.cfg_;
     if (self->read_paused_) {
-      // Not reading (inbound flow control): silence proves nothing. A
+      // Not reading (inbound flow control): silence proves nothing, but a
+      // peer that closed or reset the connection is gone all the same. A
       // resume lost to an allocation failure is retried here.
+      pollfd pf{self->sock_.native_handle(), POLLRDHUP, 0};
+      if (::poll(&pf, 1, 0) == 1 && (pf.revents & (POLLRDHUP | POLLERR | POLLHUP)) != 0) {
+        self->close("the peer closed the connection (while this node was not reading it)", false);
+        return;
+      }
       self->last_recv_ = steady_clock::now();
       if (!self->account_->over() && !self->account_->pause()) self->resume_reading();
     }
     if (self->peer_ && self->is_promoted()) {
       // Asks through this peer that timed out: their keys go (an answer
-      // that comes later finds none, and is dropped as late).
+      // that comes later finds none, and is dropped as late). Released
+      // after the lock: an asker's last reference may need it.
+      std::vector<peer::request> expired;
       std::lock_guard lock(self->peer_->mu_);
-      self->peer_->expire_requests(steady_clock::now());
+      self->peer_->expire_requests(steady_clock::now(), expired);
     }
     const auto v =
         check_liveness(steady_clock::now(), self->started_, self->last_recv_, self->is_promoted(),

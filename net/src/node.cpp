@@ -547,9 +547,10 @@ void node::allow_remote_stop(const actor_ref& local) {
 void node::monitor_node(std::string_view peer, const actor_ref& watcher) {
   auto p = impl_->get_peer(std::string(peer));
   bool down = false;
+  std::vector<actor_ref> stopped;  // released after the lock (a last reference may need it)
   {
     std::lock_guard lock(p->mu_);
-    p->prune_watchers();
+    p->prune_watchers(stopped);
     p->watchers_.push_back(watcher);
     down = p->machine_.current() == detail::peer_machine::phase::down;
   }

@@ -108,11 +108,12 @@ class node_impl final : public handle_context, public std::enable_shared_from_th
   /// Actors watching peers (node::monitor_node) that have not stopped, and
   /// asks waiting for peers' answers.
   std::pair<std::uint64_t, std::uint64_t> watchers_and_requests() {
+    std::vector<actor_ref> stopped;  // released after both locks
     std::lock_guard lock(peers_mu_);
     std::uint64_t watchers = 0, requests = 0;
     for (auto& [name, p] : peers_) {
       std::lock_guard plock(p->mu_);  // peers_mu_ before a peer's mutex
-      p->prune_watchers();
+      p->prune_watchers(stopped);
       watchers += p->watchers_.size();
       requests += p->requests_.size();
     }

@@ -64,7 +64,8 @@ struct node_impl::effects {
   std::vector<duration> redials;
   std::vector<std::pair<waiter, std::string>> resolved;
   std::vector<std::pair<waiter, std::string>> failed_waiters;
-  std::string gave_up;  // failed dials, when the machine gave the peer up
+  std::string gave_up;                      // failed dials, when the machine gave the peer up
+  std::vector<actor_ref> stopped_watchers;  // dropped under the lock, released after it
 };
 
 std::shared_ptr<connection> node_impl::find_conn(conn_id id) {
@@ -165,7 +166,7 @@ void node_impl::stage(peer& p, const peer_machine::actions& acts, effects& fx) {
         }
         p.pending_msgs_ = 0;
         p.pending_inc_ = 0;
-        p.prune_watchers();
+        p.prune_watchers(fx.stopped_watchers);
         u.watchers = p.watchers_;
         u.waiters.swap(p.waiters_);
         if (c) fx.flushes.push_back(c);
@@ -193,7 +194,7 @@ void node_impl::stage(peer& p, const peer_machine::actions& acts, effects& fx) {
         p.pending_msgs_ = 0;
         p.pending_inc_ = 0;
         p.primary_.reset();
-        p.prune_watchers();
+        p.prune_watchers(fx.stopped_watchers);
         d.watchers = p.watchers_;
         d.why = a.text;
         d.graceful = a.graceful;

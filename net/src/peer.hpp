@@ -60,9 +60,18 @@ class peer final : public core::flushable {
     /// When the ask times out (its asker stops waiting): the entry goes.
     std::chrono::steady_clock::time_point expires = std::chrono::steady_clock::time_point::max();
   };
-  /// Drops the requests whose asks timed out (caller holds mu_).
-  void expire_requests(std::chrono::steady_clock::time_point now) {
-    std::erase_if(requests_, [now](const auto& kv) { return kv.second.expires <= now; });
+  /// Moves the requests whose asks timed out into `out` (caller holds mu_;
+  /// `out` must be released after mu_: an asker's last reference may run
+  /// code that takes it).
+  void expire_requests(std::chrono::steady_clock::time_point now, std::vector<request>& out) {
+    for (auto it = requests_.begin(); it != requests_.end();) {
+      if (it->second.expires <= now) {
+        out.push_back(std::move(it->second));
+        it = requests_.erase(it);
+      } else {
+        ++it;
+      }
+    }
   }
 
   // Everything below is guarded by mu_.
@@ -92,11 +101,17 @@ class peer final : public core::flushable {
   static constexpr double log_every_s = 10;
   token_bucket log_budget_{log_burst, 1.0 / log_every_s};
   std::uint64_t log_held_ = 0;
-  /// Drops watchers that have stopped (caller holds mu_).
-  void prune_watchers() {
-    std::erase_if(watchers_, [](const actor_ref& w) {
-      return core::actor_access::stopped(core::actor_access::get(w));
-    });
+  /// Moves the watchers that have stopped into `out` (caller holds mu_;
+  /// `out` must be released after mu_, as for expire_requests).
+  void prune_watchers(std::vector<actor_ref>& out) {
+    for (auto it = watchers_.begin(); it != watchers_.end();) {
+      if (core::actor_access::stopped(core::actor_access::get(*it))) {
+        out.push_back(std::move(*it));
+        it = watchers_.erase(it);
+      } else {
+        ++it;
+      }
+    }
   }
   std::vector<waiter> waiters_;     // connect() calls waiting for the peer's own connection
   std::uint64_t stale_logged_ = 0;  // the last refused incarnation logged

@@ -311,10 +311,10 @@ bool session::on_message(std::span<const std::byte> payload) {
   }
   core::message* m = nullptr;
   try {
-    // Charged to the connection until handled: a block header and what the
-    // payload decodes into, about its encoded size.
+    // Charged to the connection until handled: the encoded size, what the
+    // value holds in containers, and its block (make_accounted_message).
     m = codec->decode(r, kind, from, request, conn_.account_,
-                      static_cast<std::uint32_t>(payload.size() + sizeof(core::message)));
+                      static_cast<std::uint32_t>(payload.size()));
     // (takes over `from`, also when it throws)
   } catch (const std::exception& e) {
     return fail(protocol_errc::malformed_payload, std::string("decoding failed: ") + e.what());

@@ -27,6 +27,7 @@
 /// charge(), over() and pause(): the connection's reader. release(): any
 /// thread.
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 
@@ -115,8 +116,12 @@ libactor::detail::message* make_accounted_message(libactor::detail::msg_kind kin
                                                   T&& value) {
   using am = accounted_message<std::remove_cvref_t<T>>;
   am* m = libactor::detail::construct_message<am>(kind, sender, request_id, std::forward<T>(value));
+  // The block itself counts: a payload with large inline storage is small
+  // on the wire and large here.
+  const std::uint64_t total = std::uint64_t{bytes} + sizeof(am);
   m->account = account;
-  m->bytes = bytes;
+  m->bytes = static_cast<std::uint32_t>(std::min<std::uint64_t>(total, 0xffffffffu));
+  bytes = m->bytes;
   account->charge(bytes);
   return m;
 }
