@@ -256,7 +256,7 @@ void connection::resume_reading() {
   // The peer's frames waited in the kernel while this node did not read:
   // its silence was this node's doing.
   last_recv_ = steady_clock::now();
-  read();
+  on_read(0);  // the frames left in the buffer first, then the socket
 }
 
 void connection::append_control(std::span<const std::byte> frame) {
@@ -433,6 +433,10 @@ bool connection::dispatch(std::vector<std::byte>& buf, std::size_t& len) {
     if (!session_.on_frame((*f)->kind, (*f)->payload)) return false;
     pos += (*f)->size;
     if (stalled_unlocked() && close_if_stalled()) return false;
+    // Over the inbound bound: the frames after this one wait in the buffer
+    // (read_on pauses; resume_reading dispatches them first), so what one
+    // read brought in cannot take the charge far past the bound.
+    if (account_ != nullptr && account_->over()) break;
   }
   if (closed_) return false;
   if (pos > 0) {
