@@ -1211,3 +1211,64 @@ TEST_CASE("a peer that goes away while its connection is not read is declared do
   unblock.f();
   b.reset();
 }
+
+namespace limits_app {
+inline std::atomic<int> orphans_live{0};
+inline std::atomic<int> orphans_made{0};
+inline std::atomic<bool> orphan_first{true};
+inline std::atomic<bool> orphan_entered{false};
+inline std::shared_future<void> orphan_gate;
+/// The first one blocks in its constructor until the test opens the gate:
+/// the spawn requests behind it wait in the service's mailbox.
+struct orphan : actor {
+  orphan() {
+    if (orphan_first.exchange(false)) {
+      orphan_entered = true;
+      orphan_gate.wait();
+    }
+  }
+  behavior make_behavior() override {
+    orphans_made.fetch_add(1);
+    orphans_live.fetch_add(1);
+    return {[](int) {}};
+  }
+  void on_exit(const exit_reason&) override { orphans_live.fetch_sub(1); }
+};
+}  // namespace limits_app
+
+TEST_CASE("spawns still queued when their spawner goes down are stopped, not left running",
+          "[net][limits]") {
+  std::promise<void> open;
+  limits_app::orphan_gate = open.get_future().share();
+  bool opened = false;
+  struct on_exit {
+    std::function<void()> f;
+    ~on_exit() { f(); }
+  } unblock{[&] {
+    if (!std::exchange(opened, true)) open.set_value();
+  }};
+  auto c = test::node_config("b", secret);
+  c.protect_frames = false;
+  c.heartbeat_timeout = 60s;
+  actor_system sys{system_config{.workers = 2}};
+  std::optional<net::node> b(std::in_place, sys, c);
+  b->register_actor_type<limits_app::orphan>("orphan");
+  const int fd = test::raw_peer(b->port(), "mallory", 4242, secret);
+  constexpr int n = 20;
+  std::vector<std::byte> frames;
+  for (int i = 0; i < n; ++i) {
+    auto f = test::message_frame(0, 0, 0, static_cast<std::uint64_t>(100 + i),
+                                 net::wire_id_v<net::spawn_request>,
+                                 test::encoded(net::spawn_request{"orphan", {}}));
+    frames.insert(frames.end(), f.begin(), f.end());
+  }
+  test::write_all(fd, frames);
+  REQUIRE(test::eventually([&] { return limits_app::orphan_entered.load(); }));
+  ::close(fd);  // the spawner (incarnation 4242) goes down
+  REQUIRE(test::eventually([&] { return b->stats().node_downs >= 1; }));
+  unblock.f();
+  // All 20 are made once the gate opens, and each stops at once.
+  REQUIRE(test::eventually([&] { return limits_app::orphans_made.load() == n; }));
+  CHECK(test::eventually([&] { return limits_app::orphans_live.load() == 0; }, 10s));
+  b.reset();
+}

@@ -2,6 +2,7 @@
 
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "peer.hpp"
@@ -45,6 +46,11 @@ export_table::added export_table::add(actor* a, peer* spawner, std::uint64_t spa
   std::lock_guard lock(mu_);
   bool fresh = false;
   auto it = add_locked(a, fresh);
+  if (spawner != nullptr &&
+      std::find(gone_.begin(), gone_.end(),
+                std::pair<const peer*, std::uint64_t>{spawner, spawner_inc}) != gone_.end()) {
+    return {it->first, fresh, true};
+  }
   if (spawner != nullptr && !it->second.spawner) {
     it->second.spawner = libactor::detail::ref_ptr<peer>(spawner);
     it->second.spawner_inc = spawner_inc;
@@ -61,9 +67,11 @@ export_table::added export_table::detach(actor* a) {
   return {it->first, fresh};
 }
 
-std::vector<actor_ref> export_table::spawned_by(const peer* p, std::uint64_t inc) {
+std::vector<actor_ref> export_table::spawner_gone(const peer* p, std::uint64_t inc) {
   std::vector<actor_ref> out;
   std::lock_guard lock(mu_);
+  gone_.emplace_back(p, inc);
+  if (gone_.size() > max_gone_spawners) gone_.pop_front();
   if (spawned_.find(p) == spawned_.end()) return out;
   for (auto& [id, e] : entries_) {
     if (e.spawner.get() == p && e.spawner_inc == inc && !e.detached) out.push_back(e.ref);
@@ -157,6 +165,7 @@ void export_table::clear() {
     retired_.clear();
     retired_order_.clear();
     spawned_.clear();
+    gone_.clear();
   }
   // Released outside the lock: an actor's last reference may run code
   // that exports (its destructor sends).

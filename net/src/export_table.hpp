@@ -34,6 +34,9 @@ class export_table {
   struct added {
     std::uint64_t wire_id;
     bool fresh;  ///< Not exported before (the service must monitor it).
+    /// The spawner given to add() had already gone down (spawner_gone()):
+    /// the actor was not recorded as its, and must stop.
+    bool spawner_gone = false;
   };
   /// Exports `a` (idempotent) and returns its wire id. `spawner` (of
   /// incarnation `spawner_inc`): the peer that spawned it, which may then
@@ -43,9 +46,11 @@ class export_table {
   added allow_stop(actor* a);
   /// `a` keeps running when the peer that spawned it goes down.
   added detach(actor* a);
-  /// The actors incarnation `inc` of `p` spawned that are not detached:
-  /// they stop with it.
-  std::vector<actor_ref> spawned_by(const peer* p, std::uint64_t inc);
+  /// Incarnation `inc` of `p` went down: returns the actors it spawned that
+  /// are not detached (they stop with it), and remembers it, so that a
+  /// spawn of its still in progress is refused by add() (spawner_gone).
+  std::vector<actor_ref> spawner_gone(const peer* p, std::uint64_t inc);
+  static constexpr std::size_t max_gone_spawners = 4096;
   /// Actors `p` (any incarnation) spawned that still run.
   std::size_t spawned_count(const peer* p);
   /// The exported actor with wire id `id`, or an empty handle.
@@ -89,6 +94,7 @@ class export_table {
   std::unordered_set<std::uint64_t> retired_;                 // wire ids of stopped actors
   std::deque<std::uint64_t> retired_order_;                   // oldest first
   std::unordered_map<const peer*, std::size_t> spawned_;      // live actors per spawner
+  std::deque<std::pair<const peer*, std::uint64_t>> gone_;  // spawners that went down, newest last
 };
 
 }  // namespace libactor::net::detail

@@ -151,7 +151,10 @@ class node_impl final : public handle_context, public std::enable_shared_from_th
   /// Exports a local actor and returns its wire id: peers that get a
   /// handle to it may now address it. `spawner`: the peer (incarnation
   /// `spawner_inc`) that spawned it.
-  std::uint64_t export_local(actor* a, peer* spawner = nullptr, std::uint64_t spawner_inc = 0);
+  /// `spawner_gone`, when given, is set if that spawner had gone down (the
+  /// actor was not recorded as its).
+  std::uint64_t export_local(actor* a, peer* spawner = nullptr, std::uint64_t spawner_inc = 0,
+                             bool* spawner_gone = nullptr);
   /// Lets any peer that can address `a` stop it.
   void allow_remote_stop(actor* a);
   /// `a` keeps running when the peer that spawned it goes down.

@@ -241,7 +241,7 @@ bool node_impl::finish(const core::ref_ptr<peer>& p, effects& fx, const std::str
       // spawner can no longer use or stop it.
       const exit_reason gone{exit_code::node_down,
                              "node " + p->name_ + ", which spawned it, is down: " + d.why};
-      for (auto& a : exports_.spawned_by(p.get(), d.incarnation)) sys_.stop(a, gone);
+      for (auto& a : exports_.spawner_gone(p.get(), d.incarnation)) sys_.stop(a, gone);
     }
     if (d.replaced) {
       log_about(*p, "node " + p->name_ + " " + d.why);  // the promotion needs no line of its own

@@ -65,7 +65,16 @@ actor_ref node_impl::make_service() {
             if (from != nullptr) {
               if (auto* a = core::actor_access::get(*r);
                   a != nullptr && !core::actor_access::is_proxy(a)) {
-                self->export_local(a, from->peer_.get(), from->incarnation_);
+                bool gone = false;
+                self->export_local(a, from->peer_.get(), from->incarnation_, &gone);
+                if (gone) {
+                  // Its spawner went down while it was being made: it would
+                  // run with no one to use or stop it.
+                  const std::string why = "node " + from->peer_->name_ +
+                                          ", which spawned it, went down before the spawn finished";
+                  self->sys_.stop(*r, exit_reason{exit_code::node_down, why});
+                  return spawn_reply{{}, why};
+                }
               }
             }
             return spawn_reply{*r, {}};
@@ -77,12 +86,14 @@ actor_ref node_impl::make_service() {
   });
 }
 
-std::uint64_t node_impl::export_local(actor* a, peer* spawner, std::uint64_t spawner_inc) {
+std::uint64_t node_impl::export_local(actor* a, peer* spawner, std::uint64_t spawner_inc,
+                                      bool* spawner_gone) {
   const std::uint64_t id = a->id();
   if (spawner == nullptr && t_exported_node == incarnation_ && t_exported_id == id) {
     return t_exported_wire;
   }
   const auto e = exports_.add(a, spawner, spawner_inc);
+  if (spawner_gone != nullptr) *spawner_gone = e.spawner_gone;
   // The service monitors what is exported, to drop it (and tell watchers)
   // when it stops.
   if (e.fresh && service_) service_.send(export_notice{actor_ref{core::ref_ptr<actor>(a)}});
