@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <fstream>
+#include <future>
 #include <mutex>
 #include <sstream>
 #include <string>
@@ -125,6 +126,27 @@ class counter {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::size_t value_ = 0;
+};
+
+/// Actors wait at a gate until the test opens it. Declare it after the
+/// actor systems: leaving its scope opens it before they stop, so a failed
+/// REQUIRE cannot leave an actor blocked in a handler. Actors wait on a copy
+/// of passage(), which outlives the gate.
+class gate {
+ public:
+  gate() : passage_(open_.get_future().share()) {}
+  gate(const gate&) = delete;
+  gate& operator=(const gate&) = delete;
+  ~gate() { open(); }
+  void open() {
+    std::call_once(once_, [this] { open_.set_value(); });
+  }
+  [[nodiscard]] std::shared_future<void> passage() const { return passage_; }
+
+ private:
+  std::promise<void> open_;
+  std::shared_future<void> passage_;
+  std::once_flag once_;
 };
 
 /// A thread-safe log of values that a test waits on.

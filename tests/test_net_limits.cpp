@@ -387,25 +387,21 @@ TEST_CASE(
   REQUIRE(a->connect("127.0.0.1", b->port(), 10s));
   // The receiver blocks in its first message until released: everything
   // after it waits in its mailbox.
-  std::promise<void> release;
-  auto released = release.get_future().share();
-  bool was_released = false;
-  struct on_exit {
-    std::function<void()> f;
-    ~on_exit() { f(); }
-  } unblock{[&] {
-    if (!std::exchange(was_released, true)) release.set_value();
-  }};
+  test::gate released;
   test::recorder<std::uint64_t> first;
   std::atomic<std::uint64_t> handled{0}, in_order{0};
-  auto slow = sys_b.spawn([&](actor&) -> behavior {
-    return {[&](const limits_app::blob& m) {
+  auto slow = sys_b.spawn([&, passage = released.passage()](actor&) -> behavior {
+    return {[&, passage](const limits_app::blob& m) {
       if (m.seq == 0) {
         first.push(m.seq);
-        released.wait();
+        passage.wait();
       }
-      if (m.seq == handled.load()) in_order.fetch_add(1);
-      handled.fetch_add(1);
+      // relaxed: only this actor writes them; the release below publishes
+      // in_order with the count the test waits for.
+      if (m.seq == handled.load(std::memory_order_relaxed)) {
+        in_order.fetch_add(1, std::memory_order_relaxed);
+      }
+      handled.fetch_add(1, std::memory_order_release);
     }};
   });
   REQUIRE(sys_b.register_name("slow", slow));
@@ -432,9 +428,10 @@ TEST_CASE(
   // declares the other down.
   std::this_thread::sleep_for(ca.heartbeat_timeout + 500ms);
   CHECK(b->stats().messages_in == in_while_paused);
-  unblock.f();
-  REQUIRE(test::eventually([&] { return handled.load() == n; }, 60s));
-  CHECK(in_order.load() == n);
+  released.open();
+  // acquire: pairs with the actor's release, so in_order is complete.
+  REQUIRE(test::eventually([&] { return handled.load(std::memory_order_acquire) == n; }, 60s));
+  CHECK(in_order.load(std::memory_order_relaxed) == n);
   CHECK(a->stats().node_downs == 0);
   CHECK(b->stats().node_downs == 0);
   a.reset();
@@ -1133,8 +1130,6 @@ TEST_CASE("an expired ask whose asker stopped is dropped without holding the pee
 }
 
 TEST_CASE("inbound accounting charges the message block, not only the encoding", "[net][limits]") {
-  std::promise<void> release;
-  auto released = release.get_future().share();
   std::atomic<std::uint64_t> handled{0};
   auto cb = test::node_config("b", secret);
   cb.max_inbound_bytes = 1 << 20;
@@ -1143,16 +1138,11 @@ TEST_CASE("inbound accounting charges the message block, not only the encoding",
   std::optional<net::node> a(std::in_place, sys_a, test::node_config("a", secret));
   std::optional<net::node> b(std::in_place, sys_b, cb);
   REQUIRE(a->connect("127.0.0.1", b->port(), 10s));
-  bool was_released = false;
-  struct on_exit {
-    std::function<void()> f;
-    ~on_exit() { f(); }
-  } unblock{[&] {
-    if (!std::exchange(was_released, true)) release.set_value();
-  }};
-  auto slow = sys_b.spawn([&](actor&) -> behavior {
-    return {[&](const limits_app::fat&) {
-      if (handled.fetch_add(1) == 0) released.wait();
+  test::gate released;
+  auto slow = sys_b.spawn([&, passage = released.passage()](actor&) -> behavior {
+    return {[&, passage](const limits_app::fat&) {
+      // relaxed: a count only this actor writes; the test waits on it.
+      if (handled.fetch_add(1, std::memory_order_relaxed) == 0) passage.wait();
     }};
   });
   REQUIRE(sys_b.register_name("slow", slow));
@@ -1166,32 +1156,25 @@ TEST_CASE("inbound accounting charges the message block, not only the encoding",
   const auto in = b->stats().messages_in;
   INFO("messages in: " << in << ", " << in * sizeof(limits_app::fat) << " bytes in blocks");
   CHECK(in * sizeof(limits_app::fat) <= 2u * (1u << 20));
-  unblock.f();
-  REQUIRE(test::eventually([&] { return handled.load() == n; }, 60s));
+  released.open();
+  REQUIRE(test::eventually([&] { return handled.load(std::memory_order_relaxed) == n; }, 60s));
   a.reset();
   b.reset();
 }
 
 TEST_CASE("a peer that goes away while its connection is not read is declared down",
           "[net][limits]") {
-  std::promise<void> release;
-  auto released = release.get_future().share();
   std::atomic<std::uint64_t> handled{0};
   auto c = test::node_config("b", secret);
   c.protect_frames = false;
   c.max_inbound_bytes = 1 << 20;
   actor_system sys{system_config{.workers = 2}};
   std::optional<net::node> b(std::in_place, sys, c);
-  bool was_released = false;
-  struct on_exit {
-    std::function<void()> f;
-    ~on_exit() { f(); }
-  } unblock{[&] {
-    if (!std::exchange(was_released, true)) release.set_value();
-  }};
-  auto slow = sys.spawn([&](actor&) -> behavior {
-    return {[&](const limits_app::text&) {
-      if (handled.fetch_add(1) == 0) released.wait();
+  test::gate released;
+  auto slow = sys.spawn([&, passage = released.passage()](actor&) -> behavior {
+    return {[&, passage](const limits_app::text&) {
+      // relaxed: a count only this actor writes; the test waits on it.
+      if (handled.fetch_add(1, std::memory_order_relaxed) == 0) passage.wait();
     }};
   });
   const std::uint64_t slow_id = test::wire_id(*b, slow);
@@ -1208,7 +1191,7 @@ TEST_CASE("a peer that goes away while its connection is not read is declared do
   ::close(fd);  // gone, with b's heartbeats unread (a reset)
   REQUIRE(test::eventually([&] { return b->stats().node_downs == 1; }, 20s));
   CHECK(b->stats().peers_up == 0);
-  unblock.f();
+  released.open();
   b.reset();
 }
 
@@ -1238,20 +1221,13 @@ struct orphan : actor {
 
 TEST_CASE("spawns still queued when their spawner goes down are stopped, not left running",
           "[net][limits]") {
-  std::promise<void> open;
-  limits_app::orphan_gate = open.get_future().share();
-  bool opened = false;
-  struct on_exit {
-    std::function<void()> f;
-    ~on_exit() { f(); }
-  } unblock{[&] {
-    if (!std::exchange(opened, true)) open.set_value();
-  }};
   auto c = test::node_config("b", secret);
   c.protect_frames = false;
   c.heartbeat_timeout = 60s;
   actor_system sys{system_config{.workers = 2}};
   std::optional<net::node> b(std::in_place, sys, c);
+  test::gate open;
+  limits_app::orphan_gate = open.passage();
   b->register_actor_type<limits_app::orphan>("orphan");
   const int fd = test::raw_peer(b->port(), "mallory", 4242, secret);
   constexpr int n = 20;
@@ -1266,7 +1242,7 @@ TEST_CASE("spawns still queued when their spawner goes down are stopped, not lef
   REQUIRE(test::eventually([&] { return limits_app::orphan_entered.load(); }));
   ::close(fd);  // the spawner (incarnation 4242) goes down
   REQUIRE(test::eventually([&] { return b->stats().node_downs >= 1; }));
-  unblock.f();
+  open.open();
   // All 20 are made once the gate opens, and each stops at once.
   REQUIRE(test::eventually([&] { return limits_app::orphans_made.load() == n; }));
   CHECK(test::eventually([&] { return limits_app::orphans_live.load() == 0; }, 10s));

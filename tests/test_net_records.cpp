@@ -77,7 +77,10 @@ class relay {
     std::lock_guard lock(mu_);
     return seen_;
   }
-  [[nodiscard]] std::size_t injected() const { return injected_.load(); }
+  [[nodiscard]] std::size_t injected() const {
+    return injected_.load(
+        std::memory_order_relaxed);  // relaxed: a count; nothing is read through it
+  }
   /// From now on, drops everything the acceptor sends; with `trickle`, sends
   /// the dialler instead the length of a largest record and then one byte
   /// every 300 ms (a record that never completes).
@@ -127,7 +130,8 @@ class relay {
           test::write_all(b, last_unit_);
           pending.erase(pending.begin(), pending.begin() + 4 + len);
           for (auto& u : injections_) test::write_all(b, u);
-          injected_ += injections_.size();
+          injected_.fetch_add(injections_.size(),
+                              std::memory_order_relaxed);  // relaxed: see injected()
           injections_.clear();
         }
       }

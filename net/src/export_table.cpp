@@ -59,12 +59,16 @@ export_table::added export_table::add(actor* a, peer* spawner, std::uint64_t spa
   return {it->first, fresh};
 }
 
-export_table::added export_table::detach(actor* a) {
+export_table::added export_table::mark(actor* a, bool entry::*flag) {
   std::lock_guard lock(mu_);
   bool fresh = false;
   auto it = add_locked(a, fresh);
-  it->second.detached = true;
+  it->second.*flag = true;
   return {it->first, fresh};
+}
+
+export_table::added export_table::detach(actor* a) {
+  return mark(a, &entry::detached);
 }
 
 std::vector<actor_ref> export_table::spawner_gone(const peer* p, std::uint64_t inc) {
@@ -86,11 +90,7 @@ std::size_t export_table::spawned_count(const peer* p) {
 }
 
 export_table::added export_table::allow_stop(actor* a) {
-  std::lock_guard lock(mu_);
-  bool fresh = false;
-  auto it = add_locked(a, fresh);
-  it->second.any_peer_may_stop = true;
-  return {it->first, fresh};
+  return mark(a, &entry::any_peer_may_stop);
 }
 
 actor_ref export_table::find(std::uint64_t id) {

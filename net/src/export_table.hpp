@@ -88,6 +88,8 @@ class export_table {
   };
   /// Caller holds mu_.
   std::unordered_map<std::uint64_t, entry>::iterator add_locked(actor* a, bool& fresh);
+  /// Exports `a` (idempotent) and sets one of its entry's flags.
+  added mark(actor* a, bool entry::*flag);
   std::mutex mu_;
   std::unordered_map<std::uint64_t, entry> entries_;          // by wire id
   std::unordered_map<std::uint64_t, std::uint64_t> wire_of_;  // actor id -> wire id

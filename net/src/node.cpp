@@ -374,12 +374,13 @@ bool node_impl::decode_handle(reader& r, actor_ref& h) {
   std::string not_dialled;
   if (!ec && f->port != 0) {
     const tcp::endpoint ep(addr, f->port);
-    if (dial_allow_.allows(addr) && recently_given_up(endpoint_text(ep))) {
-      not_dialled = "node " + p->name_ + " at " + endpoint_text(ep) + " is not dialled: node " +
-                    cfg_.name +
+    const std::string where = endpoint_text(ep);
+    const bool allowed = dial_allow_.allows(addr);
+    if (allowed && given_up_.recent(where, std::chrono::steady_clock::now())) {
+      not_dialled = "node " + p->name_ + " at " + where + " is not dialled: node " + cfg_.name +
                     " gave up on that address less than a minute ago "
                     "(node_config::max_failed_dials)";
-    } else if (dial_allow_.allows(addr)) {
+    } else if (allowed) {
       {
         // Given up at another address (or this one, a while ago): the handle
         // says where the node is now.
@@ -391,8 +392,8 @@ bool node_impl::decode_handle(reader& r, actor_ref& h) {
       }
       want_connection(p, ep);
     } else {
-      not_dialled = "node " + p->name_ + " at " + endpoint_text(ep) + " is not dialled: node " +
-                    cfg_.name + " dials only addresses in node_config::dial_allow";
+      not_dialled = "node " + p->name_ + " at " + where + " is not dialled: node " + cfg_.name +
+                    " dials only addresses in node_config::dial_allow";
       bool down = false;
       {
         std::lock_guard lock(p->mu_);

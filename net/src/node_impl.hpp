@@ -8,6 +8,7 @@
 //   failure_detector.* liveness checks and the I/O backstop
 //   dialer.cpp         outgoing connections and redials
 //   address_filter.*   which addresses a peer's message may make this node dial
+//   given_up.*         addresses given up, not dialled again for a while
 //   export_table.*     the local actors peers may address
 //   service.cpp        the service actor (lookup, spawn, export notices)
 //   remote_proxy.*     handles to actors of other nodes
@@ -34,6 +35,7 @@
 #include "connection.hpp"
 #include "export_table.hpp"
 #include "failure_detector.hpp"
+#include "given_up.hpp"
 #include "libactor/detail/driver.hpp"
 #include "libactor/net/node.hpp"
 #include "peer.hpp"
@@ -159,6 +161,9 @@ class node_impl final : public handle_context, public std::enable_shared_from_th
   void allow_remote_stop(actor* a);
   /// `a` keeps running when the peer that spawned it goes down.
   void detach(actor* a);
+  /// An actor exported for the first time (`e.fresh`) is monitored by the
+  /// service, which drops its entry when it stops.
+  void monitor_if_fresh(const export_table::added& e, actor* a);
   actor_ref find_exported(std::uint64_t wire_id) { return exports_.find(wire_id); }
   /// Records that `p` watches `wire_id`; false (and `p` is sent `down`)
   /// when no actor is exported under it.
@@ -199,16 +204,9 @@ class node_impl final : public handle_context, public std::enable_shared_from_th
   /// found. Caller holds peers_mu_.
   bool make_room();
   static constexpr std::size_t eviction_checks = 16;
-  /// Addresses whose peer was given up (max_failed_dials): a handle naming
-  /// one, under any node name, dials nothing for give_up_period. The
-  /// newest max_given_up are remembered.
-  void remember_given_up(const std::string& address);
-  bool recently_given_up(const std::string& address);
-  static constexpr std::size_t max_given_up = 4096;
-  static constexpr duration give_up_period = std::chrono::seconds(60);
-  std::mutex given_up_mu_;
-  std::unordered_map<std::string, std::chrono::steady_clock::time_point> given_up_;
-  std::deque<std::string> given_up_order_;
+  /// Addresses whose peer was given up (max_failed_dials): for a minute a
+  /// handle naming one dials nothing (given_up.hpp).
+  given_up_addresses given_up_{4096, std::chrono::seconds(60)};
 
   std::mutex peers_mu_;
   std::unordered_map<std::string, core::ref_ptr<peer>> peers_;

@@ -318,7 +318,7 @@ bool node_impl::finish(const core::ref_ptr<peer>& p, effects& fx, const std::str
       if (p->dial_) where = endpoint_text(*p->dial_);
     }
     if (!where.empty()) {
-      remember_given_up(where);
+      given_up_.remember(where, std::chrono::steady_clock::now());
       where = " at " + where;
     }
     if (auto line = refusals_.once(
@@ -356,32 +356,6 @@ void node_impl::log_about(peer& p, const std::string& line) {
                 : line + " (" + std::to_string(held) + " earlier lines about node " + p.name_ +
                       " were not logged: at most " + std::to_string(int(peer::log_burst)) +
                       " at once, then one every " + std::to_string(int(peer::log_every_s)) + " s)");
-}
-
-void node_impl::remember_given_up(const std::string& address) {
-  std::lock_guard lock(given_up_mu_);
-  auto [it, fresh] = given_up_.insert_or_assign(address, std::chrono::steady_clock::now());
-  if (fresh) given_up_order_.push_back(address);
-  while (given_up_order_.size() > max_given_up) {
-    given_up_.erase(given_up_order_.front());
-    given_up_order_.pop_front();
-  }
-}
-
-bool node_impl::recently_given_up(const std::string& address) {
-  const auto now = std::chrono::steady_clock::now();
-  std::lock_guard lock(given_up_mu_);
-  // Expired entries leave from the front (insertion order; a renewal keeps
-  // its old place, so it may leave up to one period early: the bound on
-  // dials still holds per period).
-  while (!given_up_order_.empty()) {
-    auto it = given_up_.find(given_up_order_.front());
-    if (it != given_up_.end() && now - it->second < give_up_period) break;
-    if (it != given_up_.end()) given_up_.erase(it);
-    given_up_order_.pop_front();
-  }
-  auto it = given_up_.find(address);
-  return it != given_up_.end() && now - it->second < give_up_period;
 }
 
 core::ref_ptr<peer> node_impl::get_peer(const std::string& name, bool bounded) {

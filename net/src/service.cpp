@@ -94,23 +94,25 @@ std::uint64_t node_impl::export_local(actor* a, peer* spawner, std::uint64_t spa
   }
   const auto e = exports_.add(a, spawner, spawner_inc);
   if (spawner_gone != nullptr) *spawner_gone = e.spawner_gone;
-  // The service monitors what is exported, to drop it (and tell watchers)
-  // when it stops.
-  if (e.fresh && service_) service_.send(export_notice{actor_ref{core::ref_ptr<actor>(a)}});
+  monitor_if_fresh(e, a);
   t_exported_node = incarnation_;
   t_exported_id = id;
   t_exported_wire = e.wire_id;
   return e.wire_id;
 }
 
-void node_impl::allow_remote_stop(actor* a) {
-  const auto e = exports_.allow_stop(a);
+void node_impl::monitor_if_fresh(const export_table::added& e, actor* a) {
+  // The service monitors what is exported, to drop it (and tell watchers)
+  // when it stops.
   if (e.fresh && service_) service_.send(export_notice{actor_ref{core::ref_ptr<actor>(a)}});
 }
 
+void node_impl::allow_remote_stop(actor* a) {
+  monitor_if_fresh(exports_.allow_stop(a), a);
+}
+
 void node_impl::detach(actor* a) {
-  const auto e = exports_.detach(a);
-  if (e.fresh && service_) service_.send(export_notice{actor_ref{core::ref_ptr<actor>(a)}});
+  monitor_if_fresh(exports_.detach(a), a);
 }
 
 bool node_impl::add_watch(peer& p, std::uint64_t id) {
