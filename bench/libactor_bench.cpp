@@ -7,6 +7,7 @@
 #include <libactor/net/node.hpp>
 
 #include <atomic>
+#include <cstdlib>
 #include <future>
 #include <thread>
 
@@ -252,12 +253,42 @@ int run_idle(bench::args& a) {
 // Two processes on loopback, each an actor system with a node. Messages are
 // std::uint64_t (a built-in wire type): a 32-byte frame each.
 
-/// `sealed`: frames in sealed records (the default) or in the clear.
-libactor::net::node_config node_cfg(const char* name, bool sealed) {
+/// How the remote scenarios protect frames: sealed records under the
+/// secret (the default), nothing, or TLS 1.3 with certificates.
+enum class protection { sealed, clear, tls };
+
+/// `sealed=0|1` (default 1) and `tls=0|1` (default 0; TLS wins).
+protection protection_of(bench::args& a) {
+  const bool sealed = a.get("sealed", 1) != 0;
+  const bool tls = a.get("tls", 0) != 0;
+  return tls ? protection::tls : sealed ? protection::sealed : protection::clear;
+}
+
+/// The result's parameters: what was asked for, and the protection.
+bench::param_list remote_params(const char* what, std::uint64_t n, protection p) {
+  return {{what, n},
+          {"sealed", p == protection::sealed ? 1 : 0},
+          {"tls", p == protection::tls ? 1 : 0}};
+}
+
+/// With TLS, the files come from the directory in LIBACTOR_BENCH_TLS_DIR
+/// (bench/run makes a CA there): ca.pem, node.crt and node.key, a
+/// certificate naming every node of the scenarios.
+libactor::net::node_config node_cfg(const char* name, protection p) {
   libactor::net::node_config c;
   c.name = name;
-  c.protect_frames = sealed;
-  c.secret = "bench-secret-0123456789abcdef-5f1d2a7e9b3c4d60a1b2";
+  c.protect_frames = p == protection::sealed;
+  if (p == protection::tls) {
+    const char* dir = std::getenv("LIBACTOR_BENCH_TLS_DIR");
+    if (dir == nullptr || *dir == '\0')
+      fail("tls=1 needs LIBACTOR_BENCH_TLS_DIR (bench/run sets it)");
+    const std::string d = dir;
+    c.tls = {.ca_file = d + "/ca.pem",
+             .certificate_file = d + "/node.crt",
+             .private_key_file = d + "/node.key"};
+  } else {
+    c.secret = "bench-secret-0123456789abcdef-5f1d2a7e9b3c4d60a1b2";
+  }
   c.log = [](std::string_view) {};  // the end of a run closes connections: not news
   return c;
 }
@@ -321,7 +352,7 @@ class remote_source : public actor {
 int run_remote_throughput(bench::args& a) {
   const auto workers = a.get("workers", std::thread::hardware_concurrency());
   const auto messages = a.get("messages", bench::remote_messages);
-  const bool sealed = a.get("sealed", 1) != 0;
+  const auto prot = protection_of(a);
   a.check_unused();
   if (messages == 0) fail("remote-throughput: messages must be > 0");
   double rate = 0;
@@ -329,7 +360,7 @@ int run_remote_throughput(bench::args& a) {
       "libactor_bench",
       [&](const bench::server_ctl& ctl) {
         libactor::actor_system sys{config(workers)};
-        libactor::net::node node(sys, node_cfg("sink", sealed));
+        libactor::net::node node(sys, node_cfg("sink", prot));
         sys.register_name(
             "sink", sys.spawn([messages](actor& self) { return remote_sink(self, messages); }));
         ctl.publish(node.port());
@@ -337,7 +368,7 @@ int run_remote_throughput(bench::args& a) {
       },
       [&](std::uint16_t port) {
         libactor::actor_system sys{config(workers)};
-        libactor::net::node node(sys, node_cfg("source", sealed));
+        libactor::net::node node(sys, node_cfg("source", prot));
         if (!node.connect("127.0.0.1", port, 30s)) fail("remote-throughput: cannot connect");
         auto sink = node.lookup("sink", "sink", 30s);
         if (!sink) fail("remote-throughput: lookup failed: " + sink.err().to_string());
@@ -349,14 +380,14 @@ int run_remote_throughput(bench::args& a) {
         const auto t1 = fut.get();
         rate = static_cast<double>(messages) * 1e9 / static_cast<double>(t1 - t0);
       });
-  emit("remote-throughput", {{"messages", messages}, {"sealed", sealed ? 1 : 0}}, rate, "msg/s");
+  emit("remote-throughput", remote_params("messages", messages, prot), rate, "msg/s");
   return 0;
 }
 
 int run_remote_pingpong(bench::args& a) {
   const auto workers = a.get("workers", std::thread::hardware_concurrency());
   const auto rounds = a.get("rounds", bench::remote_rounds);
-  const bool sealed = a.get("sealed", 1) != 0;
+  const auto prot = protection_of(a);
   a.check_unused();
   if (rounds == 0) fail("remote-pingpong: rounds must be > 0");
   double ns = 0;
@@ -364,7 +395,7 @@ int run_remote_pingpong(bench::args& a) {
       "libactor_bench",
       [&](const bench::server_ctl& ctl) {
         libactor::actor_system sys{config(workers)};
-        libactor::net::node node(sys, node_cfg("pong", sealed));
+        libactor::net::node node(sys, node_cfg("pong", prot));
         sys.register_name("pong", sys.spawn([](actor& self) -> behavior {
           return {[&self](std::uint64_t x) { self.current_sender().send(x + 1); }};
         }));
@@ -373,7 +404,7 @@ int run_remote_pingpong(bench::args& a) {
       },
       [&](std::uint16_t port) {
         libactor::actor_system sys{config(workers)};
-        libactor::net::node node(sys, node_cfg("ping", sealed));
+        libactor::net::node node(sys, node_cfg("ping", prot));
         if (!node.connect("127.0.0.1", port, 30s)) fail("remote-pingpong: cannot connect");
         auto pong = node.lookup("pong", "pong", 30s);
         if (!pong) fail("remote-pingpong: lookup failed: " + pong.err().to_string());
@@ -397,7 +428,7 @@ int run_remote_pingpong(bench::args& a) {
         const auto t1 = fut.get();
         ns = static_cast<double>(t1 - w) / static_cast<double>(rounds);
       });
-  emit("remote-pingpong", {{"rounds", rounds}, {"sealed", sealed ? 1 : 0}}, ns, "ns");
+  emit("remote-pingpong", remote_params("rounds", rounds, prot), ns, "ns");
   return 0;
 }
 

@@ -1,8 +1,9 @@
-// Sealed records between two nodes, through a relay that sees and changes
-// the bytes on the way (someone on the path): a frame injected or replayed
-// after the handshake is refused and the connection closed; what actors
-// say cannot be read on the wire. The same relay against nodes that send
-// frames in the clear is the control: there, both succeed.
+// Protected frames between two nodes, sealed records (the secret) or TLS
+// (certificates), through a relay that sees and changes the bytes on the
+// way (someone on the path): a frame injected or replayed after the
+// handshake is refused and the connection closed; what actors say cannot be
+// read on the wire. The same relay against nodes that send frames in the
+// clear is the control: there, both succeed.
 
 #include <catch2/catch.hpp>
 
@@ -22,6 +23,7 @@
 
 #include "net_support.hpp"
 #include "support.hpp"
+#include "tls_support.hpp"
 
 using namespace libactor;
 using namespace std::chrono_literals;
@@ -37,13 +39,29 @@ namespace {
 
 const std::string secret = "records-test-secret-0123456789-5f1d2a7e9b3c4d60a1b2";
 
+/// How frames are protected on the wire.
+enum class protection { sealed, tls, clear };
+
+const char* to_string(protection p) {
+  switch (p) {
+    case protection::sealed:
+      return "sealed records";
+    case protection::tls:
+      return "TLS";
+    case protection::clear:
+      return "in the clear (the control)";
+  }
+  return "?";
+}
+
 /// Relays one TCP connection to 127.0.0.1:`to`. The stream from the dialler
-/// is cut into units (u32 length, then that many bytes: frames before the
-/// handshake ends, sealed records after it), so that bytes can be injected
-/// between two units.
+/// is cut into units, so that bytes can be injected between two units: with
+/// TLS, records (5-byte header with a u16 big-endian length); otherwise a
+/// u32 little-endian length, then that many bytes (frames before the
+/// handshake ends, sealed records after it).
 class relay {
  public:
-  explicit relay(std::uint16_t to) : to_(to) {
+  relay(std::uint16_t to, bool tls) : to_(to), tls_(tls) {
     listen_ = ::socket(AF_INET, SOCK_STREAM, 0);
     REQUIRE(listen_ >= 0);
     sockaddr_in addr{};
@@ -105,7 +123,13 @@ class relay {
     while (!stop_) {
       if (drop_ && trickle_) {
         if (!header_sent) {
-          test::write_all(a, {std::byte{0x10}, std::byte{0x00}, std::byte{0x01}, std::byte{0x00}});
+          if (tls_) {  // application data of 16,401 bytes
+            test::write_all(a, {std::byte{0x17}, std::byte{0x03}, std::byte{0x03}, std::byte{0x40},
+                                std::byte{0x11}});
+          } else {
+            test::write_all(a,
+                            {std::byte{0x10}, std::byte{0x00}, std::byte{0x01}, std::byte{0x00}});
+          }
           header_sent = true;
         } else if (std::chrono::steady_clock::now() - last_trickle > 300ms) {
           test::write_all(a, {std::byte{0}});
@@ -122,13 +146,20 @@ class relay {
         std::lock_guard lock(mu_);
         seen_.insert(seen_.end(), bytes, bytes + n);
         // Forward whole units; inject between them.
-        while (pending.size() >= 4) {
-          std::uint32_t len = 0;
-          for (int i = 0; i < 4; ++i) len |= static_cast<std::uint32_t>(pending[i]) << (8 * i);
-          if (pending.size() < 4 + std::size_t{len}) break;
-          last_unit_.assign(pending.begin(), pending.begin() + 4 + len);
+        const std::size_t header = tls_ ? 5 : 4;
+        while (pending.size() >= header) {
+          std::size_t len = 0;
+          if (tls_) {
+            len = (std::to_integer<std::size_t>(pending[3]) << 8) |
+                  std::to_integer<std::size_t>(pending[4]);
+          } else {
+            for (int i = 0; i < 4; ++i) len |= std::to_integer<std::size_t>(pending[i]) << (8 * i);
+          }
+          const auto unit = static_cast<std::ptrdiff_t>(header + len);
+          if (pending.size() < header + len) break;
+          last_unit_.assign(pending.begin(), pending.begin() + unit);
           test::write_all(b, last_unit_);
-          pending.erase(pending.begin(), pending.begin() + 4 + len);
+          pending.erase(pending.begin(), pending.begin() + unit);
           for (auto& u : injections_) test::write_all(b, u);
           injected_.fetch_add(injections_.size(),
                               std::memory_order_relaxed);  // relaxed: see injected()
@@ -149,6 +180,7 @@ class relay {
   }
 
   std::uint16_t to_;
+  bool tls_;
   std::uint16_t port_ = 0;
   int listen_ = -1;
   // The flags and the count below use the default (sequentially consistent)
@@ -166,6 +198,7 @@ class relay {
 };
 
 struct relayed_pair {
+  test::test_ca pki;
   test::recorder<std::string> log_b;
   test::recorder<std::string> got;
   actor_system sys_a{system_config{.workers = 1}};
@@ -176,11 +209,15 @@ struct relayed_pair {
   actor_ref remote;
   std::uint64_t listener_id = 0;  // its wire id on b
 
-  explicit relayed_pair(bool protect) {
+  explicit relayed_pair(protection mode) {
     test::unrelated(sys_a, 2);
     auto ca = test::node_config("a", secret);
     auto cb = test::node_config("b", secret);
-    ca.protect_frames = cb.protect_frames = protect;
+    ca.protect_frames = cb.protect_frames = mode == protection::sealed;
+    if (mode == protection::tls) {
+      ca.tls = pki.issue("a");
+      cb.tls = pki.issue("b");
+    }
     ca.reconnect_min = 10s;  // no redial through the relay during a test
     ca.reconnect_max = 10s;
     cb.log = [this](std::string_view l) { log_b.push(std::string(l)); };
@@ -194,7 +231,7 @@ struct relayed_pair {
     });
     REQUIRE(sys_b.register_name("listener", listener));
     listener_id = test::wire_id(*b, listener);
-    r.emplace(b->port());
+    r.emplace(b->port(), mode == protection::tls);
     REQUIRE(a->connect("127.0.0.1", r->port(), 10s));
     auto h = a->lookup("b", "listener", 10s);
     REQUIRE(h);
@@ -208,25 +245,27 @@ struct relayed_pair {
 
 }  // namespace
 
-TEST_CASE("sealed frames: what actors say is not readable on the path", "[net][records]") {
-  for (const bool protect : {true, false}) {
-    INFO((protect ? "sealed" : "in the clear (the control)"));
-    relayed_pair p(protect);
+constexpr protection all_modes[] = {protection::sealed, protection::tls, protection::clear};
+
+TEST_CASE("protected frames: what actors say is not readable on the path", "[net][records]") {
+  for (const auto mode : all_modes) {
+    INFO(to_string(mode));
+    relayed_pair p(mode);
     const std::string text = "TOP-SECRET-PAYLOAD-4417";
     REQUIRE(p.remote.ask<std::size_t>(records::say{text}, 10s).get().value() == text.size());
     const auto seen = p.r->seen();
     const bool visible =
         std::search(seen.begin(), seen.end(), text.begin(), text.end(),
                     [](std::byte x, char c) { return static_cast<char>(x) == c; }) != seen.end();
-    CHECK(visible == !protect);
+    CHECK(visible == (mode == protection::clear));
   }
 }
 
-TEST_CASE("sealed frames: a frame injected after the handshake closes the connection",
+TEST_CASE("protected frames: a frame injected after the handshake closes the connection",
           "[net][records]") {
-  for (const bool protect : {true, false}) {
-    INFO((protect ? "sealed" : "in the clear (the control)"));
-    relayed_pair p(protect);
+  for (const auto mode : all_modes) {
+    INFO(to_string(mode));
+    relayed_pair p(mode);
     // A well-formed `message` frame in the clear, as an attacker on the
     // path would write it: a one-way `say` to the listener.
     std::vector<std::byte> msg;
@@ -241,13 +280,14 @@ TEST_CASE("sealed frames: a frame injected after the handshake closes the connec
     // It goes right after the next unit from a, the ask's.
     auto r = p.remote.ask<std::size_t>(records::say{"after"}, 5s).get();
     REQUIRE(p.r->injected() == 1);
-    if (protect) {
+    if (mode != protection::clear) {
       REQUIRE(test::eventually([&] { return p.b->stats().protocol_errors == 1; }));
       // Closed at the injected bytes: they reached no actor.
       for (auto& g : p.got.items()) CHECK(g != "injected");
+      const std::string says = mode == protection::tls ? "tls_failed" : "does not verify";
       REQUIRE(test::eventually([&] {
         for (auto& l : p.log_b.items()) {
-          if (l.find("does not verify") != std::string::npos) return true;
+          if (l.find(says) != std::string::npos) return true;
         }
         return false;
       }));
@@ -261,17 +301,18 @@ TEST_CASE("sealed frames: a frame injected after the handshake closes the connec
   }
 }
 
-TEST_CASE("sealed frames: a record replayed on the path closes the connection", "[net][records]") {
-  for (const bool protect : {true, false}) {
-    INFO((protect ? "sealed" : "in the clear (the control)"));
-    relayed_pair p(protect);
+TEST_CASE("protected frames: a record replayed on the path closes the connection",
+          "[net][records]") {
+  for (const auto mode : all_modes) {
+    INFO(to_string(mode));
+    relayed_pair p(mode);
     REQUIRE(p.remote.ask<std::size_t>(records::say{"once"}, 10s).get());
     REQUIRE(p.got.wait_for_size(1));
     // The unit that carried the last message (or a heartbeat after it) again.
     p.r->inject(p.r->last_unit());
     auto r = p.remote.ask<std::size_t>(records::say{"twice?"}, 5s).get();
     REQUIRE(p.r->injected() == 1);
-    if (protect) {
+    if (mode != protection::clear) {
       REQUIRE(test::eventually([&] { return p.b->stats().protocol_errors == 1; }));
       const auto got = p.got.items();
       CHECK(std::count(got.begin(), got.end(), "once") == 1);
@@ -297,17 +338,21 @@ TEST_CASE("sealed frames: nodes that disagree about sealing are refused with a c
 }
 
 TEST_CASE(
-    "sealed frames: a peer whose records stop arriving is declared down, also when the path "
+    "protected frames: a peer whose records stop arriving is declared down, also when the path "
     "trickles the start of a record that never completes",
     "[net][records]") {
   // Only a verified record shows the peer is alive: bytes that never form
   // one must not hold the heartbeat timeout off.
-  for (const bool trickle : {false, true}) {
-    INFO((trickle ? "a forged record header, one byte every 300 ms" : "nothing (the control)"));
-    relayed_pair p(true);
-    p.r->drop_from_acceptor(trickle);
-    // test::node_config: heartbeat_timeout 1.5 s.
-    CHECK(test::eventually([&] { return p.a->stats().node_downs >= 1; }, 10s));
-    CHECK(p.a->stats().peers_up == 0);
+  for (const auto mode : {protection::sealed, protection::tls}) {
+    for (const bool trickle : {false, true}) {
+      INFO(to_string(mode) << ", "
+                           << (trickle ? "a forged record header, one byte every 300 ms"
+                                       : "nothing (the control)"));
+      relayed_pair p(mode);
+      p.r->drop_from_acceptor(trickle);
+      // test::node_config: heartbeat_timeout 1.5 s.
+      CHECK(test::eventually([&] { return p.a->stats().node_downs >= 1; }, 10s));
+      CHECK(p.a->stats().peers_up == 0);
+    }
   }
 }

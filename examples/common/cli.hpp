@@ -97,8 +97,10 @@ class flags {
 
   /// The cluster secret from the file named by --secret-file (one trailing
   /// newline ignored; an empty, unreadable or weak secret is an error).
-  std::string secret() {
+  /// The secret in --secret-file; with `optional`, "" when the flag is absent.
+  std::string secret(bool optional = false) {
     const std::string path = text("secret-file", "");
+    if (path.empty() && optional) return {};
     if (path.empty()) die("--secret-file is required");
     std::ifstream in(path, std::ios::binary);
     if (!in) die("cannot read the secret file " + path);

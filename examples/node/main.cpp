@@ -19,14 +19,18 @@
 namespace {
 
 const char* const usage = R"(usage: libactor-node --name NAME --secret-file FILE [options]
+       libactor-node --name NAME --tls-ca FILE --tls-cert FILE --tls-key FILE [options]
        libactor-node --gen-secret > FILE
 
 Starts a libactor node and keeps it running until SIGINT or SIGTERM.
 
   --name NAME          this node's name, unique in the cluster (required)
-  --secret-file FILE   file holding the cluster secret (required; one trailing
-                       newline is ignored). It must hold at least 128 bits:
-                       32 hex digits or more, for example
+  --secret-file FILE   file holding the cluster secret (required without TLS;
+                       one trailing newline is ignored). It must hold at least
+                       128 bits: 32 hex digits or more, for example
+  --tls-ca FILE        TLS 1.3 with certificates (PEM): the CA a peer's
+  --tls-cert FILE      certificate must chain to, this node's certificate
+  --tls-key FILE       (naming NAME) and its key. All three, or none
   --gen-secret         print a new random secret (64 hex digits, 256 bits)
                        and exit
   --no-frame-protection  send frames after the handshake in the clear instead
@@ -85,7 +89,10 @@ options parse(int argc, char** argv) {
   o.connect_timeout_ms = f.number("connect-timeout-ms", 30000, 0, 36000000);
   o.workers = static_cast<unsigned>(f.number("workers", 0, 0, 1024));
   o.log_lines = static_cast<std::uint32_t>(f.number("log-lines", 10, 0, 1'000'000));
-  o.node.secret = f.secret();
+  o.node.tls.ca_file = f.text("tls-ca", "");
+  o.node.tls.certificate_file = f.text("tls-cert", "");
+  o.node.tls.private_key_file = f.text("tls-key", "");
+  o.node.secret = f.secret(o.node.tls.enabled());
   if (f.has("no-frame-protection")) o.node.protect_frames = false;
   f.check_unused();
   return o;

@@ -71,19 +71,43 @@ const std::string& connection::peer_name() const noexcept {
 }
 
 void connection::start() {
-  handshake_config hc{node_.cfg_.name, node_.cfg_.protect_frames, node_.cfg_.secret,
+  started_ = last_recv_ = steady_clock::now();
+  if (node_.tls_) {
+    // TLS first; this node's handshake starts inside it once it is done.
+    try {
+      tls_ = std::make_unique<tls_channel>(*node_.tls_, initiator_);
+    } catch (const std::exception& e) {
+      return close(e.what(), true);
+    }
+    if (auto r = tls_->start(); !r) return fail(r.err().code, r.err().text);
+    flush();  // the client's hello
+  } else {
+    start_handshake(node_.cfg_.secret);
+  }
+  read();
+  tick();
+}
+
+void connection::start_handshake(const std::string& secret) {
+  // With TLS, frames are not sealed again: TLS protects them.
+  handshake_config hc{node_.cfg_.name,
+                      node_.cfg_.protect_frames && !tls_,
+                      secret,
                       protocol_version,
-                      std::min<std::uint32_t>(node_.cfg_.max_frame_size, handshake_frame_limit)};
+                      std::min<std::uint32_t>(node_.cfg_.max_frame_size, handshake_frame_limit),
+                      {}};
+  if (tls_ && node_.cfg_.tls.check_peer_name) {
+    hc.accept_name = [tls = tls_.get()](const std::string& name) {
+      return tls->peer_certificate_names(name);
+    };
+  }
   hs_ = std::make_unique<handshake>(
       hc, initiator_ ? handshake::role::initiator : handshake::role::acceptor);
-  started_ = last_recv_ = steady_clock::now();
   // No read buffer until authenticated: the handshake holds what arrives,
   // at most one frame of handshake_frame_limit (read_handshake).
   auto hello = hs_->start();
   append(hello, false, SIZE_MAX);
   flush();
-  read();
-  tick();
 }
 
 connection::append_result connection::append(std::span<const std::byte> frame, bool is_message,
@@ -109,9 +133,13 @@ std::uint64_t connection::unsent_messages() {
   return out_msgs_;
 }
 
+bool connection::has_output() const {
+  return !out_.empty() || (tls_ && tls_->has_records());
+}
+
 void connection::flush() noexcept {
   std::unique_lock lock(wmu_);
-  if (writing_ || shut_ || out_.empty()) return;
+  if (writing_ || shut_ || !has_output()) return;
   writing_ = true;
   for (int round = 0; round < 2; ++round) {
     if (!take_outbound(inflight_)) {
@@ -145,9 +173,9 @@ void connection::flush() noexcept {
       return;
     }
     inflight_.clear();
-    if (out_.empty() || shut_) break;
+    if (!has_output() || shut_) break;
   }
-  if (!out_.empty() && !shut_) {
+  if (has_output() && !shut_) {
     lock.unlock();
     asio::post(node_.io_, [self = shared_from_this()] {
       std::unique_lock l(self->wmu_);
@@ -172,6 +200,16 @@ void connection::flush() noexcept {
 
 bool connection::take_outbound(std::vector<std::byte>& dst) {
   out_msgs_ = 0;
+  if (tls_) {
+    dst.clear();
+    // Before the TLS handshake is done nothing is queued but a refusal's
+    // error frame, which cannot go out: the TLS records (an alert) do.
+    const bool ok =
+        tls_->handshake_done() ? tls_->seal(out_, dst) : (tls_->take_records(dst), true);
+    out_.clear();
+    if (!ok) dst.clear();
+    return ok;
+  }
   if (!sealer_) {
     dst.swap(out_);
     return true;
@@ -193,7 +231,7 @@ void connection::write_async() {
                       self->node_.stats_.writes.fetch_add(1, std::memory_order_relaxed);
                       std::unique_lock lock(self->wmu_);
                       self->inflight_.clear();
-                      if (ec || self->shut_ || self->out_.empty()) {
+                      if (ec || self->shut_ || !self->has_output()) {
                         self->writing_ = false;
                         const bool close_now = ec || self->shut_;
                         lock.unlock();
@@ -292,8 +330,21 @@ bool connection::close_if_stalled() {
   return true;
 }
 
+void connection::tell_waiter(protocol_errc code, const std::string& why) {
+  if (waiter_ == nullptr) return;
+  // Refusals that trying again cannot change end a blocking connect() at
+  // once; anything else may be transient, and connect() tries again.
+  const bool final = code == protocol_errc::refused_by_peer || code == protocol_errc::auth_failed ||
+                     code == protocol_errc::version_mismatch ||
+                     code == protocol_errc::protection_mismatch ||
+                     code == protocol_errc::tls_failed;
+  waiter_->set_value(error{final ? errc::invalid_argument : errc::node_down, why});
+  waiter_.reset();
+}
+
 void connection::fail(protocol_errc code, const std::string& text) {
   const protocol_error e{code, text};
+  if (!authenticated_) tell_waiter(code, "handshake failed: " + e.to_string());
   if (authenticated_) {
     node_.stats_.protocol_errors.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
   } else {
@@ -316,15 +367,72 @@ void connection::refuse(protocol_errc code, const std::string& text) {
 void connection::read_handshake() {
   std::array<std::byte, handshake_frame_limit + 4> buf;  // on the stack: held only now
   boost::system::error_code ec;
-  const std::size_t n =
-      sock_.read_some(asio::buffer(buf.data(), std::min(buf.size(), hs_->room())), ec);
+  const std::size_t n = sock_.read_some(
+      asio::buffer(buf.data(), hs_ ? std::min(buf.size(), hs_->room()) : buf.size()), ec);
   if (ec == asio::error::would_block || ec == asio::error::try_again) return read();
   if (ec) {
     return close(
         ec == asio::error::eof ? "the peer closed the connection" : "read failed: " + ec.message(),
         false);
   }
-  on_handshake_bytes(std::span<const std::byte>(buf.data(), n));
+  const std::span<const std::byte> in(buf.data(), n);
+  if (std::exchange(first_read_, false) && n >= 2) {
+    // A node with TLS and one without: say so, rather than what the bytes
+    // of one look like to the other. No hello frame is long enough to
+    // begin like a TLS record (0x14 to 0x17, then 0x03).
+    const auto b0 = std::to_integer<unsigned>(in[0]);
+    const bool looks_tls = b0 >= 0x14 && b0 <= 0x17 && in[1] == std::byte{0x03};
+    if (tls_ && !looks_tls) {
+      // The peer reads frames in the clear: one tells it why, so that its
+      // connect() ends now rather than trying again.
+      std::vector<std::byte> f;
+      append_error_frame(f, protocol_errc::tls_failed,
+                         "the acceptor speaks TLS only (node_config::tls)");
+      [[maybe_unused]] auto sent =
+          ::send(sock_.native_handle(), f.data(), f.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+      return fail(protocol_errc::tls_failed,
+                  "the peer does not speak TLS (node_config::tls is set on this node only)");
+    }
+    if (!tls_ && looks_tls) {
+      return fail(protocol_errc::tls_failed,
+                  "the peer speaks TLS (node_config::tls is set on the peer, not on this node)");
+    }
+  }
+  if (tls_) return on_tls_handshake_bytes(in);
+  on_handshake_bytes(in);
+}
+
+void connection::on_tls_handshake_bytes(std::span<const std::byte> in) {
+  std::vector<std::byte> plain;  // no more than `in`: at most one read's worth
+  auto fed = tls_->feed(in, plain);
+  if (!fed) {
+    flush();  // TLS's alert, if it has one
+    return fail(fed.err().code, fed.err().text);
+  }
+  if (!hs_) {
+    if (!tls_->handshake_done()) {
+      flush();
+      return read();
+    }
+    // Certificates verified both ways. Without a secret of its own the
+    // node's handshake runs under one exported from the TLS session: both
+    // sides have it, and no one else.
+    std::string secret = node_.cfg_.secret;
+    if (secret.empty()) {
+      auto exported = tls_->exported_secret();
+      if (!exported) return fail(exported.err().code, exported.err().text);
+      secret = std::move(*exported);
+    }
+    try {
+      start_handshake(secret);
+    } catch (const std::exception& e) {
+      return close(std::string("cannot start the handshake: ") + e.what(), true);
+    }
+  } else {
+    flush();
+  }
+  if (plain.empty()) return read();
+  on_handshake_bytes(plain);
 }
 
 void connection::on_handshake_bytes(std::span<const std::byte> in) {
@@ -342,15 +450,7 @@ void connection::on_handshake_bytes(std::span<const std::byte> in) {
       node_.stats_.handshakes_failed.fetch_add(1,
                                                std::memory_order_relaxed);  // relaxed: statistics
       const std::string why = "handshake failed: " + hs_->error().to_string();
-      if (waiter_ != nullptr) {
-        const errc code = hs_->error().code == protocol_errc::refused_by_peer ||
-                                  hs_->error().code == protocol_errc::auth_failed ||
-                                  hs_->error().code == protocol_errc::version_mismatch
-                              ? errc::invalid_argument
-                              : errc::node_down;
-        waiter_->set_value(error{code, why});
-        waiter_.reset();
-      }
+      tell_waiter(hs_->error().code, why);
       // The error frame (if any) is queued; close after it is written.
       close(why, true);
       return;
@@ -377,7 +477,14 @@ void connection::on_handshake_bytes(std::span<const std::byte> in) {
   auto rest = hs_->take_unread();
   rlen_ = 0;
   rbuf_.resize(std::max<std::size_t>(64 * 1024, rest.size()));
-  if (!rest.empty()) std::memcpy(rbuf_.data(), rest.data(), rest.size());
+  if (tls_) {
+    // What followed the handshake came out of TLS already: frames.
+    plain_ = std::move(rest);
+    plain_len_ = plain_.size();
+    rest.clear();
+  } else if (!rest.empty()) {
+    std::memcpy(rbuf_.data(), rest.data(), rest.size());
+  }
   if (hs_->peer_name() == node_.cfg_.name) {
     return fail(protocol_errc::unexpected_frame, "the peer has this node's own name");
   }
@@ -391,9 +498,24 @@ void connection::on_read(std::size_t n) {
   // Bytes show the peer alive, except on a sealed connection: there only a
   // record that verifies does (below), or someone on the path could hold
   // the heartbeat timeout off with bytes of a record that never completes.
-  if (!opener_) last_recv_ = steady_clock::now();
+  if (!opener_ && !tls_) last_recv_ = steady_clock::now();
   rlen_ += n;
-  if (!opener_) {
+  if (tls_) {
+    // As with sealed records, only bytes that authenticate show the peer
+    // alive. Everything read goes into TLS at once: what it keeps is one
+    // incomplete record.
+    plain_.resize(plain_len_);
+    auto fed = tls_->feed(std::span<const std::byte>(rbuf_.data(), rlen_), plain_);
+    rlen_ = 0;
+    if (!fed) {
+      flush();
+      return fail(fed.err().code, fed.err().text);
+    }
+    if (plain_.size() > plain_len_) last_recv_ = steady_clock::now();
+    plain_len_ = plain_.size();
+    if (tls_->has_records()) flush();  // a KeyUpdate's answer
+    if (!dispatch(plain_, plain_len_)) return;
+  } else if (!opener_) {
     if (!dispatch(rbuf_, rlen_)) return;
   } else {
     std::size_t need = 0;
@@ -500,7 +622,7 @@ void connection::close(const std::string& why, bool log) {
       shut_ = true;
       // Give a queued error frame (failed handshake, refused connection) or
       // goodbye a chance; nothing else is written after close.
-      if (!writing_ && !out_.empty() && (!authenticated_ || flush_on_close_)) {
+      if (!writing_ && has_output() && (!authenticated_ || flush_on_close_)) {
         std::vector<std::byte> last;
         if (take_outbound(last)) {
           [[maybe_unused]] auto n =

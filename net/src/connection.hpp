@@ -24,6 +24,7 @@
 #include "protocol.hpp"
 #include "record_layer.hpp"
 #include "session.hpp"
+#include "tls_channel.hpp"
 
 namespace libactor::net::detail {
 
@@ -96,7 +97,16 @@ class connection : public std::enable_shared_from_this<connection> {
   void read_on();
   /// Before authentication: reads what the handshake has room for.
   void read_handshake();
+  /// With TLS, before authentication: bytes of the TLS handshake and then
+  /// of this node's handshake inside it.
+  void on_tls_handshake_bytes(std::span<const std::byte> in);
+  /// Starts this node's handshake, under `secret`.
+  void start_handshake(const std::string& secret);
   void on_handshake_bytes(std::span<const std::byte> in);
+  /// Ends a blocking connect() waiting on this connection, if any, with
+  /// `why`: invalid_argument when `code` is a refusal that trying again
+  /// cannot change (a wrong secret or certificate), node_down otherwise.
+  void tell_waiter(protocol_errc code, const std::string& why);
   /// After authentication: `n` more bytes are at rbuf_[rlen_].
   void on_read(std::size_t n);
   void tick();
@@ -113,6 +123,9 @@ class connection : public std::enable_shared_from_this<connection> {
   /// after the handshake sealed into records. Caller holds wmu_. False when
   /// sealing failed (the connection must close).
   bool take_outbound(std::vector<std::byte>& dst);
+  /// Something to write: frames queued, or TLS records waiting. Caller
+  /// holds wmu_.
+  [[nodiscard]] bool has_output() const;
   /// Splits `buf` (its first `len` bytes) into frames for the session and
   /// keeps the rest at its front; false when the connection closed.
   bool dispatch(std::vector<std::byte>& buf, std::size_t& len);
@@ -120,6 +133,7 @@ class connection : public std::enable_shared_from_this<connection> {
   std::unique_ptr<handshake> hs_;
   session session_;
   bool authenticated_ = false;
+  bool first_read_ = true;       // the peer's first bytes are yet to come
   bool flush_on_close_ = false;  // write what is queued before closing
   bool closed_ = false;          // I/O thread's view
   std::vector<std::byte> rbuf_;
@@ -129,6 +143,10 @@ class connection : public std::enable_shared_from_this<connection> {
   std::unique_ptr<record_cipher> opener_;
   std::vector<std::byte> plain_;
   std::size_t plain_len_ = 0;
+  // TLS (node_config::tls): set in start(), before any other thread sees
+  // the connection; rbuf_ then holds TLS records and plain_ what they
+  // decrypt to, as with sealed records.
+  std::unique_ptr<tls_channel> tls_;
   // Inbound flow control (set when authenticated): the connection holds one
   // reference; each message it delivered holds another.
   inbound_account* account_ = nullptr;

@@ -234,6 +234,13 @@ void handshake::on_frame(const frame& f, std::vector<std::byte>& out) {
              out, true);
         return;
       }
+      if (cfg_.accept_name && !cfg_.accept_name(h->node_name)) {
+        fail(protocol_errc::auth_failed,
+             "the peer's TLS certificate does not name the node it says it is "
+             "(tls_config::check_peer_name)",
+             out, true);
+        return;
+      }
       hello_received_ = true;
       peer_name_ = h->node_name;
       peer_nonce_ = h->nonce;

@@ -53,8 +53,14 @@ void check_config(const node_config& cfg) {
     throw std::invalid_argument("libactor.net: node_config." + what);
   };
   if (cfg.name.empty() || cfg.name.size() > 255) bad("name must be 1 to 255 bytes");
-  if (cfg.secret.empty()) bad("secret must not be empty");
-  if (secret_bits(cfg.secret) < min_secret_bits) {
+  if (cfg.tls.enabled() && (cfg.tls.ca_file.empty() || cfg.tls.certificate_file.empty() ||
+                            cfg.tls.private_key_file.empty())) {
+    bad("tls needs all of ca_file, certificate_file and private_key_file");
+  }
+  if (cfg.secret.empty() && !cfg.tls.enabled()) {
+    bad("secret must not be empty (unless tls is configured)");
+  }
+  if (!cfg.secret.empty() && secret_bits(cfg.secret) < min_secret_bits) {
     bad("secret can hold at most " + std::to_string(static_cast<int>(secret_bits(cfg.secret))) +
         " bits of entropy (by the class of each character); at least 128 are needed: use 32 or "
         "more hex "

@@ -56,6 +56,9 @@ enum class protocol_errc : std::uint8_t {
                          ///< node_config::max_unknown_ids allows.
   protection_mismatch,   ///< One side seals frames after the handshake, the other does not.
   too_many_peers,        ///< Refused: the acceptor's peer table is full (node_config::max_peers).
+  tls_failed,  ///< TLS: the handshake failed (a certificate that does not verify, no TLS 1.3), a
+               ///< record did not authenticate, or the peer ended the TLS session. A TLS peer
+               ///< learns it from TLS's own alert; a peer without TLS, from an error frame.
 };
 
 [[nodiscard]] constexpr const char* to_string(protocol_errc e) noexcept {
@@ -88,6 +91,8 @@ enum class protocol_errc : std::uint8_t {
       return "protection_mismatch";
     case protocol_errc::too_many_peers:
       return "too_many_peers";
+    case protocol_errc::tls_failed:
+      return "tls_failed";
   }
   return "unknown";
 }

@@ -29,6 +29,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <vector>
@@ -48,6 +49,11 @@ struct handshake_config {
   std::string secret;  ///< The cluster secret; at least min_secret_bits (secret.hpp).
   std::uint16_t version = protocol_version;
   std::uint32_t max_frame_size = 1u << 20;
+  /// When set: called with the name in the peer's hello; false fails the
+  /// handshake with auth_failed, told to the peer, before either side has
+  /// proved anything (a TLS connection checks that the peer's certificate
+  /// names it, tls_config::check_peer_name).
+  std::function<bool(const std::string&)> accept_name;
 };
 
 class LIBACTOR_NET_EXPORT handshake {

@@ -40,6 +40,28 @@ namespace detail {
 class node_impl;
 }
 
+/// TLS 1.3 with mutual authentication (docs/protocol.md, "TLS"): set the
+/// three files to turn it on. Every connection then runs a TLS handshake in
+/// which both sides present a certificate and verify the other's against
+/// `ca_file`; the node's own handshake and every frame travel inside TLS,
+/// and node_config::protect_frames does not apply (TLS protects them). The
+/// files are read when the node starts; one that cannot be loaded, or a key
+/// that is not the certificate's, makes the node constructor throw
+/// std::invalid_argument with OpenSSL's reason.
+struct tls_config {
+  std::string ca_file;           ///< PEM: the CA certificates a peer's certificate must chain to.
+  std::string certificate_file;  ///< PEM: this node's certificate, then any intermediates.
+  std::string private_key_file;  ///< PEM: the private key of certificate_file.
+  /// The peer's certificate must name the node name the peer announces (a
+  /// subjectAltName DNS entry, or the common name when there is none; no
+  /// wildcards): a node holding one certificate of the CA cannot pass for
+  /// another node.
+  bool check_peer_name = true;
+  [[nodiscard]] bool enabled() const noexcept {
+    return !ca_file.empty() || !certificate_file.empty() || !private_key_file.empty();
+  }
+};
+
 struct node_config {
   /// This node's name: unique in the cluster; handles carry it. A process
   /// started later with the same name is a newer incarnation: it replaces
@@ -52,7 +74,11 @@ struct node_config {
   /// The cluster secret, never sent. It must hold at least 128 bits
   /// (net::secret_bits: 32 hex digits, for example); the constructor throws
   /// std::invalid_argument otherwise. net::generate_secret() makes one.
+  /// With `tls` it may be empty: certificates then authenticate nodes; when
+  /// set, peers must hold it as well as a certificate.
   std::string secret;
+  /// TLS with certificates; off unless its files are set.
+  tls_config tls;
   /// False: this node only dials out.
   bool listen = true;
   /// Seal every frame after the handshake in authenticated, encrypted

@@ -1,0 +1,248 @@
+// TLS 1.3 over memory BIOs (tls_channel.hpp).
+
+#include "tls_channel.hpp"
+
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include <array>
+#include <stdexcept>
+
+#include "libactor/net/node.hpp"
+
+namespace libactor::net::detail {
+
+namespace {
+
+/// OpenSSL's reasons queued on this thread, oldest first, and clears them.
+std::string openssl_reasons() {
+  std::string out;
+  while (const unsigned long e = ERR_get_error()) {
+    std::array<char, 256> buf{};
+    ERR_error_string_n(e, buf.data(), buf.size());
+    if (!out.empty()) out += "; ";
+    out += buf.data();
+  }
+  return out.empty() ? std::string("no reason given") : out;
+}
+
+[[noreturn]] void config_error(const std::string& what) {
+  throw std::invalid_argument("libactor.net: node_config.tls: " + what + ": " + openssl_reasons());
+}
+
+}  // namespace
+
+tls_context::tls_context(const tls_config& cfg) : ctx_(SSL_CTX_new(TLS_method())) {
+  ERR_clear_error();
+  if (ctx_ == nullptr) config_error("no TLS context");
+  try {
+    if (SSL_CTX_set_min_proto_version(ctx_, TLS1_3_VERSION) != 1 ||
+        SSL_CTX_set_max_proto_version(ctx_, TLS1_3_VERSION) != 1) {
+      config_error("TLS 1.3 is not available");
+    }
+    // No resumption (every connection runs a full handshake with both
+    // certificates), no renegotiation (TLS 1.3 has none; the option also
+    // covers a peer that asks for it), no compression.
+    SSL_CTX_set_options(ctx_, SSL_OP_NO_TICKET | SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+    if (SSL_CTX_set_num_tickets(ctx_, 0) != 1) config_error("cannot turn session tickets off");
+    SSL_CTX_set_session_cache_mode(ctx_, SSL_SESS_CACHE_OFF);
+    // Buffers are freed while a connection has nothing in flight.
+    SSL_CTX_set_mode(ctx_, SSL_MODE_RELEASE_BUFFERS);
+    if (SSL_CTX_load_verify_locations(ctx_, cfg.ca_file.c_str(), nullptr) != 1) {
+      config_error("cannot load ca_file " + cfg.ca_file);
+    }
+    // The key first: loading it after the certificate would fail a key
+    // that is not the certificate's with a less telling reason.
+    if (SSL_CTX_use_PrivateKey_file(ctx_, cfg.private_key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
+      config_error("cannot load private_key_file " + cfg.private_key_file);
+    }
+    if (SSL_CTX_use_certificate_chain_file(ctx_, cfg.certificate_file.c_str()) != 1) {
+      config_error("cannot load certificate_file " + cfg.certificate_file);
+    }
+    if (SSL_CTX_check_private_key(ctx_) != 1) {
+      config_error("private_key_file " + cfg.private_key_file + " is not the key of " +
+                   cfg.certificate_file);
+    }
+    // Both sides verify: a peer without a certificate of the CA is refused.
+    SSL_CTX_set_verify(ctx_, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
+  } catch (...) {
+    SSL_CTX_free(ctx_);
+    throw;
+  }
+}
+
+tls_context::~tls_context() {
+  SSL_CTX_free(ctx_);
+}
+
+tls_channel::tls_channel(const tls_context& ctx, bool client) : ssl_(SSL_new(ctx.native())) {
+  ERR_clear_error();
+  if (ssl_ == nullptr) throw std::runtime_error("no TLS state: " + openssl_reasons());
+  BIO* rbio = BIO_new(BIO_s_mem());
+  BIO* wbio = BIO_new(BIO_s_mem());
+  if (rbio == nullptr || wbio == nullptr) {
+    BIO_free(rbio);
+    BIO_free(wbio);
+    SSL_free(ssl_);
+    throw std::runtime_error("no TLS buffers: " + openssl_reasons());
+  }
+  // An empty rbio means "wait for more", not end of stream.
+  BIO_set_mem_eof_return(rbio, -1);
+  SSL_set_bio(ssl_, rbio, wbio);  // the SSL owns both from here
+  if (client) {
+    SSL_set_connect_state(ssl_);
+  } else {
+    SSL_set_accept_state(ssl_);
+  }
+}
+
+tls_channel::~tls_channel() {
+  SSL_free(ssl_);
+}
+
+protocol_error tls_channel::failure(const char* what, int ret) const {
+  const int e = SSL_get_error(ssl_, ret);
+  std::string text = what;
+  const long verify = SSL_get_verify_result(ssl_);
+  if (e == SSL_ERROR_ZERO_RETURN) {
+    text += ": the peer closed the TLS session";
+    ERR_clear_error();
+  } else if (verify != X509_V_OK) {
+    text += ": the peer's certificate does not verify: ";
+    text += X509_verify_cert_error_string(verify);
+    ERR_clear_error();
+  } else if (e == SSL_ERROR_SSL) {
+    text += ": " + openssl_reasons();
+  } else {
+    text += ": OpenSSL error " + std::to_string(e);
+    ERR_clear_error();
+  }
+  return protocol_error{protocol_errc::tls_failed, std::move(text)};
+}
+
+expected<void, protocol_error> tls_channel::start() {
+  std::lock_guard lock(mu_);
+  ERR_clear_error();
+  const int r = SSL_do_handshake(ssl_);
+  if (r == 1) {
+    done_ = true;
+    return {};
+  }
+  if (SSL_get_error(ssl_, r) == SSL_ERROR_WANT_READ) return {};
+  return failure("TLS handshake", r);
+}
+
+expected<void, protocol_error> tls_channel::feed(std::span<const std::byte> in,
+                                                 std::vector<std::byte>& plain) {
+  std::lock_guard lock(mu_);
+  ERR_clear_error();
+  if (!in.empty()) {
+    // A memory BIO takes everything or fails (out of memory).
+    const int w = BIO_write(SSL_get_rbio(ssl_), in.data(), static_cast<int>(in.size()));
+    if (w != static_cast<int>(in.size())) {
+      return protocol_error{protocol_errc::tls_failed, "TLS: out of memory"};
+    }
+  }
+  if (!done_) {
+    const int r = SSL_do_handshake(ssl_);
+    if (r != 1) {
+      if (SSL_get_error(ssl_, r) == SSL_ERROR_WANT_READ) return {};
+      return failure("TLS handshake", r);
+    }
+    done_ = true;
+  }
+  // Everything buffered is read now: records stay in rbio only while
+  // incomplete, so what a peer makes this node hold is one record.
+  for (;;) {
+    constexpr std::size_t chunk = 16 * 1024;  // one TLS record's plaintext at most
+    const std::size_t at = plain.size();
+    plain.resize(at + chunk);
+    std::size_t n = 0;
+    const int r = SSL_read_ex(ssl_, plain.data() + at, chunk, &n);
+    plain.resize(at + (r == 1 ? n : 0));
+    if (r == 1) continue;
+    if (SSL_get_error(ssl_, r) == SSL_ERROR_WANT_READ) return {};
+    return failure("TLS", r);
+  }
+}
+
+bool tls_channel::seal(std::span<const std::byte> plain, std::vector<std::byte>& out) {
+  std::lock_guard lock(mu_);
+  if (!done_) return false;
+  ERR_clear_error();
+  const std::size_t at = out.size();
+  if (!plain.empty()) {
+    std::size_t n = 0;
+    // Without SSL_MODE_ENABLE_PARTIAL_WRITE a write into a memory BIO
+    // takes everything or fails.
+    if (SSL_write_ex(ssl_, plain.data(), plain.size(), &n) != 1 || n != plain.size()) {
+      ERR_clear_error();
+      out.resize(at);
+      return false;
+    }
+  }
+  drain(out);
+  return true;
+}
+
+void tls_channel::drain(std::vector<std::byte>& out) {
+  BIO* w = SSL_get_wbio(ssl_);
+  const std::size_t pending = BIO_ctrl_pending(w);
+  if (pending == 0) return;
+  const std::size_t at = out.size();
+  out.resize(at + pending);
+  const int r = BIO_read(w, out.data() + at, static_cast<int>(pending));
+  out.resize(at + (r > 0 ? static_cast<std::size_t>(r) : 0));
+}
+
+void tls_channel::take_records(std::vector<std::byte>& out) {
+  std::lock_guard lock(mu_);
+  drain(out);
+}
+
+bool tls_channel::has_records() const {
+  std::lock_guard lock(mu_);
+  return BIO_ctrl_pending(SSL_get_wbio(ssl_)) > 0;
+}
+
+bool tls_channel::handshake_done() const {
+  std::lock_guard lock(mu_);
+  return done_;
+}
+
+bool tls_channel::peer_certificate_names(const std::string& name) const {
+  std::lock_guard lock(mu_);
+  if (!done_ || name.empty()) return false;
+  X509* cert = SSL_get0_peer_certificate(ssl_);
+  if (cert == nullptr) return false;
+  ERR_clear_error();
+  // No wildcards: a node's certificate names that node.
+  const int r =
+      X509_check_host(cert, name.data(), name.size(), X509_CHECK_FLAG_NO_WILDCARDS, nullptr);
+  ERR_clear_error();
+  return r == 1;
+}
+
+expected<std::string, protocol_error> tls_channel::exported_secret() const {
+  std::lock_guard lock(mu_);
+  std::array<unsigned char, 32> key{};
+  static constexpr char label[] = "EXPORTER-libactor-handshake";
+  ERR_clear_error();
+  if (!done_ || SSL_export_keying_material(ssl_, key.data(), key.size(), label, sizeof(label) - 1,
+                                           nullptr, 0, 0) != 1) {
+    return protocol_error{protocol_errc::tls_failed,
+                          "TLS: cannot export keying material: " + openssl_reasons()};
+  }
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(2 * key.size());
+  for (const unsigned char b : key) {
+    out += digits[b >> 4];
+    out += digits[b & 15];
+  }
+  return out;
+}
+
+}  // namespace libactor::net::detail

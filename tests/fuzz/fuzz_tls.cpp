@@ -1,0 +1,96 @@
+// libFuzzer target: the TLS channel (net/src/tls_channel.hpp), as a node's
+// acceptor runs it. The first byte picks what the rest is:
+//   0: bytes from whoever connects, before any handshake;
+//   1: bytes from someone on the path after a valid handshake: nothing they
+//      make may come out as plaintext;
+//   2: plaintext a valid peer sends, cut into reads of fuzzed sizes: it must
+//      come out as it went in.
+// Any crash, leak, overflow or UB is a finding, as is a broken invariant
+// (__builtin_trap).
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "../tls_support.hpp"
+#include "tls_channel.hpp"
+
+namespace {
+
+using libactor::net::detail::tls_channel;
+using libactor::net::detail::tls_context;
+using bytes = std::vector<std::byte>;
+
+struct contexts {
+  test::test_ca ca;
+  tls_context server{ca.issue("b")};
+  tls_context client{ca.issue("a")};
+};
+
+contexts* ctx = nullptr;
+
+void check(bool ok) {
+  if (!ok) __builtin_trap();
+}
+
+/// A client and a server that finished their handshake.
+bool connect(tls_channel& c, tls_channel& s) {
+  if (!c.start() || !s.start()) return false;
+  for (int round = 0; round < 8; ++round) {
+    bytes to_s, to_c, plain;
+    c.take_records(to_s);
+    if (!s.feed(to_s, plain)) return false;
+    s.take_records(to_c);
+    if (!c.feed(to_c, plain)) return false;
+    if (c.handshake_done() && s.handshake_done()) {
+      bytes last;
+      c.take_records(last);
+      return static_cast<bool>(s.feed(last, plain)) && plain.empty();
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  ctx = new contexts;  // for the whole run
+  return 0;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  if (size < 2) return 0;
+  const std::uint8_t mode = data[0] % 3;
+  const std::size_t piece = 1 + data[1];  // bytes per read
+  const std::span<const std::byte> in(reinterpret_cast<const std::byte*>(data + 2), size - 2);
+  tls_channel s{ctx->server, false};
+  if (mode == 0) {
+    if (!s.start()) return 0;
+    bytes plain;
+    for (std::size_t at = 0; at < in.size(); at += piece) {
+      if (!s.feed(in.subspan(at, std::min(piece, in.size() - at)), plain)) break;
+    }
+    check(plain.empty());  // no handshake can finish without the CA's key
+    return 0;
+  }
+  tls_channel c{ctx->client, true};
+  check(connect(c, s));
+  bytes plain;
+  if (mode == 1) {
+    for (std::size_t at = 0; at < in.size(); at += piece) {
+      if (!s.feed(in.subspan(at, std::min(piece, in.size() - at)), plain)) break;
+    }
+    check(plain.empty());
+    return 0;
+  }
+  bytes wire;
+  check(c.seal(in, wire));
+  const std::span<const std::byte> w(wire);
+  for (std::size_t at = 0; at < w.size(); at += piece) {
+    check(static_cast<bool>(s.feed(w.subspan(at, std::min(piece, w.size() - at)), plain)));
+  }
+  check(plain.size() == in.size() && std::equal(plain.begin(), plain.end(), in.begin()));
+  return 0;
+}

@@ -1,0 +1,232 @@
+// Nodes over TLS 1.3 with certificates from a CA made at test time: they
+// talk as over any other connection (send, ask, monitor), with or without a
+// cluster secret; a peer whose certificate another CA issued, that names
+// another node, or that does not speak TLS is refused with a clear error on
+// both sides. What someone on the path can do against TLS connections is in
+// test_net_records.cpp; the channel alone, in test_tls_channel.cpp.
+
+#include <catch2/catch.hpp>
+
+#include <libactor/net/node.hpp>
+
+#include <string>
+
+#include "net_support.hpp"
+#include "support.hpp"
+#include "tls_support.hpp"
+
+using namespace libactor;
+using namespace std::chrono_literals;
+
+namespace tlsapp {
+struct add {
+  std::int64_t a;
+  std::int64_t b;
+};
+LIBACTOR_WIRE_TYPE(add, "test.tls.add", a, b)
+}  // namespace tlsapp
+
+namespace {
+
+const std::string secret = "tls-test-secret-0123456789abcdef-5f1d2a7e9b3c4d60";
+
+/// A node configuration with TLS files and no secret.
+net::node_config tls_node(const std::string& name, net::tls_config files) {
+  auto c = test::node_config(name, "");
+  c.tls = std::move(files);
+  return c;
+}
+
+bool log_has(test::recorder<std::string>& log, const std::string& part) {
+  return test::eventually([&] {
+    for (auto& l : log.items()) {
+      if (l.find(part) != std::string::npos) return true;
+    }
+    return false;
+  });
+}
+
+behavior adder(actor&) {
+  return {[](const tlsapp::add& x) { return x.a + x.b; }};
+}
+
+}  // namespace
+
+TEST_CASE("tls: nodes with certificates of one CA and no secret send, ask and monitor",
+          "[net][tls]") {
+  test::test_ca ca;
+  actor_system sys_a{system_config{.workers = 1}};
+  actor_system sys_b{system_config{.workers = 2}};
+  test::unrelated(sys_a, 3);
+  test::unrelated(sys_b, 5);
+  net::node b(sys_b, tls_node("b", ca.issue("b")));
+  net::node a(sys_a, tls_node("a", ca.issue("a")));
+  auto srv = sys_b.spawn(adder);
+  REQUIRE(sys_b.register_name("adder", srv));
+  REQUIRE(a.connect("127.0.0.1", b.port(), 10s));
+  auto remote = a.lookup("b", "adder", 10s);
+  REQUIRE(remote);
+  for (std::int64_t i = 0; i < 50; ++i) {
+    CHECK(remote->ask<std::int64_t>(tlsapp::add{i, 1000}, 10s).get().value() == i + 1000);
+  }
+  test::recorder<std::string> downs;
+  auto watcher = sys_a.spawn([&downs, r = *remote](actor& self) -> behavior {
+    self.monitor(r);
+    return {[&downs](const down_msg& d) { downs.push(d.reason.to_string()); }};
+  });
+  // The monitor is set up remotely before the stop: an ask after it is
+  // answered only after the watch frame went out on the same connection.
+  CHECK(remote->ask<std::int64_t>(tlsapp::add{1, 2}, 10s).get().value() == 3);
+  sys_b.stop(srv, exit_reason::error("adder retired"));
+  REQUIRE(downs.wait_for_size(1));
+  CHECK(downs.items()[0].find("adder retired") != std::string::npos);
+  CHECK(a.stats().handshakes_failed == 0);
+  CHECK(b.stats().handshakes_failed == 0);
+  CHECK(b.stats().protocol_errors == 0);
+}
+
+TEST_CASE("tls: a certificate another CA issued is refused, whichever side holds it",
+          "[net][tls]") {
+  test::test_ca ca;
+  test::test_ca other("an unrelated CA");
+  for (const bool dialer_foreign : {true, false}) {
+    INFO((dialer_foreign ? "the dialer" : "the acceptor") << " holds the other CA's certificate");
+    actor_system sys_a{system_config{.workers = 1}};
+    actor_system sys_b{system_config{.workers = 1}};
+    auto fa = dialer_foreign ? other.issue("a") : ca.issue("a");
+    auto fb = dialer_foreign ? ca.issue("b") : other.issue("b");
+    fa.ca_file = fb.ca_file = ca.ca_file();  // both trust the right CA only
+    test::recorder<std::string> log_a, log_b;
+    auto cfa = tls_node("a", fa);
+    auto cfb = tls_node("b", fb);
+    cfa.log = [&log_a](std::string_view l) { log_a.push(std::string(l)); };
+    cfb.log = [&log_b](std::string_view l) { log_b.push(std::string(l)); };
+    net::node b(sys_b, cfb);
+    net::node a(sys_a, cfa);
+    auto r = a.connect("127.0.0.1", b.port(), 10s);
+    REQUIRE_FALSE(r);
+    INFO(r.err().text);
+    // A refusal, not a node that may come up: connect() does not try again.
+    CHECK(r.err().code == errc::invalid_argument);
+    CHECK(r.err().text.find("tls_failed") != std::string::npos);
+    auto& verifier = dialer_foreign ? log_b : log_a;
+    CHECK(log_has(verifier, "certificate does not verify"));
+    CHECK(
+        test::eventually([&] { return (dialer_foreign ? b : a).stats().handshakes_failed >= 1; }));
+    CHECK(a.stats().peers_up == 0);
+    CHECK(b.stats().peers_up == 0);
+  }
+}
+
+TEST_CASE("tls: a certificate must name the node that presents it", "[net][tls]") {
+  test::test_ca ca;
+  for (const bool check : {true, false}) {
+    INFO((check ? "check_peer_name on" : "check_peer_name off (the control)"));
+    actor_system sys_a{system_config{.workers = 1}};
+    actor_system sys_b{system_config{.workers = 1}};
+    // Node "mallory" holds a valid certificate of the CA, issued to "c".
+    auto cm = tls_node("mallory", ca.issue("c"));
+    auto cb = tls_node("b", ca.issue("b"));
+    cb.tls.check_peer_name = cm.tls.check_peer_name = check;
+    test::recorder<std::string> log_b;
+    cb.log = [&log_b](std::string_view l) { log_b.push(std::string(l)); };
+    net::node b(sys_b, cb);
+    net::node m(sys_a, cm);
+    auto r = m.connect("127.0.0.1", b.port(), 10s);
+    if (check) {
+      REQUIRE_FALSE(r);
+      CHECK(r.err().code == errc::invalid_argument);
+      CHECK(r.err().text.find("does not name the node") != std::string::npos);
+      CHECK(log_has(log_b, "does not name the node it says it is"));
+      CHECK(b.stats().peers_up == 0);
+    } else {
+      CHECK(r);
+    }
+  }
+  // The certificate's common name counts when it has no subjectAltName.
+  actor_system sys_a{system_config{.workers = 1}};
+  actor_system sys_b{system_config{.workers = 1}};
+  auto files = ca.issue("a");
+  auto cn_only = ca.issue("a2", {.common_name = "a", .dns_name = ""});
+  CHECK(cn_only.certificate_file != files.certificate_file);
+  net::node b(sys_b, tls_node("b", ca.issue("b")));
+  net::node a(sys_a, tls_node("a", cn_only));
+  CHECK(a.connect("127.0.0.1", b.port(), 10s));
+}
+
+TEST_CASE("tls: a node with TLS and one without cannot connect, and both say why", "[net][tls]") {
+  test::test_ca ca;
+  for (const bool tls_dials : {true, false}) {
+    INFO((tls_dials ? "the TLS node dials" : "the node without TLS dials"));
+    actor_system sys_a{system_config{.workers = 1}};
+    actor_system sys_b{system_config{.workers = 1}};
+    auto with = tls_node(tls_dials ? "a" : "b", ca.issue(tls_dials ? "a" : "b"));
+    auto without = test::node_config(tls_dials ? "b" : "a", secret);
+    test::recorder<std::string> log_tls;
+    with.log = [&log_tls](std::string_view l) { log_tls.push(std::string(l)); };
+    net::node b(sys_b, tls_dials ? without : with);
+    net::node a(sys_a, tls_dials ? with : without);
+    auto r = a.connect("127.0.0.1", b.port(), 10s);
+    REQUIRE_FALSE(r);
+    INFO(r.err().text);
+    CHECK(r.err().code == errc::invalid_argument);
+    CHECK(r.err().text.find("TLS") != std::string::npos);
+    CHECK(log_has(log_tls, "tls_failed"));
+    CHECK(a.stats().peers_up == 0);
+    CHECK(b.stats().peers_up == 0);
+  }
+}
+
+TEST_CASE("tls: with a secret as well, a peer must hold both", "[net][tls]") {
+  test::test_ca ca;
+  for (const bool same : {true, false}) {
+    INFO((same ? "the same secret (the control)" : "another secret"));
+    actor_system sys_a{system_config{.workers = 1}};
+    actor_system sys_b{system_config{.workers = 1}};
+    auto cfa = tls_node("a", ca.issue("a"));
+    auto cfb = tls_node("b", ca.issue("b"));
+    cfa.secret = secret;
+    cfb.secret = same ? secret : net::generate_secret();
+    net::node b(sys_b, cfb);
+    net::node a(sys_a, cfa);
+    auto srv = sys_b.spawn(adder);
+    REQUIRE(sys_b.register_name("adder", srv));
+    auto r = a.connect("127.0.0.1", b.port(), 10s);
+    if (same) {
+      REQUIRE(r);
+      auto remote = a.lookup("b", "adder", 10s);
+      REQUIRE(remote);
+      CHECK(remote->ask<std::int64_t>(tlsapp::add{20, 22}, 10s).get().value() == 42);
+    } else {
+      REQUIRE_FALSE(r);
+      CHECK(r.err().text.find("auth_failed") != std::string::npos);
+    }
+  }
+}
+
+TEST_CASE("tls: configuration errors are clear", "[net][tls]") {
+  test::test_ca ca;
+  actor_system sys{system_config{.workers = 1}};
+  auto expect_error = [&](const net::node_config& c, const std::string& part) {
+    try {
+      net::node n(sys, c);
+      FAIL("no error for " << part);
+    } catch (const std::invalid_argument& e) {
+      INFO(e.what());
+      CHECK(std::string(e.what()).find(part) != std::string::npos);
+    }
+  };
+  auto c = tls_node("a", ca.issue("a"));
+  c.tls.private_key_file.clear();
+  expect_error(c, "tls needs all of ca_file, certificate_file and private_key_file");
+  c = tls_node("a", ca.issue("a"));
+  c.tls.certificate_file = ca.dir().string() + "/missing.crt";
+  expect_error(c, "cannot load certificate_file " + c.tls.certificate_file);
+  c = test::node_config("a", "");
+  expect_error(c, "secret must not be empty (unless tls is configured)");
+  c = tls_node("a", ca.issue("a"));
+  c.secret = "short";
+  expect_error(c, "secret can hold at most");
+  net::node fine(sys, tls_node("a", ca.issue("a")));  // the control
+  CHECK(fine.port() != 0);
+}

@@ -1,0 +1,308 @@
+// The TLS channel on its own: two channels (or a channel and a bare OpenSSL
+// peer) pass bytes through memory, with no socket and no thread. The
+// handshake, data both ways, and what happens to bytes changed, replayed or
+// dropped on the way, to a peer without a certificate, with one from
+// another CA, or an expired one.
+
+#include <catch2/catch.hpp>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include <algorithm>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "tls_channel.hpp"
+#include "tls_support.hpp"
+
+using namespace libactor;
+using libactor::net::detail::tls_channel;
+using libactor::net::detail::tls_context;
+
+namespace {
+
+using bytes = std::vector<std::byte>;
+
+bytes text_bytes(const std::string& s) {
+  bytes b(s.size());
+  std::memcpy(b.data(), s.data(), s.size());
+  return b;
+}
+
+std::string as_text(const bytes& b) {
+  return {reinterpret_cast<const char*>(b.data()), b.size()};
+}
+
+/// Runs the handshake between `c` and `s` to the end or to a failure;
+/// returns whether both finished.
+bool handshake(tls_channel& c, tls_channel& s, std::string* error = nullptr) {
+  REQUIRE(c.start());
+  REQUIRE(s.start());
+  for (int round = 0; round < 10; ++round) {
+    bytes to_s, to_c, plain;
+    c.take_records(to_s);
+    if (auto r = s.feed(to_s, plain); !r) {
+      if (error != nullptr) *error = r.err().to_string();
+      return false;
+    }
+    s.take_records(to_c);
+    if (auto r = c.feed(to_c, plain); !r) {
+      if (error != nullptr) *error = r.err().to_string();
+      return false;
+    }
+    REQUIRE(plain.empty());
+    if (c.handshake_done() && s.handshake_done()) {
+      // The client's last flight (its certificate and Finished) is out.
+      bytes last;
+      c.take_records(last);
+      if (auto r = s.feed(last, plain); !r) {
+        if (error != nullptr) *error = r.err().to_string();
+        return false;
+      }
+      return true;
+    }
+  }
+  return false;
+}
+
+struct pair_of {
+  test::test_ca ca;
+  tls_context client_ctx{ca.issue("a")};
+  tls_context server_ctx{ca.issue("b")};
+  tls_channel c{client_ctx, true};
+  tls_channel s{server_ctx, false};
+};
+
+}  // namespace
+
+TEST_CASE("tls channel: a handshake with certificates of one CA, then data both ways", "[tls]") {
+  pair_of p;
+  std::string error;
+  REQUIRE(handshake(p.c, p.s, &error));
+  INFO(error);
+  CHECK(p.s.peer_certificate_names("a"));
+  CHECK(p.c.peer_certificate_names("b"));
+  CHECK_FALSE(p.s.peer_certificate_names("b"));
+  CHECK_FALSE(p.c.peer_certificate_names("a"));
+  CHECK_FALSE(p.s.peer_certificate_names(""));
+
+  // Both sides export the same secret, and another connection another one.
+  auto ec = p.c.exported_secret();
+  auto es = p.s.exported_secret();
+  REQUIRE(ec);
+  REQUIRE(es);
+  CHECK(*ec == *es);
+  CHECK(ec->size() == 64);
+  pair_of q;
+  REQUIRE(handshake(q.c, q.s));
+  CHECK(*q.c.exported_secret() != *ec);
+
+  // Sizes across record boundaries (16 KiB), from many seeds.
+  std::mt19937_64 rng(7);
+  for (int i = 0; i < 20; ++i) {
+    const std::size_t n = std::uniform_int_distribution<std::size_t>(1, 100'000)(rng);
+    bytes msg(n);
+    for (auto& b : msg) b = static_cast<std::byte>(rng());
+    bytes wire, got;
+    REQUIRE(p.c.seal(msg, wire));
+    CHECK(wire.size() > msg.size());
+    // Fed in random pieces, as reads would cut it.
+    std::size_t at = 0;
+    while (at < wire.size()) {
+      const std::size_t k = std::min<std::size_t>(
+          wire.size() - at, std::uniform_int_distribution<std::size_t>(1, 9000)(rng));
+      REQUIRE(p.s.feed(std::span<const std::byte>(wire).subspan(at, k), got));
+      at += k;
+    }
+    CHECK(got == msg);
+    bytes back, got_back;
+    REQUIRE(p.s.seal(msg, back));
+    REQUIRE(p.c.feed(back, got_back));
+    CHECK(got_back == msg);
+  }
+  CHECK_FALSE(p.s.has_records());
+}
+
+TEST_CASE("tls channel: nothing is sealed before the handshake is done", "[tls]") {
+  pair_of p;
+  bytes out;
+  CHECK_FALSE(p.c.seal(text_bytes("early"), out));
+  CHECK(out.empty());
+}
+
+TEST_CASE("tls channel: a record changed, replayed, dropped or injected on the way is refused",
+          "[tls]") {
+  for (int attack = 0; attack < 4; ++attack) {
+    INFO("attack " << attack);
+    pair_of p;
+    REQUIRE(handshake(p.c, p.s));
+    bytes first, second, plain;
+    REQUIRE(p.c.seal(text_bytes("first message"), first));
+    REQUIRE(p.c.seal(text_bytes("second message"), second));
+    REQUIRE(p.s.feed(first, plain));  // the control: the first one is fine
+    CHECK(as_text(plain) == "first message");
+    plain.clear();
+    bytes bad;
+    switch (attack) {
+      case 0:  // one bit of the ciphertext
+        bad = second;
+        bad[bad.size() / 2] ^= std::byte{0x01};
+        break;
+      case 1:  // the first record again
+        bad = first;
+        break;
+      case 2: {  // the second record is dropped; a third comes instead
+        REQUIRE(p.c.seal(text_bytes("third message"), bad));
+        break;
+      }
+      case 3:  // a record forged in the clear, as application data
+        bad.assign(5 + 0x14, std::byte{0x41});
+        bad[0] = std::byte{0x17};  // application data, TLS 1.2 on the wire, 20 bytes
+        bad[1] = std::byte{0x03};
+        bad[2] = std::byte{0x03};
+        bad[3] = std::byte{0x00};
+        bad[4] = std::byte{0x14};
+        break;
+    }
+    auto r = p.s.feed(bad, plain);
+    REQUIRE_FALSE(r);
+    CHECK(r.err().code == net::protocol_errc::tls_failed);
+    CHECK(plain.empty());
+  }
+}
+
+TEST_CASE("tls channel: a peer with another CA's certificate, an expired one or none is refused",
+          "[tls]") {
+  test::test_ca ca;
+  test::test_ca other("another CA");
+  tls_context server_ctx{ca.issue("b")};
+  SECTION("another CA's certificate, either side") {
+    for (const bool client_foreign : {true, false}) {
+      INFO((client_foreign ? "client" : "server") << " holds the other CA's certificate");
+      auto foreign = other.issue(client_foreign ? "a" : "b");
+      foreign.ca_file = ca.ca_file();  // it trusts the right CA; it is not trusted
+      tls_context fctx{foreign};
+      tls_context cctx{ca.issue("a")};
+      tls_channel c{client_foreign ? fctx : cctx, true};
+      tls_channel s{client_foreign ? server_ctx : fctx, false};
+      std::string error;
+      REQUIRE_FALSE(handshake(c, s, &error));
+      CHECK(error.find("tls_failed") != std::string::npos);
+      CHECK(error.find("certificate") != std::string::npos);
+    }
+  }
+  SECTION("an expired certificate") {
+    tls_context cctx{ca.issue("a", {.not_before_s = -7200, .not_after_s = -3600})};
+    tls_channel c{cctx, true};
+    tls_channel s{server_ctx, false};
+    std::string error;
+    REQUIRE_FALSE(handshake(c, s, &error));
+    CHECK(error.find("expired") != std::string::npos);
+  }
+  SECTION("no certificate at all") {
+    // A bare OpenSSL client that trusts the CA and presents nothing.
+    SSL_CTX* raw = SSL_CTX_new(TLS_client_method());
+    REQUIRE(raw != nullptr);
+    REQUIRE(SSL_CTX_load_verify_locations(raw, ca.ca_file().c_str(), nullptr) == 1);
+    SSL* ssl = SSL_new(raw);
+    BIO* rb = BIO_new(BIO_s_mem());
+    BIO* wb = BIO_new(BIO_s_mem());
+    BIO_set_mem_eof_return(rb, -1);
+    SSL_set_bio(ssl, rb, wb);
+    SSL_set_connect_state(ssl);
+    tls_channel s{server_ctx, false};
+    REQUIRE(s.start());
+    bool refused = false;
+    std::string error;
+    for (int round = 0; round < 10 && !refused; ++round) {
+      SSL_do_handshake(ssl);
+      bytes to_s(BIO_ctrl_pending(wb));
+      if (!to_s.empty()) BIO_read(wb, to_s.data(), static_cast<int>(to_s.size()));
+      bytes plain;
+      if (auto r = s.feed(to_s, plain); !r) {
+        refused = true;
+        error = r.err().to_string();
+      }
+      bytes to_c;
+      s.take_records(to_c);
+      if (!to_c.empty()) BIO_write(rb, to_c.data(), static_cast<int>(to_c.size()));
+    }
+    ERR_clear_error();
+    SSL_free(ssl);
+    SSL_CTX_free(raw);
+    CHECK(refused);
+    CHECK(error.find("certificate") != std::string::npos);
+    CHECK_FALSE(s.handshake_done());
+  }
+  SECTION("a peer that does not speak TLS") {
+    tls_channel s{server_ctx, false};
+    REQUIRE(s.start());
+    bytes plain;
+    auto r = s.feed(text_bytes("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), plain);
+    REQUIRE_FALSE(r);
+    CHECK(r.err().code == net::protocol_errc::tls_failed);
+  }
+}
+
+TEST_CASE("tls channel: only TLS 1.3 is spoken", "[tls]") {
+  test::test_ca ca;
+  tls_context server_ctx{ca.issue("b")};
+  auto files = ca.issue("a");
+  SSL_CTX* raw = SSL_CTX_new(TLS_client_method());
+  REQUIRE(raw != nullptr);
+  REQUIRE(SSL_CTX_set_max_proto_version(raw, TLS1_2_VERSION) == 1);
+  REQUIRE(SSL_CTX_use_certificate_chain_file(raw, files.certificate_file.c_str()) == 1);
+  REQUIRE(SSL_CTX_use_PrivateKey_file(raw, files.private_key_file.c_str(), SSL_FILETYPE_PEM) == 1);
+  SSL* ssl = SSL_new(raw);
+  BIO* rb = BIO_new(BIO_s_mem());
+  BIO* wb = BIO_new(BIO_s_mem());
+  BIO_set_mem_eof_return(rb, -1);
+  SSL_set_bio(ssl, rb, wb);
+  SSL_set_connect_state(ssl);
+  SSL_do_handshake(ssl);
+  bytes hello(BIO_ctrl_pending(wb));
+  REQUIRE(!hello.empty());
+  BIO_read(wb, hello.data(), static_cast<int>(hello.size()));
+  tls_channel s{server_ctx, false};
+  REQUIRE(s.start());
+  bytes plain;
+  auto r = s.feed(hello, plain);
+  ERR_clear_error();
+  SSL_free(ssl);
+  SSL_CTX_free(raw);
+  REQUIRE_FALSE(r);
+  INFO(r.err().text);
+  CHECK(r.err().text.find("unsupported protocol") != std::string::npos);
+}
+
+TEST_CASE("tls context: files that cannot be loaded are named in a clear error", "[tls]") {
+  test::test_ca ca;
+  auto good = ca.issue("a");
+  auto other = ca.issue("b");
+  auto expect_error = [](net::tls_config cfg, const std::string& part) {
+    try {
+      tls_context ctx{cfg};
+      FAIL("no error for " << part);
+    } catch (const std::invalid_argument& e) {
+      INFO(e.what());
+      CHECK(std::string(e.what()).find(part) != std::string::npos);
+    }
+  };
+  auto missing = good;
+  missing.ca_file = ca.dir().string() + "/nowhere.pem";
+  expect_error(missing, "cannot load ca_file " + missing.ca_file);
+  missing = good;
+  missing.certificate_file = ca.dir().string() + "/nowhere.crt";
+  expect_error(missing, "cannot load certificate_file");
+  missing = good;
+  missing.private_key_file = good.certificate_file;  // a certificate is no key
+  expect_error(missing, "cannot load private_key_file");
+  auto mismatched = good;
+  mismatched.private_key_file = other.private_key_file;
+  expect_error(mismatched, "is not the key of");
+  tls_context fine{good};  // the control
+  CHECK(fine.native() != nullptr);
+}
