@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <functional>
 #include <random>
 #include <string>
 #include <vector>
@@ -67,6 +68,48 @@ bool handshake(tls_channel& c, tls_channel& s, std::string* error = nullptr) {
   }
   return false;
 }
+
+/// A bare OpenSSL client on memory buffers, its context set up by the
+/// test: a peer that does what tls_channel never would.
+class raw_client {
+ public:
+  explicit raw_client(const std::function<void(SSL_CTX*)>& setup)
+      : ctx_(SSL_CTX_new(TLS_client_method())) {
+    REQUIRE(ctx_ != nullptr);
+    setup(ctx_);
+    ssl_ = SSL_new(ctx_);
+    REQUIRE(ssl_ != nullptr);
+    BIO* rb = BIO_new(BIO_s_mem());
+    BIO* wb = BIO_new(BIO_s_mem());
+    REQUIRE((rb != nullptr && wb != nullptr));
+    BIO_set_mem_eof_return(rb, -1);
+    SSL_set_bio(ssl_, rb, wb);
+    SSL_set_connect_state(ssl_);
+  }
+  ~raw_client() {
+    ERR_clear_error();
+    SSL_free(ssl_);
+    SSL_CTX_free(ctx_);
+  }
+  raw_client(const raw_client&) = delete;
+  raw_client& operator=(const raw_client&) = delete;
+
+  /// Advances the handshake; returns the records it has to send.
+  bytes step() {
+    SSL_do_handshake(ssl_);
+    ERR_clear_error();
+    bytes out(BIO_ctrl_pending(SSL_get_wbio(ssl_)));
+    if (!out.empty()) BIO_read(SSL_get_wbio(ssl_), out.data(), static_cast<int>(out.size()));
+    return out;
+  }
+  void receive(const bytes& in) {
+    if (!in.empty()) BIO_write(SSL_get_rbio(ssl_), in.data(), static_cast<int>(in.size()));
+  }
+
+ private:
+  SSL_CTX* ctx_;
+  SSL* ssl_ = nullptr;
+};
 
 struct pair_of {
   test::test_ca ca;
@@ -203,36 +246,24 @@ TEST_CASE("tls channel: a peer with another CA's certificate, an expired one or 
     CHECK(error.find("expired") != std::string::npos);
   }
   SECTION("no certificate at all") {
-    // A bare OpenSSL client that trusts the CA and presents nothing.
-    SSL_CTX* raw = SSL_CTX_new(TLS_client_method());
-    REQUIRE(raw != nullptr);
-    REQUIRE(SSL_CTX_load_verify_locations(raw, ca.ca_file().c_str(), nullptr) == 1);
-    SSL* ssl = SSL_new(raw);
-    BIO* rb = BIO_new(BIO_s_mem());
-    BIO* wb = BIO_new(BIO_s_mem());
-    BIO_set_mem_eof_return(rb, -1);
-    SSL_set_bio(ssl, rb, wb);
-    SSL_set_connect_state(ssl);
+    // A client that trusts the CA and presents nothing.
+    raw_client client([&](SSL_CTX* c) {
+      REQUIRE(SSL_CTX_load_verify_locations(c, ca.ca_file().c_str(), nullptr) == 1);
+    });
     tls_channel s{server_ctx, false};
     REQUIRE(s.start());
     bool refused = false;
     std::string error;
     for (int round = 0; round < 10 && !refused; ++round) {
-      SSL_do_handshake(ssl);
-      bytes to_s(BIO_ctrl_pending(wb));
-      if (!to_s.empty()) BIO_read(wb, to_s.data(), static_cast<int>(to_s.size()));
       bytes plain;
-      if (auto r = s.feed(to_s, plain); !r) {
+      if (auto r = s.feed(client.step(), plain); !r) {
         refused = true;
         error = r.err().to_string();
       }
       bytes to_c;
       s.take_records(to_c);
-      if (!to_c.empty()) BIO_write(rb, to_c.data(), static_cast<int>(to_c.size()));
+      client.receive(to_c);
     }
-    ERR_clear_error();
-    SSL_free(ssl);
-    SSL_CTX_free(raw);
     CHECK(refused);
     CHECK(error.find("certificate") != std::string::npos);
     CHECK_FALSE(s.handshake_done());
@@ -251,28 +282,17 @@ TEST_CASE("tls channel: only TLS 1.3 is spoken", "[tls]") {
   test::test_ca ca;
   tls_context server_ctx{ca.issue("b")};
   auto files = ca.issue("a");
-  SSL_CTX* raw = SSL_CTX_new(TLS_client_method());
-  REQUIRE(raw != nullptr);
-  REQUIRE(SSL_CTX_set_max_proto_version(raw, TLS1_2_VERSION) == 1);
-  REQUIRE(SSL_CTX_use_certificate_chain_file(raw, files.certificate_file.c_str()) == 1);
-  REQUIRE(SSL_CTX_use_PrivateKey_file(raw, files.private_key_file.c_str(), SSL_FILETYPE_PEM) == 1);
-  SSL* ssl = SSL_new(raw);
-  BIO* rb = BIO_new(BIO_s_mem());
-  BIO* wb = BIO_new(BIO_s_mem());
-  BIO_set_mem_eof_return(rb, -1);
-  SSL_set_bio(ssl, rb, wb);
-  SSL_set_connect_state(ssl);
-  SSL_do_handshake(ssl);
-  bytes hello(BIO_ctrl_pending(wb));
+  raw_client client([&](SSL_CTX* c) {
+    REQUIRE(SSL_CTX_set_max_proto_version(c, TLS1_2_VERSION) == 1);
+    REQUIRE(SSL_CTX_use_certificate_chain_file(c, files.certificate_file.c_str()) == 1);
+    REQUIRE(SSL_CTX_use_PrivateKey_file(c, files.private_key_file.c_str(), SSL_FILETYPE_PEM) == 1);
+  });
+  const bytes hello = client.step();
   REQUIRE(!hello.empty());
-  BIO_read(wb, hello.data(), static_cast<int>(hello.size()));
   tls_channel s{server_ctx, false};
   REQUIRE(s.start());
   bytes plain;
   auto r = s.feed(hello, plain);
-  ERR_clear_error();
-  SSL_free(ssl);
-  SSL_CTX_free(raw);
   REQUIRE_FALSE(r);
   INFO(r.err().text);
   CHECK(r.err().text.find("unsupported protocol") != std::string::npos);

@@ -1,5 +1,7 @@
 #include "libactor/net/secret.hpp"
 
+#include "hex.hpp"
+
 #include <openssl/rand.h>
 
 #include <array>
@@ -49,14 +51,7 @@ std::string generate_secret() {
   if (RAND_bytes(bytes.data(), static_cast<int>(bytes.size())) != 1) {
     throw std::runtime_error("libactor.net: the system's random generator failed");
   }
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(2 * bytes.size());
-  for (const unsigned char b : bytes) {
-    out += digits[b >> 4];
-    out += digits[b & 15];
-  }
-  return out;
+  return detail::to_hex(bytes);
 }
 
 }  // namespace libactor::net

@@ -10,6 +10,7 @@
 #include <array>
 #include <stdexcept>
 
+#include "hex.hpp"
 #include "libactor/net/node.hpp"
 
 namespace libactor::net::detail {
@@ -235,14 +236,7 @@ expected<std::string, protocol_error> tls_channel::exported_secret() const {
     return protocol_error{protocol_errc::tls_failed,
                           "TLS: cannot export keying material: " + openssl_reasons()};
   }
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(2 * key.size());
-  for (const unsigned char b : key) {
-    out += digits[b >> 4];
-    out += digits[b & 15];
-  }
-  return out;
+  return to_hex(key);
 }
 
 }  // namespace libactor::net::detail
