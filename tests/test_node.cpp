@@ -153,6 +153,35 @@ TEST_CASE("await_peer waits for a node that dials in", "[node]") {
   CHECK(a.stats().peers_up == 1);
 }
 
+TEST_CASE("connect keeps trying until its whole timeout has passed", "[node]") {
+  // Backoff doubles from reconnect_min to reconnect_max; the attempts must
+  // not stop while a step of it would cross the deadline.
+  actor_system sys{system_config{.workers = 1}};
+  auto c = cfg("a");
+  c.reconnect_min = 20ms;
+  c.reconnect_max = 1s;
+  net::node a(sys, c);
+  // A port nothing listens on: bound, never listening.
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  socklen_t len = sizeof addr;
+  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  for (const auto timeout : {1500ms, 700ms}) {
+    INFO("timeout " << timeout.count() << " ms");
+    const auto t0 = std::chrono::steady_clock::now();
+    auto r = a.connect("127.0.0.1", ntohs(addr.sin_port), timeout);
+    const auto took = std::chrono::steady_clock::now() - t0;
+    REQUIRE_FALSE(r);
+    CHECK(r.err().code == errc::timeout);
+    CHECK(took >= timeout);
+  }
+  ::close(fd);
+}
+
 TEST_CASE("a peer seen up is counted up, also while its replacement is still being logged",
           "[node][restart]") {
   // a's log hook holds the line that reports b's replacement: by then the

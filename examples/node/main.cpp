@@ -35,7 +35,8 @@ Starts a libactor node and keeps it running until SIGINT or SIGTERM.
                        and exit
   --no-frame-protection  send frames after the handshake in the clear instead
                        of sealed records (every node of the cluster must
-                       agree); only where the network path is trusted
+                       agree); only where the network path is trusted. No
+                       effect with TLS, which protects every frame
   --host ADDR          numeric address to listen on and advertise
                        (default 127.0.0.1)
   --port PORT          port to listen on; 0 picks a free one (default 0)
@@ -92,6 +93,11 @@ options parse(int argc, char** argv) {
   o.node.tls.ca_file = f.text("tls-ca", "");
   o.node.tls.certificate_file = f.text("tls-cert", "");
   o.node.tls.private_key_file = f.text("tls-key", "");
+  if (!o.node.tls.enabled() && !f.has("secret-file")) {
+    std::fputs("libactor-node: --secret-file is required (or --tls-ca, --tls-cert and --tls-key)\n",
+               stderr);
+    std::exit(2);
+  }
   o.node.secret = f.secret(o.node.tls.enabled());
   if (f.has("no-frame-protection")) o.node.protect_frames = false;
   f.check_unused();

@@ -236,8 +236,9 @@ void handshake::on_frame(const frame& f, std::vector<std::byte>& out) {
       }
       if (cfg_.accept_name && !cfg_.accept_name(h->node_name)) {
         fail(protocol_errc::auth_failed,
-             "the peer's TLS certificate does not name the node it says it is "
-             "(tls_config::check_peer_name)",
+             std::string("the ") + (role_ == role::acceptor ? "dialler" : "acceptor") +
+                 "'s TLS certificate does not name the node its hello names "
+                 "(tls_config::check_peer_name)",
              out, true);
         return;
       }
@@ -270,7 +271,7 @@ void handshake::on_frame(const frame& f, std::vector<std::byte>& out) {
       if (CRYPTO_memcmp(expected.data(), a->mac.data(), expected.size()) != 0) {
         fail(protocol_errc::auth_failed,
              "the proof of the cluster secret does not match: the two nodes have different "
-             "secrets",
+             "secrets (or, with TLS, only one of them has a secret)",
              out, true);
         return;
       }

@@ -471,11 +471,14 @@ expected<std::string> node::connect(const std::string& host, std::uint16_t port,
     if (r) return r;
     last = r.err();
     if (last.code == errc::invalid_argument || last.code == errc::shutting_down) return last;
-    if (steady_clock::now() + backoff >= deadline) {
+    const auto now = steady_clock::now();
+    if (now >= deadline) {
       return error{errc::timeout, "could not connect to " + host + ":" + std::to_string(port) +
                                       " before the timeout: " + last.to_string()};
     }
-    std::this_thread::sleep_for(backoff);  // retry delay, not synchronization
+    // The last wait ends at the deadline, and one more attempt is made
+    // there: a peer that comes up late within the timeout is still found.
+    std::this_thread::sleep_for(std::min<duration>(backoff, deadline - now));  // retry delay
     backoff = std::min(backoff * 2, impl_->cfg_.reconnect_max);
   }
 }

@@ -223,7 +223,7 @@ class node_impl final : public handle_context, public std::enable_shared_from_th
   const address_filter dial_allow_{cfg_.dial_allow};
   /// Set when node_config::tls is: what every connection's TLS shares.
   const std::unique_ptr<tls_context> tls_ =
-      cfg_.tls.enabled() ? std::make_unique<tls_context>(cfg_.tls) : nullptr;
+      cfg_.tls.enabled() ? std::make_unique<tls_context>(cfg_.tls, cfg_.name) : nullptr;
 
   std::mutex fac_mu_;
   std::unordered_map<std::string, node::factory> factories_;

@@ -35,7 +35,8 @@ std::string openssl_reasons() {
 
 }  // namespace
 
-tls_context::tls_context(const tls_config& cfg) : ctx_(SSL_CTX_new(TLS_method())) {
+tls_context::tls_context(const tls_config& cfg, const std::string& node_name)
+    : ctx_(SSL_CTX_new(TLS_method())) {
   ERR_clear_error();
   if (ctx_ == nullptr) config_error("no TLS context");
   try {
@@ -63,8 +64,26 @@ tls_context::tls_context(const tls_config& cfg) : ctx_(SSL_CTX_new(TLS_method())
       config_error("cannot load certificate_file " + cfg.certificate_file);
     }
     if (SSL_CTX_check_private_key(ctx_) != 1) {
-      config_error("private_key_file " + cfg.private_key_file + " is not the key of " +
-                   cfg.certificate_file);
+      ERR_clear_error();  // OpenSSL's reason ("no private key assigned") says less than this
+      throw std::invalid_argument("libactor.net: node_config.tls: private_key_file " +
+                                  cfg.private_key_file + " is not the key of " +
+                                  cfg.certificate_file);
+    }
+    // This node's own certificate, checked as its peers will check it.
+    X509* own = SSL_CTX_get0_certificate(ctx_);
+    if (own == nullptr || X509_cmp_current_time(X509_get0_notAfter(own)) <= 0) {
+      ERR_clear_error();
+      throw std::invalid_argument("libactor.net: node_config.tls: certificate_file " +
+                                  cfg.certificate_file + " has expired");
+    }
+    if (cfg.check_peer_name && X509_check_host(own, node_name.data(), node_name.size(),
+                                               X509_CHECK_FLAG_NO_WILDCARDS, nullptr) != 1) {
+      ERR_clear_error();
+      throw std::invalid_argument(
+          "libactor.net: node_config.tls: certificate_file " + cfg.certificate_file +
+          " does not name this node, " + node_name +
+          " (a subjectAltName DNS entry, or the common name when there is none): peers check "
+          "it (check_peer_name)");
     }
     // Both sides verify: a peer without a certificate of the CA is refused.
     SSL_CTX_set_verify(ctx_, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
@@ -113,9 +132,21 @@ protocol_error tls_channel::failure(const char* what, int ret) const {
   } else if (verify != X509_V_OK) {
     text += ": the peer's certificate does not verify: ";
     text += X509_verify_cert_error_string(verify);
+    text += " (is tls.ca_file the CA that issued the peer's certificate?)";
     ERR_clear_error();
   } else if (e == SSL_ERROR_SSL) {
-    text += ": " + openssl_reasons();
+    const std::string reasons = openssl_reasons();
+    text += ": " + reasons;
+    // What the peer's alert means for this node's configuration.
+    if (reasons.find("alert unknown ca") != std::string::npos ||
+        reasons.find("alert bad certificate") != std::string::npos ||
+        reasons.find("alert certificate expired") != std::string::npos) {
+      text +=
+          " (the peer refused this node's certificate: is it from the CA the peer trusts, "
+          "and valid? The peer's log says why)";
+    } else if (reasons.find("alert certificate required") != std::string::npos) {
+      text += " (the peer requires a certificate: set tls on this node)";
+    }
   } else {
     text += ": OpenSSL error " + std::to_string(e);
     ERR_clear_error();

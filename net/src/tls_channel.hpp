@@ -49,8 +49,10 @@ class tls_context {
  public:
   /// Loads the CA, the certificate chain and the key. Throws
   /// std::invalid_argument naming the file and OpenSSL's reason when one
-  /// cannot be loaded or the key does not match the certificate.
-  explicit tls_context(const tls_config& cfg);
+  /// cannot be loaded, the key does not match the certificate, or the
+  /// certificate has expired or (with check_peer_name) does not name
+  /// `node_name`: peers would refuse it.
+  tls_context(const tls_config& cfg, const std::string& node_name);
   ~tls_context();
   tls_context(const tls_context&) = delete;
   tls_context& operator=(const tls_context&) = delete;

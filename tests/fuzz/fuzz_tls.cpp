@@ -25,8 +25,8 @@ using bytes = std::vector<std::byte>;
 
 struct contexts {
   test::test_ca ca;
-  tls_context server{ca.issue("b")};
-  tls_context client{ca.issue("a")};
+  tls_context server{ca.issue("b"), "b"};
+  tls_context client{ca.issue("a"), "a"};
 };
 
 contexts* ctx = nullptr;

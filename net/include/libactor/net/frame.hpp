@@ -39,14 +39,15 @@ inline constexpr frame_kind last_frame_kind = frame_kind::unlink;
 
 /// Failures of the node-to-node protocol.
 enum class protocol_errc : std::uint8_t {
-  frame_too_large = 1,   ///< A frame's length exceeds the configured maximum.
-  empty_frame,           ///< A frame's length is zero (no kind byte).
-  unknown_frame_kind,    ///< A kind byte this version does not know.
-  unexpected_frame,      ///< A known frame out of order for the handshake state.
-  malformed_payload,     ///< A payload the wire format rejects.
-  bad_magic,             ///< The peer does not speak this protocol at all.
-  version_mismatch,      ///< The peer speaks another protocol version.
-  auth_failed,           ///< The peer's proof of the cluster secret is wrong.
+  frame_too_large = 1,  ///< A frame's length exceeds the configured maximum.
+  empty_frame,          ///< A frame's length is zero (no kind byte).
+  unknown_frame_kind,   ///< A kind byte this version does not know.
+  unexpected_frame,     ///< A known frame out of order for the handshake state.
+  malformed_payload,    ///< A payload the wire format rejects.
+  bad_magic,            ///< The peer does not speak this protocol at all.
+  version_mismatch,     ///< The peer speaks another protocol version.
+  auth_failed,  ///< The peer's proof of the cluster secret is wrong, or its TLS certificate does
+                ///< not name the node it says it is.
   refused_by_peer,       ///< The peer sent an error frame.
   duplicate_connection,  ///< Refused: the acceptor keeps (or is making) another connection with the
                          ///< dialler.

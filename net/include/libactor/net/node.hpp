@@ -193,7 +193,7 @@ struct node_config {
 struct node_stats {
   std::uint64_t accepted = 0;           ///< Inbound TCP connections.
   std::uint64_t dialled = 0;            ///< Outbound connection attempts.
-  std::uint64_t handshakes_failed = 0;  ///< Wrong secret, wrong version, garbage, timeout.
+  std::uint64_t handshakes_failed = 0;  ///< Wrong secret, version or certificate, garbage, timeout.
   std::uint64_t protocol_errors = 0;    ///< Authenticated peers disconnected for bad frames.
   std::uint64_t peers_up = 0;           ///< Peers with a live connection now.
   std::uint64_t node_downs = 0;         ///< Times a peer was declared unreachable.
@@ -374,8 +374,10 @@ class LIBACTOR_NET_EXPORT node {
   /// Connects to the node at host:port and returns its name once a
   /// connection to it is in use (the peer answered node_info; if the two
   /// nodes already had one, or were dialling each other, that one).
-  /// Retries refused connections with backoff until `timeout`; a failed
-  /// handshake (wrong secret or version) fails at once.
+  /// Retries refused connections with backoff until `timeout` has passed
+  /// (errc::timeout); a refusal that trying again cannot change (a wrong
+  /// secret, version or certificate, TLS on one side only) fails at once
+  /// with errc::invalid_argument and the reason.
   /// After a later loss of the connection this node redials with backoff.
   /// Blocks; do not call from an actor.
   expected<std::string> connect(const std::string& host, std::uint16_t port, duration timeout);
