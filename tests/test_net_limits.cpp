@@ -484,15 +484,24 @@ TEST_CASE(
   std::map<std::string, std::vector<int>> fds;
   std::map<std::string, int> admitted;
   // Connections are accepted in the order they were made: per address, the
-  // first five are let in; in all, the first twelve.
+  // first five are let in. Once twelve are in, a newcomer takes the place
+  // of the oldest one of the address holding the most, while that address
+  // holds more than the newcomer's: .4 gets two free slots, then two more
+  // from .2 and .3 (one each), and then holds as many as they do.
   for (const char* from : {"127.0.0.2", "127.0.0.3", "127.0.0.4"}) {
     for (int i = 0; i < 8; ++i) fds[from].push_back(connect_from(from, a.port()));
     for (int fd : fds[from]) admitted[from] += greeted(fd) ? 1 : 0;
   }
   CHECK(admitted["127.0.0.2"] == 5);
   CHECK(admitted["127.0.0.3"] == 5);
-  CHECK(admitted["127.0.0.4"] == 2);
-  CHECK(a.stats().connections_refused == 3 + 3 + 6);
+  CHECK(admitted["127.0.0.4"] == 4);
+  CHECK(a.stats().connections_refused == 3 + 3 + 4);
+  CHECK(a.stats().connections_evicted == 2);
+  // The two made room for were the oldest of .2 and of .3; the others stay.
+  CHECK(test::closed_by_peer(fds["127.0.0.2"][0]));
+  CHECK(test::closed_by_peer(fds["127.0.0.3"][0]));
+  CHECK_FALSE(test::closed_by_peer(fds["127.0.0.2"][1], 200ms));
+  CHECK_FALSE(test::closed_by_peer(fds["127.0.0.4"][0], 200ms));
   CHECK(log.items().size() >= 1);
   // Closing 127.0.0.2's connections frees their slots (the node sees the
   // end of each).
@@ -519,6 +528,30 @@ TEST_CASE(
   for (auto& [from, list] : fds) {
     for (int fd : list) ::close(fd);
   }
+}
+
+TEST_CASE("addresses that fill the unauthenticated slots cannot keep a node from another out",
+          "[net][limits]") {
+  auto c = test::node_config("a", secret);
+  c.max_unauthenticated = 8;
+  c.max_unauthenticated_per_address = 4;
+  c.handshake_timeout = 60s;  // the silent connections would stay for the whole test
+  actor_system sys_a{system_config{.workers = 2}};
+  actor_system sys_b{system_config{.workers = 1}};
+  test::unrelated(sys_a, 4);
+  net::node a(sys_a, c);
+  std::vector<int> silent;
+  for (const char* from : {"127.0.0.2", "127.0.0.3"}) {
+    for (int i = 0; i < 4; ++i) silent.push_back(connect_from(from, a.port()));
+  }
+  for (int fd : silent) REQUIRE(greeted(fd));  // all eight slots are taken
+  net::node b(sys_b, test::node_config("b", secret));
+  auto r = b.connect("127.0.0.1", a.port(), 5s);
+  INFO((r ? std::string("connected") : r.err().to_string()));
+  CHECK(r);
+  CHECK(a.stats().connections_evicted == 1);
+  CHECK(a.stats().connections_refused == 0);
+  for (int fd : silent) ::close(fd);
 }
 
 TEST_CASE("a frame decoder fed what it has room for holds at most one frame", "[net][limits]") {

@@ -4,6 +4,7 @@
 // bytes in docs/protocol.md.
 
 #include <openssl/rand.h>
+#include <algorithm>
 
 #include <chrono>
 #include <cstring>
@@ -146,12 +147,12 @@ void node_impl::start() {
           boost::system::error_code aec;
           const auto from = s.remote_endpoint(aec);
           const std::string addr = aec ? std::string("(unknown)") : from.address().to_string();
-          if (!n->admit(addr)) {
+          const conn_id id = n->next_conn();
+          if (!n->admit(addr, id)) {
             s.close(aec);  // before any byte: no hello, no buffer
             acceptor_loop{n}();
             return;
           }
-          const conn_id id = n->next_conn();
           auto c = std::make_shared<connection>(*n, std::move(s), id, false);
           c->unauthenticated_from_ = addr;
           n->conns_.emplace(id, c);
@@ -261,17 +262,16 @@ void node_impl::log(const std::string& line) {
   }
 }
 
-bool node_impl::admit(const std::string& addr) {
-  auto& mine = unauthenticated_by_addr_[addr];
+bool node_impl::admit(const std::string& addr, conn_id id) {
+  const auto it = unauthenticated_by_addr_.find(addr);
+  const std::size_t from_addr = it == unauthenticated_by_addr_.end() ? 0 : it->second.size();
   const char* limit = nullptr;
-  if (unauthenticated_ >= cfg_.max_unauthenticated) {
-    limit = "max_unauthenticated";
-  } else if (mine >= cfg_.max_unauthenticated_per_address) {
+  if (from_addr >= cfg_.max_unauthenticated_per_address) {
     limit = "max_unauthenticated_per_address";
+  } else if (unauthenticated_ >= cfg_.max_unauthenticated && !evict_unauthenticated(from_addr)) {
+    limit = "max_unauthenticated";
   }
   if (limit != nullptr) {
-    const std::size_t from_addr = mine;
-    if (from_addr == 0) unauthenticated_by_addr_.erase(addr);            // `mine` dangles from here
     stats_.connections_refused.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
     if (auto line = refusals_.once(
             addr, limit,
@@ -284,15 +284,42 @@ bool node_impl::admit(const std::string& addr) {
     }
     return false;
   }
-  ++mine;
+  unauthenticated_by_addr_[addr].push_back(id);
   ++unauthenticated_;
   return true;
+}
+
+bool node_impl::evict_unauthenticated(std::size_t newcomer_holds) {
+  // The address holding the most; among equals, the one whose oldest
+  // connection is oldest. At most max_unauthenticated entries, and only
+  // when the cap is reached.
+  const std::deque<conn_id>* heaviest = nullptr;
+  for (const auto& [a, ids] : unauthenticated_by_addr_) {
+    if (heaviest == nullptr || ids.size() > heaviest->size() ||
+        (ids.size() == heaviest->size() && ids.front() < heaviest->front())) {
+      heaviest = &ids;
+    }
+  }
+  if (heaviest == nullptr || heaviest->size() <= newcomer_holds) return false;
+  const auto victim = conns_.find(heaviest->front());
+  if (victim == conns_.end()) return false;
+  stats_.connections_evicted.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
+  // close() calls admitted(), which frees the slot.
+  victim->second->close(
+      "closed before its handshake to make room for a connection from an "
+      "address holding fewer (node_config::max_unauthenticated)",
+      false);
+  return unauthenticated_ < cfg_.max_unauthenticated;
 }
 
 void node_impl::admitted(connection& c) {
   if (c.unauthenticated_from_.empty()) return;
   auto it = unauthenticated_by_addr_.find(c.unauthenticated_from_);
-  if (it != unauthenticated_by_addr_.end() && --it->second == 0) unauthenticated_by_addr_.erase(it);
+  if (it != unauthenticated_by_addr_.end()) {
+    auto& ids = it->second;
+    ids.erase(std::remove(ids.begin(), ids.end(), c.id_), ids.end());
+    if (ids.empty()) unauthenticated_by_addr_.erase(it);
+  }
   --unauthenticated_;
   c.unauthenticated_from_.clear();
 }
@@ -579,7 +606,7 @@ node_stats node::stats() const noexcept {
                     ld(s.unreachable),     ld(s.overloaded),  ld(s.not_serializable),
                     ld(s.unknown_types),   ld(s.undecodable), impl_->refusals_.count(),
                     impl_->peer_count(),   ld(s.read_pauses), ld(s.connections_refused),
-                    gauges.first,          gauges.second};
+                    gauges.first,          gauges.second,     ld(s.connections_evicted)};
 }
 
 }  // namespace libactor::net

@@ -173,10 +173,16 @@ class node_impl final : public handle_context, public std::enable_shared_from_th
   actor_ref make_service();
 
   void forget(connection* c);
-  /// An accepted connection from `addr` may start its handshake: false
-  /// (and logged, counted) when the caps on unauthenticated connections,
-  /// overall and per address, are reached. I/O thread.
-  bool admit(const std::string& addr);
+  /// An accepted connection `id` from `addr` may start its handshake: false
+  /// (and logged, counted) when `addr` holds its share of the caps on
+  /// unauthenticated connections (node_config::max_unauthenticated). When
+  /// the overall cap is reached, the oldest connection of the address with
+  /// the most makes room, if it has more than `addr`. I/O thread.
+  bool admit(const std::string& addr, conn_id id);
+  /// Closes the oldest unauthenticated connection of the address holding
+  /// the most, if it holds more than `newcomer_holds`; true if a slot is
+  /// free then.
+  bool evict_unauthenticated(std::size_t newcomer_holds);
   /// `c` authenticated or closed: it no longer counts against the caps.
   void admitted(connection& c);
 
@@ -215,8 +221,9 @@ class node_impl final : public handle_context, public std::enable_shared_from_th
   std::condition_variable peer_up_;      // with peers_mu_: a peer came up (await_peer)
   std::unordered_map<conn_id, std::shared_ptr<connection>> conns_;  // I/O thread only
   // Accepted connections not yet authenticated, in all and by address (I/O thread).
+  // Ids by address, oldest first.
   std::size_t unauthenticated_ = 0;
-  std::unordered_map<std::string, std::size_t> unauthenticated_by_addr_;
+  std::unordered_map<std::string, std::deque<conn_id>> unauthenticated_by_addr_;
 
   export_table exports_;
   refusals refusals_;
@@ -232,7 +239,7 @@ class node_impl final : public handle_context, public std::enable_shared_from_th
     std::atomic<std::uint64_t> accepted{0}, dialled{0}, handshakes_failed{0}, protocol_errors{0},
         peers_up{0}, node_downs{0}, messages_out{0}, messages_in{0}, writes{0}, unreachable{0},
         overloaded{0}, not_serializable{0}, unknown_types{0}, undecodable{0}, read_pauses{0},
-        connections_refused{0};
+        connections_refused{0}, connections_evicted{0};
   } stats_;
 
   /// Runs `event` on p's machine under p's lock, with the state changes of

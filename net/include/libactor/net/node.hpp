@@ -128,11 +128,17 @@ struct node_config {
   /// check and authentication) and the node_info exchange after it.
   duration handshake_timeout = std::chrono::seconds(5);
   /// Accepted connections that have not authenticated yet, in all and from
-  /// one address. One over either is closed at once, before a byte is sent
-  /// or a buffer allocated (counted in node_stats::connections_refused,
-  /// logged within the refusal log's rate limit). Each costs the
-  /// connection's state and at most one handshake frame (4 KiB), for at
-  /// most handshake_timeout.
+  /// one address. One over the per-address cap is closed at once, before a
+  /// byte is sent or a buffer allocated (counted in
+  /// node_stats::connections_refused, logged within the refusal log's rate
+  /// limit). When all max_unauthenticated are taken, a new connection takes
+  /// the place of the oldest one from the address holding the most, if that
+  /// address holds more than the new one's (node_stats::connections_evicted);
+  /// otherwise it is refused. So addresses that flood the node share the
+  /// slots and cannot keep one connection from another address out. Each
+  /// costs the connection's state and at most one handshake frame (4 KiB;
+  /// with TLS, its state: docs/protocol.md), for at most
+  /// handshake_timeout.
   std::size_t max_unauthenticated = 256;
   std::size_t max_unauthenticated_per_address = 16;
   /// Links that peers may make to one local actor (link frames). A link over
@@ -227,6 +233,9 @@ struct node_stats {
   /// goes when it is answered, when its node goes down, or at the first
   /// heartbeat tick after its timeout.
   std::uint64_t pending_requests = 0;
+  /// Connections not yet authenticated closed to make room for a newer one
+  /// from an address holding fewer (node_config::max_unauthenticated).
+  std::uint64_t connections_evicted = 0;
 };
 
 /// Delivered to actors watching a node (node::monitor_node) when it becomes
