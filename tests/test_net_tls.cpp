@@ -7,14 +7,20 @@
 
 #include <catch2/catch.hpp>
 
+#include <arpa/inet.h>
 #include <malloc.h>
+#include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <libactor/net/node.hpp>
 
 #include <string>
+#include <thread>
+#include <utility>
 #include <vector>
 
 #include "net_support.hpp"
@@ -285,4 +291,191 @@ TEST_CASE("tls: a connection stalled in the TLS handshake costs a bounded amount
   CHECK(per > 0);
   for (int fd : fds) ::close(fd);
   SSL_CTX_free(client_ctx);
+}
+
+TEST_CASE("tls: a node whose name differs from its certificate's only in case is refused",
+          "[net][tls]") {
+  test::test_ca ca;
+  for (const auto& [cert_name, claimed] : std::vector<std::pair<std::string, std::string>>{
+           {"worker", "WORKER"}, {"evil.example", ".example"}}) {
+    INFO("node " << claimed << " with a certificate for " << cert_name);
+    actor_system sys_a{system_config{.workers = 1}};
+    actor_system sys_b{system_config{.workers = 1}};
+    net::node b(sys_b, tls_node("b", ca.issue("b")));
+    auto cm = tls_node(claimed, ca.issue(cert_name));
+    cm.tls.check_peer_name = false;  // it does not check itself; b does
+    net::node m(sys_a, cm);
+    auto r = m.connect("127.0.0.1", b.port(), 10s);
+    REQUIRE_FALSE(r);
+    CHECK(r.err().text.find("does not name the node") != std::string::npos);
+    CHECK(b.stats().peers_up == 0);
+  }
+}
+
+TEST_CASE("tls: a dialler that finds no TLS where it dialled answers nothing in the clear",
+          "[net][tls]") {
+  test::test_ca ca;
+  const int lfd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(lfd >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(lfd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  REQUIRE(::listen(lfd, 8) == 0);
+  socklen_t len = sizeof addr;
+  REQUIRE(::getsockname(lfd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  std::string got;
+  std::thread impostor([&] {
+    pollfd p{lfd, POLLIN, 0};
+    if (::poll(&p, 1, 10000) != 1) return;
+    const int fd = ::accept(lfd, nullptr, nullptr);
+    if (fd < 0) return;
+    test::write_all(fd, {std::byte{0}, std::byte{0}});  // not TLS
+    // Everything the dialler sends until it closes.
+    char buf[4096];
+    for (;;) {
+      pollfd q{fd, POLLIN, 0};
+      if (::poll(&q, 1, 10000) != 1) break;
+      const auto n = ::read(fd, buf, sizeof buf);
+      if (n <= 0) break;
+      got.append(buf, static_cast<std::size_t>(n));
+    }
+    ::close(fd);
+  });
+  actor_system sys{system_config{.workers = 1}};
+  net::node a(sys, tls_node("a", ca.issue("a")));
+  auto r = a.connect("127.0.0.1", ntohs(addr.sin_port), 10s);
+  REQUIRE_FALSE(r);
+  CHECK(r.err().text.find("does not speak TLS") != std::string::npos);
+  impostor.join();
+  ::close(lfd);
+  CHECK(got.find("speaks TLS only") == std::string::npos);
+  CHECK_FALSE(got.empty());  // its ClientHello went out: the read saw what was sent
+}
+
+TEST_CASE("tls: handshakes an acceptor starts are limited per second, per address and in all",
+          "[net][tls]") {
+  test::test_ca ca;
+  // A ClientHello anyone can replay.
+  SSL_CTX* cctx = SSL_CTX_new(TLS_client_method());
+  REQUIRE(cctx != nullptr);
+  SSL* ssl = SSL_new(cctx);
+  BIO* rb = BIO_new(BIO_s_mem());
+  BIO* wb = BIO_new(BIO_s_mem());
+  SSL_set_bio(ssl, rb, wb);
+  SSL_set_connect_state(ssl);
+  SSL_do_handshake(ssl);
+  std::vector<std::byte> hello(BIO_ctrl_pending(wb));
+  BIO_read(wb, hello.data(), static_cast<int>(hello.size()));
+  SSL_free(ssl);
+  SSL_CTX_free(cctx);
+  ERR_clear_error();
+  // Whether the node answered a replayed ClientHello from `from`.
+  auto answered = [&](std::uint16_t port, const char* from) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_in local{};
+    local.sin_family = AF_INET;
+    REQUIRE(::inet_pton(AF_INET, from, &local.sin_addr) == 1);
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof local) == 0);
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(port);
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to) == 0);
+    test::write_all(fd, hello);
+    pollfd p{fd, POLLIN, 0};
+    char byte = 0;
+    const bool yes = ::poll(&p, 1, 10000) == 1 && ::read(fd, &byte, 1) == 1;
+    ::close(fd);
+    return yes;
+  };
+  SECTION("per address") {
+    auto c = tls_node("b", ca.issue("b"));
+    c.tls.max_handshakes_per_second_per_address = 5;
+    c.tls.max_handshakes_per_second = 1000;
+    actor_system sys{system_config{.workers = 1}};
+    net::node b(sys, c);
+    const auto t0 = std::chrono::steady_clock::now();
+    int yes = 0;
+    for (int i = 0; i < 30; ++i) yes += answered(b.port(), "127.0.0.2") ? 1 : 0;
+    const double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    INFO(yes << " of 30 answered in " << secs << " s");
+    CHECK(yes >= 5);
+    CHECK(yes <= 5 + static_cast<int>(secs * 5) + 1);
+    CHECK(b.stats().connections_refused >= static_cast<std::uint64_t>(30 - yes));
+    // Another address has its own budget.
+    CHECK(answered(b.port(), "127.0.0.3"));
+  }
+  SECTION("in all") {
+    auto c = tls_node("b", ca.issue("b"));
+    c.tls.max_handshakes_per_second_per_address = 1000;
+    c.tls.max_handshakes_per_second = 6;
+    actor_system sys{system_config{.workers = 1}};
+    net::node b(sys, c);
+    const auto t0 = std::chrono::steady_clock::now();
+    int yes = 0;
+    for (const char* from : {"127.0.0.2", "127.0.0.3", "127.0.0.4"}) {
+      for (int i = 0; i < 10; ++i) yes += answered(b.port(), from) ? 1 : 0;
+    }
+    const double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    INFO(yes << " of 30 answered in " << secs << " s");
+    CHECK(yes >= 6);
+    CHECK(yes <= 6 + static_cast<int>(secs * 6) + 1);
+  }
+}
+
+namespace tlsapp {
+struct chunk {
+  std::uint64_t seq;
+  std::string body;
+};
+LIBACTOR_WIRE_TYPE(chunk, "test.tls.chunk", seq, body)
+}  // namespace tlsapp
+
+TEST_CASE("tls: a burst queued far past one seal slice arrives whole and in order", "[net][tls]") {
+  // The writer seals what is queued 256 KiB at a time (connection.cpp):
+  // 20 MiB queued at once goes out in many slices, none lost or reordered.
+  test::test_ca ca;
+  actor_system sys_a{system_config{.workers = 1}};
+  actor_system sys_b{system_config{.workers = 1}};
+  test::unrelated(sys_b, 6);
+  net::node b(sys_b, tls_node("b", ca.issue("b")));
+  net::node a(sys_a, tls_node("a", ca.issue("a")));
+  constexpr std::uint64_t total = 20'000;
+  std::atomic<std::uint64_t> next{0};
+  std::atomic<bool> in_order{true};
+  test::gate done;
+  auto sink = sys_b.spawn([&](actor&) -> behavior {
+    return {[&](const tlsapp::chunk& c) {
+      // relaxed: one actor reads and writes these; the test reads them after done
+      const auto n = next.load(std::memory_order_relaxed);
+      if (c.seq != n || c.body.size() != 1024) in_order.store(false, std::memory_order_relaxed);
+      next.store(n + 1, std::memory_order_relaxed);
+      if (n + 1 == total) done.open();
+    }};
+  });
+  REQUIRE(sys_b.register_name("sink", sink));
+  REQUIRE(a.connect("127.0.0.1", b.port(), 10s));
+  auto remote = a.lookup("b", "sink", 10s);
+  REQUIRE(remote);
+  const std::string body(1024, 'x');
+  std::atomic<std::uint64_t> refused{0};
+  auto source = sys_a.spawn([&, r = *remote](actor&) -> behavior {
+    return {[&, r](int) {
+      for (std::uint64_t i = 0; i < total; ++i) {
+        if (r.send(tlsapp::chunk{i, body}) != send_status::ok) {
+          refused.fetch_add(1, std::memory_order_relaxed);  // relaxed: a count read after
+        }
+      }
+    }};
+  });
+  source.send(1);
+  REQUIRE(done.passage().wait_for(test::deadline) == std::future_status::ready);
+  CHECK(refused.load() == 0);
+  CHECK(in_order.load());
+  CHECK(next.load() == total);
+  CHECK(b.stats().protocol_errors == 0);
 }

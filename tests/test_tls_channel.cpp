@@ -102,6 +102,8 @@ class raw_client {
     if (!out.empty()) BIO_read(SSL_get_wbio(ssl_), out.data(), static_cast<int>(out.size()));
     return out;
   }
+  /// Queues a KeyUpdate (step() then sends it).
+  bool key_update() { return SSL_key_update(ssl_, SSL_KEY_UPDATE_NOT_REQUESTED) == 1; }
   void receive(const bytes& in) {
     if (!in.empty()) BIO_write(SSL_get_rbio(ssl_), in.data(), static_cast<int>(in.size()));
   }
@@ -350,4 +352,136 @@ TEST_CASE("tls context: files that cannot be loaded are named in a clear error",
   expect_error(expired, "has expired");
   tls_context fine{good, "a"};  // the control
   CHECK(fine.native() != nullptr);
+}
+
+TEST_CASE("tls channel: a certificate names a node byte for byte", "[tls]") {
+  test::test_ca ca;
+  tls_context sctx{ca.issue("server"), "server"};
+  struct named {
+    std::string cert_name;
+    std::string claimed;
+    bool accepted;
+  };
+  for (const auto& n : std::vector<named>{
+           {"node-a", "node-a", true},                     // the control
+           {"node-a", "NODE-A", false},                    // no case folding
+           {"evil.example", ".example", false},            // no "any subdomain of"
+           {"node-a", std::string("node-a\0", 7), false},  // no trailing NUL dropped
+           {"node-a", "node-", false},
+           {"*.example", "x.example", false},  // no wildcards
+           {"node-a", "", false},
+       }) {
+    INFO("certificate " << n.cert_name << ", claimed " << n.claimed.size() << " bytes");
+    auto files = ca.issue(n.cert_name);
+    files.check_peer_name = false;  // the client's own check is not what is tested
+    tls_context cctx{files, n.cert_name};
+    tls_channel c{cctx, true};
+    tls_channel s{sctx, false};
+    REQUIRE(handshake(c, s));
+    CHECK(s.peer_certificate_names(n.claimed) == n.accepted);
+  }
+  // The common name, when there is no DNS entry: also exact.
+  tls_context cn_only{ca.issue("Worker", {.dns_name = ""}), "Worker"};
+  tls_channel c{cn_only, true};
+  tls_channel s{sctx, false};
+  REQUIRE(handshake(c, s));
+  CHECK(s.peer_certificate_names("Worker"));
+  CHECK_FALSE(s.peer_certificate_names("worker"));
+}
+
+TEST_CASE("tls channel: what an outsider's handshake can cost is bounded", "[tls]") {
+  test::test_ca ca;
+  tls_context server_ctx{ca.issue("b"), "b"};
+  SECTION("key exchange on elliptic curves only") {
+    // Finite-field groups cost the acceptor up to 175 ms per ClientHello.
+    for (const char* group : {"ffdhe2048", "ffdhe8192"}) {
+      INFO(group);
+      raw_client client([&](SSL_CTX* c) {
+        REQUIRE(SSL_CTX_set_min_proto_version(c, TLS1_3_VERSION) == 1);
+        REQUIRE(SSL_CTX_set1_groups_list(c, group) == 1);
+      });
+      tls_channel s{server_ctx, false};
+      REQUIRE(s.start());
+      bytes plain;
+      auto r = s.feed(client.step(), plain);
+      REQUIRE_FALSE(r);
+      CHECK(r.err().text.find("no suitable key share") != std::string::npos);
+    }
+    raw_client control([&](SSL_CTX* c) { REQUIRE(SSL_CTX_set1_groups_list(c, "X25519") == 1); });
+    tls_channel s{server_ctx, false};
+    REQUIRE(s.start());
+    bytes plain;
+    REQUIRE(s.feed(control.step(), plain));
+    CHECK(s.has_records());  // answered
+  }
+  SECTION("bytes before the handshake is done") {
+    // A ClientHello that claims 131,000 bytes (OpenSSL takes up to 131,396)
+    // would be held whole; the channel stops at max_tls_handshake_bytes.
+    tls_channel s{server_ctx, false};
+    REQUIRE(s.start());
+    const std::size_t claimed = 131000;
+    bytes first = {std::byte{0x16},
+                   std::byte{0x03},
+                   std::byte{0x01},
+                   std::byte{0x40},
+                   std::byte{0x00},
+                   std::byte{0x01},
+                   static_cast<std::byte>((claimed >> 16) & 0xff),
+                   static_cast<std::byte>((claimed >> 8) & 0xff),
+                   static_cast<std::byte>(claimed & 0xff)};
+    first.resize(5 + 16384, std::byte{0x41});
+    bytes plain;
+    std::size_t fed = 0;
+    expected<void, net::protocol_error> r{};
+    for (std::size_t at = 0; at < first.size() && r; at += 4096) {
+      const auto piece = std::span<const std::byte>(first).subspan(
+          at, std::min<std::size_t>(4096, first.size() - at));
+      r = s.feed(piece, plain);
+      fed += piece.size();
+    }
+    REQUIRE_FALSE(r);
+    CHECK(fed > net::detail::max_tls_handshake_bytes);
+    CHECK(fed <= net::detail::max_tls_handshake_bytes + 4096);
+    CHECK(r.err().text.find("before it was done") != std::string::npos);
+  }
+}
+
+TEST_CASE("tls channel: a peer may send a few KeyUpdates, not a flood", "[tls]") {
+  test::test_ca ca;
+  tls_context server_ctx{ca.issue("b"), "b"};
+  auto files = ca.issue("a");
+  for (const int sent : {net::detail::max_key_updates, net::detail::max_key_updates + 1, 5000}) {
+    INFO(sent << " KeyUpdates");
+    raw_client client([&](SSL_CTX* c) {
+      REQUIRE(SSL_CTX_use_certificate_chain_file(c, files.certificate_file.c_str()) == 1);
+      REQUIRE(SSL_CTX_use_PrivateKey_file(c, files.private_key_file.c_str(), SSL_FILETYPE_PEM) ==
+              1);
+    });
+    tls_channel s{server_ctx, false};
+    REQUIRE(s.start());
+    for (int round = 0; round < 10 && !s.handshake_done(); ++round) {
+      bytes plain;
+      REQUIRE(s.feed(client.step(), plain));
+      bytes to_c;
+      s.take_records(to_c);
+      client.receive(to_c);
+    }
+    REQUIRE(s.handshake_done());
+    bytes rest = client.step();  // the client's Finished
+    bytes plain;
+    REQUIRE(s.feed(rest, plain));
+    bytes flood;
+    for (int i = 0; i < sent; ++i) {
+      REQUIRE(client.key_update());
+      const bytes k = client.step();
+      flood.insert(flood.end(), k.begin(), k.end());
+    }
+    auto r = s.feed(flood, plain);
+    if (sent <= net::detail::max_key_updates) {
+      CHECK(r);
+    } else {
+      REQUIRE_FALSE(r);
+      CHECK(r.err().text.find("KeyUpdate") != std::string::npos);
+    }
+  }
 }

@@ -159,6 +159,7 @@ class connection : public std::enable_shared_from_this<connection> {
   // writing_; the socket is closed only when no write is in progress.
   std::mutex wmu_;
   std::vector<std::byte> out_;
+  std::size_t out_taken_ = 0;  // with TLS: out_'s first bytes, already sealed
   std::vector<std::byte> inflight_;
   std::uint64_t out_msgs_ = 0;
   // Sealing (protect_frames): set when the handshake finished; the first

@@ -70,6 +70,11 @@ void check_config(const node_config& cfg) {
   if (cfg.max_unknown_ids == 0) bad("max_unknown_ids must be at least 1");
   if (cfg.max_peers == 0) bad("max_peers must be at least 1");
   if (cfg.max_inbound_bytes < 1024) bad("max_inbound_bytes must be at least 1024");
+  if (cfg.tls.enabled() && (cfg.tls.max_handshakes_per_second == 0 ||
+                            cfg.tls.max_handshakes_per_second_per_address == 0)) {
+    bad("tls.max_handshakes_per_second and max_handshakes_per_second_per_address must be at least "
+        "1");
+  }
   if (cfg.max_unauthenticated == 0 || cfg.max_unauthenticated_per_address == 0) {
     bad("max_unauthenticated and max_unauthenticated_per_address must be at least 1");
   }
@@ -266,7 +271,9 @@ bool node_impl::admit(const std::string& addr, conn_id id) {
   const auto it = unauthenticated_by_addr_.find(addr);
   const std::size_t from_addr = it == unauthenticated_by_addr_.end() ? 0 : it->second.size();
   const char* limit = nullptr;
-  if (from_addr >= cfg_.max_unauthenticated_per_address) {
+  if (tls_ && !tls_handshake_allowed(addr)) {
+    limit = "tls.max_handshakes_per_second";
+  } else if (from_addr >= cfg_.max_unauthenticated_per_address) {
     limit = "max_unauthenticated_per_address";
   } else if (unauthenticated_ >= cfg_.max_unauthenticated && !evict_unauthenticated(from_addr)) {
     limit = "max_unauthenticated";
@@ -287,6 +294,21 @@ bool node_impl::admit(const std::string& addr, conn_id id) {
   unauthenticated_by_addr_[addr].push_back(id);
   ++unauthenticated_;
   return true;
+}
+
+bool node_impl::tls_handshake_allowed(const std::string& addr) {
+  // A TLS handshake costs the acceptor's I/O thread about half a
+  // millisecond of key exchange and signature, for a ClientHello its sender
+  // can replay for free. The buckets bound that work: in all, and per
+  // address so that one address cannot take the whole budget.
+  const auto now = steady_clock::now();
+  if (tls_by_addr_.size() >= 4096 && !tls_by_addr_.contains(addr)) {
+    tls_by_addr_.clear();  // the overall bucket still holds
+  }
+  auto [it, fresh] = tls_by_addr_.try_emplace(
+      addr, static_cast<double>(cfg_.tls.max_handshakes_per_second_per_address),
+      static_cast<double>(cfg_.tls.max_handshakes_per_second_per_address));
+  return it->second.take(now) && tls_all_.take(now);
 }
 
 bool node_impl::evict_unauthenticated(std::size_t newcomer_holds) {

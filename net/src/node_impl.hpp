@@ -42,6 +42,7 @@
 #include "refusals.hpp"
 #include "remote_proxy.hpp"
 #include "tls_channel.hpp"
+#include "token_bucket.hpp"
 
 namespace libactor::net::detail {
 
@@ -179,6 +180,9 @@ class node_impl final : public handle_context, public std::enable_shared_from_th
   /// the overall cap is reached, the oldest connection of the address with
   /// the most makes room, if it has more than `addr`. I/O thread.
   bool admit(const std::string& addr, conn_id id);
+  /// Takes a token for a TLS handshake from `addr`: false when over
+  /// tls.max_handshakes_per_second, overall or for the address.
+  bool tls_handshake_allowed(const std::string& addr);
   /// Closes the oldest unauthenticated connection of the address holding
   /// the most, if it holds more than `newcomer_holds`; true if a slot is
   /// free then.
@@ -231,6 +235,10 @@ class node_impl final : public handle_context, public std::enable_shared_from_th
   /// Set when node_config::tls is: what every connection's TLS shares.
   const std::unique_ptr<tls_context> tls_ =
       cfg_.tls.enabled() ? std::make_unique<tls_context>(cfg_.tls, cfg_.name) : nullptr;
+  // TLS handshakes accepted, in all and per address (I/O thread).
+  token_bucket tls_all_{static_cast<double>(cfg_.tls.max_handshakes_per_second),
+                        static_cast<double>(cfg_.tls.max_handshakes_per_second)};
+  std::unordered_map<std::string, token_bucket> tls_by_addr_;
 
   std::mutex fac_mu_;
   std::unordered_map<std::string, node::factory> factories_;

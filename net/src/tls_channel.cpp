@@ -8,6 +8,7 @@
 #include <openssl/x509v3.h>
 
 #include <array>
+#include <cstring>
 #include <stdexcept>
 
 #include "hex.hpp"
@@ -37,8 +38,8 @@ std::string openssl_reasons() {
 
 tls_context::tls_context(const tls_config& cfg, const std::string& node_name)
     : ctx_(SSL_CTX_new(TLS_method())) {
+  if (ctx_ == nullptr) config_error("no TLS context");  // with OpenSSL's reason
   ERR_clear_error();
-  if (ctx_ == nullptr) config_error("no TLS context");
   try {
     if (SSL_CTX_set_min_proto_version(ctx_, TLS1_3_VERSION) != 1 ||
         SSL_CTX_set_max_proto_version(ctx_, TLS1_3_VERSION) != 1) {
@@ -52,6 +53,15 @@ tls_context::tls_context(const tls_config& cfg, const std::string& node_name)
     SSL_CTX_set_session_cache_mode(ctx_, SSL_SESS_CACHE_OFF);
     // Buffers are freed while a connection has nothing in flight.
     SSL_CTX_set_mode(ctx_, SSL_MODE_RELEASE_BUFFERS);
+    // Key exchange on elliptic curves only. OpenSSL's defaults also offer
+    // finite-field groups up to 8192 bits, which cost the acceptor 175 ms
+    // of CPU for one replayed ClientHello that costs its sender nothing.
+    if (SSL_CTX_set1_groups_list(ctx_, "X25519:P-256") != 1) {
+      config_error("cannot restrict the key exchange groups");
+    }
+    // A peer's certificate chain (the largest handshake message a peer
+    // sends) is bounded with the rest of the handshake (tls_channel).
+    SSL_CTX_set_max_cert_list(ctx_, max_tls_handshake_bytes);
     if (SSL_CTX_load_verify_locations(ctx_, cfg.ca_file.c_str(), nullptr) != 1) {
       config_error("cannot load ca_file " + cfg.ca_file);
     }
@@ -76,8 +86,7 @@ tls_context::tls_context(const tls_config& cfg, const std::string& node_name)
       throw std::invalid_argument("libactor.net: node_config.tls: certificate_file " +
                                   cfg.certificate_file + " has expired");
     }
-    if (cfg.check_peer_name && X509_check_host(own, node_name.data(), node_name.size(),
-                                               X509_CHECK_FLAG_NO_WILDCARDS, nullptr) != 1) {
+    if (cfg.check_peer_name && !certificate_names(own, node_name)) {
       ERR_clear_error();
       throw std::invalid_argument(
           "libactor.net: node_config.tls: certificate_file " + cfg.certificate_file +
@@ -98,8 +107,8 @@ tls_context::~tls_context() {
 }
 
 tls_channel::tls_channel(const tls_context& ctx, bool client) : ssl_(SSL_new(ctx.native())) {
-  ERR_clear_error();
   if (ssl_ == nullptr) throw std::runtime_error("no TLS state: " + openssl_reasons());
+  ERR_clear_error();
   BIO* rbio = BIO_new(BIO_s_mem());
   BIO* wbio = BIO_new(BIO_s_mem());
   if (rbio == nullptr || wbio == nullptr) {
@@ -111,6 +120,9 @@ tls_channel::tls_channel(const tls_context& ctx, bool client) : ssl_(SSL_new(ctx
   // An empty rbio means "wait for more", not end of stream.
   BIO_set_mem_eof_return(rbio, -1);
   SSL_set_bio(ssl_, rbio, wbio);  // the SSL owns both from here
+  // Counts the KeyUpdate messages the peer sends (see feed).
+  SSL_set_msg_callback(ssl_, &tls_channel::on_message);
+  SSL_set_msg_callback_arg(ssl_, this);
   if (client) {
     SSL_set_connect_state(ssl_);
   } else {
@@ -170,6 +182,18 @@ expected<void, protocol_error> tls_channel::feed(std::span<const std::byte> in,
                                                  std::vector<std::byte>& plain) {
   std::lock_guard lock(mu_);
   ERR_clear_error();
+  if (!done_) {
+    // Before the handshake is done nothing is verified: whoever connected
+    // makes this node hold what it sends (OpenSSL buffers a whole handshake
+    // message, and a ClientHello may claim 128 KiB). A real handshake is a
+    // few KiB.
+    handshake_bytes_ += in.size();
+    if (handshake_bytes_ > max_tls_handshake_bytes) {
+      return protocol_error{protocol_errc::tls_failed, "TLS handshake: the peer sent more than " +
+                                                           std::to_string(max_tls_handshake_bytes) +
+                                                           " bytes before it was done"};
+    }
+  }
   if (!in.empty()) {
     // A memory BIO takes everything or fails (out of memory).
     const int w = BIO_write(SSL_get_rbio(ssl_), in.data(), static_cast<int>(in.size()));
@@ -192,8 +216,14 @@ expected<void, protocol_error> tls_channel::feed(std::span<const std::byte> in,
     const std::size_t at = plain.size();
     plain.resize(at + chunk);
     std::size_t n = 0;
+    ERR_clear_error();  // SSL_get_error reads this thread's queue
     const int r = SSL_read_ex(ssl_, plain.data() + at, chunk, &n);
     plain.resize(at + (r == 1 ? n : 0));
+    if (key_updates_ > max_key_updates) {
+      return protocol_error{protocol_errc::tls_failed,
+                            "TLS: the peer sent more than " + std::to_string(max_key_updates) +
+                                " KeyUpdate messages (each costs this node a key derivation)"};
+    }
     if (r == 1) continue;
     if (SSL_get_error(ssl_, r) == SSL_ERROR_WANT_READ) return {};
     return failure("TLS", r);
@@ -244,17 +274,61 @@ bool tls_channel::handshake_done() const {
   return done_;
 }
 
+void tls_channel::on_message(int write_p, int, int content_type, const void* buf, std::size_t len,
+                             ssl_st*, void* arg) {
+  // Called inside SSL_read, under mu_. TLS 1.3 reports each handshake
+  // message after decrypting it; KeyUpdate is type 24.
+  auto* self = static_cast<tls_channel*>(arg);
+  if (write_p == 0 && content_type == SSL3_RT_HANDSHAKE && len > 0 && self->done_ &&
+      *static_cast<const unsigned char*>(buf) == SSL3_MT_KEY_UPDATE) {
+    ++self->key_updates_;
+  }
+}
+
 bool tls_channel::peer_certificate_names(const std::string& name) const {
   std::lock_guard lock(mu_);
-  if (!done_ || name.empty()) return false;
+  if (!done_) return false;
   X509* cert = SSL_get0_peer_certificate(ssl_);
-  if (cert == nullptr) return false;
+  return cert != nullptr && certificate_names(cert, name);
+}
+
+bool certificate_names(x509_st* cert, const std::string& name) {
+  // Byte for byte: node names are exact strings, so no DNS matching (which
+  // would fold case, let ".example" stand for any subdomain of it, and
+  // drop a trailing NUL), and no wildcards.
+  if (name.empty()) return false;
+  auto same = [&name](const unsigned char* data, int n) {
+    return n >= 0 && static_cast<std::size_t>(n) == name.size() &&
+           std::memcmp(data, name.data(), name.size()) == 0;
+  };
+  bool any_dns = false;
+  bool found = false;
+  auto* sans =
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+  if (sans != nullptr) {
+    for (int i = 0; i < sk_GENERAL_NAME_num(sans); ++i) {
+      const GENERAL_NAME* g = sk_GENERAL_NAME_value(sans, i);
+      if (g->type != GEN_DNS) continue;
+      any_dns = true;
+      found = found || same(ASN1_STRING_get0_data(g->d.dNSName), ASN1_STRING_length(g->d.dNSName));
+    }
+    GENERAL_NAMES_free(sans);
+  }
   ERR_clear_error();
-  // No wildcards: a node's certificate names that node.
-  const int r =
-      X509_check_host(cert, name.data(), name.size(), X509_CHECK_FLAG_NO_WILDCARDS, nullptr);
+  if (any_dns) return found;
+  // No DNS entry: the common names, as UTF-8.
+  const X509_NAME* subject = X509_get_subject_name(cert);
+  for (int i = X509_NAME_get_index_by_NID(subject, NID_commonName, -1); i >= 0;
+       i = X509_NAME_get_index_by_NID(subject, NID_commonName, i)) {
+    unsigned char* utf8 = nullptr;
+    const int n =
+        ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, i)));
+    const bool match = same(utf8, n);
+    OPENSSL_free(utf8);
+    if (match) return true;
+  }
   ERR_clear_error();
-  return r == 1;
+  return false;
 }
 
 expected<std::string, protocol_error> tls_channel::exported_secret() const {

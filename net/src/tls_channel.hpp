@@ -19,9 +19,13 @@
 //
 // Thread safety: one mutex per channel. The reader (the I/O thread) feeds;
 // writers seal under the connection's write lock. An SSL object is not safe
-// for concurrent use, and a read may produce records of its own (a
-// KeyUpdate answer, an alert): they wait in wbio, and the next
-// take_records() or seal() sends them first, in order.
+// for concurrent use. Records a read causes (the answer to a KeyUpdate that
+// asks for one) go out with the next seal(), first, in order.
+//
+// What a peer can make the channel do is bounded: before the handshake is
+// done, max_tls_handshake_bytes; key exchange on X25519 or P-256 only (no
+// finite-field groups, whose cost the peer would choose); after it, at most
+// max_key_updates KeyUpdate messages.
 //
 // Every OpenSSL return value is checked; a failure is an error the
 // connection closes on, never bytes accepted or sent unchecked.
@@ -38,12 +42,24 @@
 
 struct ssl_ctx_st;
 struct ssl_st;
+struct x509_st;
 
 namespace libactor::net {
 struct tls_config;
 }
 
 namespace libactor::net::detail {
+
+/// Bytes a peer may send before the TLS handshake is done (its hello, its
+/// certificate chain, its Finished): a real handshake is a few KiB.
+inline constexpr std::size_t max_tls_handshake_bytes = 16 * 1024;
+/// KeyUpdate messages a peer may send on one connection. Nodes send none;
+/// each costs a key derivation, and OpenSSL sets no limit of its own.
+inline constexpr int max_key_updates = 16;
+
+/// Whether `cert` names `name` exactly, byte for byte: one of its
+/// subjectAltName DNS entries, or its common name when it has none.
+[[nodiscard]] bool certificate_names(x509_st* cert, const std::string& name);
 
 class tls_context {
  public:
@@ -96,8 +112,7 @@ class tls_channel {
   [[nodiscard]] bool handshake_done() const;
 
   /// Once the handshake is done: whether the peer's certificate names
-  /// `name` (a subjectAltName DNS entry, or the common name when it has
-  /// none).
+  /// `name` (certificate_names).
   [[nodiscard]] bool peer_certificate_names(const std::string& name) const;
 
   /// Once the handshake is done: 32 bytes exported from the session
@@ -109,10 +124,14 @@ class tls_channel {
  private:
   [[nodiscard]] protocol_error failure(const char* what, int ret) const;
   void drain(std::vector<std::byte>& out);
+  static void on_message(int write_p, int version, int content_type, const void* buf,
+                         std::size_t len, ssl_st* ssl, void* arg);
 
   mutable std::mutex mu_;
   ssl_st* ssl_;
   bool done_ = false;
+  std::size_t handshake_bytes_ = 0;  // fed before done_
+  int key_updates_ = 0;              // received after done_
 };
 
 }  // namespace libactor::net::detail

@@ -57,6 +57,16 @@ struct tls_config {
   /// wildcards): a node holding one certificate of the CA cannot pass for
   /// another node.
   bool check_peer_name = true;
+  /// Accepted connections that may start a TLS handshake per second, in
+  /// all and from one address (each also the burst). A handshake costs the
+  /// acceptor's I/O thread about half a millisecond of key exchange and
+  /// signature, for a ClientHello anyone can replay for free; past these a
+  /// connection is closed before its ClientHello is read
+  /// (node_stats::connections_refused). The defaults bound that work to
+  /// about a tenth of the I/O thread; nodes that reconnect are not near
+  /// them.
+  std::uint32_t max_handshakes_per_second = 200;
+  std::uint32_t max_handshakes_per_second_per_address = 20;
   [[nodiscard]] bool enabled() const noexcept {
     return !ca_file.empty() || !certificate_file.empty() || !private_key_file.empty();
   }
