@@ -433,8 +433,8 @@ bool node_impl::decode_handle(reader& r, actor_ref& h) {
     const bool allowed = dial_allow_.allows(addr);
     if (allowed && given_up_.recent(where, std::chrono::steady_clock::now())) {
       not_dialled = "node " + p->name_ + " at " + where + " is not dialled: node " + cfg_.name +
-                    " gave up on that address less than a minute ago "
-                    "(node_config::max_failed_dials)";
+                    " gave up on that address, or on four ports of its host, less than a minute "
+                    "ago (node_config::max_failed_dials)";
     } else if (allowed) {
       {
         // Given up at another address (or this one, a while ago): the handle

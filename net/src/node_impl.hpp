@@ -216,8 +216,9 @@ class node_impl final : public handle_context, public std::enable_shared_from_th
   bool make_room();
   static constexpr std::size_t eviction_checks = 16;
   /// Addresses whose peer was given up (max_failed_dials): for a minute a
-  /// handle naming one dials nothing (given_up.hpp).
-  given_up_addresses given_up_{4096, std::chrono::seconds(60)};
+  /// handle naming one, or any port of a host with four of them, dials
+  /// nothing (given_up.hpp).
+  given_up_addresses given_up_{4096, std::chrono::seconds(60), 4};
 
   std::mutex peers_mu_;
   std::unordered_map<std::string, core::ref_ptr<peer>> peers_;
