@@ -28,9 +28,9 @@ constexpr std::size_t tls_seal_slice = 256 * 1024;
 /// its bound resumes reading on the node's I/O thread.
 class connection_account final : public inbound_account {
  public:
-  connection_account(std::int64_t bound, std::weak_ptr<node_impl> node,
-                     std::weak_ptr<connection> conn)
-      : inbound_account(bound), node_(std::move(node)), conn_(std::move(conn)) {}
+  connection_account(std::int64_t bound, std::shared_ptr<node_total> total,
+                     std::weak_ptr<node_impl> node, std::weak_ptr<connection> conn)
+      : inbound_account(bound, std::move(total)), node_(std::move(node)), conn_(std::move(conn)) {}
 
  private:
   void resume() noexcept override {
@@ -297,10 +297,20 @@ void connection::read() {
 }
 
 void connection::read_on() {
-  if (account_ != nullptr && account_->over() && account_->pause()) {
-    read_paused_ = true;
-    node_.stats_.read_pauses.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
-    return;
+  if (account_ != nullptr) {
+    if (account_->over_own() && account_->pause()) {
+      read_paused_ = true;
+      node_.stats_.read_pauses.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
+      return;
+    }
+    const bool total = account_->over_total();
+    account_->set_total_paused(total);
+    if (total) {
+      // Over the node's total: the tick resumes (inbound_account.hpp).
+      read_paused_ = true;
+      node_.stats_.read_pauses.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
+      return;
+    }
   }
   read();
 }
@@ -480,7 +490,7 @@ void connection::on_handshake_bytes(std::span<const std::byte> in) {
   }
   authenticated_ = true;
   account_ = new connection_account(static_cast<std::int64_t>(node_.cfg_.max_inbound_bytes),
-                                    node_.weak_from_this(), weak_from_this());
+                                    node_.inbound_total_, node_.weak_from_this(), weak_from_this());
   if (node_.cfg_.protect_frames && !tls_) {
     // From here on both directions are sealed; what is queued now (the
     // acceptor's auth) still goes out as it is.

@@ -70,6 +70,9 @@ void check_config(const node_config& cfg) {
   if (cfg.max_unknown_ids == 0) bad("max_unknown_ids must be at least 1");
   if (cfg.max_peers == 0) bad("max_peers must be at least 1");
   if (cfg.max_inbound_bytes < 1024) bad("max_inbound_bytes must be at least 1024");
+  if (cfg.max_inbound_bytes_total < cfg.max_inbound_bytes) {
+    bad("max_inbound_bytes_total must be at least max_inbound_bytes");
+  }
   if (cfg.tls.enabled() && (cfg.tls.max_handshakes_per_second == 0 ||
                             cfg.tls.max_handshakes_per_second_per_address == 0)) {
     bad("tls.max_handshakes_per_second and max_handshakes_per_second_per_address must be at least "

@@ -233,6 +233,13 @@ class node_impl final : public handle_context, public std::enable_shared_from_th
   export_table exports_;
   refusals refusals_;
   const address_filter dial_allow_{cfg_.dial_allow};
+  /// The bytes all connections delivered and actors have not handled yet
+  /// (node_config::max_inbound_bytes_total; inbound_account.hpp).
+  const std::shared_ptr<inbound_account::node_total> inbound_total_ = [this] {
+    auto t = std::make_shared<inbound_account::node_total>();
+    t->bound = static_cast<std::int64_t>(cfg_.max_inbound_bytes_total);
+    return t;
+  }();
   /// Set when node_config::tls is: what every connection's TLS shares.
   const std::unique_ptr<tls_context> tls_ =
       cfg_.tls.enabled() ? std::make_unique<tls_context>(cfg_.tls, cfg_.name) : nullptr;

@@ -23,6 +23,16 @@
 /// set; the `exchange` makes exactly one of them resume. The account lives
 /// as long as its connection or any message charged to it (`refs_`).
 ///
+/// ## The node's total
+/// Every account of a node also adds to one node-wide total, bounded by
+/// node_config::max_inbound_bytes_total, so that many connections (or one
+/// peer's successive connections) cannot multiply the per-connection
+/// bound. A reader over the total stops without pause(): no release of its
+/// own account need ever come, so its connection's heartbeat tick, which
+/// runs on the same thread, resumes it once the total is down to half
+/// (over_total()). The total is read relaxed: that resumption is a poll,
+/// and the poll retries.
+///
 /// ## Threads
 /// charge(), over() and pause(): the connection's reader. release(): any
 /// thread.
@@ -30,6 +40,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <memory>
 
 #include "libactor/detail/message.hpp"
 
@@ -37,19 +48,30 @@ namespace libactor::net::detail {
 
 class inbound_account {
  public:
+  /// The node-wide total and its bound (inbound_account's header).
+  struct node_total {
+    std::atomic<std::int64_t> queued{0};
+    std::int64_t bound = INT64_MAX;
+  };
+
   /// `bound`: bytes above which reading stops; it resumes at half.
-  explicit inbound_account(std::int64_t bound) noexcept : bound_(bound), resume_at_(bound / 2) {}
+  /// `total`: the node's, which this account adds to (may be null).
+  explicit inbound_account(std::int64_t bound, std::shared_ptr<node_total> total = nullptr) noexcept
+      : bound_(bound), resume_at_(bound / 2), total_(std::move(total)) {}
   inbound_account(const inbound_account&) = delete;
   inbound_account& operator=(const inbound_account&) = delete;
 
   /// A message of `bytes` was delivered from the connection.
   void charge(std::uint32_t bytes) noexcept {
     refs_.fetch_add(1, std::memory_order_relaxed);  // relaxed: the caller holds a reference
+    // relaxed: the total is polled (see the header).
+    if (total_) total_->queued.fetch_add(bytes, std::memory_order_relaxed);
     // seq_cst: see the header (pairs with the loads in release()).
     queued_.fetch_add(bytes, std::memory_order_seq_cst);
   }
   /// A message charged with `bytes` was destroyed. May resume the reader.
   void release(std::uint32_t bytes) noexcept {
+    if (total_) total_->queued.fetch_sub(bytes, std::memory_order_relaxed);  // relaxed: polled
     // seq_cst (both): the store-load pair of the header's argument.
     const std::int64_t after = queued_.fetch_sub(bytes, std::memory_order_seq_cst) - bytes;
     if (after <= resume_at_ && paused_.load(std::memory_order_seq_cst) &&
@@ -58,9 +80,21 @@ class inbound_account {
     }
     drop();
   }
-  [[nodiscard]] bool over() const noexcept {
+  /// Over this account's bound, or over the node's total.
+  [[nodiscard]] bool over() const noexcept { return over_own() || over_total(); }
+  [[nodiscard]] bool over_own() const noexcept {
     return queued_.load(std::memory_order_relaxed) > bound_;  // relaxed: the reader's own charges
   }
+  /// The node's total is over its bound; once over, it counts as over until
+  /// down to half (so that readers do not resume one message at a time).
+  [[nodiscard]] bool over_total() const noexcept {
+    if (!total_) return false;
+    // relaxed: polled (see the header).
+    const auto q = total_->queued.load(std::memory_order_relaxed);
+    return q > total_->bound || (total_paused_ && q > total_->bound / 2);
+  }
+  /// The reader stopped for the node's total (over_total), or goes on.
+  void set_total_paused(bool paused) noexcept { total_paused_ = paused; }
   /// The reader stops. True when it stays stopped (resume() comes later);
   /// false when the messages were handled meanwhile and it reads on.
   [[nodiscard]] bool pause() noexcept {
@@ -89,6 +123,8 @@ class inbound_account {
   std::atomic<bool> paused_{false};
   const std::int64_t bound_;
   const std::int64_t resume_at_;
+  const std::shared_ptr<node_total> total_;
+  bool total_paused_ = false;  // the reader's
 };
 
 /// A message whose bytes are charged to an inbound account until it is

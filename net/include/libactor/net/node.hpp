@@ -124,6 +124,11 @@ struct node_config {
   /// behind a slow actor is not declared down for the silence this causes.
   /// Every actor fed by that connection waits too (one stream per peer).
   std::size_t max_inbound_bytes = std::size_t{64} << 20;
+  /// The same, over all connections together: above it, every connection
+  /// that delivers more stops being read until the total is down to half
+  /// (checked at each connection's next heartbeat tick). Bounds what many
+  /// peers, or one peer's successive connections, can make the node hold.
+  std::size_t max_inbound_bytes_total = std::size_t{512} << 20;
   /// A heartbeat frame goes out this often on every connection.
   duration heartbeat_interval = std::chrono::milliseconds(500);
   /// A peer silent for this long is down: its connection is closed, and
