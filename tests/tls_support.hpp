@@ -59,6 +59,8 @@ struct cert_options {
   /// subjectAltName DNS entry: unset, the node's name (issue()); empty,
   /// none (the common name is then what names the node).
   std::optional<std::string> dns_name;
+  /// Another subjectAltName entry ("URI:spiffe://..."); empty: none.
+  std::string other_san;
   bool ca = false;
   long not_before_s = -3600;  ///< seconds from now
   long not_after_s = 86400;
@@ -90,9 +92,10 @@ inline x509_ptr make_cert(EVP_PKEY* key, const cert_options& o, X509* issuer, EV
     add_ext(c.get(), iss, NID_key_usage, "critical,digitalSignature");
     add_ext(c.get(), iss, NID_ext_key_usage, "serverAuth,clientAuth");
     add_ext(c.get(), iss, NID_authority_key_identifier, "keyid");
-    if (o.dns_name && !o.dns_name->empty()) {
-      add_ext(c.get(), iss, NID_subject_alt_name, "DNS:" + *o.dns_name);
-    }
+    std::string san;
+    if (o.dns_name && !o.dns_name->empty()) san = "DNS:" + *o.dns_name;
+    if (!o.other_san.empty()) san += (san.empty() ? "" : ",") + o.other_san;
+    if (!san.empty()) add_ext(c.get(), iss, NID_subject_alt_name, san);
   }
   LIBACTOR_PKI_CHECK(X509_sign(c.get(), signer != nullptr ? signer : key, EVP_sha256()) > 0);
   return c;

@@ -85,7 +85,11 @@ void connection::start() {
     if (auto r = tls_->start(); !r) return fail(r.err().code, r.err().text);
     flush();  // the client's hello
   } else {
-    start_handshake(node_.cfg_.secret);
+    try {
+      start_handshake(node_.cfg_.secret);
+    } catch (const std::exception& e) {
+      return close(std::string("cannot start the handshake: ") + e.what(), true);
+    }
   }
   read();
   tick();
@@ -204,7 +208,6 @@ void connection::flush() noexcept {
 }
 
 bool connection::take_outbound(std::vector<std::byte>& dst) {
-  out_msgs_ = 0;
   if (tls_) {
     dst.clear();
     if (!tls_->handshake_done()) {
@@ -212,6 +215,7 @@ bool connection::take_outbound(std::vector<std::byte>& dst) {
       // out: the TLS records (an alert) do.
       tls_->take_records(dst);
       out_.clear();
+      out_msgs_ = 0;
       return true;
     }
     // One slice at a time: sealing holds the channel's lock, which the
@@ -223,10 +227,18 @@ bool connection::take_outbound(std::vector<std::byte>& dst) {
     if (out_taken_ == out_.size()) {
       out_.clear();
       out_taken_ = 0;
+      out_msgs_ = 0;  // the messages are all on their way (not before: unsent_messages)
+    } else if (out_taken_ >= out_.size() / 2) {
+      // The sealed front goes once it is half the queue: the queue never
+      // holds more than twice what is unsent, and each byte moves at most
+      // once per halving (amortized constant).
+      out_.erase(out_.begin(), out_.begin() + static_cast<std::ptrdiff_t>(out_taken_));
+      out_taken_ = 0;
     }
     if (!ok) dst.clear();
     return ok;
   }
+  out_msgs_ = 0;
   if (!sealer_) {
     dst.swap(out_);
     return true;
@@ -652,11 +664,15 @@ void connection::close(const std::string& why, bool log) {
       // Give a queued error frame (failed handshake, refused connection) or
       // goodbye a chance; nothing else is written after close.
       if (!writing_ && has_output() && (!authenticated_ || flush_on_close_)) {
+        // All of it (TLS seals one slice per take), as far as the kernel
+        // takes it without waiting.
         std::vector<std::byte> last;
-        if (take_outbound(last)) {
-          [[maybe_unused]] auto n =
-              ::send(sock_.native_handle(), last.data(), last.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+        std::vector<std::byte> slice;
+        while (has_output() && take_outbound(slice) && !slice.empty()) {
+          last.insert(last.end(), slice.begin(), slice.end());
         }
+        [[maybe_unused]] auto n =
+            ::send(sock_.native_handle(), last.data(), last.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
       }
     }
     ::shutdown(sock_.native_handle(), SHUT_RDWR);

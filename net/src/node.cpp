@@ -49,6 +49,20 @@ std::uint64_t new_incarnation() {
   return (static_cast<std::uint64_t>(us) << 12) | (r & 0xfffu);  // not 0: us > 0
 }
 
+/// What the limits on unauthenticated connections count by: an IPv4
+/// address, or an IPv6 /64 (one host commonly holds a whole /64, so its
+/// addresses are not separate sources).
+std::string source_of(const asio::ip::address& a) {
+  if (a.is_v6()) {
+    const auto v6 = a.to_v6();
+    if (v6.is_v4_mapped()) return asio::ip::make_address_v4(asio::ip::v4_mapped, v6).to_string();
+    auto bytes = v6.to_bytes();
+    std::fill(bytes.begin() + 8, bytes.end(), 0);
+    return asio::ip::address_v6(bytes).to_string() + "/64";
+  }
+  return a.to_string();
+}
+
 void check_config(const node_config& cfg) {
   auto bad = [](const std::string& what) {
     throw std::invalid_argument("libactor.net: node_config." + what);
@@ -154,7 +168,7 @@ void node_impl::start() {
           n->stats_.accepted.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
           boost::system::error_code aec;
           const auto from = s.remote_endpoint(aec);
-          const std::string addr = aec ? std::string("(unknown)") : from.address().to_string();
+          const std::string addr = aec ? std::string("(unknown)") : source_of(from.address());
           const conn_id id = n->next_conn();
           if (!n->admit(addr, id)) {
             s.close(aec);  // before any byte: no hello, no buffer

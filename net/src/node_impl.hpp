@@ -238,6 +238,7 @@ class node_impl final : public handle_context, public std::enable_shared_from_th
   const std::shared_ptr<inbound_account::node_total> inbound_total_ = [this] {
     auto t = std::make_shared<inbound_account::node_total>();
     t->bound = static_cast<std::int64_t>(cfg_.max_inbound_bytes_total);
+    t->share = t->bound / static_cast<std::int64_t>(cfg_.max_peers);
     return t;
   }();
   /// Set when node_config::tls is: what every connection's TLS shares.

@@ -53,6 +53,10 @@ tls_context::tls_context(const tls_config& cfg, const std::string& node_name)
     SSL_CTX_set_session_cache_mode(ctx_, SSL_SESS_CACHE_OFF);
     // Buffers are freed while a connection has nothing in flight.
     SSL_CTX_set_mode(ctx_, SSL_MODE_RELEASE_BUFFERS);
+    // A read returns after each record that carries no data (a KeyUpdate),
+    // so that feed() counts them as they come, not after a whole buffer
+    // of them was processed.
+    SSL_CTX_clear_mode(ctx_, SSL_MODE_AUTO_RETRY);
     // Key exchange on elliptic curves only. OpenSSL's defaults also offer
     // finite-field groups up to 8192 bits, which cost the acceptor 175 ms
     // of CPU for one replayed ClientHello that costs its sender nothing.
@@ -187,6 +191,23 @@ expected<void, protocol_error> tls_channel::feed(std::span<const std::byte> in,
     // makes this node hold what it sends (OpenSSL buffers a whole handshake
     // message, and a ClientHello may claim 128 KiB). A real handshake is a
     // few KiB.
+    // The first handshake message (ClientHello, ServerHello) travels in
+    // the clear: what its header claims is refused before OpenSSL sizes a
+    // buffer for it.
+    for (std::size_t i = 0; i < in.size() && first_header_len_ < first_header_.size(); ++i) {
+      first_header_[first_header_len_++] = std::to_integer<unsigned char>(in[i]);
+    }
+    if (first_header_len_ == first_header_.size()) {
+      // | type 22 | version (2) | length (2) | msg type | msg length (3) |
+      const std::size_t claimed = (std::size_t{first_header_[6]} << 16) |
+                                  (std::size_t{first_header_[7]} << 8) | first_header_[8];
+      if (first_header_[0] == 22 && claimed > max_tls_handshake_bytes) {
+        return protocol_error{protocol_errc::tls_failed,
+                              "TLS handshake: the peer's first handshake message claims " +
+                                  std::to_string(claimed) + " bytes (at most " +
+                                  std::to_string(max_tls_handshake_bytes) + ")"};
+      }
+    }
     handshake_bytes_ += in.size();
     if (handshake_bytes_ > max_tls_handshake_bytes) {
       return protocol_error{protocol_errc::tls_failed, "TLS handshake: the peer sent more than " +
@@ -211,6 +232,7 @@ expected<void, protocol_error> tls_channel::feed(std::span<const std::byte> in,
   }
   // Everything buffered is read now: records stay in rbio only while
   // incomplete, so what a peer makes this node hold is one record.
+  std::size_t unread = SIZE_MAX;
   for (;;) {
     constexpr std::size_t chunk = 16 * 1024;  // one TLS record's plaintext at most
     const std::size_t at = plain.size();
@@ -222,10 +244,22 @@ expected<void, protocol_error> tls_channel::feed(std::span<const std::byte> in,
     if (key_updates_ > max_key_updates) {
       return protocol_error{protocol_errc::tls_failed,
                             "TLS: the peer sent more than " + std::to_string(max_key_updates) +
-                                " KeyUpdate messages (each costs this node a key derivation)"};
+                                " post-handshake messages (KeyUpdate, NewSessionTicket: each "
+                                "costs this node work; nodes send none)"};
     }
     if (r == 1) continue;
-    if (SSL_get_error(ssl_, r) == SSL_ERROR_WANT_READ) return {};
+    // Without auto-retry, a record with no data ends a read with WANT_READ
+    // while more may be buffered: read on until nothing is.
+    if (SSL_get_error(ssl_, r) == SSL_ERROR_WANT_READ) {
+      // Only while that makes progress: bytes left in rbio that the last
+      // read did not take mean a whole record may wait there.
+      const std::size_t left = BIO_ctrl_pending(SSL_get_rbio(ssl_));
+      if (left > 0 && left < unread) {
+        unread = left;
+        continue;
+      }
+      return {};
+    }
     return failure("TLS", r);
   }
 }
@@ -269,6 +303,11 @@ bool tls_channel::has_records() const {
   return BIO_ctrl_pending(SSL_get_wbio(ssl_)) > 0;
 }
 
+int tls_channel::post_handshake_messages() const {
+  std::lock_guard lock(mu_);
+  return key_updates_;
+}
+
 bool tls_channel::handshake_done() const {
   std::lock_guard lock(mu_);
   return done_;
@@ -277,11 +316,12 @@ bool tls_channel::handshake_done() const {
 void tls_channel::on_message(int write_p, int, int content_type, const void* buf, std::size_t len,
                              ssl_st*, void* arg) {
   // Called inside SSL_read, under mu_. TLS 1.3 reports each handshake
-  // message after decrypting it; KeyUpdate is type 24.
+  // message after decrypting it: after the handshake, only KeyUpdate (24)
+  // and NewSessionTicket (4) may come, and a node sends neither.
   auto* self = static_cast<tls_channel*>(arg);
-  if (write_p == 0 && content_type == SSL3_RT_HANDSHAKE && len > 0 && self->done_ &&
-      *static_cast<const unsigned char*>(buf) == SSL3_MT_KEY_UPDATE) {
-    ++self->key_updates_;
+  if (write_p == 0 && content_type == SSL3_RT_HANDSHAKE && len > 0 && self->done_) {
+    const unsigned char type = *static_cast<const unsigned char*>(buf);
+    if (type == SSL3_MT_KEY_UPDATE || type == SSL3_MT_NEWSESSION_TICKET) ++self->key_updates_;
   }
 }
 
@@ -301,22 +341,25 @@ bool certificate_names(x509_st* cert, const std::string& name) {
     return n >= 0 && static_cast<std::size_t>(n) == name.size() &&
            std::memcmp(data, name.data(), name.size()) == 0;
   };
-  bool any_dns = false;
   bool found = false;
   auto* sans =
       static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+  // Present, even if it does not parse (then nothing in it names anyone).
+  const bool has_san = X509_get_ext_by_NID(cert, NID_subject_alt_name, -1) >= 0;
   if (sans != nullptr) {
     for (int i = 0; i < sk_GENERAL_NAME_num(sans); ++i) {
       const GENERAL_NAME* g = sk_GENERAL_NAME_value(sans, i);
       if (g->type != GEN_DNS) continue;
-      any_dns = true;
       found = found || same(ASN1_STRING_get0_data(g->d.dNSName), ASN1_STRING_length(g->d.dNSName));
     }
     GENERAL_NAMES_free(sans);
   }
   ERR_clear_error();
-  if (any_dns) return found;
-  // No DNS entry: the common names, as UTF-8.
+  // The common name only when there is no subjectAltName at all: a
+  // certificate that names its subject by URI or address there does not
+  // name it by its common name (RFC 6125, 6.4.4).
+  if (has_san) return found;
+  // No subjectAltName: the common names, as UTF-8.
   const X509_NAME* subject = X509_get_subject_name(cert);
   for (int i = X509_NAME_get_index_by_NID(subject, NID_commonName, -1); i >= 0;
        i = X509_NAME_get_index_by_NID(subject, NID_commonName, i)) {

@@ -30,6 +30,7 @@
 // Every OpenSSL return value is checked; a failure is an error the
 // connection closes on, never bytes accepted or sent unchecked.
 
+#include <array>
 #include <cstddef>
 #include <memory>
 #include <mutex>
@@ -53,12 +54,14 @@ namespace libactor::net::detail {
 /// Bytes a peer may send before the TLS handshake is done (its hello, its
 /// certificate chain, its Finished): a real handshake is a few KiB.
 inline constexpr std::size_t max_tls_handshake_bytes = 16 * 1024;
-/// KeyUpdate messages a peer may send on one connection. Nodes send none;
-/// each costs a key derivation, and OpenSSL sets no limit of its own.
+/// Post-handshake messages (KeyUpdate, NewSessionTicket) a peer may send on
+/// one connection. Nodes send none; each costs work, and OpenSSL sets no
+/// limit of its own.
 inline constexpr int max_key_updates = 16;
 
 /// Whether `cert` names `name` exactly, byte for byte: one of its
-/// subjectAltName DNS entries, or its common name when it has none.
+/// subjectAltName DNS entries, or its common name when it has no
+/// subjectAltName at all.
 [[nodiscard]] bool certificate_names(x509_st* cert, const std::string& name);
 
 class tls_context {
@@ -110,6 +113,8 @@ class tls_channel {
   [[nodiscard]] bool has_records() const;
 
   [[nodiscard]] bool handshake_done() const;
+  /// Post-handshake messages received so far (max_key_updates).
+  [[nodiscard]] int post_handshake_messages() const;
 
   /// Once the handshake is done: whether the peer's certificate names
   /// `name` (certificate_names).
@@ -131,7 +136,10 @@ class tls_channel {
   ssl_st* ssl_;
   bool done_ = false;
   std::size_t handshake_bytes_ = 0;  // fed before done_
-  int key_updates_ = 0;              // received after done_
+  // The first record header and handshake message header the peer sent.
+  std::array<unsigned char, 9> first_header_{};
+  std::size_t first_header_len_ = 0;
+  int key_updates_ = 0;  // post-handshake messages received after done_
 };
 
 }  // namespace libactor::net::detail

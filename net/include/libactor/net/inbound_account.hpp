@@ -27,11 +27,16 @@
 /// Every account of a node also adds to one node-wide total, bounded by
 /// node_config::max_inbound_bytes_total, so that many connections (or one
 /// peer's successive connections) cannot multiply the per-connection
-/// bound. A reader over the total stops without pause(): no release of its
-/// own account need ever come, so its connection's heartbeat tick, which
-/// runs on the same thread, resumes it once the total is down to half
-/// (over_total()). The total is read relaxed: that resumption is a poll,
-/// and the poll retries.
+/// bound. Over the total, only connections holding more than their share
+/// (the bound over max_peers) stop: a peer that floods does not stop the
+/// reading of one that sends a lookup. So the total stays within twice its
+/// bound (each of at most max_peers connections reads on while within its
+/// share), plus what one read brings in per connection. A reader over the
+/// total stops without pause(): no release of its own account need ever
+/// come, so its connection's heartbeat tick, which runs on the same
+/// thread, resumes it once the total is down to half or its own bytes to
+/// its share (over_total()). The total is read relaxed: that resumption is
+/// a poll, and the poll retries.
 ///
 /// ## Threads
 /// charge(), over() and pause(): the connection's reader. release(): any
@@ -52,6 +57,7 @@ class inbound_account {
   struct node_total {
     std::atomic<std::int64_t> queued{0};
     std::int64_t bound = INT64_MAX;
+    std::int64_t share = 0;  ///< what a connection holds before the total stops it
   };
 
   /// `bound`: bytes above which reading stops; it resumes at half.
@@ -85,13 +91,15 @@ class inbound_account {
   [[nodiscard]] bool over_own() const noexcept {
     return queued_.load(std::memory_order_relaxed) > bound_;  // relaxed: the reader's own charges
   }
-  /// The node's total is over its bound; once over, it counts as over until
-  /// down to half (so that readers do not resume one message at a time).
+  /// The node's total is over its bound and this account holds more than
+  /// its share; once over, the total counts as over until down to half (so
+  /// that readers do not resume one message at a time).
   [[nodiscard]] bool over_total() const noexcept {
     if (!total_) return false;
-    // relaxed: polled (see the header).
+    // relaxed: polled (see the header); the own count is the reader's.
     const auto q = total_->queued.load(std::memory_order_relaxed);
-    return q > total_->bound || (total_paused_ && q > total_->bound / 2);
+    const bool total_over = q > total_->bound || (total_paused_ && q > total_->bound / 2);
+    return total_over && queued_.load(std::memory_order_relaxed) > total_->share;
   }
   /// The reader stopped for the node's total (over_total), or goes on.
   void set_total_paused(bool paused) noexcept { total_paused_ = paused; }

@@ -124,10 +124,13 @@ struct node_config {
   /// behind a slow actor is not declared down for the silence this causes.
   /// Every actor fed by that connection waits too (one stream per peer).
   std::size_t max_inbound_bytes = std::size_t{64} << 20;
-  /// The same, over all connections together: above it, every connection
-  /// that delivers more stops being read until the total is down to half
-  /// (checked at each connection's next heartbeat tick). Bounds what many
-  /// peers, or one peer's successive connections, can make the node hold.
+  /// The same, over all connections together: above it, a connection
+  /// holding more than max_inbound_bytes_total / max_peers stops being read
+  /// until the total is down to half (checked at its heartbeat ticks), and
+  /// one holding less reads on, so a peer that floods does not stall the
+  /// others' requests. The node then holds at most twice this, plus one
+  /// read per connection: what many peers, or one peer's successive
+  /// connections, can make it hold.
   std::size_t max_inbound_bytes_total = std::size_t{512} << 20;
   /// A heartbeat frame goes out this often on every connection.
   duration heartbeat_interval = std::chrono::milliseconds(500);
@@ -149,8 +152,10 @@ struct node_config {
   /// limit). When all max_unauthenticated are taken, a new connection takes
   /// the place of the oldest one from the address holding the most, if that
   /// address holds more than the new one's (node_stats::connections_evicted);
-  /// otherwise it is refused. So addresses that flood the node share the
-  /// slots and cannot keep one connection from another address out. Each
+  /// otherwise it is refused. So a few addresses that flood the node share
+  /// the slots and cannot keep other addresses out; it takes about
+  /// max_unauthenticated addresses of its own to churn a newcomer's
+  /// handshake out. "Address": an IPv4 address, or an IPv6 /64. Each
   /// costs the connection's state and at most one handshake frame (4 KiB;
   /// with TLS, its state: docs/protocol.md), for at most
   /// handshake_timeout.
