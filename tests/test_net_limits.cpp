@@ -1337,3 +1337,64 @@ TEST_CASE("spawns still queued when their spawner goes down are stopped, not lef
   CHECK(test::eventually([&] { return limits_app::orphans_live.load() == 0; }, 10s));
   b.reset();
 }
+
+namespace limits_app {
+struct handles {
+  std::vector<actor_ref> refs;
+};
+LIBACTOR_WIRE_TYPE(handles, "test.limits.handles", refs)
+}  // namespace limits_app
+
+TEST_CASE("handles in a message count toward the inbound bound by the proxies they make",
+          "[net][limits]") {
+  // 100 handles to actors of the sending node make 100 proxies on the
+  // receiver, far more memory than their ~3 KB on the wire. The same
+  // encoded size as text is the control: before handles were charged for
+  // their proxies, a blocked receiver took in more handle messages than
+  // text messages; now it takes in far fewer.
+  auto run = [](bool with_handles) {
+    auto cb = test::node_config("b", secret);
+    cb.max_inbound_bytes = 2 << 20;
+    actor_system sys_a{system_config{.workers = 2}};
+    actor_system sys_b{system_config{.workers = 2}};
+    std::optional<net::node> b(std::in_place, sys_b, cb);
+    std::optional<net::node> a(std::in_place, sys_a, test::node_config("a", secret));
+    REQUIRE(a->connect("127.0.0.1", b->port(), 10s));
+    test::gate released;
+    auto slow = sys_b.spawn([passage = released.passage()](actor&) -> behavior {
+      return {[passage](const limits_app::handles&) { passage.wait(); },
+              [passage](const limits_app::text&) { passage.wait(); }};
+    });
+    REQUIRE(sys_b.register_name("slow", slow));
+    auto remote = *a->lookup("b", "slow", 10s);
+    limits_app::handles h;
+    for (int i = 0; i < 100; ++i) {
+      h.refs.push_back(sys_a.spawn([](actor&) -> behavior { return {[](int) {}}; }));
+    }
+    std::vector<std::byte> encoded;
+    net::writer w{encoded, a->context()};
+    net::wire_encode(w, h);
+    const limits_app::text t{std::string(encoded.size(), 'x')};
+    for (int i = 0; i < 3000; ++i) {
+      const auto st = with_handles ? net::send(remote, h) : net::send(remote, t);
+      REQUIRE(st == send_status::ok);
+    }
+    REQUIRE(test::eventually([&] { return b->stats().read_pauses >= 1; }));
+    REQUIRE(test::eventually([&] {
+      const auto before = b->stats().messages_in;
+      std::this_thread::sleep_for(300ms);  // scenario: is anything still coming in?
+      return b->stats().messages_in == before;
+    }));
+    const auto in = b->stats().messages_in;
+    released.open();
+    a.reset();
+    b.reset();
+    return std::pair{in, encoded.size()};
+  };
+  const auto [text_in, size] = run(false);
+  const auto [handles_in, size2] = run(true);
+  INFO("encoded " << size << " bytes; taken in while paused: " << text_in << " text, " << handles_in
+                  << " with handles");
+  CHECK(size == size2);
+  CHECK(handles_in * 2 < text_in);
+}

@@ -409,6 +409,14 @@ bool node_impl::decode_handle(reader& r, actor_ref& h) {
     h = {};
     return true;
   }
+  // A handle to anything but a live actor of this node stands for a proxy
+  // made here: what it holds in memory counts toward the message's
+  // decoded bytes (message_limits, and the inbound account), not only its
+  // few encoded bytes.
+  if ((f->node != cfg_.name || f->incarnation != incarnation_) &&
+      !r.charge_outside(sizeof(remote_proxy) + f->node.size() + f->host.size())) {
+    return false;
+  }
   if (f->node == cfg_.name) {
     if (f->incarnation != incarnation_) {
       // An actor of this node's earlier (or another) process: gone, and it

@@ -297,8 +297,11 @@ bool session::on_message(std::span<const std::byte> payload) {
     if (codecs_.size() < max_cached_codecs) codecs_.emplace(type, codec);
   }
   actor* from = nullptr;
+  // A proxy made for the sender counts toward the message's charge.
+  std::uint32_t sender_bytes = 0;
   if (sender != 0) {
     if (sender != last_sender_id_ || last_sender_proxy_ == nullptr || last_sender_proxy_->dead()) {
+      sender_bytes = sizeof(remote_proxy);
       actor* a = node_.proxy_for(p, sender, conn_.info_.incarnation, remote_proxy::role::actor);
       last_sender_ = actor_ref{core::ref_ptr<actor>(a, false)};
       last_sender_proxy_ = dynamic_cast<remote_proxy*>(a);
@@ -308,13 +311,14 @@ bool session::on_message(std::span<const std::byte> payload) {
     core::actor_access::add_ref(from);
   } else if (kind == msg_kind::user && request != 0) {
     from = node_.proxy_for(p, 0, 0, remote_proxy::role::anonymous);
+    sender_bytes = sizeof(remote_proxy);
   }
   core::message* m = nullptr;
   try {
     // Charged to the connection until handled: the encoded size, what the
     // value holds in containers, and its block (make_accounted_message).
     m = codec->decode(r, kind, from, request, conn_.account_,
-                      static_cast<std::uint32_t>(payload.size()));
+                      static_cast<std::uint32_t>(payload.size()) + sender_bytes);
     // (takes over `from`, also when it throws)
   } catch (const std::exception& e) {
     return fail(protocol_errc::malformed_payload, std::string("decoding failed: ") + e.what());

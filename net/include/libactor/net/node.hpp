@@ -117,7 +117,9 @@ struct node_config {
   /// errc::overloaded) and is counted as a dead letter.
   std::size_t max_outbound_bytes = std::size_t{64} << 20;
   /// Bytes of the messages one connection delivered that actors have not
-  /// finished handling (counted by encoded size plus a block header). Above
+  /// finished handling (counted by encoded size, what the decoded value
+  /// holds in containers, the proxies its actor handles and its sender
+  /// made, and the message block). Above
   /// it, the node stops reading that connection until they are down to
   /// half: the peer's sends then back up in TCP and its outbound queue, and
   /// its senders see send_status::overloaded. A peer whose messages wait

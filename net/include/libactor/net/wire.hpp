@@ -313,6 +313,16 @@ class reader {
     bytes_left_ -= n * size;
     return true;
   }
+  /// Charges `size` bytes that decoding makes outside the value (the proxy
+  /// behind an actor handle) to the decoded-bytes budget; false (and
+  /// failed, over_budget) past it.
+  bool charge_outside(std::size_t size) noexcept {
+    if (!charge_bytes(1, size)) {
+      fail(wire_errc::over_budget);
+      return false;
+    }
+    return true;
+  }
   /// Bytes charged so far to the decoded-bytes budget.
   [[nodiscard]] std::uint64_t decoded_bytes() const noexcept {
     return limits_.max_decoded_bytes - bytes_left_;
