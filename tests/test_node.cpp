@@ -161,25 +161,16 @@ TEST_CASE("connect keeps trying until its whole timeout has passed", "[node]") {
   c.reconnect_min = 20ms;
   c.reconnect_max = 1s;
   net::node a(sys, c);
-  // A port nothing listens on: bound, never listening.
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  socklen_t len = sizeof addr;
-  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  const std::uint16_t port = test::closed_port();
   for (const auto timeout : {1500ms, 700ms}) {
     INFO("timeout " << timeout.count() << " ms");
     const auto t0 = std::chrono::steady_clock::now();
-    auto r = a.connect("127.0.0.1", ntohs(addr.sin_port), timeout);
+    auto r = a.connect("127.0.0.1", port, timeout);
     const auto took = std::chrono::steady_clock::now() - t0;
     REQUIRE_FALSE(r);
     CHECK(r.err().code == errc::timeout);
     CHECK(took >= timeout);
   }
-  ::close(fd);
 }
 
 TEST_CASE("a peer seen up is counted up, also while its replacement is still being logged",

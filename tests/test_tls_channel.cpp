@@ -458,7 +458,8 @@ TEST_CASE("tls channel: a peer may send a few KeyUpdates, not a flood", "[tls]")
   test::test_ca ca;
   tls_context server_ctx{ca.issue("b"), "b"};
   auto files = ca.issue("a");
-  for (const int sent : {net::detail::max_key_updates, net::detail::max_key_updates + 1, 5000}) {
+  for (const int sent : {net::detail::max_post_handshake_messages,
+                         net::detail::max_post_handshake_messages + 1, 5000}) {
     INFO(sent << " KeyUpdates");
     raw_client client([&](SSL_CTX* c) {
       REQUIRE(SSL_CTX_use_certificate_chain_file(c, files.certificate_file.c_str()) == 1);
@@ -485,14 +486,14 @@ TEST_CASE("tls channel: a peer may send a few KeyUpdates, not a flood", "[tls]")
       flood.insert(flood.end(), k.begin(), k.end());
     }
     auto r = s.feed(flood, plain);  // all of them in one read
-    if (sent <= net::detail::max_key_updates) {
+    if (sent <= net::detail::max_post_handshake_messages) {
       CHECK(r);
     } else {
       REQUIRE_FALSE(r);
       CHECK(r.err().text.find("KeyUpdate") != std::string::npos);
       // Counted one record at a time: no more were processed than it
       // takes to pass the limit.
-      CHECK(s.post_handshake_messages() == net::detail::max_key_updates + 1);
+      CHECK(s.post_handshake_messages() == net::detail::max_post_handshake_messages + 1);
     }
   }
 }
@@ -537,7 +538,7 @@ TEST_CASE("tls channel: a dialler takes a few NewSessionTickets, not a flood", "
     ERR_clear_error();
     SSL_free(ssl);
     SSL_CTX_free(sctx);
-    if (tickets <= net::detail::max_key_updates) {
+    if (tickets <= net::detail::max_post_handshake_messages) {
       CHECK(r);
     } else {
       REQUIRE_FALSE(r);

@@ -312,7 +312,9 @@ void connection::read_on() {
   if (account_ != nullptr) {
     if (account_->over_own() && account_->pause()) {
       read_paused_ = true;
-      node_.stats_.read_pauses.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
+      // release: pairs with stats()' acquire, so that whoever sees the pause
+      // sees the messages delivered before it (tests read messages_in then).
+      node_.stats_.read_pauses.fetch_add(1, std::memory_order_release);
       return;
     }
     const bool total = account_->over_total();
@@ -320,7 +322,9 @@ void connection::read_on() {
     if (total) {
       // Over the node's total: the tick resumes (inbound_account.hpp).
       read_paused_ = true;
-      node_.stats_.read_pauses.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
+      // release: pairs with stats()' acquire, so that whoever sees the pause
+      // sees the messages delivered before it (tests read messages_in then).
+      node_.stats_.read_pauses.fetch_add(1, std::memory_order_release);
       return;
     }
   }

@@ -643,17 +643,34 @@ void node::monitor_node(std::string_view peer, const actor_ref& watcher) {
 
 node_stats node::stats() const noexcept {
   auto& s = impl_->stats_;
+  // acquire: pairs with the release of each pause (connection.cpp); the
+  // counts read after it include what was delivered before the pause.
+  const auto pauses = s.read_pauses.load(std::memory_order_acquire);
   const auto gauges = impl_->watchers_and_requests();
   auto ld = [](const std::atomic<std::uint64_t>& a) {
     return a.load(std::memory_order_relaxed);  // relaxed: statistics
   };
-  return node_stats{ld(s.accepted),        ld(s.dialled),     ld(s.handshakes_failed),
-                    ld(s.protocol_errors), ld(s.peers_up),    ld(s.node_downs),
-                    ld(s.messages_out),    ld(s.messages_in), ld(s.writes),
-                    ld(s.unreachable),     ld(s.overloaded),  ld(s.not_serializable),
-                    ld(s.unknown_types),   ld(s.undecodable), impl_->refusals_.count(),
-                    impl_->peer_count(),   ld(s.read_pauses), ld(s.connections_refused),
-                    gauges.first,          gauges.second,     ld(s.connections_evicted)};
+  return node_stats{ld(s.accepted),
+                    ld(s.dialled),
+                    ld(s.handshakes_failed),
+                    ld(s.protocol_errors),
+                    ld(s.peers_up),
+                    ld(s.node_downs),
+                    ld(s.messages_out),
+                    ld(s.messages_in),
+                    ld(s.writes),
+                    ld(s.unreachable),
+                    ld(s.overloaded),
+                    ld(s.not_serializable),
+                    ld(s.unknown_types),
+                    ld(s.undecodable),
+                    impl_->refusals_.count(),
+                    impl_->peer_count(),
+                    pauses,
+                    ld(s.connections_refused),
+                    gauges.first,
+                    gauges.second,
+                    ld(s.connections_evicted)};
 }
 
 }  // namespace libactor::net

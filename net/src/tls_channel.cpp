@@ -234,16 +234,18 @@ expected<void, protocol_error> tls_channel::feed(std::span<const std::byte> in,
   // incomplete, so what a peer makes this node hold is one record.
   std::size_t unread = SIZE_MAX;
   for (;;) {
-    constexpr std::size_t chunk = 16 * 1024;  // one TLS record's plaintext at most
-    const std::size_t at = plain.size();
-    plain.resize(at + chunk);
+    // One record's plaintext at most, into a buffer nothing initializes
+    // (growing `plain` by 16 KiB first would zero it on every read).
+    std::array<std::byte, 16 * 1024> chunk;
     std::size_t n = 0;
     ERR_clear_error();  // SSL_get_error reads this thread's queue
-    const int r = SSL_read_ex(ssl_, plain.data() + at, chunk, &n);
-    plain.resize(at + (r == 1 ? n : 0));
-    if (key_updates_ > max_key_updates) {
+    const int r = SSL_read_ex(ssl_, chunk.data(), chunk.size(), &n);
+    if (r == 1)
+      plain.insert(plain.end(), chunk.begin(), chunk.begin() + static_cast<std::ptrdiff_t>(n));
+    if (post_handshake_messages_ > max_post_handshake_messages) {
       return protocol_error{protocol_errc::tls_failed,
-                            "TLS: the peer sent more than " + std::to_string(max_key_updates) +
+                            "TLS: the peer sent more than " +
+                                std::to_string(max_post_handshake_messages) +
                                 " post-handshake messages (KeyUpdate, NewSessionTicket: each "
                                 "costs this node work; nodes send none)"};
     }
@@ -305,7 +307,7 @@ bool tls_channel::has_records() const {
 
 int tls_channel::post_handshake_messages() const {
   std::lock_guard lock(mu_);
-  return key_updates_;
+  return post_handshake_messages_;
 }
 
 bool tls_channel::handshake_done() const {
@@ -321,7 +323,8 @@ void tls_channel::on_message(int write_p, int, int content_type, const void* buf
   auto* self = static_cast<tls_channel*>(arg);
   if (write_p == 0 && content_type == SSL3_RT_HANDSHAKE && len > 0 && self->done_) {
     const unsigned char type = *static_cast<const unsigned char*>(buf);
-    if (type == SSL3_MT_KEY_UPDATE || type == SSL3_MT_NEWSESSION_TICKET) ++self->key_updates_;
+    if (type == SSL3_MT_KEY_UPDATE || type == SSL3_MT_NEWSESSION_TICKET)
+      ++self->post_handshake_messages_;
   }
 }
 

@@ -25,7 +25,7 @@
 // What a peer can make the channel do is bounded: before the handshake is
 // done, max_tls_handshake_bytes; key exchange on X25519 or P-256 only (no
 // finite-field groups, whose cost the peer would choose); after it, at most
-// max_key_updates KeyUpdate messages.
+// max_post_handshake_messages KeyUpdate messages.
 //
 // Every OpenSSL return value is checked; a failure is an error the
 // connection closes on, never bytes accepted or sent unchecked.
@@ -57,7 +57,7 @@ inline constexpr std::size_t max_tls_handshake_bytes = 16 * 1024;
 /// Post-handshake messages (KeyUpdate, NewSessionTicket) a peer may send on
 /// one connection. Nodes send none; each costs work, and OpenSSL sets no
 /// limit of its own.
-inline constexpr int max_key_updates = 16;
+inline constexpr int max_post_handshake_messages = 16;
 
 /// Whether `cert` names `name` exactly, byte for byte: one of its
 /// subjectAltName DNS entries, or its common name when it has no
@@ -113,7 +113,7 @@ class tls_channel {
   [[nodiscard]] bool has_records() const;
 
   [[nodiscard]] bool handshake_done() const;
-  /// Post-handshake messages received so far (max_key_updates).
+  /// Post-handshake messages received so far (max_post_handshake_messages).
   [[nodiscard]] int post_handshake_messages() const;
 
   /// Once the handshake is done: whether the peer's certificate names
@@ -139,7 +139,7 @@ class tls_channel {
   // The first record header and handshake message header the peer sent.
   std::array<unsigned char, 9> first_header_{};
   std::size_t first_header_len_ = 0;
-  int key_updates_ = 0;  // post-handshake messages received after done_
+  int post_handshake_messages_ = 0;  // post-handshake messages received after done_
 };
 
 }  // namespace libactor::net::detail
