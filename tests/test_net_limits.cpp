@@ -715,6 +715,111 @@ TEST_CASE("an inbound peer between its handshake and its node_info is not forgot
   ::close(x);
 }
 
+TEST_CASE(
+    "a node that connects to a table full of nodes only messages named takes the oldest one's "
+    "place; a watched one stays",
+    "[net][limits]") {
+  auto c = test::node_config("a", secret);
+  c.max_peers = 8;
+  c.max_failed_dials = 0;  // the named nodes are never given up ...
+  c.reconnect_min = 30s;   // ... and redial late
+  c.reconnect_max = 30s;
+  c.handshake_timeout = 30s;  // the held dials stay in flight
+  handle_target t(c);
+  listener hold("127.0.0.1", true);
+  const std::uint16_t ghost_port = test::closed_port();
+  // Seven nodes named by mallory's handles, all kept in use: n0 to n2 are
+  // being dialled (an address that accepts and never speaks), the others
+  // failed their first dial (their handles said so) and wait to be redialled.
+  std::vector<actor_ref> handles;
+  for (int i = 0; i < 7; ++i) {
+    handles.push_back(t.send_handle("n" + std::to_string(i), i < 3 ? hold.port : ghost_port,
+                                    wire_bit | (40 + i)));
+  }
+  REQUIRE(test::eventually([&] { return hold.accepted.load() == 3; }, 10s));
+  REQUIRE(t.node->stats().peers_known == 8);
+  // An ask queued for n0 while it is dialled, and unrelated long asks on n3.
+  auto queued = handles[0].ask<std::int64_t>(std::int64_t{5}, 60s);
+  test::recorder<std::string> downs;
+  auto watcher = t.sys.spawn([&](actor&) -> behavior {
+    return {[&](const net::node_down_msg& d) { downs.push(d.node); }};
+  });
+  // n0, the oldest, is watched from here: it stays.
+  t.node->monitor_node("n0", watcher);
+  REQUIRE(test::eventually([&] { return t.node->stats().pending_requests == 1; }));
+
+  auto connect_node = [&](const std::string& name) {
+    auto sys = std::make_unique<actor_system>(system_config{.workers = 1});
+    auto cfg = test::node_config(name, secret);
+    cfg.protect_frames = false;  // as the raw peer's node
+    auto n = std::make_unique<net::node>(*sys, cfg);
+    auto r = n->connect("127.0.0.1", t.node->port(), 10s);
+    INFO(name << ": " << (r ? std::string("connected") : r.err().to_string()));
+    CHECK(r);
+    return std::make_pair(std::move(sys), std::move(n));
+  };
+  auto b = connect_node("b");
+  // n1, the oldest not watched, made room: its handles say why.
+  CHECK(t.node->stats().peers_displaced == 1);
+  CHECK(t.node->stats().peers_known == 8);
+  const auto e1 = ask_error(handles[1]);
+  CHECK(e1.code == errc::node_down);
+  CHECK(e1.text.find("forgotten to make room for node b") != std::string::npos);
+  CHECK(t.logged("node n1 forgotten to make room for node b") == 1);
+  auto d = connect_node("d");
+  CHECK(t.node->stats().peers_displaced == 2);
+  CHECK(ask_error(handles[2]).text.find("forgotten to make room for node d") != std::string::npos);
+  CHECK(t.logged("node n2 forgotten to make room for node d") == 1);
+  // n0 is still being dialled, its ask still queued; n3 to n6 are left.
+  CHECK(t.node->stats().pending_requests == 1);
+  CHECK(downs.items().empty());
+  for (int i : {3, 4, 5, 6}) {
+    const auto e = ask_error(handles[i]);
+    INFO("n" << i << ": " << e.to_string());
+    CHECK(e.text.find("forgotten") == std::string::npos);
+  }
+  // Both connected nodes are in use.
+  CHECK(b.second->await_peer("a", 10s));
+  CHECK(d.second->await_peer("a", 10s));
+  (void)queued;
+}
+
+TEST_CASE(
+    "a node that connects to a table full of reached, watched or connecting-by-choice nodes is "
+    "refused",
+    "[net][limits]") {
+  auto c = test::node_config("a", secret);
+  c.max_peers = 3;
+  c.max_failed_dials = 0;
+  c.reconnect_min = 30s;
+  c.reconnect_max = 30s;
+  c.heartbeat_timeout = 60s;
+  c.handshake_timeout = 30s;  // x's connection waits for its node_info for the whole test
+  handle_target t(c);         // mallory: reached
+  const int x = raw_handshake_only(t.node->port(), "x");  // reached, no node_info yet
+  REQUIRE(test::eventually([&] { return t.node->stats().peers_known == 2; }, 10s));
+  auto named = t.send_handle("w", test::closed_port(), wire_bit | 77);
+  test::recorder<std::string> downs;
+  auto watcher = t.sys.spawn([&](actor&) -> behavior {
+    return {[&](const net::node_down_msg& d) { downs.push(d.node); }};
+  });
+  t.node->monitor_node("w", watcher);  // watched: this node's own interest
+  REQUIRE(t.node->stats().peers_known == 3);
+  actor_system sys_b{system_config{.workers = 1}};
+  auto cb = test::node_config("b", secret);
+  cb.protect_frames = false;
+  net::node b(sys_b, cb);
+  auto r = b.connect("127.0.0.1", t.node->port(), 3s);
+  CHECK(t.node->stats().peers_displaced == 0);
+  for (auto& l : t.log.items()) UNSCOPED_INFO(l);
+  REQUIRE_FALSE(r);
+  UNSCOPED_INFO(r.err().to_string());
+  CHECK(r.err().text.find("max_peers") != std::string::npos);
+  CHECK(t.node->stats().peers_known == 3);
+  ::close(x);
+  (void)named;
+}
+
 TEST_CASE("the address a wanted peer advertises is dialled only within dial_allow",
           "[net][limits]") {
   auto c = test::node_config("a", secret);

@@ -554,6 +554,56 @@ TEST_CASE("peer machine: a stopped machine closes everything and never redials",
   CHECK(has(m.node_info(4, false, 8), kind::close, 4));
 }
 
+TEST_CASE(
+    "peer machine: a forgotten peer closes its dial, tears down exactly once in every phase, and "
+    "never dials again",
+    "[peer]") {
+  const std::string why = "forgotten to make room";
+  auto teardowns = [](const peer_machine::actions& a) {
+    return std::count_if(a.begin(), a.end(), [](auto& x) { return x.what == kind::teardown; });
+  };
+  SECTION("while its first dial is in flight") {
+    peer_machine m(settings(false));
+    (void)m.want_connection(5);
+    auto f = m.forget(why);
+    CHECK(has(f, kind::close, 5));
+    REQUIRE(teardowns(f) == 1);
+    CHECK(std::find_if(f.begin(), f.end(), [&](auto& x) {
+            return x.what == kind::teardown && x.text == why && !x.graceful;
+          }) != f.end());
+    CHECK(m.current() == peer_machine::phase::down);
+    CHECK_FALSE(m.wanted());
+    CHECK(m.closed(5, "closed", false).empty());  // the close re-enters: nothing new
+  }
+  SECTION("already declared down, with a redial pending") {
+    peer_machine m(settings(false));
+    (void)m.want_connection(5);
+    auto lost = m.closed(5, "refused", false);
+    REQUIRE(has(lost, kind::teardown));
+    REQUIRE(has(lost, kind::schedule_redial));
+    auto f = m.forget(why);
+    CHECK(f.size() == 1);
+    CHECK(teardowns(f) == 1);  // its proxies end with `why`
+    CHECK(m.redial_due(6).empty());
+  }
+  SECTION("named but never dialled") {
+    peer_machine m(settings(false));
+    auto f = m.forget(why);
+    CHECK(f == peer_machine::actions{{.what = kind::teardown, .text = why}});
+  }
+  SECTION("awaiting the peer's own connection") {
+    peer_machine m(settings(false));
+    (void)m.want_connection(5);
+    (void)m.authenticated(5, true);
+    (void)m.duplicate(5);
+    REQUIRE(m.current() == peer_machine::phase::connecting);
+    auto f = m.forget(why);
+    CHECK(teardowns(f) == 1);
+    CHECK(m.current() == peer_machine::phase::down);
+    CHECK(has(m.node_info(8, false, 3), kind::close, 8));  // its connection finds it gone
+  }
+}
+
 TEST_CASE("peer machine: an acceptor whose own dial has not reached the peer lets the peer in",
           "[peer]") {
   peer_machine a(settings(true));  // this node's dial would win by name

@@ -435,7 +435,7 @@ bool node_impl::decode_handle(reader& r, actor_ref& h) {
     if (h == service_) h = {};
     return true;
   }
-  auto p = get_peer(f->node, true);
+  auto p = get_peer(f->node, admission::named);
   if (!p) {
     const std::string why = "node " + f->node + " was not added: node " + cfg_.name +
                             " keeps state for " + std::to_string(cfg_.max_peers) +
@@ -670,7 +670,8 @@ node_stats node::stats() const noexcept {
                     ld(s.connections_refused),
                     gauges.first,
                     gauges.second,
-                    ld(s.connections_evicted)};
+                    ld(s.connections_evicted),
+                    ld(s.peers_displaced)};
 }
 
 }  // namespace libactor::net

@@ -98,12 +98,22 @@ class node_impl final : public handle_context, public std::enable_shared_from_th
   void refuse(const peer& p, std::string_view rule, const std::string& text);
 
   // Peers (peer.cpp).
+  /// Who asks for a peer entry, which decides what it may displace when the
+  /// table is full.
+  enum class admission : std::uint8_t {
+    own,        ///< This node's own calls: the entry is made whatever the bound.
+    named,      ///< A name a message gave (a handle): only an idle peer makes room.
+    connected,  ///< A node that authenticated (I/O thread only): may also displace a
+                ///< peer no connection ever reached and nothing here waits for.
+  };
   /// The peer named `name`, created on first use. When the table holds
   /// node_config::max_peers, a peer with nothing left to do is forgotten to
-  /// make room; if none is found, a new one is still made for this node's
-  /// own calls, and null is returned when `bounded` (a name from a peer: a
-  /// handle or a connection).
-  core::ref_ptr<peer> get_peer(const std::string& name, bool bounded = false);
+  /// make room. A connected node that still finds no room displaces the
+  /// oldest peer that only messages named (never reached, not this node's
+  /// choice, no watcher or connect() waiting): its handles fail with
+  /// node_down saying why, so a peer that names nodes cannot keep nodes that
+  /// hold the secret out. Null if there is no room (never for `own`).
+  core::ref_ptr<peer> get_peer(const std::string& name, admission how = admission::own);
   core::ref_ptr<peer> find_peer(std::string_view name);
   std::uint64_t peer_count() {
     std::lock_guard lock(peers_mu_);
@@ -214,6 +224,10 @@ class node_impl final : public handle_context, public std::enable_shared_from_th
   /// looking at no more than eviction_checks entries; false if none was
   /// found. Caller holds peers_mu_.
   bool make_room();
+  /// Removes the oldest peer that only messages named (see get_peer) from
+  /// the table and returns it, to be forgotten by its machine once
+  /// peers_mu_ is released; null if there is none. Caller holds peers_mu_.
+  core::ref_ptr<peer> displace_named();
   static constexpr std::size_t eviction_checks = 16;
   /// Addresses whose peer was given up (max_failed_dials): for a minute a
   /// handle naming one, or any port of a host with four of them, dials
@@ -256,7 +270,7 @@ class node_impl final : public handle_context, public std::enable_shared_from_th
     std::atomic<std::uint64_t> accepted{0}, dialled{0}, handshakes_failed{0}, protocol_errors{0},
         peers_up{0}, node_downs{0}, messages_out{0}, messages_in{0}, writes{0}, unreachable{0},
         overloaded{0}, not_serializable{0}, unknown_types{0}, undecodable{0}, read_pauses{0},
-        connections_refused{0}, connections_evicted{0};
+        connections_refused{0}, connections_evicted{0}, peers_displaced{0};
   } stats_;
 
   /// Runs `event` on p's machine under p's lock, with the state changes of

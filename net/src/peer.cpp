@@ -358,21 +358,60 @@ void node_impl::log_about(peer& p, const std::string& line) {
                       " at once, then one every " + std::to_string(int(peer::log_every_s)) + " s)");
 }
 
-core::ref_ptr<peer> node_impl::get_peer(const std::string& name, bool bounded) {
-  std::lock_guard lock(peers_mu_);
-  auto it = peers_.find(name);
-  if (it != peers_.end()) return it->second;
-  if (peers_.size() >= cfg_.max_peers && !make_room() && bounded) return {};
-  auto p = core::ref_ptr<peer>(
-      new peer(this, weak_from_this(), name,
-               peer_machine::settings{.own_dial_wins = cfg_.name < name,
-                                      .reconnect_min = cfg_.reconnect_min,
-                                      .reconnect_max = cfg_.reconnect_max,
-                                      .max_failed_dials = cfg_.max_failed_dials}),
-      false);
-  peers_.emplace(name, p);
-  evict_order_.push_back(name);
+core::ref_ptr<peer> node_impl::get_peer(const std::string& name, admission how) {
+  core::ref_ptr<peer> p;
+  core::ref_ptr<peer> displaced;
+  {
+    std::lock_guard lock(peers_mu_);
+    auto it = peers_.find(name);
+    if (it != peers_.end()) return it->second;
+    if (peers_.size() >= cfg_.max_peers && !make_room()) {
+      if (how == admission::connected) displaced = displace_named();
+      if (!displaced && how != admission::own) return {};
+    }
+    p = core::ref_ptr<peer>(
+        new peer(this, weak_from_this(), name,
+                 peer_machine::settings{.own_dial_wins = cfg_.name < name,
+                                        .reconnect_min = cfg_.reconnect_min,
+                                        .reconnect_max = cfg_.reconnect_max,
+                                        .max_failed_dials = cfg_.max_failed_dials}),
+        false);
+    peers_.emplace(name, p);
+    evict_order_.push_back(name);
+  }
+  if (displaced) {
+    stats_.peers_displaced.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
+    const std::string why = "forgotten to make room for node " + name +
+                            ", which connected: it was only named by messages, never reached, "
+                            "and the table was full (node_config::max_peers)";
+    drive(
+        displaced, [&](peer_machine& m) { return m.forget(why); },
+        "node " + displaced->name_ + " " + why);
+  }
   return p;
+}
+
+core::ref_ptr<peer> node_impl::displace_named() {
+  // Oldest first; every entry may be looked at: this runs once per
+  // authenticated connection that finds the table full, not per message.
+  for (auto it = evict_order_.begin(); it != evict_order_.end(); ++it) {
+    auto found = peers_.find(*it);
+    if (found == peers_.end()) continue;
+    peer& q = *found->second;
+    bool named_only = false;
+    {
+      std::lock_guard plock(q.mu_);  // peers_mu_ before a peer's mutex, as in make_room
+      named_only = !q.reached_ && !q.machine_.pinned() &&
+                   q.machine_.current() != peer_machine::phase::up && q.watchers_.empty() &&
+                   q.waiters_.empty();
+    }
+    if (!named_only) continue;
+    core::ref_ptr<peer> victim = std::move(found->second);
+    peers_.erase(found);
+    evict_order_.erase(it);
+    return victim;
+  }
+  return {};
 }
 
 bool node_impl::make_room() {
@@ -493,7 +532,7 @@ void node_impl::on_authenticated(const std::shared_ptr<connection>& c) {
   const std::string& name = c->peer_name();
   // A connection node::connect made is this node's own choice; others are
   // bounded by the table.
-  auto p = get_peer(name, c->waiter_ == nullptr);
+  auto p = get_peer(name, c->waiter_ == nullptr ? admission::connected : admission::own);
   if (!p) {
     const std::string why = "node " + cfg_.name + " keeps state for " +
                             std::to_string(cfg_.max_peers) +
@@ -508,6 +547,10 @@ void node_impl::on_authenticated(const std::shared_ptr<connection>& c) {
     return;
   }
   c->peer_ = p;
+  {
+    std::lock_guard lock(p->mu_);
+    p->reached_ = true;
+  }
   if (c->target_ && c->target_ != p) {
     // The address dialled for one node now hosts another (logged once
     // until the node is connected again; the redials go on).

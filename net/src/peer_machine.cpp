@@ -200,20 +200,37 @@ peer_machine::actions peer_machine::redial_due(conn_id next) {
 }
 
 peer_machine::actions peer_machine::stop() {
+  return end("this node is shutting down", "this node shut down", true);
+}
+
+peer_machine::actions peer_machine::forget(const std::string& why) {
+  want_ = false;
+  actions out = end(why, why, false);
+  if (std::none_of(out.begin(), out.end(),
+                   [](const peer_action& a) { return a.what == kind::teardown; })) {
+    // Down already (or never dialled): its proxies still stand for it, and
+    // end here with `why`.
+    out.push_back({.what = kind::teardown, .incarnation = incarnation_, .text = why});
+  }
+  return out;
+}
+
+peer_machine::actions peer_machine::end(const std::string& close_text, const std::string& down_text,
+                                        bool graceful) {
   actions out;
   stopped_ = true;
   if (primary_ != 0) {
-    out.push_back({.what = kind::close, .conn = primary_, .text = "this node is shutting down"});
+    out.push_back({.what = kind::close, .conn = primary_, .text = close_text});
   }
   if (outgoing_ != 0) {
-    out.push_back({.what = kind::close, .conn = outgoing_, .text = "this node is shutting down"});
+    out.push_back({.what = kind::close, .conn = outgoing_, .text = close_text});
   }
   if (primary_ != 0 || ((outgoing_ != 0 || awaiting_peer_) && !announced_down_)) {
     announced_down_ = true;
     out.push_back({.what = kind::teardown,
                    .incarnation = incarnation_,
-                   .text = "this node shut down",
-                   .graceful = true});
+                   .text = down_text,
+                   .graceful = graceful});
   }
   primary_ = 0;
   outgoing_ = 0;

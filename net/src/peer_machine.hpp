@@ -143,6 +143,11 @@ class peer_machine {
   }
   /// The node shuts down: everything closes, nothing redials.
   actions stop();
+  /// The node forgets the peer to make room in its table (`why` says so):
+  /// as stop(), but for this peer alone, not graceful, and always with a
+  /// teardown (also of a peer already down: its proxies end with `why`).
+  /// Nothing redials.
+  actions forget(const std::string& why);
 
   // --- state ------------------------------------------------------------------
 
@@ -162,6 +167,8 @@ class peer_machine {
   /// is not dialled again until it connects here, a dial of this node's own
   /// choosing (node::connect) reaches it, or rearm().
   [[nodiscard]] bool given_up() const noexcept { return given_up_; }
+  /// pin() was called: this node's own code wants the peer.
+  [[nodiscard]] bool pinned() const noexcept { return pinned_; }
   /// Nothing is connected, being made or scheduled: the node may forget
   /// the peer.
   [[nodiscard]] bool idle() const noexcept {
@@ -172,6 +179,7 @@ class peer_machine {
  private:
   void promote(conn_id c, std::uint64_t inc, actions& out);
   void redial(actions& out);
+  actions end(const std::string& close_text, const std::string& down_text, bool graceful);
 
   settings s_;
   conn_id primary_ = 0;

@@ -258,6 +258,10 @@ struct node_stats {
   /// Connections not yet authenticated closed to make room for a newer one
   /// from an address holding fewer (node_config::max_unauthenticated).
   std::uint64_t connections_evicted = 0;
+  /// Peers that only messages named (never reached) forgotten while their
+  /// handles were in use, to make room for a node that connected
+  /// (node_config::max_peers).
+  std::uint64_t peers_displaced = 0;
 };
 
 /// Delivered to actors watching a node (node::monitor_node) when it becomes
