@@ -1035,6 +1035,42 @@ TEST_CASE("the key of a remote ask goes when the ask times out", "[net][limits]"
   REQUIRE(test::eventually([&] { return t.node->stats().pending_requests == 3; }, 10s));
 }
 
+TEST_CASE(
+    "the key of a request forwarded to a peer (no ask of this process behind it) goes after "
+    "forwarded_request_timeout",
+    "[net][limits]") {
+  // What a router does when it passes a request on with its asker's
+  // identity: the request reaches the proxy outside any ask, so the
+  // asker's timeout is not known here.
+  namespace core = libactor::detail;
+  auto c = test::node_config("a", secret);
+  c.forwarded_request_timeout = 300ms;
+  handle_target t(c);
+  auto silent = t.send_handle("mallory", 0, wire_bit | 21, 4242);
+  // Unrelated asks first, with long timeouts: their keys stay.
+  std::vector<reply<std::int64_t>> long_ones;
+  for (int i = 0; i < 2; ++i) long_ones.push_back(silent.ask<std::int64_t>(std::int64_t{i}, 60s));
+  REQUIRE(t.node->stats().pending_requests == 2);
+  auto asker = t.sys.spawn([](actor&) -> behavior { return {[](const error&) {}}; });
+  for (std::uint64_t i = 0; i < 5; ++i) {
+    auto* a = core::actor_access::get(asker);
+    core::actor_access::add_ref(a);  // the request's sender reference
+    auto* m = core::make_message<std::int64_t>(core::msg_kind::user, a, 7777 + i,
+                                               static_cast<std::int64_t>(i));
+    REQUIRE(core::actor_access::enqueue(core::actor_access::get(silent), m) == send_status::ok);
+  }
+  CHECK(t.node->stats().pending_requests == 7);
+  // Within a heartbeat interval of the 300 ms, only the asks' keys are left.
+  REQUIRE(test::eventually([&] { return t.node->stats().pending_requests == 2; }, 10s));
+}
+
+TEST_CASE("forwarded_request_timeout must be positive", "[net][limits]") {
+  actor_system sys{system_config{.workers = 1}};
+  auto c = test::node_config("a", secret);
+  c.forwarded_request_timeout = duration::zero();
+  CHECK_THROWS_WITH(net::node(sys, c), Catch::Contains("forwarded_request_timeout"));
+}
+
 // --- actors peers spawn -------------------------------------------------------------
 
 namespace limits_app {

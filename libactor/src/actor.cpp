@@ -25,9 +25,10 @@ thread_local behavior_impl* t_dispatching = nullptr;
 // an answer), for current_sender() and for the asks it makes.
 thread_local root_task::promise_type* t_running_root = nullptr;
 
-// Set while start_ask enqueues its request (ask_deadline(), proxy.hpp).
+// Set while an ask enqueues its request (ask_deadline(), proxy.hpp); min()
+// meanwhile: no ask is enqueueing.
 thread_local std::chrono::steady_clock::time_point t_ask_deadline =
-    std::chrono::steady_clock::time_point::max();
+    std::chrono::steady_clock::time_point::min();
 
 /// Runs what the runtime destroys on an actor's thread (sender references,
 /// payloads) as nobody: a destructor that sends must not borrow the name of
@@ -112,7 +113,7 @@ send_status enqueue_request(actor* to, message* m,
                             std::chrono::steady_clock::time_point deadline) noexcept {
   t_ask_deadline = deadline;
   const send_status s = actor_access::enqueue(to, m);
-  t_ask_deadline = std::chrono::steady_clock::time_point::max();
+  t_ask_deadline = std::chrono::steady_clock::time_point::min();
   return s;
 }
 

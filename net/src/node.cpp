@@ -112,6 +112,9 @@ void check_config(const node_config& cfg) {
         "only after several heartbeats in a row were missed)");
   }
   if (cfg.handshake_timeout <= duration::zero()) bad("handshake_timeout must be positive");
+  if (cfg.forwarded_request_timeout <= duration::zero()) {
+    bad("forwarded_request_timeout must be positive");
+  }
   if (cfg.reconnect_min <= duration::zero() || cfg.reconnect_max < cfg.reconnect_min) {
     bad("reconnect_min must be positive and at most reconnect_max");
   }

@@ -253,9 +253,16 @@ send_status remote_proxy::enqueue(core::message* m) noexcept {
                     send_status::overloaded);
     }
     if (request) {
+      // An ask's key lives until the ask times out; a forwarded request's
+      // (no ask here) for forwarded_request_timeout: no key outlives both.
+      auto expires = core::ask_deadline();
+      if (expires == std::chrono::steady_clock::time_point::min()) {
+        expires = core::deadline_after(std::chrono::steady_clock::now(),
+                                       owner->cfg_.forwarded_request_timeout);
+      }
       core::actor_access::add_ref(sender);
       peer_->requests_.emplace(key, peer::request{actor_ref{core::ref_ptr<actor>(sender, false)},
-                                                  m->request_id, core::ask_deadline()});
+                                                  m->request_id, expires});
     }
     const bool up = phase == peer_machine::phase::up;
     lock.unlock();

@@ -39,9 +39,11 @@ LIBACTOR_EXPORT void flush_local_batch() noexcept;
 LIBACTOR_EXPORT bool flush_after_handler(flushable* f) noexcept;
 
 /// While an ask hands its request to the receiver's `enqueue` (on this
-/// thread): when the ask times out. A proxy that keeps state per request
-/// (the network layer's request keys) drops it then. Otherwise, and for a
-/// request that is not an ask's (a forwarded one), the time_point's max().
+/// thread): when the ask times out (the time_point's max() for a timeout too
+/// long to represent). A proxy that keeps state per request (the network
+/// layer's request keys) drops it then. Otherwise, as for a request that no
+/// ask of this process sends (one forwarded with its asker's identity), the
+/// time_point's min(): the asker's deadline is not known here.
 LIBACTOR_EXPORT std::chrono::steady_clock::time_point ask_deadline() noexcept;
 
 /// Links `local` (an actor of this process) and `remote` (a proxy) on behalf

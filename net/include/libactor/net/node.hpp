@@ -147,6 +147,11 @@ struct node_config {
   /// Deadline per connection for the TCP connect, the handshake (version
   /// check and authentication) and the node_info exchange after it.
   duration handshake_timeout = std::chrono::seconds(5);
+  /// A request that leaves for a peer without an ask of this process behind
+  /// it (one forwarded with its asker's identity, whose timeout is not known
+  /// here) keeps its key for this long; an answer after that is dropped as a
+  /// dead letter. An ask's key goes at the ask's own timeout. Positive.
+  duration forwarded_request_timeout = std::chrono::seconds(60);
   /// Accepted connections that have not authenticated yet, in all and from
   /// one address. One over the per-address cap is closed at once, before a
   /// byte is sent or a buffer allocated (counted in
@@ -253,7 +258,8 @@ struct node_stats {
   std::uint64_t node_monitors = 0;
   /// Asks sent to peers' actors that wait for an answer. An ask's entry
   /// goes when it is answered, when its node goes down, or at the first
-  /// heartbeat tick after its timeout.
+  /// heartbeat tick after its timeout (after forwarded_request_timeout for
+  /// a forwarded request).
   std::uint64_t pending_requests = 0;
   /// Connections not yet authenticated closed to make room for a newer one
   /// from an address holding fewer (node_config::max_unauthenticated).
