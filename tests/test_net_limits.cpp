@@ -715,9 +715,27 @@ TEST_CASE("an inbound peer between its handshake and its node_info is not forgot
   ::close(x);
 }
 
+namespace {
+/// A node of its own system, named `name`, in the clear (as the raw peers'
+/// target node).
+struct side_node {
+  std::unique_ptr<actor_system> sys;
+  std::unique_ptr<net::node> node;
+  explicit side_node(const std::string& name) {
+    sys = std::make_unique<actor_system>(system_config{.workers = 1});
+    auto cfg = test::node_config(name, secret);
+    cfg.protect_frames = false;
+    node = std::make_unique<net::node>(*sys, cfg);
+  }
+  expected<std::string> connect(std::uint16_t port, duration timeout = 10s) {
+    return node->connect("127.0.0.1", port, timeout);
+  }
+};
+}  // namespace
+
 TEST_CASE(
-    "a node that connects to a table full of nodes only messages named takes the oldest one's "
-    "place; a watched one stays",
+    "nodes that connect to a full table take the places of peers nothing needs, those already "
+    "down first; watched, connected and up peers stay",
     "[net][limits]") {
   auto c = test::node_config("a", secret);
   c.max_peers = 8;
@@ -737,51 +755,198 @@ TEST_CASE(
                                     wire_bit | (40 + i)));
   }
   REQUIRE(test::eventually([&] { return hold.accepted.load() == 3; }, 10s));
+  for (int i = 3; i < 7; ++i) REQUIRE(ask_error(handles[i]).code == errc::node_down);
   REQUIRE(t.node->stats().peers_known == 8);
-  // An ask queued for n0 while it is dialled, and unrelated long asks on n3.
-  auto queued = handles[0].ask<std::int64_t>(std::int64_t{5}, 60s);
+  // An ask queued for n1 while it is dialled.
+  auto queued = handles[1].ask<std::int64_t>(std::int64_t{5}, 60s);
+  REQUIRE(test::eventually([&] { return t.node->stats().pending_requests == 1; }));
+  // n0, the oldest, is watched from here: it stays.
   test::recorder<std::string> downs;
   auto watcher = t.sys.spawn([&](actor&) -> behavior {
     return {[&](const net::node_down_msg& d) { downs.push(d.node); }};
   });
-  // n0, the oldest, is watched from here: it stays.
   t.node->monitor_node("n0", watcher);
-  REQUIRE(test::eventually([&] { return t.node->stats().pending_requests == 1; }));
+  const auto downs0 = t.node->stats().node_downs;
 
-  auto connect_node = [&](const std::string& name) {
-    auto sys = std::make_unique<actor_system>(system_config{.workers = 1});
-    auto cfg = test::node_config(name, secret);
-    cfg.protect_frames = false;  // as the raw peer's node
-    auto n = std::make_unique<net::node>(*sys, cfg);
-    auto r = n->connect("127.0.0.1", t.node->port(), 10s);
+  std::vector<std::unique_ptr<side_node>> joined;
+  auto join = [&](const std::string& name) {
+    joined.push_back(std::make_unique<side_node>(name));
+    auto r = joined.back()->connect(t.node->port());
     INFO(name << ": " << (r ? std::string("connected") : r.err().to_string()));
-    CHECK(r);
-    return std::make_pair(std::move(sys), std::move(n));
+    return static_cast<bool>(r);
   };
-  auto b = connect_node("b");
-  // n1, the oldest not watched, made room: its handles say why.
-  CHECK(t.node->stats().peers_displaced == 1);
-  CHECK(t.node->stats().peers_known == 8);
+  // The four already down go first, oldest first; they were declared down
+  // before, so no new node_down is counted.
+  const std::vector<std::string> first = {"b", "d", "e", "f"};
+  for (std::size_t i = 0; i < first.size(); ++i) {
+    REQUIRE(join(first[i]));
+    CHECK(t.node->stats().peers_displaced == i + 1);
+    CHECK(t.logged("node n" + std::to_string(3 + i) + " forgotten to make room for node " +
+                   first[i]) == 1);
+  }
+  CHECK(t.node->stats().node_downs == downs0);
+  CHECK(t.node->stats().pending_requests == 1);  // n1's ask still waits
+  // Then those being dialled: n1, whose queued ask fails saying why.
+  REQUIRE(join("g"));
+  CHECK(t.node->stats().peers_displaced == 5);
+  auto r1 = queued.get();
+  REQUIRE_FALSE(r1);
+  CHECK(r1.err().code == errc::node_down);
+  CHECK(r1.err().text.find("forgotten to make room for node g") != std::string::npos);
   const auto e1 = ask_error(handles[1]);
   CHECK(e1.code == errc::node_down);
-  CHECK(e1.text.find("forgotten to make room for node b") != std::string::npos);
-  CHECK(t.logged("node n1 forgotten to make room for node b") == 1);
-  auto d = connect_node("d");
-  CHECK(t.node->stats().peers_displaced == 2);
-  CHECK(ask_error(handles[2]).text.find("forgotten to make room for node d") != std::string::npos);
-  CHECK(t.logged("node n2 forgotten to make room for node d") == 1);
-  // n0 is still being dialled, its ask still queued; n3 to n6 are left.
-  CHECK(t.node->stats().pending_requests == 1);
-  CHECK(downs.items().empty());
-  for (int i : {3, 4, 5, 6}) {
-    const auto e = ask_error(handles[i]);
-    INFO("n" << i << ": " << e.to_string());
-    CHECK(e.text.find("forgotten") == std::string::npos);
+  CHECK(e1.text.find("forgotten to make room for node g") != std::string::npos);
+  REQUIRE(join("h"));
+  CHECK(ask_error(handles[2]).text.find("forgotten to make room for node h") != std::string::npos);
+  // Left: mallory, n0 (watched) and six connected nodes. The next is refused.
+  CHECK(t.node->stats().peers_known == 8);
+  auto late = std::make_unique<side_node>("i");
+  auto r = late->connect(t.node->port(), 3s);
+  REQUIRE_FALSE(r);
+  CHECK(r.err().text.find("max_peers") != std::string::npos);
+  CHECK(t.node->stats().peers_displaced == 6);
+  CHECK(downs.items().empty());  // n0 is still being dialled
+  for (auto& j : joined) CHECK(j->node->await_peer("a", 10s));
+}
+
+TEST_CASE(
+    "names a peer made known with a handshake each, then keeps in use, do not keep a node that "
+    "connects out",
+    "[net][limits]") {
+  auto c = test::node_config("a", secret);
+  c.max_peers = 4;
+  handle_target t(c);
+  const std::uint16_t ghost = test::closed_port();
+  std::vector<actor_ref> held;
+  for (int i = 0; i < 3; ++i) {
+    const std::string z = "z" + std::to_string(i);
+    const int fd = raw_handshake_only(t.node->port(), z);  // authenticates, sends no node_info
+    REQUIRE(test::eventually([&] { return t.node->stats().peers_known == 2u + i; }, 10s));
+    ::close(fd);
+    held.push_back(t.send_handle(z, ghost, wire_bit | (10 + i)));  // kept in use
+    REQUIRE(ask_error(held.back()).code == errc::node_down);
   }
-  // Both connected nodes are in use.
-  CHECK(b.second->await_peer("a", 10s));
-  CHECK(d.second->await_peer("a", 10s));
-  (void)queued;
+  REQUIRE(t.node->stats().peers_known == 4);
+  side_node b("b");
+  auto r = b.connect(t.node->port());
+  INFO((r ? std::string("connected") : r.err().to_string()));
+  CHECK(r);
+  CHECK(t.node->stats().peers_displaced == 1);
+  CHECK(t.logged("node z0 forgotten to make room for node b") == 1);
+}
+
+namespace {
+/// A listening socket with a backlog of 0 whose accept queue one connection
+/// fills: a dial to it stays in TCP connect (the kernel drops its SYNs)
+/// until open() accepts the filler; then the dial's next SYN gets through,
+/// and what it accepts is relayed to 127.0.0.1:`to`.
+struct syn_gate {
+  int fd = -1;
+  int filler = -1;
+  std::uint16_t port = 0;
+  std::uint16_t to = 0;
+  // Sequentially consistent, as listener's: a test helper off any hot path.
+  std::atomic<bool> stop{false};
+  std::atomic<int> relayed{0};
+  std::atomic<int> ended{0};
+  std::thread th;
+  explicit syn_gate(std::uint16_t target) : to(target) {
+    fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    socklen_t len = sizeof a;
+    REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
+    port = ntohs(a.sin_port);
+    REQUIRE(::listen(fd, 0) == 0);
+    filler = test::raw_connect(port);
+  }
+  void open() {
+    th = std::thread([this] {
+      ::close(::accept(fd, nullptr, nullptr));  // the filler
+      while (!stop.load()) {
+        pollfd p{fd, POLLIN, 0};
+        if (::poll(&p, 1, 50) != 1) continue;
+        const int in = ::accept(fd, nullptr, nullptr);
+        if (in < 0) continue;
+        const int out = test::raw_connect(to);
+        relayed.fetch_add(1);
+        std::array<std::byte, 65536> buf;
+        for (bool done = false; !done && !stop.load();) {
+          pollfd ps[2] = {{in, POLLIN, 0}, {out, POLLIN, 0}};
+          if (::poll(ps, 2, 50) <= 0) continue;
+          for (int i = 0; i < 2 && !done; ++i) {
+            if (ps[i].revents == 0) continue;
+            const auto n = ::read(ps[i].fd, buf.data(), buf.size());
+            if (n <= 0) {
+              done = true;
+            } else {
+              test::write_all(i == 0 ? out : in,
+                              std::vector<std::byte>(buf.begin(), buf.begin() + n));
+            }
+          }
+        }
+        ::close(in);
+        ::close(out);
+        ended.fetch_add(1);
+      }
+    });
+  }
+  ~syn_gate() {
+    stop = true;
+    if (th.joinable()) th.join();
+    ::close(filler);
+    ::close(fd);
+  }
+};
+}  // namespace
+
+TEST_CASE(
+    "a forgotten peer's dial still in TCP connect is dropped when it connects: it never "
+    "authenticates",
+    "[net][limits]") {
+  auto c = test::node_config("a", secret);
+  c.max_peers = 2;
+  c.max_failed_dials = 0;
+  c.handshake_timeout = 30s;  // the dial waits in TCP connect
+  handle_target t(c);
+  side_node n1("n1");  // a real node at the end of the gate
+  syn_gate g(n1.node->port());
+  const auto dialled0 = t.node->stats().dialled;
+  auto h = t.send_handle("n1", g.port, wire_bit | 1);
+  REQUIRE(test::eventually([&] { return t.node->stats().dialled == dialled0 + 1; }, 10s));
+  side_node b("b");
+  REQUIRE(b.connect(t.node->port()));
+  CHECK(t.node->stats().peers_displaced == 1);
+  CHECK(t.logged("node n1 forgotten to make room for node b") == 1);
+  // Let the dial's SYN through: a drops the connection before a byte.
+  g.open();
+  REQUIRE(test::eventually([&] { return g.ended.load() == 1; }, 20s));
+  CHECK(g.relayed.load() == 1);
+  CHECK(n1.node->stats().peers_known == 0);  // no handshake reached n1
+  CHECK(t.logged("now hosts node") == 0);
+  CHECK(t.node->stats().peers_displaced == 1);
+  CHECK(b.node->await_peer("a", 10s));
+}
+
+TEST_CASE("forgetting a peer already down counts no second node_down", "[net][limits]") {
+  auto c = test::node_config("a", secret);
+  c.max_peers = 3;
+  c.max_failed_dials = 0;
+  c.reconnect_min = 30s;
+  c.reconnect_max = 30s;
+  handle_target t(c);
+  const std::uint16_t ghost = test::closed_port();
+  auto v1 = t.send_handle("v1", ghost, wire_bit | 2);
+  auto v2 = t.send_handle("v2", ghost, wire_bit | 3);
+  REQUIRE(test::eventually([&] { return t.node->stats().node_downs == 2; }, 10s));
+  side_node b("b");
+  REQUIRE(b.connect(t.node->port()));
+  CHECK(t.node->stats().peers_displaced == 1);
+  CHECK(t.node->stats().node_downs == 2);
+  CHECK(t.logged("node v1 is down") == 1);  // from its failed dial, not again
 }
 
 TEST_CASE(
@@ -1062,6 +1227,103 @@ TEST_CASE(
   CHECK(t.node->stats().pending_requests == 7);
   // Within a heartbeat interval of the 300 ms, only the asks' keys are left.
   REQUIRE(test::eventually([&] { return t.node->stats().pending_requests == 2; }, 10s));
+}
+
+namespace {
+/// Answers every dial with a good handshake as `name`, then refuses it with
+/// duplicate_connection ("I keep another connection with you"), forever:
+/// the dialling node's machine stays connecting.
+struct duplicate_refuser {
+  int fd = -1;
+  std::uint16_t port = 0;
+  // Sequentially consistent, as listener's: a test helper off any hot path.
+  std::atomic<bool> stop{false};
+  std::atomic<int> refused{0};
+  std::thread th;
+  explicit duplicate_refuser(std::string name) {
+    fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    socklen_t len = sizeof a;
+    REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
+    port = ntohs(a.sin_port);
+    REQUIRE(::listen(fd, 64) == 0);
+    th = std::thread([this, name] {
+      while (!stop.load()) {
+        pollfd p{fd, POLLIN, 0};
+        if (::poll(&p, 1, 50) != 1) continue;
+        const int c = ::accept(fd, nullptr, nullptr);
+        if (c < 0) continue;
+        net::handshake_config hc;
+        hc.node_name = name;
+        hc.protect_frames = false;
+        hc.secret = secret;
+        hc.version = net::protocol_version;
+        net::handshake h(hc, net::handshake::role::acceptor);
+        test::write_all(c, h.start());
+        std::array<std::byte, 4096> buf;
+        while (h.current() == net::handshake::state::in_progress) {
+          pollfd q{c, POLLIN, 0};
+          if (::poll(&q, 1, 5000) != 1) break;
+          const auto n = ::read(c, buf.data(), std::min(buf.size(), h.room()));
+          if (n <= 0) break;
+          test::write_all(
+              c, h.feed(std::span<const std::byte>(buf.data(), static_cast<std::size_t>(n))));
+        }
+        if (h.current() == net::handshake::state::done) {
+          std::vector<std::byte> payload;
+          net::writer w{payload};
+          w.fixed(static_cast<std::uint8_t>(net::protocol_errc::duplicate_connection));
+          net::wire_encode(w, std::string("already connected"));
+          test::write_all(c, test::frame_of(net::frame_kind::error, payload));
+          refused.fetch_add(1);
+          (void)test::closed_by_peer(c, std::chrono::milliseconds(2000));
+        }
+        ::close(c);
+      }
+    });
+  }
+  ~duplicate_refuser() {
+    stop = true;
+    th.join();
+    ::close(fd);
+  }
+};
+}  // namespace
+
+TEST_CASE(
+    "request keys to a peer that stays connecting (it refuses every dial as a duplicate) go at "
+    "their asks' timeouts and forwarded_request_timeout",
+    "[net][limits]") {
+  namespace core = libactor::detail;
+  auto c = test::node_config("a", secret);
+  c.forwarded_request_timeout = 300ms;
+  handle_target t(c);
+  duplicate_refuser m("m2");
+  auto h = t.send_handle("m2", m.port, wire_bit | 5, 77);
+  REQUIRE(test::eventually([&] { return m.refused.load() >= 1; }, 10s));
+  // Asks queued while the node waits for m2's own connection.
+  std::vector<reply<std::int64_t>> asks;
+  for (int i = 0; i < 5; ++i) asks.push_back(h.ask<std::int64_t>(std::int64_t{i}, 200ms));
+  auto asker = t.sys.spawn([](actor&) -> behavior { return {[](const error&) {}}; });
+  for (std::uint64_t i = 0; i < 3; ++i) {
+    auto* a = core::actor_access::get(asker);
+    core::actor_access::add_ref(a);
+    auto* msg = core::make_message<std::int64_t>(core::msg_kind::user, a, 9000 + i,
+                                                 static_cast<std::int64_t>(i));
+    REQUIRE(core::actor_access::enqueue(core::actor_access::get(h), msg) == send_status::ok);
+  }
+  CHECK(t.node->stats().pending_requests == 8);
+  for (auto& r : asks) {
+    auto x = r.get();
+    REQUIRE_FALSE(x);
+    CHECK(x.err().code == errc::timeout);
+  }
+  CHECK(test::eventually([&] { return t.node->stats().pending_requests == 0; }, 10s));
+  CHECK(m.refused.load() >= 1);
 }
 
 TEST_CASE("forwarded_request_timeout must be positive", "[net][limits]") {

@@ -569,7 +569,8 @@ TEST_CASE(
     CHECK(has(f, kind::close, 5));
     REQUIRE(teardowns(f) == 1);
     CHECK(std::find_if(f.begin(), f.end(), [&](auto& x) {
-            return x.what == kind::teardown && x.text == why && !x.graceful;
+            return x.what == kind::teardown && x.text == why && !x.graceful && x.forgotten &&
+                   !x.again;
           }) != f.end());
     CHECK(m.current() == peer_machine::phase::down);
     CHECK_FALSE(m.wanted());
@@ -582,14 +583,16 @@ TEST_CASE(
     REQUIRE(has(lost, kind::teardown));
     REQUIRE(has(lost, kind::schedule_redial));
     auto f = m.forget(why);
-    CHECK(f.size() == 1);
-    CHECK(teardowns(f) == 1);  // its proxies end with `why`
+    REQUIRE(f.size() == 1);
+    CHECK(f[0].what == kind::teardown);  // its proxies end with `why` ...
+    CHECK(f[0].again);                   // ... but it is not a second loss
     CHECK(m.redial_due(6).empty());
   }
   SECTION("named but never dialled") {
     peer_machine m(settings(false));
     auto f = m.forget(why);
-    CHECK(f == peer_machine::actions{{.what = kind::teardown, .text = why}});
+    CHECK(f == peer_machine::actions{
+                   {.what = kind::teardown, .text = why, .forgotten = true, .again = true}});
   }
   SECTION("awaiting the peer's own connection") {
     peer_machine m(settings(false));
@@ -600,7 +603,9 @@ TEST_CASE(
     auto f = m.forget(why);
     CHECK(teardowns(f) == 1);
     CHECK(m.current() == peer_machine::phase::down);
-    CHECK(has(m.node_info(8, false, 3), kind::close, 8));  // its connection finds it gone
+    // A connection that still comes is closed saying why.
+    CHECK(m.node_info(8, false, 3) ==
+          peer_machine::actions{{.what = kind::close, .conn = 8, .text = why}});
   }
 }
 

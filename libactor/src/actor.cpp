@@ -111,9 +111,11 @@ std::chrono::steady_clock::time_point ask_deadline() noexcept {
 
 send_status enqueue_request(actor* to, message* m,
                             std::chrono::steady_clock::time_point deadline) noexcept {
-  t_ask_deadline = deadline;
+  // Restored, not reset: an enqueue that runs user code (a dead-letter hook)
+  // could ask in turn.
+  const auto outer = std::exchange(t_ask_deadline, deadline);
   const send_status s = actor_access::enqueue(to, m);
-  t_ask_deadline = std::chrono::steady_clock::time_point::min();
+  t_ask_deadline = outer;
   return s;
 }
 

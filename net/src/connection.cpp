@@ -630,14 +630,6 @@ void connection::tick() {
       self->last_recv_ = steady_clock::now();
       if (!self->account_->over() && !self->account_->pause()) self->resume_reading();
     }
-    if (self->peer_ && self->is_promoted()) {
-      // Asks through this peer that timed out: their keys go (an answer
-      // that comes later finds none, and is dropped as late). Released
-      // after the lock: an asker's last reference may need it.
-      std::vector<peer::request> expired;
-      std::lock_guard lock(self->peer_->mu_);
-      self->peer_->expire_requests(steady_clock::now(), expired);
-    }
     const auto v =
         check_liveness(steady_clock::now(), self->started_, self->last_recv_, self->is_promoted(),
                        cfg.handshake_timeout, cfg.heartbeat_timeout);

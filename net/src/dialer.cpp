@@ -40,6 +40,21 @@ void node_impl::dial(core::ref_ptr<peer> p, tcp::endpoint ep, waiter w, conn_id 
             if (p) drive(p, [&](peer_machine& m) { return m.closed(id, why, false); });
             return;
           }
+          if (p) {
+            // The machine may have moved on while the kernel connected (the
+            // peer was forgotten, or another connection won): an attempt it
+            // no longer waits for is dropped here, before it can authenticate.
+            bool current = false;
+            {
+              std::lock_guard lock(p->mu_);
+              current = !p->machine_.stopped() && p->machine_.outgoing() == id;
+            }
+            if (!current) {
+              boost::system::error_code ignored;
+              sock->close(ignored);
+              return;
+            }
+          }
           auto c = std::make_shared<connection>(*this, std::move(*sock), id, true);
           c->waiter_ = w;
           c->dialled_ = ep;

@@ -146,10 +146,33 @@ node_impl::node_impl(actor_system& sys, node_config cfg)
 
 node_impl::~node_impl() = default;
 
+void node_impl::sweep_requests() {
+  if (stopping_.load(std::memory_order_acquire)) return;
+  sweep_ = std::make_shared<asio::steady_timer>(io_, cfg_.heartbeat_interval);
+  sweep_->async_wait([this, self = shared_from_this()](boost::system::error_code ec) {
+    if (ec) return;
+    std::vector<core::ref_ptr<peer>> all;
+    {
+      std::lock_guard lock(peers_mu_);
+      all.reserve(peers_.size());
+      for (auto& [name, p] : peers_) all.push_back(p);
+    }
+    const auto now = std::chrono::steady_clock::now();
+    for (auto& p : all) {
+      // Released after the lock: an asker's last reference may need it.
+      std::vector<peer::request> expired;
+      std::lock_guard lock(p->mu_);
+      p->expire_requests(now, expired);
+    }
+    sweep_requests();
+  });
+}
+
 void node_impl::start() {
   auto owner = shared_from_this();
   service_ = make_service();
   work_.emplace(io_.get_executor());
+  asio::post(io_, [owner] { owner->sweep_requests(); });
   if (cfg_.listen) {
     struct acceptor_loop {
       std::shared_ptr<node_impl> n;
@@ -220,6 +243,7 @@ void node_impl::shutdown() {
     for (auto& p : peers) drive(p, [](peer_machine& m) { return m.stop(); });
     for (auto& c : all) c->close("this node is shutting down", false);
     for (auto& t : redials_) t->cancel();
+    if (sweep_) sweep_->cancel();
     work_.reset();
   });
   if (thread_.joinable()) {
@@ -632,14 +656,18 @@ void node::allow_remote_stop(const actor_ref& local) {
 }
 
 void node::monitor_node(std::string_view peer, const actor_ref& watcher) {
-  auto p = impl_->get_peer(std::string(peer));
   bool down = false;
   std::vector<actor_ref> stopped;  // released after the lock (a last reference may need it)
-  {
+  for (bool added = false; !added;) {
+    auto p = impl_->get_peer(std::string(peer));
     std::lock_guard lock(p->mu_);
+    // Forgotten between the lookup and the lock: the table has a new entry
+    // (or will make one), and the watcher belongs there.
+    if (!p->forgotten_.empty()) continue;
     p->prune_watchers(stopped);
     p->watchers_.push_back(watcher);
     down = p->machine_.current() == detail::peer_machine::phase::down;
+    added = true;
   }
   if (down) watcher.send(node_down_msg{std::string(peer), "not connected"});
 }

@@ -103,16 +103,17 @@ class node_impl final : public handle_context, public std::enable_shared_from_th
   enum class admission : std::uint8_t {
     own,        ///< This node's own calls: the entry is made whatever the bound.
     named,      ///< A name a message gave (a handle): only an idle peer makes room.
-    connected,  ///< A node that authenticated (I/O thread only): may also displace a
-                ///< peer no connection ever reached and nothing here waits for.
+    connected,  ///< A node that connected and authenticated (I/O thread only): may
+                ///< also displace a peer that nothing on this node needs.
   };
   /// The peer named `name`, created on first use. When the table holds
   /// node_config::max_peers, a peer with nothing left to do is forgotten to
-  /// make room. A connected node that still finds no room displaces the
-  /// oldest peer that only messages named (never reached, not this node's
-  /// choice, no watcher or connect() waiting): its handles fail with
-  /// node_down saying why, so a peer that names nodes cannot keep nodes that
-  /// hold the secret out. Null if there is no room (never for `own`).
+  /// make room. A node that connects and still finds no room displaces the
+  /// oldest peer nothing here needs (not up, no authenticated connection,
+  /// not pinned by node::connect, no node monitor, no connect() waiting; one
+  /// already down first): its handles fail with node_down saying why, so
+  /// names a peer sends cannot keep nodes that hold the secret out. Null if
+  /// there is no room (never for `own`).
   core::ref_ptr<peer> get_peer(const std::string& name, admission how = admission::own);
   core::ref_ptr<peer> find_peer(std::string_view name);
   std::uint64_t peer_count() {
@@ -160,6 +161,11 @@ class node_impl final : public handle_context, public std::enable_shared_from_th
   }
   void dial(core::ref_ptr<peer> p, tcp::endpoint ep, waiter w, conn_id id);
   void schedule_redial(const core::ref_ptr<peer>& p, duration delay);
+  /// Every heartbeat interval, drops the request keys of every peer whose
+  /// asks timed out (or forwarded_request_timeout passed), whatever the
+  /// peer's phase: an answer that comes later finds none and is dropped as
+  /// late (node.cpp).
+  void sweep_requests();
 
   // Exports (service.cpp).
   /// Exports a local actor and returns its wire id: peers that get a
@@ -212,6 +218,7 @@ class node_impl final : public handle_context, public std::enable_shared_from_th
   std::thread thread_;
   std::optional<io_backstop> backstop_;
   std::vector<std::shared_ptr<asio::steady_timer>> redials_;  // pending (I/O side)
+  std::shared_ptr<asio::steady_timer> sweep_;                 // sweep_requests (I/O side)
   core::ref_ptr<drain> drain_;
   actor_ref service_;
   // Set once by shutdown(). acquire loads: a handler that sees it also sees
@@ -224,10 +231,12 @@ class node_impl final : public handle_context, public std::enable_shared_from_th
   /// looking at no more than eviction_checks entries; false if none was
   /// found. Caller holds peers_mu_.
   bool make_room();
-  /// Removes the oldest peer that only messages named (see get_peer) from
-  /// the table and returns it, to be forgotten by its machine once
-  /// peers_mu_ is released; null if there is none. Caller holds peers_mu_.
-  core::ref_ptr<peer> displace_named();
+  /// Takes the oldest peer that nothing on this node needs (see get_peer;
+  /// one already down first) out of the table, marked forgotten for
+  /// `newcomer`, and returns it, to be ended by its machine once peers_mu_
+  /// is released; null if there is none. Caller holds peers_mu_, on the I/O
+  /// thread (it reads conns_).
+  core::ref_ptr<peer> displace_unneeded(const std::string& newcomer);
   static constexpr std::size_t eviction_checks = 16;
   /// Addresses whose peer was given up (max_failed_dials): for a minute a
   /// handle naming one, or any port of a host with four of them, dials

@@ -11,6 +11,8 @@
 #include "frame_builder.hpp"
 #include "node_impl.hpp"
 
+#include <unordered_set>
+
 namespace libactor::net::detail {
 
 using act = peer_action::kind;
@@ -45,6 +47,8 @@ struct node_impl::effects {
     bool graceful = false;
     bool was_up = false;
     bool replaced = false;
+    bool forgotten = false;  // the node forgot the peer (get_peer logs it)
+    bool again = false;      // ... when it was down already: not a second loss
     std::uint64_t incarnation = 0;
   };
   struct up {
@@ -199,6 +203,8 @@ void node_impl::stage(peer& p, const peer_machine::actions& acts, effects& fx) {
         d.why = a.text;
         d.graceful = a.graceful;
         d.replaced = a.replaced;
+        d.forgotten = a.forgotten;
+        d.again = a.again;
         d.incarnation = a.incarnation;
         // connect() calls waiting for the peer's own connection: it is not
         // coming now.
@@ -222,7 +228,7 @@ void node_impl::stage(peer& p, const peer_machine::actions& acts, effects& fx) {
 bool node_impl::finish(const core::ref_ptr<peer>& p, effects& fx, const std::string& log_line) {
   bool down_logged = false;
   for (auto& d : fx.downs) {
-    stats_.node_downs.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
+    if (!d.again) stats_.node_downs.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
     const exit_reason reason{exit_code::node_down, "node " + p->name_ + " unreachable: " + d.why};
     if (d.unsent != 0) {
       drain_->lost(d.unsent);
@@ -246,6 +252,8 @@ bool node_impl::finish(const core::ref_ptr<peer>& p, effects& fx, const std::str
     if (d.replaced) {
       log_about(*p, "node " + p->name_ + " " + d.why);  // the promotion needs no line of its own
       down_logged = true;
+    } else if (d.forgotten) {
+      // The line the caller passed says it all (or its rate limit held it).
     } else if (!d.graceful && !stopping_.load(std::memory_order_acquire)) {
       log_about(*p, log_line.empty() ? "node " + p->name_ + " is down: " + d.why
                                      : log_line + "; node " + p->name_ + " is down");
@@ -366,7 +374,7 @@ core::ref_ptr<peer> node_impl::get_peer(const std::string& name, admission how) 
     auto it = peers_.find(name);
     if (it != peers_.end()) return it->second;
     if (peers_.size() >= cfg_.max_peers && !make_room()) {
-      if (how == admission::connected) displaced = displace_named();
+      if (how == admission::connected) displaced = displace_unneeded(name);
       if (!displaced && how != admission::own) return {};
     }
     p = core::ref_ptr<peer>(
@@ -381,35 +389,58 @@ core::ref_ptr<peer> node_impl::get_peer(const std::string& name, admission how) 
   }
   if (displaced) {
     stats_.peers_displaced.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
-    const std::string why = "forgotten to make room for node " + name +
-                            ", which connected: it was only named by messages, never reached, "
-                            "and the table was full (node_config::max_peers)";
+    std::string why;
+    {
+      std::lock_guard lock(displaced->mu_);
+      why = displaced->forgotten_;
+    }
+    // One line per forgotten node, within the refusal log's node-wide rate
+    // limit: a peer that makes nodes connect and names others cannot flood
+    // the log through it.
+    const auto line =
+        refusals_.once(displaced->name_, "displaced",
+                       "node " + displaced->name_ + " " + why + " (logged once per node)",
+                       std::chrono::steady_clock::now(), false);
     drive(
-        displaced, [&](peer_machine& m) { return m.forget(why); },
-        "node " + displaced->name_ + " " + why);
+        displaced, [&](peer_machine& m) { return m.forget(why); }, line.value_or(""));
   }
   return p;
 }
 
-core::ref_ptr<peer> node_impl::displace_named() {
-  // Oldest first; every entry may be looked at: this runs once per
-  // authenticated connection that finds the table full, not per message.
-  for (auto it = evict_order_.begin(); it != evict_order_.end(); ++it) {
-    auto found = peers_.find(*it);
-    if (found == peers_.end()) continue;
-    peer& q = *found->second;
-    bool named_only = false;
-    {
+core::ref_ptr<peer> node_impl::displace_unneeded(const std::string& newcomer) {
+  // A peer is needed here while it is up, has an authenticated connection
+  // (a node that proved itself and is exchanging node_info), was asked for
+  // by this node's own code (node::connect pins it; node::monitor_node
+  // watches it; a connect() waits for it). Any other entry only stands for
+  // names that messages gave. Those already down go first: their handles
+  // failed already and nothing is queued for them; then those being
+  // dialled, whose queued messages and asks fail. Every entry may be
+  // looked at: this runs once per authenticated connection that finds the
+  // table full, not per message.
+  std::unordered_set<const peer*> attached;
+  for (const auto& [id, c] : conns_) {
+    if (c->peer_ && !c->closed()) attached.insert(c->peer_.get());
+  }
+  for (const bool want_down : {true, false}) {
+    for (auto it = evict_order_.begin(); it != evict_order_.end(); ++it) {
+      auto found = peers_.find(*it);
+      if (found == peers_.end() || attached.contains(found->second.get())) continue;
+      peer& q = *found->second;
       std::lock_guard plock(q.mu_);  // peers_mu_ before a peer's mutex, as in make_room
-      named_only = !q.reached_ && !q.machine_.pinned() &&
-                   q.machine_.current() != peer_machine::phase::up && q.watchers_.empty() &&
-                   q.waiters_.empty();
+      const auto phase = q.machine_.current();
+      if (phase == peer_machine::phase::up || (phase == peer_machine::phase::down) != want_down ||
+          q.machine_.pinned() || !q.watchers_.empty() || !q.waiters_.empty()) {
+        continue;
+      }
+      q.forgotten_ = "forgotten to make room for node " + newcomer +
+                     ", which connected: nothing on this node needed it (no connection, "
+                     "node::connect or node::monitor_node) and the table was full "
+                     "(node_config::max_peers)";
+      core::ref_ptr<peer> victim = std::move(found->second);
+      peers_.erase(found);
+      evict_order_.erase(it);
+      return victim;
     }
-    if (!named_only) continue;
-    core::ref_ptr<peer> victim = std::move(found->second);
-    peers_.erase(found);
-    evict_order_.erase(it);
-    return victim;
   }
   return {};
 }
@@ -465,6 +496,8 @@ actor* node_impl::proxy_for(peer& p, std::uint64_t id, std::uint64_t inc, remote
     const std::uint64_t known = p.machine_.incarnation();
     if (p.node_ == nullptr) {
       why = "this node has shut down";
+    } else if (!p.forgotten_.empty()) {
+      why = "node " + p.name_ + " is unreachable: " + p.forgotten_;
     } else if (phase == peer_machine::phase::down && why_down != nullptr) {
       why = *why_down;
     } else if (phase == peer_machine::phase::down && p.machine_.given_up()) {
@@ -530,38 +563,42 @@ void node_impl::send_control(peer& p, frame_kind kind, std::span<const std::byte
 
 void node_impl::on_authenticated(const std::shared_ptr<connection>& c) {
   const std::string& name = c->peer_name();
-  // A connection node::connect made is this node's own choice; others are
-  // bounded by the table.
-  auto p = get_peer(name, c->waiter_ == nullptr ? admission::connected : admission::own);
-  if (!p) {
-    const std::string why = "node " + cfg_.name + " keeps state for " +
-                            std::to_string(cfg_.max_peers) +
-                            " nodes, all in use (node_config::max_peers)";
-    if (auto line = refusals_.once(
-            name, "max_peers",
-            "refused a connection from node " + name + ": " + why + " (logged once per node)",
-            std::chrono::steady_clock::now(), true)) {
-      log(*line);
+  core::ref_ptr<peer> p;
+  if (c->target_) {
+    // This node's dial for a peer of its table (the table keeps it while
+    // the dial holds it; a forgotten one's machine closes the connection).
+    if (c->target_->name_ != name) {
+      // The address dialled for one node now hosts another (logged once
+      // until the node is connected again; the redials go on). Nothing is
+      // added to the table for the other node.
+      bool first = false;
+      {
+        std::lock_guard lock(c->target_->mu_);
+        first = !std::exchange(c->target_->mismatch_logged_, true);
+      }
+      c->close("the address of node " + c->target_->name_ + " now hosts node " + name, first);
+      return;
     }
-    c->refuse(protocol_errc::too_many_peers, why);
-    return;
+    p = c->target_;
+  } else {
+    // A connection node::connect made is this node's own choice; one the
+    // peer made is bounded by the table.
+    p = get_peer(name, c->waiter_ ? admission::own : admission::connected);
+    if (!p) {
+      const std::string why = "node " + cfg_.name + " keeps state for " +
+                              std::to_string(cfg_.max_peers) +
+                              " nodes, all in use (node_config::max_peers)";
+      if (auto line = refusals_.once(
+              name, "max_peers",
+              "refused a connection from node " + name + ": " + why + " (logged once per node)",
+              std::chrono::steady_clock::now(), true)) {
+        log(*line);
+      }
+      c->refuse(protocol_errc::too_many_peers, why);
+      return;
+    }
   }
   c->peer_ = p;
-  {
-    std::lock_guard lock(p->mu_);
-    p->reached_ = true;
-  }
-  if (c->target_ && c->target_ != p) {
-    // The address dialled for one node now hosts another (logged once
-    // until the node is connected again; the redials go on).
-    bool first = false;
-    {
-      std::lock_guard lock(c->target_->mu_);
-      first = !std::exchange(c->target_->mismatch_logged_, true);
-    }
-    c->close("the address of node " + c->target_->name_ + " now hosts node " + name, first);
-    return;
-  }
   if (!c->initiator_) return;  // an acceptor waits for the dialler's node_info
   if (c->dialled_) {
     std::lock_guard lock(p->mu_);

@@ -117,10 +117,10 @@ class peer final : public core::flushable {
   std::uint64_t stale_logged_ = 0;  // the last refused incarnation logged
   bool mismatch_logged_ = false;    // "the address now hosts another node" logged
   bool refused_logged_ = false;     // a refusal by the peer logged (until connected again)
-  // A connection from or to the peer authenticated: it is a node that holds
-  // the secret (or a certificate), not only a name a message gave. Peers
-  // without it may be forgotten for a node that connects (node_impl::get_peer).
-  bool reached_ = false;
+  // Set when the node took the peer out of its table for a node that
+  // connected (node_impl::get_peer): why its handles fail. Whoever finds it
+  // set holds a peer the table no longer has, and asks the table again.
+  std::string forgotten_;
 };
 
 }  // namespace libactor::net::detail

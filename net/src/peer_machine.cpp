@@ -31,7 +31,7 @@ peer_machine::actions peer_machine::authenticated(conn_id c, bool dialled) {
   if (!dialled) return out;  // an acceptor waits for the dialler's node_info
   want_ = true;              // this node knows where the peer listens: it redials after a loss
   if (stopped_) {
-    out.push_back({.what = kind::close, .conn = c, .text = "this node is shutting down"});
+    out.push_back({.what = kind::close, .conn = c, .text = stop_text_});
     return out;
   }
   if (primary_ != 0) {
@@ -72,7 +72,7 @@ void peer_machine::promote(conn_id c, std::uint64_t inc, actions& out) {
 peer_machine::actions peer_machine::node_info(conn_id c, bool dialled, std::uint64_t inc) {
   actions out;
   if (stopped_) {
-    out.push_back({.what = kind::close, .conn = c, .text = "this node is shutting down"});
+    out.push_back({.what = kind::close, .conn = c, .text = stop_text_});
     return out;
   }
   if (primary_ != 0 && inc < incarnation_) {
@@ -206,12 +206,16 @@ peer_machine::actions peer_machine::stop() {
 peer_machine::actions peer_machine::forget(const std::string& why) {
   want_ = false;
   actions out = end(why, why, false);
-  if (std::none_of(out.begin(), out.end(),
-                   [](const peer_action& a) { return a.what == kind::teardown; })) {
+  auto down = std::find_if(out.begin(), out.end(),
+                           [](const peer_action& a) { return a.what == kind::teardown; });
+  if (down == out.end()) {
     // Down already (or never dialled): its proxies still stand for it, and
     // end here with `why`.
     out.push_back({.what = kind::teardown, .incarnation = incarnation_, .text = why});
+    down = out.end() - 1;
+    down->again = true;
   }
+  down->forgotten = true;
   return out;
 }
 
@@ -219,6 +223,7 @@ peer_machine::actions peer_machine::end(const std::string& close_text, const std
                                         bool graceful) {
   actions out;
   stopped_ = true;
+  stop_text_ = close_text;
   if (primary_ != 0) {
     out.push_back({.what = kind::close, .conn = primary_, .text = close_text});
   }

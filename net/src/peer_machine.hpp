@@ -83,6 +83,11 @@ struct peer_action {
   bool graceful = false;
   bool duplicate = false;
   bool replaced = false;  ///< teardown, refuse: a newer incarnation took the peer's place
+  /// teardown: forget() ended the peer (the node says so itself, once);
+  /// with `again`, the peer was declared down before and only its proxies
+  /// are left to end (not a second loss).
+  bool forgotten = false;
+  bool again = false;
 
   friend bool operator==(const peer_action&, const peer_action&) = default;
 };
@@ -191,6 +196,7 @@ class peer_machine {
   bool want_ = false;            // a dial address is known: redial after losses
   bool redial_pending_ = false;
   bool stopped_ = false;
+  std::string stop_text_;  // why a stopped machine closes what still comes
   bool given_up_ = false;
   bool pinned_ = false;
   unsigned failed_dials_ = 0;  // in a row, since the last promote

@@ -25,7 +25,8 @@
 // What a peer can make the channel do is bounded: before the handshake is
 // done, max_tls_handshake_bytes; key exchange on X25519 or P-256 only (no
 // finite-field groups, whose cost the peer would choose); after it, at most
-// max_post_handshake_messages KeyUpdate messages.
+// max_post_handshake_messages post-handshake messages (KeyUpdate,
+// NewSessionTicket).
 //
 // Every OpenSSL return value is checked; a failure is an error the
 // connection closes on, never bytes accepted or sent unchecked.
