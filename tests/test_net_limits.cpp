@@ -690,6 +690,47 @@ void send_node_info(int fd, std::uint64_t inc, const std::string& host, std::uin
 
 }  // namespace
 
+TEST_CASE(
+    "a peer that authenticated and has not sent node_info counts toward the unauthenticated caps "
+    "and sends only handshake-sized frames",
+    "[net][limits]") {
+  auto c = test::node_config("a", secret);
+  c.protect_frames = false;  // the raw peers write in the clear
+  c.max_unauthenticated = 8;
+  c.max_unauthenticated_per_address = 4;
+  c.handshake_timeout = 30s;  // the held connections stay for the whole test
+  c.heartbeat_timeout = 60s;
+  actor_system sys{system_config{.workers = 2}};
+  test::unrelated(sys, 3);
+  net::node a(sys, c);
+  // A frame header claiming max_frame_size bytes of node_info, and nothing
+  // after it: refused at once, not a buffer of max_frame_size held.
+  {
+    const int fd = raw_handshake_only(a.port(), "big");
+    std::vector<std::byte> head(5);
+    for (int k = 0; k < 4; ++k) head[k] = static_cast<std::byte>(c.max_frame_size >> (8 * k));
+    head[4] = static_cast<std::byte>(net::frame_kind::node_info);
+    test::write_all(fd, head);
+    CHECK(test::closed_by_peer(fd));
+    ::close(fd);
+  }
+  // Four from one address that prove the secret and stop there take the
+  // address's slots: a fifth is refused before its hello.
+  std::vector<int> held;
+  for (int i = 0; i < 4; ++i) held.push_back(raw_handshake_only(a.port(), "h" + std::to_string(i)));
+  const auto refused0 = a.stats().connections_refused;
+  const int fifth = test::raw_connect(a.port());
+  CHECK(test::closed_by_peer(fifth));
+  CHECK(a.stats().connections_refused == refused0 + 1);
+  ::close(fifth);
+  // One that sends its node_info leaves the count: a new one gets in.
+  test::write_all(held[0], test::node_info_frame(4040));
+  REQUIRE(test::eventually([&] { return a.stats().peers_up == 1; }, 10s));
+  held.push_back(raw_handshake_only(a.port(), "h4"));
+  CHECK(a.stats().connections_refused == refused0 + 1);
+  for (int fd : held) ::close(fd);
+}
+
 TEST_CASE("an inbound peer between its handshake and its node_info is not forgotten to make room",
           "[net][limits]") {
   auto c = test::node_config("a", secret);

@@ -534,7 +534,6 @@ void connection::on_handshake_bytes(std::span<const std::byte> in) {
   if (hs_->peer_name() == node_.cfg_.name) {
     return fail(protocol_errc::unexpected_frame, "the peer has this node's own name");
   }
-  node_.admitted(*this);
   node_.on_authenticated(shared_from_this());
   if (closed_) return;
   on_read(rest.size());
@@ -583,8 +582,13 @@ void connection::on_read(std::size_t n) {
 
 bool connection::dispatch(std::vector<std::byte>& buf, std::size_t& len) {
   std::size_t pos = 0;
-  const std::uint32_t max = node_.cfg_.max_frame_size;
   while (!closed_) {
+    // Until the peer's node_info (a few hundred bytes) has come, frames are
+    // handshake-sized: a peer that authenticated and stops there makes
+    // this node buffer no more than one that did not.
+    const std::uint32_t max = session_.info_received()
+                                  ? node_.cfg_.max_frame_size
+                                  : std::min(node_.cfg_.max_frame_size, handshake_frame_limit);
     std::size_t need = 0;
     auto f = split_frame(std::span<const std::byte>(buf.data() + pos, len - pos), max, &need);
     if (!f) {

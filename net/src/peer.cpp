@@ -612,6 +612,10 @@ void node_impl::on_authenticated(const std::shared_ptr<connection>& c) {
 }
 
 void node_impl::on_node_info(const std::shared_ptr<connection>& c, const node_info_fields& info) {
+  // Counted among the unauthenticated connections (and their caps) until
+  // here: a peer that proves the secret and stops before node_info holds a
+  // slot, not a connection beyond the caps.
+  admitted(*c);
   c->info_ = info;
   drive(c->peer_,
         [&](peer_machine& m) { return m.node_info(c->id_, c->initiator_, info.incarnation); });

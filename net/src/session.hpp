@@ -26,6 +26,9 @@ class remote_proxy;
 
 class session {
  public:
+  /// The peer's node_info arrived: frames of node_config::max_frame_size
+  /// may follow (before it, only handshake-sized ones).
+  [[nodiscard]] bool info_received() const noexcept { return info_received_; }
   session(node_impl& n, connection& c) : node_(n), conn_(c) {}
   /// Handles one frame; false when the connection was closed by it.
   bool on_frame(std::uint8_t kind, std::span<const std::byte> payload);

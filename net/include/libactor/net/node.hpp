@@ -152,8 +152,8 @@ struct node_config {
   /// here) keeps its key for this long; an answer after that is dropped as a
   /// dead letter. An ask's key goes at the ask's own timeout. Positive.
   duration forwarded_request_timeout = std::chrono::seconds(60);
-  /// Accepted connections that have not authenticated yet, in all and from
-  /// one address. One over the per-address cap is closed at once, before a
+  /// Accepted connections that have not authenticated yet (or not sent
+  /// their node_info since), in all and from one address. One over the per-address cap is closed at once, before a
   /// byte is sent or a buffer allocated (counted in
   /// node_stats::connections_refused, logged within the refusal log's rate
   /// limit). When all max_unauthenticated are taken, a new connection takes
