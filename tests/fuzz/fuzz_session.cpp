@@ -1,4 +1,5 @@
-// libFuzzer target: the session, through a real node. Each input is a new
+// libFuzzer target: the session, through a real node (frames in the clear:
+// sealed records have their own fuzzer). Each input is a new
 // incarnation of a peer that completes a valid handshake over loopback TCP,
 // exchanges node_info, and then sends the input as a sequence of frames
 // (any kind, including unknown ones, with arbitrary payloads), followed by a
@@ -48,6 +49,9 @@ struct target {
     net::node_config c;
     c.name = "target";
     c.secret = secret;
+    // In the clear: the input reaches the session as written (sealed records
+    // are fuzzed on their own, fuzz_net_input).
+    c.protect_frames = false;
     c.max_frame_size = 1 << 16;
     c.log = [](std::string_view) {};
     node.emplace(sys, c);
@@ -55,10 +59,21 @@ struct target {
       return {[](const std::string& s) { return s; }, [](std::int64_t v) { return v + 1; }};
     });
     (void)sys.register_name("echo", echo);
-    std::vector<std::byte> exported;  // exports the echo actor, as sending its handle would
+    // Exports the echo actor, as sending its handle would, and reads the
+    // wire id the handle carries (the id peers address it by).
+    std::vector<std::byte> exported;
     net::writer w{exported, node->context()};
     net::wire_encode(w, echo);
-    echo_id = echo.id();
+    net::reader r{exported, net::decode_limits{}};
+    std::uint8_t tag = 0;
+    std::string name, host;
+    std::uint64_t inc = 0;
+    std::uint16_t port = 0;
+    if (!r.fixed(tag) || tag != 1 || !net::wire_decode(r, name) || !r.fixed(inc) ||
+        !net::wire_decode(r, host) || !r.fixed(port) || !r.varint(echo_id)) {
+      std::fprintf(stderr, "cannot read the echo actor's wire id\n");
+      std::abort();
+    }
   }
 };
 
@@ -136,7 +151,27 @@ std::atomic<std::uint64_t> incarnation{1'000'000};
 
 }  // namespace
 
+namespace {
+/// How an input ended: the node answered the probe, or closed the connection.
+enum class outcome { answered, closed };
+outcome run_one(const std::uint8_t* data, std::size_t size);
+}  // namespace
+
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  // Once: an empty input must reach the session and get the probe answered,
+  // or every input would end at the connection's first frame and the
+  // fuzzer would test nothing past it.
+  static const bool reaches_session = run_one(nullptr, 0) == outcome::answered;
+  if (!reaches_session) {
+    std::fprintf(stderr, "an empty input did not get the probe answered: the setup is broken\n");
+    std::abort();
+  }
+  (void)run_one(data, size);
+  return 0;
+}
+
+namespace {
+outcome run_one(const std::uint8_t* data, std::size_t size) {
   auto& t = the_target();
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) std::abort();
@@ -152,6 +187,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   net::handshake_config hc;
   hc.node_name = "fuzz-peer";
   hc.secret = secret;
+  hc.protect_frames = false;
   net::handshake h(hc, net::handshake::role::initiator);
   write_all(fd, h.start());
   std::vector<std::byte> in;
@@ -224,5 +260,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::abort();
   }
   ::close(fd);
-  return 0;
+  return has_answer(in, key) ? outcome::answered : outcome::closed;
 }
+}  // namespace
