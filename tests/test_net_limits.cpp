@@ -1450,6 +1450,54 @@ TEST_CASE(
   limits_app::spawned_here = nullptr;
 }
 
+TEST_CASE(
+    "spawn requests that want no answer count toward max_spawned_per_peer and stop with their "
+    "peer too",
+    "[net][limits]") {
+  test::recorder<actor_ref> spawned;
+  test::recorder<std::string> downs;
+  limits_app::spawned_here = &spawned;
+  auto cb = test::node_config("b", secret);
+  cb.protect_frames = false;  // the raw peer writes in the clear
+  cb.heartbeat_timeout = 60s;
+  cb.max_spawned_per_peer = 4;
+  actor_system sys{system_config{.workers = 2}};
+  test::unrelated(sys, 3);
+  std::optional<net::node> b(std::in_place, sys, cb);
+  b->register_actor_type<limits_app::worker>("worker");
+  const int fd = test::raw_peer(b->port(), "mallory", 4242, secret);
+  const auto spawn = test::encoded(net::spawn_request{"worker", {}});
+  const auto spawn_type = net::type_id_of("libactor.spawn");
+  // Kind 0 (user), receiver 0 (the service), sender 0, request 0: one-way.
+  for (int i = 0; i < 50; ++i) {
+    test::write_all(fd, test::message_frame(0, 0, 0, 0, spawn_type, spawn));
+  }
+  // A request after them: its answer comes once the service handled them.
+  constexpr std::uint64_t key = 0x5eed'0000'0000'0077;
+  test::write_all(fd, test::message_frame(0, 0, 0, key, spawn_type, spawn));
+  auto answer = test::next_frame(fd, [&](const net::frame& f) {
+    if (f.kind != net::frame_kind::message) return false;
+    net::reader r{f.payload, net::decode_limits{}};
+    std::uint8_t kind = 0;
+    std::uint64_t receiver = 0, sender = 0, request = 0;
+    return r.fixed(kind) && r.varint(receiver) && r.varint(sender) && r.fixed(request) &&
+           request == key;
+  });
+  REQUIRE(answer);
+  CHECK(spawned.items().size() == 4);
+  auto watcher = sys.spawn([&](actor& self) -> behavior {
+    for (auto& h : spawned.items()) self.monitor(h);
+    return {[&](const down_msg& d) { downs.push(d.reason.to_string()); }};
+  });
+  // mallory goes away: the four stop with it.
+  ::close(fd);
+  REQUIRE(downs.wait_for_size(4));
+  for (auto& d : downs.items()) CHECK(d.find("which spawned it, is down") != std::string::npos);
+  (void)watcher;
+  b.reset();
+  limits_app::spawned_here = nullptr;
+}
+
 TEST_CASE("a peer whose connection flaps cannot flood the log", "[net][limits]") {
   auto c = test::node_config("a", secret);
   c.protect_frames = false;

@@ -309,7 +309,10 @@ bool session::on_message(std::span<const std::byte> payload) {
     }
     from = core::actor_access::get(last_sender_);
     core::actor_access::add_ref(from);
-  } else if (kind == msg_kind::user && request != 0) {
+  } else if (kind == msg_kind::user && (request != 0 || receiver == 0)) {
+    // A request needs somewhere to send its answer; a message to the
+    // service, the peer it came from (a spawn is the spawner's, counted and
+    // stopped with it, also when no answer is wanted).
     from = node_.proxy_for(p, 0, 0, remote_proxy::role::anonymous);
     sender_bytes = sizeof(remote_proxy);
   }
