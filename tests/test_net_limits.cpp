@@ -314,6 +314,39 @@ TEST_CASE("nodes named by messages with nothing pending are forgotten to make ro
   CHECK(t.logged("max_peers") == 0);
 }
 
+TEST_CASE(
+    "a peer's watches of this node's actors end when it goes down: they do not keep its entry, "
+    "or grow, after it left",
+    "[net][limits]") {
+  auto c = test::node_config("a", secret);
+  c.max_peers = 3;
+  handle_target t(c);  // mallory, up
+  // Two peers that watch the exported holder actor, then leave.
+  for (const char* name : {"w1", "w2"}) {
+    const int fd = test::raw_peer(t.node->port(), name, 700, secret);
+    std::vector<std::byte> batch;
+    for (const std::uint64_t id : {t.holder, wire_bit | 999}) {
+      std::vector<std::byte> payload;
+      net::writer w{payload};
+      w.varint(id);
+      net::append_frame(batch, net::frame_kind::watch, payload);
+    }
+    test::write_all(fd, batch);
+    // The `down` for the id nobody has shows the watch before it handled.
+    REQUIRE(
+        test::next_frame(fd, [](const net::frame& f) { return f.kind == net::frame_kind::down; }));
+    ::close(fd);
+    REQUIRE(test::eventually([&] { return t.node->stats().peers_up == 1; }, 10s));
+  }
+  REQUIRE(t.node->stats().peers_known == 3);
+  // A name from a message finds room: w1's entry holds nothing now.
+  auto h = t.send_handle("n", 0, wire_bit | 5);
+  const auto e = ask_error(h);
+  INFO(e.to_string());
+  CHECK(e.text.find("max_peers") == std::string::npos);
+  CHECK(t.node->stats().peers_known <= 3);
+}
+
 TEST_CASE("a handle naming an address outside dial_allow is not dialled, and says why",
           "[net][limits]") {
   const std::uint16_t port = test::closed_port();

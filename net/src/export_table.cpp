@@ -122,8 +122,28 @@ bool export_table::watch(std::uint64_t id, peer* p) {
   for (auto& w : ws) {
     if (w.get() == p) return true;
   }
+  watched_[p].insert(id);
   ws.emplace_back(p);
   return true;
+}
+
+void export_table::unwatch_all(const peer* p, std::vector<libactor::detail::ref_ptr<peer>>& out) {
+  std::lock_guard lock(mu_);
+  auto w = watched_.find(p);
+  if (w == watched_.end()) return;
+  for (const std::uint64_t id : w->second) {
+    auto it = entries_.find(id);
+    if (it == entries_.end()) continue;
+    auto& ws = it->second.watchers;
+    for (auto x = ws.begin(); x != ws.end(); ++x) {
+      if (x->get() == p) {
+        out.push_back(std::move(*x));
+        ws.erase(x);
+        break;
+      }
+    }
+  }
+  watched_.erase(w);
 }
 
 export_table::removed export_table::remove(std::uint64_t actor_id) {
@@ -150,6 +170,12 @@ export_table::removed export_table::remove(std::uint64_t actor_id) {
         auto s = spawned_.find(gone.spawner.get());
         if (s != spawned_.end() && --s->second == 0) spawned_.erase(s);
       }
+      for (const auto& watcher : gone.watchers) {
+        auto x = watched_.find(watcher.get());
+        if (x != watched_.end() && x->second.erase(out.wire_id) == 1 && x->second.empty()) {
+          watched_.erase(x);
+        }
+      }
     }
   }
   out.watchers = std::move(gone.watchers);
@@ -165,6 +191,7 @@ void export_table::clear() {
     retired_.clear();
     retired_order_.clear();
     spawned_.clear();
+    watched_.clear();
     gone_.clear();
   }
   // Released outside the lock: an actor's last reference may run code

@@ -68,6 +68,10 @@ class export_table {
   static constexpr std::size_t max_retired = 65536;
   /// Records that `p` watches wire id `id`; false when `id` is not exported.
   bool watch(std::uint64_t id, peer* p);
+  /// `p` went down: its watches end (they were for the connection that is
+  /// gone). Moves the table's references to `p` into `out`, to be released
+  /// after the caller's locks.
+  void unwatch_all(const peer* p, std::vector<libactor::detail::ref_ptr<peer>>& out);
   /// Removes the actor with actor id `actor_id`: its wire id (0: it was
   /// not exported) and the peers that watched it.
   struct removed {
@@ -96,6 +100,7 @@ class export_table {
   std::unordered_set<std::uint64_t> retired_;                 // wire ids of stopped actors
   std::deque<std::uint64_t> retired_order_;                   // oldest first
   std::unordered_map<const peer*, std::size_t> spawned_;      // live actors per spawner
+  std::unordered_map<const peer*, std::unordered_set<std::uint64_t>> watched_;  // ids per watcher
   std::deque<std::pair<const peer*, std::uint64_t>> gone_;  // spawners that went down, newest last
 };
 

@@ -242,6 +242,13 @@ bool node_impl::finish(const core::ref_ptr<peer>& p, effects& fx, const std::str
                                     error{errc::node_down, reason.text()}));
     }
     for (auto& w : d.watchers) w.send(node_down_msg{p->name_, d.why});
+    {
+      // Its watches of this node's actors were for the connection that is
+      // gone (its side saw them fire as node_down): they end here, with the
+      // references they held to the peer.
+      std::vector<core::ref_ptr<peer>> unwatched;
+      exports_.unwatch_all(p.get(), unwatched);
+    }
     if (!stopping_.load(std::memory_order_acquire) && d.incarnation != 0) {
       // What that process spawned here goes with it (unless detached): its
       // spawner can no longer use or stop it.
