@@ -85,7 +85,7 @@ std::size_t syn_sent_to(std::uint16_t port) {
 
 // A peer on newer code (a rolling upgrade) or a hostile one sends messages
 // of a type this node does not know, at wire speed: one line per type and
-// connection, not one per message.
+// peer, not one per message.
 TEST_CASE("messages of an unknown type are logged once per type, not once each", "[net][hostile]") {
   test::recorder<std::string> log;
   actor_system sys{system_config{.workers = 2}};
@@ -110,6 +110,43 @@ TEST_CASE("messages of an unknown type are logged once per type, not once each",
   CHECK(lines == 1);
   CHECK(a.stats().unknown_types == n + 1);
   ::close(fd);
+}
+
+// The same line, per type, across connections: a peer that reconnects (a
+// newer incarnation each time) and sends many types must not flood the log.
+TEST_CASE(
+    "unknown types from a peer that reconnects are logged once per type and node, within "
+    "the refusal log's rate limit",
+    "[net][hostile]") {
+  test::recorder<std::string> log;
+  actor_system sys{system_config{.workers = 2}};
+  auto c = cfg("a");
+  c.log = [&](std::string_view l) { log.push(std::string(l)); };
+  net::node a(sys, c);
+  const auto t0 = std::chrono::steady_clock::now();
+  constexpr int connections = 12, types = 40;
+  for (int conn = 0; conn < connections; ++conn) {
+    const int fd = raw_peer(a.port(), "mallory", 10'000 + conn);
+    std::vector<std::byte> batch;
+    for (int k = 0; k < types; ++k) {
+      const auto f = test::message_frame(0, 0, 0, 0, 0x5000 + k, {});
+      batch.insert(batch.end(), f.begin(), f.end());
+    }
+    test::write_all(fd, batch);
+    // A request last: its error answer means everything before was handled.
+    test::write_all(fd, unknown_type_message(77));
+    REQUIRE(test::next_frame(
+        fd, [](const net::frame& f) { return f.kind == net::frame_kind::message; }));
+    ::close(fd);
+  }
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::size_t lines = 0;
+  for (auto& l : log.items()) lines += l.find("does not know") != std::string::npos;
+  INFO(lines << " lines about unknown types in " << secs << " s");
+  CHECK(lines >= 1);
+  CHECK(lines <= static_cast<std::size_t>(types + 1));
+  CHECK(lines <= 20 + static_cast<std::size_t>(secs) + 1);  // 20 at once, then one a second
+  CHECK(a.stats().unknown_types == static_cast<std::uint64_t>(connections * (types + 1)));
 }
 
 // One connection claiming to be node "b" with a far-future incarnation (a

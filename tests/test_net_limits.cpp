@@ -156,7 +156,7 @@ TEST_CASE("a message over the receiver's decode limits is refused on its own; th
   CHECK(n.b->stats().protocol_errors == 0);
   CHECK(n.a->stats().node_downs == 0);
   CHECK(n.b->stats().peers_up == 1);
-  // Logged once per type and connection, not once per message.
+  // Logged once per type and peer, not once per message.
   CHECK(n.logged("cannot decode") == 2);
 }
 
