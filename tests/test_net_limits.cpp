@@ -156,7 +156,7 @@ TEST_CASE("a message over the receiver's decode limits is refused on its own; th
   CHECK(n.b->stats().protocol_errors == 0);
   CHECK(n.a->stats().node_downs == 0);
   CHECK(n.b->stats().peers_up == 1);
-  // Logged once per type and peer, not once per message.
+  // Logged once per type and connection, not once per message.
   CHECK(n.logged("cannot decode") == 2);
 }
 
@@ -1003,6 +1003,142 @@ TEST_CASE(
   CHECK(t.logged("now hosts node") == 0);
   CHECK(t.node->stats().peers_displaced == 1);
   CHECK(b.node->await_peer("a", 10s));
+}
+
+namespace {
+/// Relays every accepted connection to 127.0.0.1:`to`; cut() breaks the
+/// relayed connections and refuses new ones (a network blip) until restore().
+struct cuttable_relay {
+  int fd = -1;
+  std::uint16_t port = 0;
+  std::uint16_t to = 0;
+  // Sequentially consistent, as listener's: a test helper off any hot path.
+  std::atomic<bool> stop{false};
+  std::atomic<bool> blocked{false};
+  std::atomic<int> relayed{0};
+  std::mutex mu;
+  std::vector<int> live;
+  std::vector<std::thread> pumps;
+  std::thread acc;
+  static int dial(std::uint16_t p) {
+    const int s = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(p);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(s, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+      ::close(s);
+      return -1;
+    }
+    return s;
+  }
+  explicit cuttable_relay(std::uint16_t target) : to(target) {
+    fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    socklen_t len = sizeof a;
+    REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
+    port = ntohs(a.sin_port);
+    REQUIRE(::listen(fd, 64) == 0);
+    acc = std::thread([this] {
+      while (!stop.load()) {
+        pollfd p{fd, POLLIN, 0};
+        if (::poll(&p, 1, 50) != 1) continue;
+        const int in = ::accept(fd, nullptr, nullptr);
+        if (in < 0) continue;
+        if (blocked.load()) {
+          ::close(in);
+          continue;
+        }
+        const int out = dial(to);
+        if (out < 0) {
+          ::close(in);
+          continue;
+        }
+        relayed.fetch_add(1);
+        {
+          std::lock_guard lock(mu);
+          live.push_back(in);
+          live.push_back(out);
+        }
+        pumps.emplace_back([this, in, out] {
+          std::array<std::byte, 65536> buf;
+          for (bool done = false; !done && !stop.load();) {
+            pollfd ps[2] = {{in, POLLIN, 0}, {out, POLLIN, 0}};
+            if (::poll(ps, 2, 50) <= 0) continue;
+            for (int i = 0; i < 2 && !done; ++i) {
+              if (ps[i].revents == 0) continue;
+              const auto n = ::read(ps[i].fd, buf.data(), buf.size());
+              if (n <= 0) {
+                done = true;
+              } else {
+                test::write_all(i == 0 ? out : in,
+                                std::vector<std::byte>(buf.begin(), buf.begin() + n));
+              }
+            }
+          }
+          ::shutdown(in, SHUT_RDWR);
+          ::shutdown(out, SHUT_RDWR);
+        });
+      }
+    });
+  }
+  void cut() {
+    blocked = true;
+    std::lock_guard lock(mu);
+    for (int s : live) ::shutdown(s, SHUT_RDWR);
+  }
+  void restore() { blocked = false; }
+  ~cuttable_relay() {
+    stop = true;
+    acc.join();
+    for (auto& t : pumps) t.join();
+    for (int s : live) ::close(s);
+    ::close(fd);
+  }
+};
+}  // namespace
+
+TEST_CASE(
+    "a peer this node was connected to and redials after a network blip is not displaced by a node "
+    "that connects",
+    "[net][limits]") {
+  auto c = test::node_config("a", secret);
+  c.max_peers = 2;         // mallory and n1
+  c.max_failed_dials = 0;  // a keeps redialling n1 for as long as it takes
+  c.reconnect_min = 200ms;
+  c.reconnect_max = 200ms;
+  handle_target t(c);
+  side_node n1("n1");
+  auto target =
+      n1.sys->spawn([](actor&) -> behavior { return {[](std::int64_t v) { return v; }}; });
+  const auto id = test::wire_id(*n1.node, target);
+  cuttable_relay r(n1.node->port());
+  // a learns n1 from a handle (as nodes of a cluster learn each other) and
+  // connects to it.
+  auto h = t.send_handle("n1", r.port, id);
+  REQUIRE(n1.node->await_peer("a", 10s));
+  REQUIRE(test::eventually([&] { return t.node->stats().peers_up == 2; }, 10s));
+  REQUIRE(t.node->stats().peers_known == 2);
+  // A blip: the connection breaks, redials fail for a while.
+  r.cut();
+  REQUIRE(test::eventually([&] { return t.node->stats().peers_up == 1; }, 10s));
+  // Meanwhile a node connects (any holder of the secret, under any name).
+  side_node b("b");
+  auto rb = b.connect(t.node->port(), 5s);
+  INFO("b: " << (rb ? std::string("connected") : rb.err().to_string()));
+  CHECK_FALSE(rb);  // the table holds mallory and n1, both needed
+  // The network comes back: a redials n1 as it did before the blip.
+  r.restore();
+  const bool back =
+      test::eventually([&] { return t.node->stats().peers_up >= 2 && r.relayed.load() >= 2; },
+                       10s) &&
+      static_cast<bool>(n1.node->await_peer("a", 5s));
+  CHECK(t.node->stats().peers_displaced == 0);
+  CHECK(back);
 }
 
 TEST_CASE("forgetting a peer already down counts no second node_down", "[net][limits]") {

@@ -416,9 +416,10 @@ core::ref_ptr<peer> node_impl::get_peer(const std::string& name, admission how) 
 
 core::ref_ptr<peer> node_impl::displace_unneeded(const std::string& newcomer) {
   // A peer is needed here while it is up, has an authenticated connection
-  // (a node that proved itself and is exchanging node_info), was asked for
-  // by this node's own code (node::connect pins it; node::monitor_node
-  // watches it; a connect() waits for it). Any other entry only stands for
+  // (a node that proved itself and is exchanging node_info), was connected
+  // and is being redialled, or was asked for by this node's own code
+  // (node::connect pins it; node::monitor_node watches it; a connect()
+  // waits for it). Any other entry only stands for
   // names that messages gave. Those already down go first: their handles
   // failed already and nothing is queued for them; then those being
   // dialled, whose queued messages and asks fail. Every entry may be
@@ -435,8 +436,11 @@ core::ref_ptr<peer> node_impl::displace_unneeded(const std::string& newcomer) {
       peer& q = *found->second;
       std::lock_guard plock(q.mu_);  // peers_mu_ before a peer's mutex, as in make_room
       const auto phase = q.machine_.current();
+      // A peer this node was connected to and redials (a network blip)
+      // is needed too: forgetting it would end the link for good.
+      const bool redialling = q.machine_.wanted() && q.machine_.incarnation() != 0;
       if (phase == peer_machine::phase::up || (phase == peer_machine::phase::down) != want_down ||
-          q.machine_.pinned() || !q.watchers_.empty() || !q.waiters_.empty()) {
+          redialling || q.machine_.pinned() || !q.watchers_.empty() || !q.waiters_.empty()) {
         continue;
       }
       q.forgotten_ = "forgotten to make room for node " + newcomer +

@@ -227,16 +227,13 @@ void session::refuse_message(libactor::detail::msg_kind kind, std::uint64_t requ
                              std::uint64_t type, errc code, const std::string& why) {
   using core::msg_kind;
   peer& p = *conn_.peer_;
-  // One line per type and peer, within the refusal log's node-wide rate
-  // limit: a peer on newer code sends the type again and again, and one
-  // that reconnects (or sends many types) must not flood the log (all are
-  // counted in node_stats). The set spares the shared limiter the repeats.
+  // One line per type and connection, within the peer's own log budget
+  // (node_impl::log_about, which outlives its connections): a peer on newer
+  // code sends the type again and again, and one that reconnects or sends
+  // many types must not flood the log, nor spend the budget other
+  // refusals are logged from (all are counted in node_stats).
   if (logged_types_.size() < max_logged_types && logged_types_.insert(type).second) {
-    if (auto line = node_.refusals_.once(p.name_, "type " + hex_id(type),
-                                         "refused " + why + " (logged once per type and node)",
-                                         std::chrono::steady_clock::now(), false)) {
-      node_.log(*line);
-    }
+    node_.log_about(p, "refused " + why + " (logged once per type and connection)");
   }
   if (kind == msg_kind::user && request != 0) {
     // The asker gets an error answer instead of waiting for its timeout.
