@@ -1848,6 +1848,76 @@ TEST_CASE("an expired ask whose asker stopped is dropped without holding the pee
   }));
 }
 
+TEST_CASE(
+    "peers that never read hold at most about max_outbound_bytes_total together, and a peer that "
+    "reads is still answered",
+    "[net][limits]") {
+  auto c = test::node_config("a", secret);
+  c.protect_frames = false;  // the raw peers write in the clear
+  c.heartbeat_timeout = 60s;
+  c.max_outbound_bytes = std::size_t{3} << 19;  // 1.5 MiB per peer
+  c.max_outbound_bytes_total = 2 << 20;         // 2 MiB in all
+  c.max_peers = 6;                              // a share of 1 step (256 KiB)
+  actor_system sys{system_config{.workers = 2}};
+  test::unrelated(sys, 3);
+  net::node a(sys, c);
+  auto echo =
+      sys.spawn([](actor&) -> behavior { return {[](const std::string& s) { return s; }}; });
+  const auto echo_id = test::wire_id(a, echo);
+  const auto payload = test::encoded(std::string(64 * 1024, 'x'));
+  const auto type = net::type_id_of("string");
+  // Four peers ask for 16 MiB of answers each and never read: far more
+  // than the kernel's buffers take, so each queue reaches its bound.
+  constexpr int peers = 4, asks = 256;
+  const auto out0 = a.stats().messages_out;
+  std::vector<int> silent;
+  for (int i = 0; i < peers; ++i) {
+    const int fd = test::raw_peer(a.port(), "s" + std::to_string(i), 300 + i, secret);
+    std::vector<std::byte> batch;
+    for (int k = 0; k < asks; ++k) {
+      const auto f = test::message_frame(0, echo_id, 0, 1000 + k, type, payload);
+      batch.insert(batch.end(), f.begin(), f.end());
+    }
+    test::write_all(fd, batch);
+    silent.push_back(fd);
+  }
+  // Every answer was queued or refused.
+  REQUIRE(test::eventually(
+      [&] {
+        const auto s = a.stats();
+        return s.overloaded + (s.messages_out - out0) >= std::uint64_t{peers * asks};
+      },
+      60s));
+  const auto s = a.stats();
+  INFO("queued toward peers: " << s.outbound_bytes << " bytes; refused: " << s.overloaded);
+  // The bound, and a step per connection that passed the check at once.
+  CHECK(s.outbound_bytes <= c.max_outbound_bytes_total + peers * (256 * 1024));
+  CHECK(s.overloaded > 0);
+  // A peer that reads holds less than its share: it is answered.
+  const int reader = test::raw_peer(a.port(), "r", 400, secret);
+  constexpr std::uint64_t key = 0x4242'0000'0000'0007;
+  test::write_all(reader, test::message_frame(0, echo_id, 0, key, type, payload));
+  CHECK(test::next_frame(reader, [&](const net::frame& f) {
+    if (f.kind != net::frame_kind::message) return false;
+    net::reader r{f.payload, net::decode_limits{}};
+    std::uint8_t kind = 0;
+    std::uint64_t receiver = 0, sender = 0, request = 0;
+    return r.fixed(kind) && r.varint(receiver) && r.varint(sender) && r.fixed(request) &&
+           request == key;
+  }));
+  ::close(reader);
+  for (int fd : silent) ::close(fd);
+  // Closed connections give their charge back.
+  CHECK(test::eventually([&] { return a.stats().outbound_bytes == 0; }, 10s));
+}
+
+TEST_CASE("max_outbound_bytes_total must be at least max_outbound_bytes", "[net][limits]") {
+  actor_system sys{system_config{.workers = 1}};
+  auto c = test::node_config("a", secret);
+  c.max_outbound_bytes_total = c.max_outbound_bytes - 1;
+  CHECK_THROWS_WITH(net::node(sys, c), Catch::Contains("max_outbound_bytes_total"));
+}
+
 TEST_CASE("inbound accounting charges the message block, not only the encoding", "[net][limits]") {
   std::atomic<std::uint64_t> handled{0};
   auto cb = test::node_config("b", secret);

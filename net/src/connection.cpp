@@ -61,7 +61,8 @@ connection::connection(node_impl& n, tcp::socket s, conn_id id, bool initiator)
       id_(id),
       initiator_(initiator),
       session_(n, *this),
-      timer_(n.io_) {
+      timer_(n.io_),
+      charge_(n.outbound_total_) {
   boost::system::error_code ec;
   auto ep = sock_.remote_endpoint(ec);
   remote_ = ec ? std::string("(unknown)") : endpoint_text(ep);
@@ -121,8 +122,14 @@ connection::append_result connection::append(std::span<const std::byte> frame, b
                                              std::size_t bound, std::size_t* queued) {
   std::lock_guard lock(wmu_);
   if (shut_) return append_result::closed;
-  if (out_.size() - out_taken_ + inflight_.size() + frame.size() > bound) {
-    return append_result::full;
+  const std::size_t after = out_.size() - out_taken_ + inflight_.size() + frame.size();
+  if (after > bound) return append_result::full;
+  // Messages obey the node-wide total too; the protocol's own frames
+  // (handshake, node_info, control) are charged whatever it holds.
+  if (is_message) {
+    if (!charge_.admit(after)) return append_result::full;
+  } else {
+    charge_.settle(after);
   }
   out_.insert(out_.end(), frame.begin(), frame.end());
   if (is_message) ++out_msgs_;
@@ -135,6 +142,11 @@ void connection::adopt(std::vector<std::byte>& frames, std::uint64_t messages) {
   out_.insert(out_.end(), frames.begin(), frames.end());
   out_msgs_ += messages;
   frames.clear();
+  settle_charge();
+}
+
+void connection::settle_charge() noexcept {
+  charge_.settle(shut_ ? 0 : out_.size() - out_taken_ + inflight_.size());
 }
 
 std::uint64_t connection::unsent_messages() {
@@ -154,6 +166,7 @@ void connection::flush() noexcept {
     if (!take_outbound(inflight_)) {
       writing_ = false;
       shut_ = true;
+      settle_charge();
       ::shutdown(sock_.native_handle(), SHUT_RDWR);
       return;
     }
@@ -169,12 +182,14 @@ void connection::flush() noexcept {
       inflight_.clear();
       writing_ = false;
       shut_ = true;
+      settle_charge();
       ::shutdown(sock_.native_handle(), SHUT_RDWR);
       return;
     }
     const auto sent = n < 0 ? std::size_t{0} : static_cast<std::size_t>(n);
     if (sent < inflight_.size()) {
       inflight_.erase(inflight_.begin(), inflight_.begin() + static_cast<std::ptrdiff_t>(sent));
+      settle_charge();
       // What is left goes out from the I/O thread, before anything queued
       // later (which stays in out_ until then).
       lock.unlock();
@@ -182,6 +197,7 @@ void connection::flush() noexcept {
       return;
     }
     inflight_.clear();
+    settle_charge();
     if (!has_output() || shut_) break;
   }
   if (has_output() && !shut_) {
@@ -260,6 +276,7 @@ void connection::write_async() {
                       self->node_.stats_.writes.fetch_add(1, std::memory_order_relaxed);
                       std::unique_lock lock(self->wmu_);
                       self->inflight_.clear();
+                      self->settle_charge();
                       if (ec || self->shut_ || !self->has_output()) {
                         self->writing_ = false;
                         const bool close_now = ec || self->shut_;
@@ -675,6 +692,7 @@ void connection::close(const std::string& why, bool log) {
             ::send(sock_.native_handle(), last.data(), last.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
       }
     }
+    settle_charge();  // shut: nothing of it counts toward the node's total now
     ::shutdown(sock_.native_handle(), SHUT_RDWR);
   }
   std::string line;

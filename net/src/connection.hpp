@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "libactor/net/handshake.hpp"
+#include "outbound_total.hpp"
 #include "peer.hpp"
 #include "protocol.hpp"
 #include "record_layer.hpp"
@@ -162,6 +163,12 @@ class connection : public std::enable_shared_from_this<connection> {
   std::size_t out_taken_ = 0;  // with TLS: out_'s first bytes, already sealed
   std::vector<std::byte> inflight_;
   std::uint64_t out_msgs_ = 0;
+  // What out_ and inflight_ hold, charged to the node's outbound total
+  // (outbound_total.hpp); settled whenever they shrink.
+  outbound_charge charge_;
+  /// Settles charge_ to what the queue holds now (0 once shut). Caller
+  /// holds wmu_.
+  void settle_charge() noexcept;
   // Sealing (protect_frames): set when the handshake finished; the first
   // clear_prefix_ bytes of out_ were queued before (handshake frames) and
   // go out as they are.

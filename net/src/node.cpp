@@ -87,6 +87,9 @@ void check_config(const node_config& cfg) {
   if (cfg.max_inbound_bytes_total < cfg.max_inbound_bytes) {
     bad("max_inbound_bytes_total must be at least max_inbound_bytes");
   }
+  if (cfg.max_outbound_bytes_total < cfg.max_outbound_bytes) {
+    bad("max_outbound_bytes_total must be at least max_outbound_bytes");
+  }
   if (cfg.tls.enabled() && (cfg.tls.max_handshakes_per_second == 0 ||
                             cfg.tls.max_handshakes_per_second_per_address == 0)) {
     bad("tls.max_handshakes_per_second and max_handshakes_per_second_per_address must be at least "
@@ -702,7 +705,10 @@ node_stats node::stats() const noexcept {
                     gauges.first,
                     gauges.second,
                     ld(s.connections_evicted),
-                    ld(s.peers_displaced)};
+                    ld(s.peers_displaced),
+                    static_cast<std::uint64_t>(std::max<std::int64_t>(
+                        0, impl_->outbound_total_->steps.load(std::memory_order_relaxed))) *
+                        detail::outbound_total::step};  // relaxed: a gauge
 }
 
 }  // namespace libactor::net

@@ -38,6 +38,7 @@
 #include "given_up.hpp"
 #include "libactor/detail/driver.hpp"
 #include "libactor/net/node.hpp"
+#include "outbound_total.hpp"
 #include "peer.hpp"
 #include "refusals.hpp"
 #include "remote_proxy.hpp"
@@ -262,6 +263,15 @@ class node_impl final : public handle_context, public std::enable_shared_from_th
     auto t = std::make_shared<inbound_account::node_total>();
     t->bound = static_cast<std::int64_t>(cfg_.max_inbound_bytes_total);
     t->share = t->bound / static_cast<std::int64_t>(cfg_.max_peers);
+    return t;
+  }();
+  /// The bytes all connections hold toward peers, in steps
+  /// (node_config::max_outbound_bytes_total; outbound_total.hpp).
+  const std::shared_ptr<outbound_total> outbound_total_ = [this] {
+    auto t = std::make_shared<outbound_total>();
+    t->bound_steps =
+        static_cast<std::int64_t>(cfg_.max_outbound_bytes_total / outbound_total::step);
+    t->share_steps = t->bound_steps / static_cast<std::int64_t>(cfg_.max_peers);
     return t;
   }();
   /// Set when node_config::tls is: what every connection's TLS shares.

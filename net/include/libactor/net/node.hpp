@@ -116,6 +116,15 @@ struct node_config {
   /// would exceed it fails with send_status::overloaded (an ask with
   /// errc::overloaded) and is counted as a dead letter.
   std::size_t max_outbound_bytes = std::size_t{64} << 20;
+  /// The same, over all connections together (counted in steps of 256 KiB
+  /// of each queue): above it, a send toward a peer whose queue holds more
+  /// than max_outbound_bytes_total / max_peers fails with
+  /// send_status::overloaded, and one toward a peer holding less goes out,
+  /// so peers that stop reading cannot make the node hold max_peers times
+  /// max_outbound_bytes, nor keep others' messages out. The node then holds
+  /// at most about twice this (node_stats::outbound_bytes). At least
+  /// max_outbound_bytes.
+  std::size_t max_outbound_bytes_total = std::size_t{512} << 20;
   /// Bytes of the messages one connection delivered that actors have not
   /// finished handling (counted by encoded size, what the decoded value
   /// holds in containers, the proxies its actor handles and its sender
@@ -153,11 +162,10 @@ struct node_config {
   /// dead letter. An ask's key goes at the ask's own timeout. Positive.
   duration forwarded_request_timeout = std::chrono::seconds(60);
   /// Accepted connections that have not authenticated yet (or not sent
-  /// their node_info since), in all and from one address. One over the per-address cap is closed at once, before a
-  /// byte is sent or a buffer allocated (counted in
-  /// node_stats::connections_refused, logged within the refusal log's rate
-  /// limit). When all max_unauthenticated are taken, a new connection takes
-  /// the place of the oldest one from the address holding the most, if that
+  /// their node_info since), in all and from one address. One over the per-address cap is closed at
+  /// once, before a byte is sent or a buffer allocated (counted in node_stats::connections_refused,
+  /// logged within the refusal log's rate limit). When all max_unauthenticated are taken, a new
+  /// connection takes the place of the oldest one from the address holding the most, if that
   /// address holds more than the new one's (node_stats::connections_evicted);
   /// otherwise it is refused. So a few addresses that flood the node share
   /// the slots and cannot keep other addresses out; it takes about
@@ -268,6 +276,10 @@ struct node_stats {
   /// handles were in use, to make room for a node that connected
   /// (node_config::max_peers).
   std::uint64_t peers_displaced = 0;
+  /// Bytes queued toward peers and not yet handed to the kernel, over all
+  /// connections, in whole steps of 256 KiB per connection
+  /// (max_outbound_bytes_total).
+  std::uint64_t outbound_bytes = 0;
 };
 
 /// Delivered to actors watching a node (node::monitor_node) when it becomes

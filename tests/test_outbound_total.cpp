@@ -1,0 +1,95 @@
+// The node-wide outbound bound's arithmetic (net/src/outbound_total.hpp),
+// without sockets: charges in steps, refusals only over the bound and the
+// share, and every charge given back.
+
+#include <catch2/catch.hpp>
+
+#include <memory>
+#include <random>
+#include <vector>
+
+#include "outbound_total.hpp"
+
+using libactor::net::detail::outbound_charge;
+using libactor::net::detail::outbound_total;
+
+namespace {
+constexpr std::size_t step = outbound_total::step;
+
+std::shared_ptr<outbound_total> total_of(std::int64_t bound_steps, std::int64_t share_steps) {
+  auto t = std::make_shared<outbound_total>();
+  t->bound_steps = bound_steps;
+  t->share_steps = share_steps;
+  return t;
+}
+}  // namespace
+
+TEST_CASE("outbound total: the shared count moves only when a queue crosses a step",
+          "[net][outbound]") {
+  auto t = total_of(100, 10);
+  outbound_charge c(t);
+  CHECK(c.admit(1));
+  CHECK(t->steps.load() == 1);
+  CHECK(c.admit(step));  // still one step
+  CHECK(t->steps.load() == 1);
+  CHECK(c.admit(step + 1));
+  CHECK(t->steps.load() == 2);
+  c.settle(0);
+  CHECK(t->steps.load() == 0);
+  CHECK(c.charged() == 0);
+}
+
+TEST_CASE("outbound total: over the bound, only a queue past its share is refused",
+          "[net][outbound]") {
+  auto t = total_of(4, 1);
+  outbound_charge big(t), other(t);
+  CHECK(big.admit(4 * step));        // fills the bound
+  CHECK_FALSE(big.admit(5 * step));  // over it, and past its share: refused, nothing charged
+  CHECK(t->steps.load() == 4);
+  CHECK(other.admit(step));  // within its share: goes, over the bound
+  CHECK(t->steps.load() == 5);
+  CHECK_FALSE(other.admit(2 * step));  // past its share now
+  big.settle(step);                    // the big queue drained
+  CHECK(t->steps.load() == 2);
+  CHECK(other.admit(2 * step));
+  CHECK(t->steps.load() == 3);
+}
+
+TEST_CASE("outbound total: charges come back whatever the order of admits, settles and ends",
+          "[net][outbound]") {
+  for (std::uint32_t seed = 1; seed <= 200; ++seed) {
+    std::mt19937 rng(seed);
+    auto t = total_of(std::uniform_int_distribution<std::int64_t>(1, 40)(rng),
+                      std::uniform_int_distribution<std::int64_t>(0, 5)(rng));
+    {
+      std::vector<std::unique_ptr<outbound_charge>> conns;
+      std::vector<std::size_t> queued;
+      for (int i = 0; i < 8; ++i) {
+        conns.push_back(std::make_unique<outbound_charge>(t));
+        queued.push_back(0);
+      }
+      for (int op = 0; op < 500; ++op) {
+        const auto i = std::uniform_int_distribution<std::size_t>(0, conns.size() - 1)(rng);
+        const auto bytes = std::uniform_int_distribution<std::size_t>(0, 12 * step)(rng);
+        switch (std::uniform_int_distribution<int>(0, 2)(rng)) {
+          case 0:
+            if (conns[i]->admit(bytes)) queued[i] = std::max(queued[i], bytes);
+            break;
+          case 1:
+            conns[i]->settle(bytes);
+            queued[i] = bytes;
+            break;
+          default:
+            conns[i] = std::make_unique<outbound_charge>(t);  // the old one ends
+            queued[i] = 0;
+            break;
+        }
+        std::int64_t sum = 0;
+        for (auto& c : conns) sum += c->charged();
+        INFO("seed " << seed << ", op " << op);
+        REQUIRE(t->steps.load() == sum);
+      }
+    }
+    CHECK(t->steps.load() == 0);
+  }
+}
