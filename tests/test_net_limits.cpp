@@ -1918,6 +1918,56 @@ TEST_CASE("max_outbound_bytes_total must be at least max_outbound_bytes", "[net]
   CHECK_THROWS_WITH(net::node(sys, c), Catch::Contains("max_outbound_bytes_total"));
 }
 
+TEST_CASE(
+    "messages decoded while the only worker is busy are given back once handled, though no "
+    "worker decoded them",
+    "[net][limits]") {
+  auto c = test::node_config("a", secret);
+  c.protect_frames = false;  // the raw peer writes in the clear
+  c.heartbeat_timeout = 60s;
+  actor_system sys{system_config{.workers = 1}};
+  test::unrelated(sys, 3);
+  net::node a(sys, c);
+  test::gate release;                     // after the system: opened before it stops
+  std::atomic<std::uint64_t> handled{0};  // relaxed: polled by the test (no data it guards)
+  auto blocker = sys.spawn([p = release.passage()](actor&) -> behavior {
+    return {[p](std::int64_t) { (void)p.wait_for(60s); }};
+  });
+  auto sink = sys.spawn([&](actor&) -> behavior {
+    return {[&](std::int64_t) { handled.fetch_add(1, std::memory_order_relaxed); }};
+  });
+  const auto blocker_id = test::wire_id(a, blocker);
+  const auto sink_id = test::wire_id(a, sink);
+  const int fd = test::raw_peer(a.port(), "flood", 77, secret);
+  const auto type = net::type_id_of("i64");
+  const auto one = test::encoded(std::int64_t{1});
+  test::write_all(fd, test::message_frame(0, blocker_id, 0, 0, type, one));
+  const auto base = ::mallinfo2().uordblks;
+  // 400,000 messages (about 40 MiB of message blocks) decoded while the
+  // worker waits: by the backstop thread, into its own heap.
+  constexpr std::uint64_t n = 400'000;
+  const auto in0 = a.stats().messages_in;
+  std::vector<std::byte> batch;
+  for (std::uint64_t i = 0; i < n; ++i) {
+    const auto f = test::message_frame(0, sink_id, 0, 0, type, one);
+    batch.insert(batch.end(), f.begin(), f.end());
+  }
+  test::write_all(fd, batch);
+  REQUIRE(test::eventually([&] { return a.stats().messages_in >= in0 + n; }, 60s));
+  const auto peak = ::mallinfo2().uordblks;
+  release.open();
+  REQUIRE(test::eventually([&] { return handled.load(std::memory_order_relaxed) == n; }, 60s));
+  // Within a few seconds the heap that grew is back within its retained
+  // size (16 MiB, pool.hpp) of where it was.
+  const bool back = test::eventually(
+      [&] { return ::mallinfo2().uordblks <= base + (std::size_t{20} << 20); }, 10s);
+  INFO("heap in use: " << (base >> 20) << " MiB before, " << (peak >> 20) << " MiB at the peak, "
+                       << (::mallinfo2().uordblks >> 20) << " MiB after");
+  CHECK(peak > base + (std::size_t{30} << 20));  // the flood did grow it
+  CHECK(back);
+  ::close(fd);
+}
+
 TEST_CASE("inbound accounting charges the message block, not only the encoding", "[net][limits]") {
   std::atomic<std::uint64_t> handled{0};
   auto cb = test::node_config("b", secret);

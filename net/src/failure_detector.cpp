@@ -1,6 +1,7 @@
 #include "failure_detector.hpp"
 
 #include "libactor/detail/driver.hpp"
+#include "libactor/detail/pool.hpp"
 
 namespace libactor::net::detail {
 
@@ -26,6 +27,12 @@ void io_backstop::run() {
   while (!cv_.wait_for(lock, period_, [this] { return stop_; })) {
     lock.unlock();
     (void)libactor::detail::poll_driver_if_idle(sys_, &driver_);
+    // What it decoded while every worker was busy lives in this thread's
+    // heap; the workers that handle it free it there. Given back here, as
+    // a worker does when it parks (at most once a second, above the heap's
+    // retained size).
+    libactor::detail::pool::flush_thread_cache();
+    libactor::detail::pool::trim_if_due();
     lock.lock();
   }
 }

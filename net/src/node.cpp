@@ -11,6 +11,7 @@
 #include <stdexcept>
 #include <system_error>
 
+#include "libactor/detail/pool.hpp"
 #include "libactor/net/secret.hpp"
 #include "node_impl.hpp"
 #include "protocol.hpp"
@@ -167,6 +168,11 @@ void node_impl::sweep_requests() {
       std::lock_guard lock(p->mu_);
       p->expire_requests(now, expired);
     }
+    // The thread running the I/O decodes into its own heap (a node's own
+    // I/O thread never parks as workers do): what was freed there goes
+    // back (at most once a second, above the heap's retained size).
+    core::pool::flush_thread_cache();
+    core::pool::trim_if_due();
     sweep_requests();
   });
 }
