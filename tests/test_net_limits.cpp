@@ -523,6 +523,47 @@ bool greeted(int fd) {
 }  // namespace
 
 TEST_CASE(
+    "a connection that does not finish its handshake within handshake_timeout is closed, and a "
+    "handshake frame over 4 KiB is refused at its length",
+    "[net][limits]") {
+  auto c = test::node_config("a", secret);
+  c.handshake_timeout = 400ms;
+  c.heartbeat_interval = 100ms;  // the deadline is checked at each tick
+  c.heartbeat_timeout = 1s;
+  actor_system sys{system_config{.workers = 2}};
+  test::unrelated(sys, 3);
+  net::node a(sys, c);
+  // Silent after the node's hello: closed at the deadline (within a tick),
+  // not before.
+  const auto failed0 = a.stats().handshakes_failed;
+  const int silent = test::raw_connect(a.port());
+  const auto t0 = std::chrono::steady_clock::now();
+  REQUIRE(greeted(silent));
+  CHECK(test::closed_by_peer(silent, 5000ms));
+  const auto took = std::chrono::steady_clock::now() - t0;
+  INFO("closed after " << std::chrono::duration<double>(took).count() << " s");
+  CHECK(took >= 400ms);
+  CHECK(took < 3s);
+  CHECK(test::eventually([&] { return a.stats().handshakes_failed == failed0 + 1; }));
+  ::close(silent);
+  // A hello claiming 5 KiB, to a node whose deadline is far: closed at its
+  // 4 length bytes.
+  auto cb = test::node_config("b", secret);
+  cb.handshake_timeout = 60s;
+  net::node b(sys, cb);
+  const int big = test::raw_connect(b.port());
+  REQUIRE(greeted(big));
+  std::vector<std::byte> head(5);
+  const std::uint32_t len = 5 * 1024;
+  for (int k = 0; k < 4; ++k) head[k] = static_cast<std::byte>(len >> (8 * k));
+  head[4] = static_cast<std::byte>(net::frame_kind::hello);
+  test::write_all(big, head);
+  CHECK(test::closed_by_peer(big, 10000ms));
+  CHECK(b.stats().handshakes_failed == 1);
+  ::close(big);
+}
+
+TEST_CASE(
     "connections that have not authenticated are capped overall and per address; slots free "
     "when they close or authenticate",
     "[net][limits]") {
