@@ -468,6 +468,29 @@ TEST_CASE("a peer that keeps sending to many actors that stopped is not taken fo
   CHECK(t.lines_with("probing") == 0);
 }
 
+TEST_CASE("a peer's name cannot reorder or hide log text; well-formed UTF-8 stays as it is",
+          "[net][authz]") {
+  target_node t;
+  // U+00E9 (kept), U+202E RIGHT-TO-LEFT OVERRIDE, U+0085 NEXT LINE (a C1
+  // control), U+2028 LINE SEPARATOR, a byte that is not UTF-8, and an
+  // overlong encoding of '/'.
+  const std::string name =
+      "n\xc3\xa9ud\xe2\x80\xae"
+      "evil\xc2\x85x\xe2\x80\xa8y\xffz\xc0\xaf";
+  const int fd = test::raw_peer(t.node->port(), name, mallory_inc, secret);
+  test::write_all(fd, stop_frame(0));
+  REQUIRE(test::eventually([&] { return t.node->stats().refused == 1; }));
+  REQUIRE(test::eventually([&] {
+    return t.lines_with("n\xc3\xa9ud\\u{202e}evil\\u{0085}x\\u{2028}y\\xffz\\xc0\\xaf") >= 1;
+  }));
+  for (auto& l : t.log.items()) {
+    CHECK(l.find("\xe2\x80\xae") == std::string::npos);
+    CHECK(l.find("\xc2\x85") == std::string::npos);
+    CHECK(l.find('\xff') == std::string::npos);
+  }
+  ::close(fd);
+}
+
 TEST_CASE("a peer's name cannot forge log lines", "[net][authz]") {
   target_node t;
   const int fd = test::raw_peer(t.node->port(), "x\nnode a: node b is up", mallory_inc, secret);

@@ -1931,21 +1931,29 @@ TEST_CASE(
       60s));
   const auto s = a.stats();
   INFO("queued toward peers: " << s.outbound_bytes << " bytes; refused: " << s.overloaded);
-  // The bound, and a step per connection that passed the check at once.
-  CHECK(s.outbound_bytes <= c.max_outbound_bytes_total + peers * (256 * 1024));
+  // The bound, and a frame per connection that passed the check at once.
+  CHECK(s.outbound_bytes <= c.max_outbound_bytes_total + peers * (64 * 1024 + 256 * 1024));
   CHECK(s.overloaded > 0);
-  // A peer that reads holds less than its share: it is answered.
+  // A peer that reads holds less than its share: it is answered, also with
+  // an answer larger than the share (700 KiB, the share being 256 KiB).
   const int reader = test::raw_peer(a.port(), "r", 400, secret);
-  constexpr std::uint64_t key = 0x4242'0000'0000'0007;
+  std::uint64_t key = 0x4242'0000'0000'0007;
+  const auto answered = [&] {
+    return test::next_frame(reader, [&](const net::frame& f) {
+      if (f.kind != net::frame_kind::message) return false;
+      net::reader r{f.payload, net::decode_limits{}};
+      std::uint8_t kind = 0;
+      std::uint64_t receiver = 0, sender = 0, request = 0;
+      return r.fixed(kind) && r.varint(receiver) && r.varint(sender) && r.fixed(request) &&
+             request == key;
+    });
+  };
   test::write_all(reader, test::message_frame(0, echo_id, 0, key, type, payload));
-  CHECK(test::next_frame(reader, [&](const net::frame& f) {
-    if (f.kind != net::frame_kind::message) return false;
-    net::reader r{f.payload, net::decode_limits{}};
-    std::uint8_t kind = 0;
-    std::uint64_t receiver = 0, sender = 0, request = 0;
-    return r.fixed(kind) && r.varint(receiver) && r.varint(sender) && r.fixed(request) &&
-           request == key;
-  }));
+  CHECK(answered());
+  ++key;
+  test::write_all(reader, test::message_frame(0, echo_id, 0, key, type,
+                                              test::encoded(std::string(700 * 1024, 'y'))));
+  CHECK(answered());
   ::close(reader);
   for (int fd : silent) ::close(fd);
   // Closed connections give their charge back.

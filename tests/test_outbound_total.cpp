@@ -24,34 +24,41 @@ std::shared_ptr<outbound_total> total_of(std::int64_t bound_steps, std::int64_t 
 }
 }  // namespace
 
-TEST_CASE("outbound total: the shared count moves only when a queue crosses a step",
+TEST_CASE("outbound total: the shared count moves only when a queue crosses a whole step",
           "[net][outbound]") {
   auto t = total_of(100, 10);
   outbound_charge c(t);
-  CHECK(c.admit(1));
+  CHECK(c.admit(0, step - 1));  // under a step: ask and answer traffic never writes it
+  CHECK(t->steps.load() == 0);
+  CHECK(c.admit(step - 1, step));
   CHECK(t->steps.load() == 1);
-  CHECK(c.admit(step));  // still one step
+  CHECK(c.admit(step, 2 * step - 1));
   CHECK(t->steps.load() == 1);
-  CHECK(c.admit(step + 1));
+  CHECK(c.admit(2 * step - 1, 2 * step));
   CHECK(t->steps.load() == 2);
-  c.settle(0);
+  c.settle(10);
   CHECK(t->steps.load() == 0);
   CHECK(c.charged() == 0);
 }
 
-TEST_CASE("outbound total: over the bound, only a queue past its share is refused",
-          "[net][outbound]") {
+TEST_CASE(
+    "outbound total: over the bound, only a queue that already holds its share is refused, "
+    "whatever the message's size",
+    "[net][outbound]") {
   auto t = total_of(4, 1);
-  outbound_charge big(t), other(t);
-  CHECK(big.admit(4 * step));        // fills the bound
-  CHECK_FALSE(big.admit(5 * step));  // over it, and past its share: refused, nothing charged
+  outbound_charge big(t), other(t), idle(t);
+  CHECK(big.admit(0, 4 * step));               // fills the bound
+  CHECK_FALSE(big.admit(4 * step, 5 * step));  // over it, holding its share: refused
   CHECK(t->steps.load() == 4);
-  CHECK(other.admit(step));  // within its share: goes, over the bound
+  CHECK(other.admit(0, step));  // held nothing: goes, over the bound
   CHECK(t->steps.load() == 5);
-  CHECK_FALSE(other.admit(2 * step));  // past its share now
-  big.settle(step);                    // the big queue drained
+  CHECK_FALSE(other.admit(step, 2 * step));  // holds its share now
+  CHECK(idle.admit(0, 3 * step));            // a large message toward a peer holding nothing
+  CHECK(t->steps.load() == 8);
+  big.settle(step);  // the big queue drained
+  idle.settle(0);
   CHECK(t->steps.load() == 2);
-  CHECK(other.admit(2 * step));
+  CHECK(other.admit(step, 2 * step));
   CHECK(t->steps.load() == 3);
 }
 
@@ -60,7 +67,7 @@ TEST_CASE("outbound total: charges come back whatever the order of admits, settl
   for (std::uint32_t seed = 1; seed <= 200; ++seed) {
     std::mt19937 rng(seed);
     auto t = total_of(std::uniform_int_distribution<std::int64_t>(1, 40)(rng),
-                      std::uniform_int_distribution<std::int64_t>(0, 5)(rng));
+                      std::uniform_int_distribution<std::int64_t>(1, 5)(rng));
     {
       std::vector<std::unique_ptr<outbound_charge>> conns;
       std::vector<std::size_t> queued;
@@ -73,7 +80,7 @@ TEST_CASE("outbound total: charges come back whatever the order of admits, settl
         const auto bytes = std::uniform_int_distribution<std::size_t>(0, 12 * step)(rng);
         switch (std::uniform_int_distribution<int>(0, 2)(rng)) {
           case 0:
-            if (conns[i]->admit(bytes)) queued[i] = std::max(queued[i], bytes);
+            if (conns[i]->admit(queued[i], queued[i] + bytes)) queued[i] += bytes;
             break;
           case 1:
             conns[i]->settle(bytes);
@@ -88,6 +95,7 @@ TEST_CASE("outbound total: charges come back whatever the order of admits, settl
         for (auto& c : conns) sum += c->charged();
         INFO("seed " << seed << ", op " << op);
         REQUIRE(t->steps.load() == sum);
+        REQUIRE(conns[i]->charged() == static_cast<std::int64_t>(queued[i] / step));
       }
     }
     CHECK(t->steps.load() == 0);

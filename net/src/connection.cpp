@@ -122,12 +122,13 @@ connection::append_result connection::append(std::span<const std::byte> frame, b
                                              std::size_t bound, std::size_t* queued) {
   std::lock_guard lock(wmu_);
   if (shut_) return append_result::closed;
-  const std::size_t after = out_.size() - out_taken_ + inflight_.size() + frame.size();
+  const std::size_t before = out_.size() - out_taken_ + inflight_.size();
+  const std::size_t after = before + frame.size();
   if (after > bound) return append_result::full;
   // Messages obey the node-wide total too; the protocol's own frames
   // (handshake, node_info, control) are charged whatever it holds.
   if (is_message) {
-    if (!charge_.admit(after)) return append_result::full;
+    if (!charge_.admit(before, after)) return append_result::full;
   } else {
     charge_.settle(after);
   }

@@ -293,22 +293,78 @@ void node_impl::refuse(const peer& p, std::string_view rule, const std::string& 
   }
 }
 
+namespace {
+
+/// Code points a log line must not carry as they are: C1 controls, and the
+/// ones that reorder or break what a terminal or viewer shows (bidi
+/// embeddings, overrides and isolates, marks, line and paragraph separators).
+bool hides_text(std::uint32_t cp) {
+  return (cp >= 0x80 && cp <= 0x9f) || cp == 0x061c || cp == 0x200e || cp == 0x200f ||
+         (cp >= 0x2028 && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069);
+}
+
+/// The length of the well-formed UTF-8 sequence at `s[i]` and its code
+/// point, or 0 when the bytes there are not one (RFC 3629: no overlong
+/// forms, no surrogates, nothing past U+10FFFF).
+std::size_t utf8_at(const std::string& s, std::size_t i, std::uint32_t& cp) {
+  const auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[i + k]); };
+  const unsigned char c = b(0);
+  std::size_t n = 0;
+  if (c >= 0xc2 && c <= 0xdf) {
+    n = 2;
+    cp = c & 0x1fu;
+  } else if (c >= 0xe0 && c <= 0xef) {
+    n = 3;
+    cp = c & 0x0fu;
+  } else if (c >= 0xf0 && c <= 0xf4) {
+    n = 4;
+    cp = c & 0x07u;
+  } else {
+    return 0;
+  }
+  if (i + n > s.size()) return 0;
+  for (std::size_t k = 1; k < n; ++k) {
+    if ((b(k) & 0xc0) != 0x80) return 0;
+    cp = (cp << 6) | (b(k) & 0x3fu);
+  }
+  if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
+      (cp >= 0xd800 && cp <= 0xdfff)) {
+    return 0;
+  }
+  return n;
+}
+
+}  // namespace
+
 void node_impl::log(const std::string& line) {
   // Lines carry text from the wire (node names, peers' error texts): a
-  // control character is written as \xNN, so that no peer can start a line
-  // of its own or move the terminal's cursor.
+  // control character, or a byte that is not well-formed UTF-8, is written
+  // as \xNN, and a code point that hides or reorders text as \u{NNNN}, so
+  // that no peer can start a line of its own, move the terminal's cursor,
+  // or make a line read otherwise than it is.
+  static constexpr char hex[] = "0123456789abcdef";
   std::string text = "node " + cfg_.name + ": ";
   text.reserve(text.size() + line.size());
-  for (const char ch : line) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c < 0x20 || c == 0x7f) {
-      static constexpr char hex[] = "0123456789abcdef";
+  for (std::size_t i = 0; i < line.size();) {
+    const auto c = static_cast<unsigned char>(line[i]);
+    if (c >= 0x20 && c < 0x7f) {
+      text += line[i++];
+      continue;
+    }
+    std::uint32_t cp = 0;
+    const std::size_t n = c >= 0x80 ? utf8_at(line, i, cp) : 0;
+    if (n != 0 && !hides_text(cp)) {
+      text.append(line, i, n);
+    } else if (n != 0) {
+      text += "\\u{";
+      for (int shift = 12; shift >= 0; shift -= 4) text += hex[(cp >> shift) & 15];
+      text += '}';
+    } else {
       text += "\\x";
       text += hex[c >> 4];
       text += hex[c & 15];
-    } else {
-      text += ch;
     }
+    i += n != 0 ? n : 1;
   }
   if (cfg_.log) {
     try {

@@ -18,6 +18,7 @@
 // timers, closes, and every peer machine event. Actor workers encode and
 // queue outgoing messages and write them when their handler returns.
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -271,7 +272,9 @@ class node_impl final : public handle_context, public std::enable_shared_from_th
     auto t = std::make_shared<outbound_total>();
     t->bound_steps =
         static_cast<std::int64_t>(cfg_.max_outbound_bytes_total / outbound_total::step);
-    t->share_steps = t->bound_steps / static_cast<std::int64_t>(cfg_.max_peers);
+    // At least a step: a queue under one step is never refused.
+    t->share_steps =
+        std::max<std::int64_t>(1, t->bound_steps / static_cast<std::int64_t>(cfg_.max_peers));
     return t;
   }();
   /// Set when node_config::tls is: what every connection's TLS shares.

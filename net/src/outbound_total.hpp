@@ -4,17 +4,22 @@
 // bounded on its own (max_outbound_bytes); this bounds their sum, so peers
 // that stop reading cannot make the node hold max_peers times that.
 //
-// A connection charges the node's total in steps of `step` bytes: the
-// shared counter is written only when its queue crosses a step, not per
-// message, so senders on different cores do not contend on it. Over the
-// bound, only a connection holding more than its share (the bound over
-// max_peers) is refused: peers that stop reading cannot keep the others'
-// messages out, and the total stays within about twice the bound (as the
-// inbound total, inbound_account.hpp).
+// A connection charges the node's total in whole steps of `step` bytes,
+// rounded down: the shared counter is written only when a queue crosses a
+// step, and a queue that stays under one step (ask and answer traffic,
+// drained after every handler) never writes it, so senders on different
+// cores do not contend on it. The count is therefore short by less than a
+// step per connection.
+//
+// Over the bound, a message is refused only toward a peer whose queue
+// already holds its share (the bound over max_peers, at least one step):
+// peers that stop reading cannot keep the others' messages out, whatever
+// their size, and the total stays within about twice the bound plus one
+// frame per connection (as the inbound total, inbound_account.hpp).
 //
 // Not thread-safe per charge: the owner (a connection) calls it under its
-// write lock. The total is shared: relaxed atomics, as a polled bound (two
-// connections may both pass the check at once and go over by a step each).
+// write lock. The total is shared: relaxed atomics, as a polled bound
+// (connections that pass the check at once may each go over by a frame).
 
 #include <atomic>
 #include <cstddef>
@@ -27,7 +32,7 @@ struct outbound_total {
   static constexpr std::size_t step = 256 * 1024;
   std::atomic<std::int64_t> steps{0};
   std::int64_t bound_steps = INT64_MAX;
-  std::int64_t share_steps = 0;  ///< what a connection holds before the bound applies to it
+  std::int64_t share_steps = 1;  ///< what a queue holds before the bound applies to it (>= 1)
 };
 
 class outbound_charge {
@@ -38,17 +43,17 @@ class outbound_charge {
   outbound_charge(const outbound_charge&) = delete;
   outbound_charge& operator=(const outbound_charge&) = delete;
 
-  /// Whether the connection may hold `queued` bytes: charges the steps they
-  /// need and returns true, or charges nothing and returns false when the
-  /// total is over its bound and this connection would hold more than its
-  /// share.
-  bool admit(std::size_t queued) noexcept {
+  /// Whether a message may take the queue from `before` to `after` bytes:
+  /// charges the steps they need and returns true, or charges nothing and
+  /// returns false when the total is over its bound and the queue already
+  /// held its share.
+  bool admit(std::size_t before, std::size_t after) noexcept {
     if (!total_) return true;
-    const std::int64_t need = steps_for(queued);
+    const std::int64_t need = steps_for(after);
     if (need <= charged_) return true;
     const std::int64_t more = need - charged_;
     // relaxed: a polled bound (header).
-    if (need > total_->share_steps &&
+    if (steps_for(before) >= total_->share_steps &&
         total_->steps.load(std::memory_order_relaxed) + more > total_->bound_steps) {
       return false;
     }
@@ -70,7 +75,7 @@ class outbound_charge {
 
  private:
   static std::int64_t steps_for(std::size_t bytes) noexcept {
-    return static_cast<std::int64_t>((bytes + outbound_total::step - 1) / outbound_total::step);
+    return static_cast<std::int64_t>(bytes / outbound_total::step);
   }
   std::shared_ptr<outbound_total> total_;
   std::int64_t charged_ = 0;

@@ -116,14 +116,15 @@ struct node_config {
   /// would exceed it fails with send_status::overloaded (an ask with
   /// errc::overloaded) and is counted as a dead letter.
   std::size_t max_outbound_bytes = std::size_t{64} << 20;
-  /// The same, over all connections together (counted in steps of 256 KiB
-  /// of each queue): above it, a send toward a peer whose queue holds more
-  /// than max_outbound_bytes_total / max_peers fails with
-  /// send_status::overloaded, and one toward a peer holding less goes out,
-  /// so peers that stop reading cannot make the node hold max_peers times
-  /// max_outbound_bytes, nor keep others' messages out. The node then holds
-  /// at most about twice this (node_stats::outbound_bytes). At least
-  /// max_outbound_bytes.
+  /// The same, over all connections together (counted in whole steps of
+  /// 256 KiB of each queue): above it, a send toward a peer whose queue
+  /// already holds max_outbound_bytes_total / max_peers (at least a step)
+  /// fails with send_status::overloaded, and one toward a peer holding less
+  /// goes out whatever its size, so peers that stop reading cannot make the
+  /// node hold max_peers times max_outbound_bytes, nor keep others' messages
+  /// out. The node then holds at most about twice this, plus a frame per
+  /// connection (node_stats::outbound_bytes). Messages queued for a peer
+  /// still being connected are not counted. At least max_outbound_bytes.
   std::size_t max_outbound_bytes_total = std::size_t{512} << 20;
   /// Bytes of the messages one connection delivered that actors have not
   /// finished handling (counted by encoded size, what the decoded value
@@ -276,8 +277,8 @@ struct node_stats {
   /// handles were in use, to make room for a node that connected
   /// (node_config::max_peers).
   std::uint64_t peers_displaced = 0;
-  /// Bytes queued toward peers and not yet handed to the kernel, over all
-  /// connections, in whole steps of 256 KiB per connection
+  /// Bytes queued toward connected peers and not yet handed to the kernel,
+  /// in whole steps of 256 KiB per connection, rounded down
   /// (max_outbound_bytes_total).
   std::uint64_t outbound_bytes = 0;
 };
