@@ -15,6 +15,8 @@
 #include <libactor/net/node.hpp>
 #include <libactor/net/wire.hpp>
 
+#include <array>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <optional>
@@ -38,6 +40,22 @@ inline std::uint16_t closed_port() {
   REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
   ::close(fd);
   return ntohs(addr.sin_port);
+}
+
+/// A socket listening on `ip`:(a free port) with `backlog`; the port is
+/// stored in `port`.
+inline int listen_on(const char* ip, int backlog, std::uint16_t& port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  REQUIRE(::inet_pton(AF_INET, ip, &a.sin_addr) == 1);
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  socklen_t len = sizeof a;
+  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
+  port = ntohs(a.sin_port);
+  REQUIRE(::listen(fd, backlog) == 0);
+  return fd;
 }
 
 /// A TCP connection to 127.0.0.1:`port` from `from` (any 127.0.0.0/8
@@ -114,6 +132,25 @@ inline void write_all(int fd, const std::vector<std::byte>& b) {
     const auto n = ::send(fd, b.data() + off, b.size() - off, MSG_NOSIGNAL);
     if (n <= 0) return;
     off += static_cast<std::size_t>(n);
+  }
+}
+
+/// Copies bytes between `a` and `b`, both ways, until either side ends or
+/// `stop` is set (a relay's pump).
+inline void pump(int a, int b, const std::atomic<bool>& stop) {
+  std::array<std::byte, 65536> buf;
+  for (bool done = false; !done && !stop.load();) {
+    pollfd ps[2] = {{a, POLLIN, 0}, {b, POLLIN, 0}};
+    if (::poll(ps, 2, 50) <= 0) continue;
+    for (int i = 0; i < 2 && !done; ++i) {
+      if (ps[i].revents == 0) continue;
+      const auto n = ::read(ps[i].fd, buf.data(), buf.size());
+      if (n <= 0) {
+        done = true;
+      } else {
+        write_all(i == 0 ? b : a, std::vector<std::byte>(buf.begin(), buf.begin() + n));
+      }
+    }
   }
 }
 

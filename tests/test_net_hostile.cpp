@@ -112,6 +112,25 @@ TEST_CASE("messages of an unknown type are logged once per type, not once each",
   ::close(fd);
 }
 
+namespace {
+
+/// Sends one-way messages of `count` types from `first` on, then a request
+/// of an unknown type, and waits for the request's error answer: then every
+/// message before it was handled.
+void send_unknown_types(int fd, std::uint64_t first, int count) {
+  std::vector<std::byte> batch;
+  for (int k = 0; k < count; ++k) {
+    const auto f = test::message_frame(0, 0, 0, 0, first + static_cast<std::uint64_t>(k), {});
+    batch.insert(batch.end(), f.begin(), f.end());
+  }
+  test::write_all(fd, batch);
+  test::write_all(fd, unknown_type_message(77));
+  REQUIRE(
+      test::next_frame(fd, [](const net::frame& f) { return f.kind == net::frame_kind::message; }));
+}
+
+}  // namespace
+
 // A peer that reconnects (a newer incarnation each time) and sends many
 // types must not flood the log: its lines come from its own budget, which
 // outlives its connections.
@@ -126,16 +145,7 @@ TEST_CASE("unknown types from a peer that reconnects are logged within the peer'
   constexpr int connections = 12, types = 40;
   for (int conn = 0; conn < connections; ++conn) {
     const int fd = raw_peer(a.port(), "mallory", 10'000 + conn);
-    std::vector<std::byte> batch;
-    for (int k = 0; k < types; ++k) {
-      const auto f = test::message_frame(0, 0, 0, 0, 0x5000 + k, {});
-      batch.insert(batch.end(), f.begin(), f.end());
-    }
-    test::write_all(fd, batch);
-    // A request last: its error answer means everything before was handled.
-    test::write_all(fd, unknown_type_message(77));
-    REQUIRE(test::next_frame(
-        fd, [](const net::frame& f) { return f.kind == net::frame_kind::message; }));
+    send_unknown_types(fd, 0x5000, types);
     ::close(fd);
   }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -155,15 +165,7 @@ TEST_CASE("a peer's unknown types do not hold back the first line of another ref
   c.log = [&](std::string_view l) { log.push(std::string(l)); };
   net::node a(sys, c);
   const int fd = raw_peer(a.port(), "mallory", 1000);
-  std::vector<std::byte> batch;
-  for (int k = 0; k < 30; ++k) {
-    const auto f = test::message_frame(0, 0, 0, 0, 0x6000 + k, {});
-    batch.insert(batch.end(), f.begin(), f.end());
-  }
-  test::write_all(fd, batch);
-  test::write_all(fd, unknown_type_message(77));
-  REQUIRE(
-      test::next_frame(fd, [](const net::frame& f) { return f.kind == net::frame_kind::message; }));
+  send_unknown_types(fd, 0x6000, 30);
   // Another address sends a garbage hello: its line is logged.
   const int g = test::connect_from("127.0.0.2", a.port());
   test::write_all(g, test::frame_of(net::frame_kind::hello, std::vector<std::byte>(8)));

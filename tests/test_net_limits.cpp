@@ -694,16 +694,7 @@ struct listener {
   std::vector<int> held;
   std::thread th;
   listener(const char* ip, bool hold) {
-    fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    REQUIRE(fd >= 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    REQUIRE(::inet_pton(AF_INET, ip, &a.sin_addr) == 1);
-    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-    socklen_t len = sizeof a;
-    REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
-    port = ntohs(a.sin_port);
-    REQUIRE(::listen(fd, 4096) == 0);
+    fd = test::listen_on(ip, 4096, port);
     th = std::thread([this, hold] {
       while (!stop.load()) {
         pollfd p{fd, POLLIN, 0};
@@ -857,7 +848,8 @@ TEST_CASE(
   c.max_failed_dials = 0;  // the named nodes are never given up ...
   c.reconnect_min = 30s;   // ... and redial late
   c.reconnect_max = 30s;
-  c.handshake_timeout = 30s;  // the held dials stay in flight
+  c.handshake_timeout = 30s;          // the held dials stay in flight
+  test::recorder<std::string> downs;  // before the system: its watcher pushes to it
   handle_target t(c);
   listener hold("127.0.0.1", true);
   const std::uint16_t ghost_port = test::closed_port();
@@ -876,7 +868,6 @@ TEST_CASE(
   auto queued = handles[1].ask<std::int64_t>(std::int64_t{5}, 60s);
   REQUIRE(test::eventually([&] { return t.node->stats().pending_requests == 1; }));
   // n0, the oldest, is watched from here: it stays.
-  test::recorder<std::string> downs;
   auto watcher = t.sys.spawn([&](actor&) -> behavior {
     return {[&](const net::node_down_msg& d) { downs.push(d.node); }};
   });
@@ -966,16 +957,7 @@ struct syn_gate {
   std::atomic<int> ended{0};
   std::thread th;
   explicit syn_gate(std::uint16_t target) : to(target) {
-    fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    REQUIRE(fd >= 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-    socklen_t len = sizeof a;
-    REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
-    port = ntohs(a.sin_port);
-    REQUIRE(::listen(fd, 0) == 0);
+    fd = test::listen_on("127.0.0.1", 0, port);
     filler = test::raw_connect(port);
   }
   void open() {
@@ -988,21 +970,7 @@ struct syn_gate {
         if (in < 0) continue;
         const int out = test::raw_connect(to);
         relayed.fetch_add(1);
-        std::array<std::byte, 65536> buf;
-        for (bool done = false; !done && !stop.load();) {
-          pollfd ps[2] = {{in, POLLIN, 0}, {out, POLLIN, 0}};
-          if (::poll(ps, 2, 50) <= 0) continue;
-          for (int i = 0; i < 2 && !done; ++i) {
-            if (ps[i].revents == 0) continue;
-            const auto n = ::read(ps[i].fd, buf.data(), buf.size());
-            if (n <= 0) {
-              done = true;
-            } else {
-              test::write_all(i == 0 ? out : in,
-                              std::vector<std::byte>(buf.begin(), buf.begin() + n));
-            }
-          }
-        }
+        test::pump(in, out, stop);
         ::close(in);
         ::close(out);
         ended.fetch_add(1);
@@ -1074,16 +1042,7 @@ struct cuttable_relay {
     return s;
   }
   explicit cuttable_relay(std::uint16_t target) : to(target) {
-    fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    REQUIRE(fd >= 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-    socklen_t len = sizeof a;
-    REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
-    port = ntohs(a.sin_port);
-    REQUIRE(::listen(fd, 64) == 0);
+    fd = test::listen_on("127.0.0.1", 64, port);
     acc = std::thread([this] {
       while (!stop.load()) {
         pollfd p{fd, POLLIN, 0};
@@ -1106,21 +1065,7 @@ struct cuttable_relay {
           live.push_back(out);
         }
         pumps.emplace_back([this, in, out] {
-          std::array<std::byte, 65536> buf;
-          for (bool done = false; !done && !stop.load();) {
-            pollfd ps[2] = {{in, POLLIN, 0}, {out, POLLIN, 0}};
-            if (::poll(ps, 2, 50) <= 0) continue;
-            for (int i = 0; i < 2 && !done; ++i) {
-              if (ps[i].revents == 0) continue;
-              const auto n = ::read(ps[i].fd, buf.data(), buf.size());
-              if (n <= 0) {
-                done = true;
-              } else {
-                test::write_all(i == 0 ? out : in,
-                                std::vector<std::byte>(buf.begin(), buf.begin() + n));
-              }
-            }
-          }
+          test::pump(in, out, stop);
           ::shutdown(in, SHUT_RDWR);
           ::shutdown(out, SHUT_RDWR);
         });
@@ -1210,12 +1155,12 @@ TEST_CASE(
   c.reconnect_min = 30s;
   c.reconnect_max = 30s;
   c.heartbeat_timeout = 60s;
-  c.handshake_timeout = 30s;  // x's connection waits for its node_info for the whole test
-  handle_target t(c);         // mallory: reached
+  c.handshake_timeout = 30s;          // x's connection waits for its node_info for the whole test
+  test::recorder<std::string> downs;  // before the system: its watcher pushes to it
+  handle_target t(c);                 // mallory: reached
   const int x = raw_handshake_only(t.node->port(), "x");  // reached, no node_info yet
   REQUIRE(test::eventually([&] { return t.node->stats().peers_known == 2; }, 10s));
   auto named = t.send_handle("w", test::closed_port(), wire_bit | 77);
-  test::recorder<std::string> downs;
   auto watcher = t.sys.spawn([&](actor&) -> behavior {
     return {[&](const net::node_down_msg& d) { downs.push(d.node); }};
   });
@@ -1451,14 +1396,27 @@ TEST_CASE("the key of a remote ask goes when the ask times out", "[net][limits]"
   REQUIRE(test::eventually([&] { return t.node->stats().pending_requests == 3; }, 10s));
 }
 
+namespace {
+/// What a router does when it passes requests on with their asker's
+/// identity: `count` requests of `asker` (ids from `first`) handed to `to`'s
+/// proxy outside any ask, so the asker's timeout is not known there.
+void forward_requests(const actor_ref& asker, const actor_ref& to, std::uint64_t first,
+                      std::uint64_t count) {
+  namespace core = libactor::detail;
+  for (std::uint64_t i = 0; i < count; ++i) {
+    auto* a = core::actor_access::get(asker);
+    core::actor_access::add_ref(a);  // the request's sender reference
+    auto* m = core::make_message<std::int64_t>(core::msg_kind::user, a, first + i,
+                                               static_cast<std::int64_t>(i));
+    REQUIRE(core::actor_access::enqueue(core::actor_access::get(to), m) == send_status::ok);
+  }
+}
+}  // namespace
+
 TEST_CASE(
     "the key of a request forwarded to a peer (no ask of this process behind it) goes after "
     "forwarded_request_timeout",
     "[net][limits]") {
-  // What a router does when it passes a request on with its asker's
-  // identity: the request reaches the proxy outside any ask, so the
-  // asker's timeout is not known here.
-  namespace core = libactor::detail;
   auto c = test::node_config("a", secret);
   c.forwarded_request_timeout = 300ms;
   handle_target t(c);
@@ -1468,13 +1426,7 @@ TEST_CASE(
   for (int i = 0; i < 2; ++i) long_ones.push_back(silent.ask<std::int64_t>(std::int64_t{i}, 60s));
   REQUIRE(t.node->stats().pending_requests == 2);
   auto asker = t.sys.spawn([](actor&) -> behavior { return {[](const error&) {}}; });
-  for (std::uint64_t i = 0; i < 5; ++i) {
-    auto* a = core::actor_access::get(asker);
-    core::actor_access::add_ref(a);  // the request's sender reference
-    auto* m = core::make_message<std::int64_t>(core::msg_kind::user, a, 7777 + i,
-                                               static_cast<std::int64_t>(i));
-    REQUIRE(core::actor_access::enqueue(core::actor_access::get(silent), m) == send_status::ok);
-  }
+  forward_requests(asker, silent, 7777, 5);
   CHECK(t.node->stats().pending_requests == 7);
   // Within a heartbeat interval of the 300 ms, only the asks' keys are left.
   REQUIRE(test::eventually([&] { return t.node->stats().pending_requests == 2; }, 10s));
@@ -1492,16 +1444,7 @@ struct duplicate_refuser {
   std::atomic<int> refused{0};
   std::thread th;
   explicit duplicate_refuser(std::string name) {
-    fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    REQUIRE(fd >= 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-    socklen_t len = sizeof a;
-    REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
-    port = ntohs(a.sin_port);
-    REQUIRE(::listen(fd, 64) == 0);
+    fd = test::listen_on("127.0.0.1", 64, port);
     th = std::thread([this, name] {
       while (!stop.load()) {
         pollfd p{fd, POLLIN, 0};
@@ -1549,7 +1492,6 @@ TEST_CASE(
     "request keys to a peer that stays connecting (it refuses every dial as a duplicate) go at "
     "their asks' timeouts and forwarded_request_timeout",
     "[net][limits]") {
-  namespace core = libactor::detail;
   auto c = test::node_config("a", secret);
   c.forwarded_request_timeout = 300ms;
   handle_target t(c);
@@ -1560,13 +1502,7 @@ TEST_CASE(
   std::vector<reply<std::int64_t>> asks;
   for (int i = 0; i < 5; ++i) asks.push_back(h.ask<std::int64_t>(std::int64_t{i}, 200ms));
   auto asker = t.sys.spawn([](actor&) -> behavior { return {[](const error&) {}}; });
-  for (std::uint64_t i = 0; i < 3; ++i) {
-    auto* a = core::actor_access::get(asker);
-    core::actor_access::add_ref(a);
-    auto* msg = core::make_message<std::int64_t>(core::msg_kind::user, a, 9000 + i,
-                                                 static_cast<std::int64_t>(i));
-    REQUIRE(core::actor_access::enqueue(core::actor_access::get(h), msg) == send_status::ok);
-  }
+  forward_requests(asker, h, 9000, 3);
   CHECK(t.node->stats().pending_requests == 8);
   for (auto& r : asks) {
     auto x = r.get();
@@ -1974,11 +1910,11 @@ TEST_CASE(
   auto c = test::node_config("a", secret);
   c.protect_frames = false;  // the raw peer writes in the clear
   c.heartbeat_timeout = 60s;
+  std::atomic<std::uint64_t> handled{0};  // relaxed: polled by the test (no data it guards)
   actor_system sys{system_config{.workers = 1}};
   test::unrelated(sys, 3);
   net::node a(sys, c);
-  test::gate release;                     // after the system: opened before it stops
-  std::atomic<std::uint64_t> handled{0};  // relaxed: polled by the test (no data it guards)
+  test::gate release;  // after the system: opened before it stops
   auto blocker = sys.spawn([p = release.passage()](actor&) -> behavior {
     return {[p](std::int64_t) { (void)p.wait_for(60s); }};
   });
