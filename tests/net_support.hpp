@@ -139,7 +139,8 @@ inline void write_all(int fd, const std::vector<std::byte>& b) {
 /// `stop` is set (a relay's pump).
 inline void pump(int a, int b, const std::atomic<bool>& stop) {
   std::array<std::byte, 65536> buf;
-  for (bool done = false; !done && !stop.load();) {
+  // relaxed: the flag only ends the loop; it guards no data.
+  for (bool done = false; !done && !stop.load(std::memory_order_relaxed);) {
     pollfd ps[2] = {{a, POLLIN, 0}, {b, POLLIN, 0}};
     if (::poll(ps, 2, 50) <= 0) continue;
     for (int i = 0; i < 2 && !done; ++i) {

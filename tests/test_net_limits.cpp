@@ -696,7 +696,7 @@ struct listener {
   listener(const char* ip, bool hold) {
     fd = test::listen_on(ip, 4096, port);
     th = std::thread([this, hold] {
-      while (!stop.load()) {
+      while (!stop.load()) {  // seq_cst: as declared above (a test helper)
         pollfd p{fd, POLLIN, 0};
         if (::poll(&p, 1, 50) != 1) continue;
         const int c = ::accept(fd, nullptr, nullptr);
@@ -809,6 +809,7 @@ TEST_CASE("an inbound peer between its handshake and its node_info is not forgot
   // Two more peers that are busy (dialling an address that never answers).
   auto h1 = t.send_handle("h1", hold.port, wire_bit | 1);
   auto h2 = t.send_handle("h2", hold.port, wire_bit | 2);
+  // seq_cst: listener's counter (see its declaration).
   REQUIRE(test::eventually([&] { return hold.accepted.load() == 2; }, 10s));
   // Full; x has no node_info yet but its connection holds it: not forgotten.
   auto p = t.send_handle("p", 0, wire_bit | 3);
@@ -861,6 +862,7 @@ TEST_CASE(
     handles.push_back(t.send_handle("n" + std::to_string(i), i < 3 ? hold.port : ghost_port,
                                     wire_bit | (40 + i)));
   }
+  // seq_cst: listener's counter (see its declaration).
   REQUIRE(test::eventually([&] { return hold.accepted.load() == 3; }, 10s));
   for (int i = 3; i < 7; ++i) REQUIRE(ask_error(handles[i]).code == errc::node_down);
   REQUIRE(t.node->stats().peers_known == 8);
