@@ -2141,3 +2141,116 @@ TEST_CASE("handles in a message count toward the inbound bound by the proxies th
   CHECK(size == size2);
   CHECK(handles_in * 2 < text_in);
 }
+
+TEST_CASE("a connection's read buffers hold a large frame only while it is received",
+          "[net][limits]") {
+  const bool sealed = GENERATE(false, true);
+  INFO("protect_frames: " << sealed);
+  std::atomic<std::uint64_t> bytes_seen{0};
+  auto ca = test::node_config("a", secret);
+  auto cb = test::node_config("b", secret);
+  ca.protect_frames = cb.protect_frames = sealed;
+  actor_system sys_a{system_config{.workers = 2}};
+  actor_system sys_b{system_config{.workers = 2}};
+  test::unrelated(sys_b, 6);
+  std::optional<net::node> a(std::in_place, sys_a, ca);
+  std::optional<net::node> b(std::in_place, sys_b, cb);
+  REQUIRE(a->connect("127.0.0.1", b->port(), 10s));
+  auto sink = sys_b.spawn([&](actor&) -> behavior {
+    return {[&](const std::string& s) {
+      // relaxed: the test waits on the sum, and reads nothing else through it.
+      bytes_seen.fetch_add(s.size(), std::memory_order_relaxed);
+      return static_cast<std::int64_t>(s.size());
+    }};
+  });
+  REQUIRE(sys_b.register_name("sink", sink));
+  auto remote = *a->lookup("b", "sink", 10s);
+  // One connection each way between a and b: b reads one of them.
+  const auto before = b->stats().read_buffer_bytes;
+  INFO("read buffers before: " << before);
+  CHECK(before >= 64u * 1024);
+  CHECK(before <= 2u * 128 * 1024);
+  // Frames of 900 KiB, then small traffic: the buffers grew for them and
+  // give it back once they are handled.
+  for (int i = 0; i < 3; ++i) {
+    auto r = net::ask<std::int64_t>(remote, std::string(900 * 1024 + i, 'x'), 10s).get();
+    REQUIRE(r);
+    CHECK(*r == 900 * 1024 + i);
+  }
+  for (int i = 0; i < 5; ++i) {
+    REQUIRE(net::ask<std::int64_t>(remote, std::string(100, 'y'), 10s).get());
+  }
+  const auto after = b->stats().read_buffer_bytes;
+  INFO("read buffers after: " << after);
+  CHECK(after <= 2u * 128 * 1024);
+  CHECK(bytes_seen.load(std::memory_order_relaxed) == 3 * 900 * 1024 + 3 + 500);
+  a.reset();
+  CHECK(test::eventually([&] { return b->stats().read_buffer_bytes == 0; }));
+  b.reset();
+}
+
+TEST_CASE("a node that connects under a pinned peer's name does not move where it is redialled",
+          "[net][limits]") {
+  actor_system sys_b{system_config{.workers = 1}};
+  actor_system sys_x{system_config{.workers = 1}};
+  test::unrelated(sys_b, 4);
+  std::optional<net::node> b(std::in_place, sys_b, test::node_config("b", secret));
+  std::optional<net::node> x(std::in_place, sys_x, test::node_config("x", secret));
+  const std::uint16_t x_port = x->port();
+  // The operator's address for x: redialled for as long as b runs.
+  REQUIRE(b->connect("127.0.0.1", x_port, 10s));
+  x.reset();
+  REQUIRE(test::eventually([&] { return b->stats().peers_up == 0; }));
+  // Another process holding the secret claims x's name while x is away; it
+  // listens elsewhere, and says so in its node_info.
+  {
+    actor_system sys_i{system_config{.workers = 1}};
+    net::node impostor(sys_i, test::node_config("x", secret));
+    REQUIRE(impostor.port() != x_port);
+    REQUIRE(impostor.connect("127.0.0.1", b->port(), 10s));
+    REQUIRE(test::eventually([&] { return b->stats().peers_up == 1; }));
+  }
+  REQUIRE(test::eventually([&] { return b->stats().peers_up == 0; }));
+  // x comes back where the operator said it is: b finds it there.
+  auto cx = test::node_config("x", secret);
+  cx.port = x_port;
+  x.emplace(sys_x, cx);
+  CHECK(test::eventually([&] { return b->stats().peers_up == 1; }, 20s));
+  x.reset();
+  b.reset();
+}
+
+TEST_CASE("a stopped actor that a peer messaged last is not kept by the connection",
+          "[net][limits]") {
+  std::atomic<int> destroyed{0};
+  actor_system sys_a{system_config{.workers = 1}};
+  actor_system sys_b{system_config{.workers = 2}};
+  test::unrelated(sys_b, 2);
+  std::optional<net::node> a(std::in_place, sys_a, test::node_config("a", secret));
+  std::optional<net::node> b(std::in_place, sys_b, test::node_config("b", secret));
+  REQUIRE(a->connect("127.0.0.1", b->port(), 10s));
+  struct tracked {
+    std::atomic<int>* destroyed;
+    ~tracked() { destroyed->fetch_add(1, std::memory_order_release); }
+  };
+  struct big : actor {
+    explicit big(std::atomic<int>* d) : t{d}, state(1 << 20) {}
+    behavior make_behavior() override {
+      return {[](std::int64_t x) { return x; }};
+    }
+    tracked t;
+    std::vector<char> state;  // what a stopped actor kept alive would hold
+  };
+  std::optional<actor_ref> v{sys_b.spawn<big>(&destroyed)};
+  REQUIRE(sys_b.register_name("big", *v));
+  std::optional<actor_ref> remote{*a->lookup("b", "big", 10s)};
+  // The connection's last message went to it.
+  REQUIRE(net::ask<std::int64_t>(*remote, std::int64_t{3}, 10s).get());
+  sys_b.stop(*v, exit_reason::error("done"));
+  v.reset();
+  remote.reset();
+  // No other frame comes: the connection's ticks let it go.
+  CHECK(test::eventually([&] { return destroyed.load(std::memory_order_acquire) == 1; }, 10s));
+  a.reset();
+  b.reset();
+}

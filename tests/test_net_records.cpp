@@ -323,6 +323,33 @@ TEST_CASE("protected frames: a record replayed on the path closes the connection
   }
 }
 
+TEST_CASE("tls: a record longer than TLS allows is refused at its header; the connection closes",
+          "[net][records]") {
+  relayed_pair p(protection::tls);
+  REQUIRE(p.remote.ask<std::size_t>(records::say{"before"}, 10s).get());
+  // Application data of 16,641 bytes: one more than TLS 1.3 allows a record
+  // (16 KiB of plaintext, 256 of expansion). Only 16 of them follow: a node
+  // that waited for the rest before refusing would never close.
+  std::vector<std::byte> record{std::byte{0x17}, std::byte{0x03}, std::byte{0x03}, std::byte{0x41},
+                                std::byte{0x01}};
+  record.resize(record.size() + 16, std::byte{0x5a});
+  p.r->inject(record);
+  // The next record from a goes first, then the injected one.
+  (void)p.remote.ask<std::size_t>(records::say{"after"}, 5s).get();
+  REQUIRE(p.r->injected() == 1);
+  REQUIRE(test::eventually([&] { return p.b->stats().protocol_errors == 1; }));
+  CHECK(test::eventually([&] {
+    for (auto& l : p.log_b.items()) {
+      if (l.find("tls_failed") != std::string::npos &&
+          l.find("length too long") != std::string::npos)
+        return true;
+    }
+    return false;
+  }));
+  const auto got = p.got.items();
+  CHECK(std::count(got.begin(), got.end(), "before") == 1);
+}
+
 TEST_CASE("sealed frames: nodes that disagree about sealing are refused with a clear error",
           "[net][records]") {
   actor_system sys_a{system_config{.workers = 1}};

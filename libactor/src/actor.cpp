@@ -495,14 +495,17 @@ bool actor::link_pair(actor* a, actor* b, std::size_t max_links_of_a, bool* refu
   auto record = [](actor* in, actor* other, std::size_t max,
                    bool* full) -> std::optional<exit_reason> {
     auto& ex = in->extra();
-    spin_guard g(in->lock_);
-    if (ex.stopped) return ex.final_reason;
-    if (ex.links.count(other) != 0) return std::nullopt;
-    if (ex.links.size() >= max) {
-      *full = true;
-      return std::nullopt;
+    {
+      spin_guard g(in->lock_);
+      if (ex.stopped) return ex.final_reason;
+      if (ex.links.count(other) != 0) return std::nullopt;
+      if (ex.links.size() >= max) {
+        *full = true;
+        return std::nullopt;
+      }
+      ex.links.emplace(other, actor_ref{ref_ptr<actor>(other)});
     }
-    ex.links.emplace(other, actor_ref{ref_ptr<actor>(other)});
+    if (in->proxy_) in->on_links_changed(1);
     return std::nullopt;
   };
   auto tell = [](actor* to, actor* gone, exit_reason reason) {
@@ -527,8 +530,12 @@ void actor::unlink_pair(actor* a, actor* b) noexcept {
   for (auto [in, other] : {std::pair{a, b}, std::pair{b, a}}) {
     auto* ex = in->extra_.load(std::memory_order_acquire);  // acquire: see extra()
     if (ex == nullptr) continue;
-    detail::spin_guard g(in->lock_);
-    ex->links.erase(other);
+    bool erased = false;
+    {
+      detail::spin_guard g(in->lock_);
+      erased = ex->links.erase(other) != 0;
+    }
+    if (erased && in->proxy_) in->on_links_changed(-1);
   }
 }
 
@@ -1068,6 +1075,7 @@ void proxy::terminate(const exit_reason& reason) noexcept {
     monitors.swap(ex.monitors);
     links.swap(ex.links);
   }
+  if (!links.empty()) on_links_changed(-static_cast<std::ptrdiff_t>(links.size()));
   for (auto& w : monitors) {
     add_ref();
     actor_access::enqueue(actor_access::get(w), make_message<down_msg>(msg_kind::down, this, 0,
@@ -1079,6 +1087,24 @@ void proxy::terminate(const exit_reason& reason) noexcept {
         actor_access::get(l),
         make_message<exit_msg>(msg_kind::exit_signal, this, 0, exit_msg{self(), reason}));
   }
+}
+
+void proxy::drop_link(const actor* linked) noexcept {
+  auto* ex = extra_.load(std::memory_order_acquire);  // acquire: see extra()
+  if (ex == nullptr) return;
+  std::unordered_map<const actor*, actor_ref>::node_type gone;  // released after the lock
+  {
+    spin_guard g(lock_);
+    gone = ex->links.extract(linked);
+  }
+  if (!gone.empty()) on_links_changed(-1);
+}
+
+std::size_t proxy::links_held() noexcept {
+  auto* ex = extra_.load(std::memory_order_acquire);  // acquire: see extra()
+  if (ex == nullptr) return 0;
+  spin_guard g(lock_);
+  return ex->links.size();
 }
 
 send_status proxy::refuse(message* m, errc code, std::string text, send_status status) noexcept {

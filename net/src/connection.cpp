@@ -18,6 +18,10 @@ namespace {
 // Handshake frames are small: an unauthenticated peer cannot make this node
 // buffer more than this.
 constexpr std::uint32_t handshake_frame_limit = 4096;
+// What a connection reads into; a buffer that grew past trim_above for a
+// large frame goes back to it once the frame is handled.
+constexpr std::size_t read_size = 64 * 1024;
+constexpr std::size_t trim_above = 2 * read_size;
 // Room for control frames past node_config::max_outbound_bytes.
 constexpr std::size_t control_reserve = std::size_t{1} << 20;
 // Plaintext sealed into TLS records per write (about 1.4 ms of AES-GCM on
@@ -53,6 +57,7 @@ class connection_account final : public inbound_account {
 
 connection::~connection() {
   if (account_ != nullptr) account_->drop();
+  read_buffers_->fetch_sub(read_held_, std::memory_order_relaxed);  // relaxed: a gauge
 }
 
 connection::connection(node_impl& n, tcp::socket s, conn_id id, bool initiator)
@@ -61,6 +66,7 @@ connection::connection(node_impl& n, tcp::socket s, conn_id id, bool initiator)
       id_(id),
       initiator_(initiator),
       session_(n, *this),
+      read_buffers_(n.read_buffers_),
       timer_(n.io_),
       charge_(n.outbound_total_) {
   boost::system::error_code ec;
@@ -540,7 +546,7 @@ void connection::on_handshake_bytes(std::span<const std::byte> in) {
   }
   auto rest = hs_->take_unread();
   rlen_ = 0;
-  rbuf_.resize(std::max<std::size_t>(64 * 1024, rest.size()));
+  rbuf_.resize(std::max(read_size, rest.size()));
   if (tls_) {
     // What followed the handshake came out of TLS already: frames.
     plain_ = std::move(rest);
@@ -595,11 +601,44 @@ void connection::on_read(std::size_t n) {
     plain_len_ = plain_.size();
     if (!dispatch(plain_, plain_len_)) return;
   }
+  trim_read_buffers();
   read_on();
+}
+
+void connection::trim_read_buffers() noexcept {
+  // A buffer that grew past trim_above for a large frame goes back to
+  // read_size once what it holds, and the frame it waits for, fit in that:
+  // a connection holds its largest frame while receiving it, not for its
+  // life. Below trim_above nothing moves, so records of the sealed layer
+  // (64 KiB and their overhead) and a stream of mid-sized frames do not
+  // reallocate on every read.
+  if (frame_need_ <= read_size) {
+    try {
+      if (rbuf_.size() > trim_above && rlen_ <= read_size) {
+        std::vector<std::byte> fresh(read_size);
+        std::memcpy(fresh.data(), rbuf_.data(), rlen_);
+        rbuf_.swap(fresh);
+      }
+      if (plain_.capacity() > trim_above && plain_len_ <= read_size) {
+        std::vector<std::byte> fresh;
+        fresh.reserve(read_size);
+        fresh.assign(plain_.begin(), plain_.begin() + static_cast<std::ptrdiff_t>(plain_len_));
+        plain_.swap(fresh);
+      }
+    } catch (const std::bad_alloc&) {
+      // No memory for the smaller buffer: the larger one stays.
+    }
+  }
+  const auto held = static_cast<std::int64_t>(rbuf_.capacity() + plain_.capacity());
+  if (held != read_held_) {
+    read_buffers_->fetch_add(held - read_held_, std::memory_order_relaxed);  // relaxed: a gauge
+    read_held_ = held;
+  }
 }
 
 bool connection::dispatch(std::vector<std::byte>& buf, std::size_t& len) {
   std::size_t pos = 0;
+  frame_need_ = 0;
   while (!closed_) {
     // Until the peer's node_info (a few hundred bytes) has come, frames are
     // handshake-sized: a peer that authenticated and stops there makes
@@ -616,6 +655,7 @@ bool connection::dispatch(std::vector<std::byte>& buf, std::size_t& len) {
     if (!f->has_value()) {
       // Room for the whole frame, allocated only now that its length
       // passed the check (the sealed path appends to buf as it opens).
+      frame_need_ = need;
       if (&buf == &rbuf_ && need > buf.size()) buf.resize(need);
       break;
     }
@@ -639,6 +679,7 @@ void connection::tick() {
   timer_.expires_after(node_.cfg_.heartbeat_interval);
   timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
     if (ec || self->closed_ || self->close_if_stalled()) return;
+    self->session_.prune();
     const auto& cfg = self->node_.cfg_;
     if (self->read_paused_) {
       // Not reading (inbound flow control): silence proves nothing, but a

@@ -130,6 +130,10 @@ class connection : public std::enable_shared_from_this<connection> {
   /// Splits `buf` (its first `len` bytes) into frames for the session and
   /// keeps the rest at its front; false when the connection closed.
   bool dispatch(std::vector<std::byte>& buf, std::size_t& len);
+  /// Gives back what a large frame made the read buffers grow to, once it
+  /// is handled, and counts what they hold in node_stats::read_buffer_bytes.
+  /// Between reads only (no read holds the buffer then).
+  void trim_read_buffers() noexcept;
 
   std::unique_ptr<handshake> hs_;
   session session_;
@@ -144,6 +148,11 @@ class connection : public std::enable_shared_from_this<connection> {
   std::unique_ptr<record_cipher> opener_;
   std::vector<std::byte> plain_;
   std::size_t plain_len_ = 0;
+  // The length of the frame the last dispatch found incomplete (0: none).
+  std::size_t frame_need_ = 0;
+  // What rbuf_ and plain_ hold, as counted in the node's read_buffers_.
+  std::int64_t read_held_ = 0;
+  const std::shared_ptr<std::atomic<std::int64_t>> read_buffers_;
   // TLS (node_config::tls): set in start(), before any other thread sees
   // the connection; rbuf_ then holds TLS records and plain_ what they
   // decrypt to, as with sealed records.

@@ -88,6 +88,9 @@ void check_config(const node_config& cfg) {
   if (cfg.max_inbound_bytes_total < cfg.max_inbound_bytes) {
     bad("max_inbound_bytes_total must be at least max_inbound_bytes");
   }
+  if (cfg.max_links_total < cfg.max_links_per_peer) {
+    bad("max_links_total must be at least max_links_per_peer");
+  }
   if (cfg.max_outbound_bytes_total < cfg.max_outbound_bytes) {
     bad("max_outbound_bytes_total must be at least max_outbound_bytes");
   }
@@ -770,7 +773,11 @@ node_stats node::stats() const noexcept {
                     ld(s.peers_displaced),
                     static_cast<std::uint64_t>(std::max<std::int64_t>(
                         0, impl_->outbound_total_->steps.load(std::memory_order_relaxed))) *
-                        detail::outbound_total::step};  // relaxed: a gauge
+                        detail::outbound_total::step,  // relaxed: a gauge
+                    static_cast<std::uint64_t>(std::max<std::int64_t>(
+                        0, impl_->links_total_->links.load(std::memory_order_relaxed))),
+                    static_cast<std::uint64_t>(std::max<std::int64_t>(
+                        0, impl_->read_buffers_->load(std::memory_order_relaxed)))};
 }
 
 }  // namespace libactor::net

@@ -277,6 +277,16 @@ class node_impl final : public handle_context, public std::enable_shared_from_th
         std::max<std::int64_t>(1, t->bound_steps / static_cast<std::int64_t>(cfg_.max_peers));
     return t;
   }();
+  /// The links all peers' proxies hold (node_config::max_links_total;
+  /// link_budget.hpp).
+  const std::shared_ptr<link_budget::node_total> links_total_ = [this] {
+    auto t = std::make_shared<link_budget::node_total>();
+    t->bound = static_cast<std::int64_t>(cfg_.max_links_total);
+    return t;
+  }();
+  /// Bytes the connections' read buffers hold (node_stats::read_buffer_bytes).
+  const std::shared_ptr<std::atomic<std::int64_t>> read_buffers_ =
+      std::make_shared<std::atomic<std::int64_t>>(0);
   /// Set when node_config::tls is: what every connection's TLS shares.
   const std::unique_ptr<tls_context> tls_ =
       cfg_.tls.enabled() ? std::make_unique<tls_context>(cfg_.tls, cfg_.name) : nullptr;

@@ -136,9 +136,12 @@ void node_impl::stage(peer& p, const peer_machine::actions& acts, effects& fx) {
           p.refused_logged_ = false;
           if (c->dialled_) {
             p.dial_ = c->dialled_;
-          } else if (p.machine_.wanted() && c->info_.port != 0) {
+          } else if (p.machine_.wanted() && !p.machine_.pinned() && c->info_.port != 0) {
             // Redials go where the peer says it listens now (it may have
             // restarted elsewhere), unless it names no routable address.
+            // A peer given to node::connect is redialled where the operator
+            // said: a node that connects under its name (with the secret,
+            // any name can be claimed) does not move it.
             boost::system::error_code ec;
             const auto addr = asio::ip::make_address(c->info_.host, ec);
             // The peer names this address itself: dial_allow applies as to
@@ -389,7 +392,8 @@ core::ref_ptr<peer> node_impl::get_peer(const std::string& name, admission how) 
                  peer_machine::settings{.own_dial_wins = cfg_.name < name,
                                         .reconnect_min = cfg_.reconnect_min,
                                         .reconnect_max = cfg_.reconnect_max,
-                                        .max_failed_dials = cfg_.max_failed_dials}),
+                                        .max_failed_dials = cfg_.max_failed_dials},
+                 links_total_, static_cast<std::int64_t>(cfg_.max_links_per_peer)),
         false);
     peers_.emplace(name, p);
     evict_order_.push_back(name);
@@ -611,11 +615,13 @@ void node_impl::on_authenticated(const std::shared_ptr<connection>& c) {
   }
   c->peer_ = p;
   if (!c->initiator_) return;  // an acceptor waits for the dialler's node_info
-  if (c->dialled_) {
-    std::lock_guard lock(p->mu_);
-    if (!p->dial_) p->dial_ = c->dialled_;
-  }
   const bool own = c->waiter_ != nullptr;
+  if (c->dialled_) {
+    // node::connect's address is the one redials use, even if a handle
+    // named the node at another one first.
+    std::lock_guard lock(p->mu_);
+    if (own || !p->dial_) p->dial_ = c->dialled_;
+  }
   drive(p, [&](peer_machine& m) {
     if (own) m.pin();  // node::connect: redialled for as long as this node runs
     return m.authenticated(c->id_, true);

@@ -18,6 +18,7 @@
 #include <boost/asio/ip/tcp.hpp>
 
 #include "libactor/detail/proxy.hpp"
+#include "link_budget.hpp"
 #include "peer_machine.hpp"
 #include "token_bucket.hpp"
 
@@ -34,8 +35,13 @@ using waiter = std::shared_ptr<std::promise<expected<std::string>>>;
 
 class peer final : public core::flushable {
  public:
-  peer(node_impl* n, std::weak_ptr<node_impl> owner, std::string name, peer_machine::settings s)
-      : node_(n), owner_(std::move(owner)), name_(std::move(name)), machine_(s) {}
+  peer(node_impl* n, std::weak_ptr<node_impl> owner, std::string name, peer_machine::settings s,
+       std::shared_ptr<link_budget::node_total> links_total, std::int64_t max_links)
+      : links_(std::move(links_total), max_links),
+        node_(n),
+        owner_(std::move(owner)),
+        name_(std::move(name)),
+        machine_(s) {}
   /// Writes what the current handler queued for the peer (core::flushable).
   void flush() noexcept override;
   struct request;
@@ -73,6 +79,9 @@ class peer final : public core::flushable {
       }
     }
   }
+
+  /// Links held by this peer's proxies (link_budget.hpp); thread-safe.
+  link_budget links_;
 
   // Everything below is guarded by mu_.
   std::mutex mu_;

@@ -27,6 +27,8 @@ remote_proxy::remote_proxy(actor_system& sys, core::ref_ptr<peer> p, std::uint64
       role_(r) {}
 
 remote_proxy::~remote_proxy() {
+  // Links still held go with the proxy (no on_links_changed for them).
+  if (const auto n = links_held(); n != 0) peer_->links_.changed(-static_cast<std::ptrdiff_t>(n));
   std::lock_guard lock(peer_->mu_);
   switch (role_) {
     case role::actor: {
@@ -75,6 +77,10 @@ void remote_proxy::on_linked(actor* local) noexcept {
 
 void remote_proxy::on_unlinked(actor* local) noexcept {
   send_link_frame(frame_kind::unlink, local);
+}
+
+void remote_proxy::on_links_changed(std::ptrdiff_t delta) noexcept {
+  peer_->links_.changed(delta);
 }
 
 void remote_proxy::send_link_frame(frame_kind kind, actor* local) noexcept {
@@ -134,6 +140,11 @@ send_status remote_proxy::enqueue(core::message* m) noexcept {
                   send_status::dead_letter);
   }
   const msg_kind kind = m->kind;
+  if (kind == msg_kind::exit_signal && m->type == core::type_of<exit_msg>()) {
+    // A linked local actor's exit, on its way to the actor linked to it:
+    // the link ends (as in a local actor that receives the signal).
+    drop_link(core::actor_access::get(core::payload<exit_msg>(*m).source));
+  }
   const auto wkind = to_wire(kind);
   if (!wkind) {
     m->dispose();  // runtime signals that have no meaning for a remote actor

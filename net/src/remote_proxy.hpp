@@ -51,6 +51,7 @@ class remote_proxy final : public core::proxy {
   void on_watched() noexcept override;
   void on_linked(actor* local) noexcept override;
   void on_unlinked(actor* local) noexcept override;
+  void on_links_changed(std::ptrdiff_t delta) noexcept override;
   void on_stop_request(const exit_reason& reason) noexcept override;
 
  private:

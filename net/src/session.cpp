@@ -39,6 +39,13 @@ void session::reset() noexcept {
   last_sender_proxy_ = nullptr;
 }
 
+void session::prune() noexcept {
+  if (last_receiver_ && core::actor_access::stopped(core::actor_access::get(last_receiver_))) {
+    last_receiver_ = {};
+    last_receiver_id_ = 0;
+  }
+}
+
 bool session::on_frame(std::uint8_t kind_byte, std::span<const std::byte> payload) {
   if (kind_byte == 0 || kind_byte > static_cast<std::uint8_t>(last_frame_kind)) {
     return fail(protocol_errc::unknown_frame_kind, "frame kind " + std::to_string(kind_byte));
@@ -161,11 +168,25 @@ bool session::on_link(bool link, std::span<const std::byte> payload) {
     node_.refuse(p, "link",
                  "a link to an actor the peer may not stop (it did not spawn it; "
                  "node::allow_remote_stop allows it)");
-  } else if (!core::link_on_behalf(core::actor_access::get(local), core::actor_access::get(remote),
-                                   node_.cfg_.max_links_per_actor)) {
-    why = "actor " + hex_id(target) + " on node " + node_.cfg_.name + " has max_links_per_actor (" +
-          std::to_string(node_.cfg_.max_links_per_actor) + ") links";
-    node_.refuse(p, "max_links", "a link past max_links_per_actor (" + why + ")");
+  } else if (const auto budget = p.links_.check(); !core::link_on_behalf(
+                 core::actor_access::get(local), core::actor_access::get(remote),
+                 // Out of budget: only a link already there is admitted
+                 // (linking twice is one link).
+                 budget == link_budget::verdict::admit ? node_.cfg_.max_links_per_actor : 0)) {
+    if (budget == link_budget::verdict::peer_full) {
+      why = "node " + node_.cfg_.name + " holds max_links_per_peer (" +
+            std::to_string(node_.cfg_.max_links_per_peer) + ") links with node " + p.name_;
+      node_.refuse(p, "max_links_per_peer", "a link past max_links_per_peer (" + why + ")");
+    } else if (budget == link_budget::verdict::node_full) {
+      why = "node " + node_.cfg_.name + " holds max_links_total (" +
+            std::to_string(node_.cfg_.max_links_total) + ") links with its peers";
+      node_.refuse(p, "max_links_total", "a link past max_links_total (" + why + ")");
+    } else {
+      why = "actor " + hex_id(target) + " on node " + node_.cfg_.name +
+            " has max_links_per_actor (" + std::to_string(node_.cfg_.max_links_per_actor) +
+            ") links";
+      node_.refuse(p, "max_links", "a link past max_links_per_actor (" + why + ")");
+    }
   }
   if (!why.empty()) {
     // Refused, and the linker is told: it is not linked, and it must not

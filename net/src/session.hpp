@@ -37,6 +37,10 @@ class session {
   [[nodiscard]] bool peer_left() const noexcept { return peer_left_; }
   /// Drops the handles the read side caches (the connection closed).
   void reset() noexcept;
+  /// Drops a cached receiver that has stopped (at the connection's ticks):
+  /// the cache must not keep a stopped actor's memory until the peer
+  /// addresses another one.
+  void prune() noexcept;
 
  private:
   bool before_promotion(frame_kind kind, std::span<const std::byte> payload);

@@ -629,6 +629,11 @@ class LIBACTOR_EXPORT actor : private detail::ref_counted {
   /// the link too, so that its exit reaches `local` as a linked actor's.
   virtual void on_linked(actor* /*local*/) noexcept {}
   virtual void on_unlinked(actor* /*local*/) noexcept {}
+  /// Proxies only: the number of links this proxy holds changed by `delta`
+  /// (a link recorded or removed, from either side, or all of them at
+  /// terminate). Called outside the proxy's lock, on whichever thread
+  /// changed it. A layer that bounds links per peer counts them here.
+  virtual void on_links_changed(std::ptrdiff_t /*delta*/) noexcept {}
   /// Proxies only: actor_system::stop() was called on this handle.
   virtual void on_stop_request(const exit_reason& /*reason*/) noexcept {}
 

@@ -79,6 +79,15 @@ class LIBACTOR_EXPORT proxy : public actor {
   void terminate(const exit_reason& reason) noexcept;
 
  protected:
+  /// The exit signal of `linked`, a local actor linked to this proxy, is
+  /// on its way to the actor this proxy stands for: the link ends here as
+  /// it ends in a local actor that receives the signal. Without this, the
+  /// proxy would keep the stopped actor (and its memory) until the proxy
+  /// itself goes.
+  void drop_link(const actor* linked) noexcept;
+  /// Links this proxy holds now (for a derived destructor: on_links_changed
+  /// is not called for the ones destroyed with it).
+  std::size_t links_held() noexcept;
   /// Refuses `m`: a request is answered with `code` and `text`, the message
   /// is counted as a dead letter and destroyed. Returns `status`.
   send_status refuse(message* m, errc code, std::string text, send_status status) noexcept;

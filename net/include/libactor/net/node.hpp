@@ -181,6 +181,16 @@ struct node_config {
   /// the limit is refused: the peer's actor receives an exit signal that
   /// says so, and a line is logged. Local links are not limited.
   std::size_t max_links_per_actor = 10'000;
+  /// Links between this node's actors and one peer's actors, made from
+  /// either side (a link costs up to about 850 bytes here: docs/protocol.md,
+  /// "Limits"). A link frame from a peer that holds this many is refused as
+  /// one past max_links_per_actor is; this node's own link() calls are not
+  /// refused, but count. Without it, a peer could make max_links_per_actor
+  /// links to each of the max_spawned_per_peer actors it spawned.
+  std::size_t max_links_per_peer = 16'384;
+  /// The same over all peers together: past it, every peer's link frames
+  /// are refused until links end. At least max_links_per_peer.
+  std::size_t max_links_total = 262'144;
   /// Actors one peer node may have spawned here (node::spawn_remote) that
   /// still run. A spawn over it is refused with an error that says so.
   /// Actors a peer spawned stop when that peer's process goes down (its
@@ -281,6 +291,12 @@ struct node_stats {
   /// in whole steps of 256 KiB per connection, rounded down
   /// (max_outbound_bytes_total).
   std::uint64_t outbound_bytes = 0;
+  /// Links between this node's actors and its peers' actors, held now
+  /// (max_links_per_peer, max_links_total).
+  std::uint64_t links = 0;
+  /// Bytes the authenticated connections' read buffers hold now: 64 KiB
+  /// each, more only while a frame larger than 128 KiB is being received.
+  std::uint64_t read_buffer_bytes = 0;
 };
 
 /// Delivered to actors watching a node (node::monitor_node) when it becomes
