@@ -788,3 +788,49 @@ TEST_CASE("a requester destroyed when a task ends does not borrow the task's act
     CHECK(farewell_senders.items()[0] == "nobody");
   });
 }
+
+TEST_CASE("watchers that stopped without demonitor are not kept by what they watched",
+          "[lifecycle]") {
+  struct tracked {
+    std::atomic<int>* d;
+    ~tracked() { d->fetch_add(1, std::memory_order_relaxed); }  // relaxed: one thread here
+  };
+  struct watcher : actor {
+    watcher(std::atomic<int>* d, actor_ref t) : t_{d}, target_(std::move(t)) {}
+    behavior make_behavior() override {
+      // A session that watches a long-lived service and ends without
+      // demonitor().
+      monitor(target_);
+      target_ = actor_ref{};
+      quit();
+      return {};
+    }
+    tracked t_;
+    actor_ref target_;
+  };
+  test::for_seeds(
+      [](std::uint64_t seed) {
+        // Declared before the system: watchers count into it until destroyed.
+        std::atomic<int> destroyed{0};
+        libactor::actor_system sys{libactor::system_config{.deterministic_seed = seed}};
+        test::unrelated(sys, seed);
+        // The watched one lives on.
+        auto service = sys.spawn([](actor&) -> behavior { return {[](int x) { return x; }}; });
+        const int n = 100 + static_cast<int>(seed % 50);
+        for (int i = 0; i < n; ++i) {
+          (void)sys.spawn<watcher>(&destroyed, service);
+          sys.run_until_idle();  // it monitored and stopped
+        }
+        // monitor() sweeps out stopped watchers when the list reaches 16
+        // (and twice what is left after): at most the last 16 are kept.
+        INFO("seed " << seed << ": " << destroyed.load(std::memory_order_relaxed) << " of " << n
+                     << " watchers destroyed");
+        CHECK(destroyed.load(std::memory_order_relaxed) >= n - 16);
+        // The service still tells its watchers, the ones kept included:
+        // they are stopped, and nothing arrives for them.
+        sys.stop(service);
+        sys.run_until_idle();
+        CHECK(destroyed.load(std::memory_order_relaxed) == n);
+      },
+      20);
+}

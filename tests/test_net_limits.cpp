@@ -2254,3 +2254,47 @@ TEST_CASE("a stopped actor that a peer messaged last is not kept by the connecti
   a.reset();
   b.reset();
 }
+
+TEST_CASE("messages queued for peers still being connected count toward max_outbound_bytes_total",
+          "[net][limits]") {
+  auto c = test::node_config("a", secret);
+  c.max_outbound_bytes = std::size_t{3} << 19;  // 1.5 MiB per peer
+  c.max_outbound_bytes_total = 2 << 20;         // 2 MiB in all
+  c.max_peers = 8;                              // a share of 1 step (256 KiB)
+  c.handshake_timeout = 60s;                    // the dials wait in TCP connect
+  handle_target t(c);
+  // Four nodes that messages name, at listeners whose accept queues are
+  // full: each dial stays in TCP connect, so the peers stay "connecting"
+  // and what is sent to them queues here.
+  constexpr int peers = 4, sends = 24;  // 24 x 64 KiB: each peer's own bound
+  std::vector<std::unique_ptr<syn_gate>> gates;
+  std::vector<actor_ref> handles;
+  for (int i = 0; i < peers; ++i) {
+    gates.push_back(std::make_unique<syn_gate>(test::closed_port()));
+    handles.push_back(t.send_handle("g" + std::to_string(i), gates.back()->port,
+                                    wire_bit | (101 + static_cast<std::uint64_t>(i))));
+  }
+  const std::string chunk(64 * 1024, 'q');
+  std::uint64_t ok = 0, overloaded = 0;
+  for (int k = 0; k < sends; ++k) {
+    for (auto& h : handles) {
+      const auto st = net::send(h, chunk);
+      if (st == send_status::ok) ++ok;
+      if (st == send_status::overloaded) ++overloaded;
+    }
+  }
+  const auto s = t.node->stats();
+  INFO("accepted " << ok << ", refused " << overloaded << ", counted " << s.outbound_bytes
+                   << " bytes; peers up " << s.peers_up);
+  CHECK(s.peers_up == 1);  // the raw peer that sent the handles; none of the four
+  CHECK(ok + overloaded == std::uint64_t{peers * sends});
+  CHECK(overloaded > 0);
+  // The bound, and a frame and a step per queue that passed the check.
+  CHECK(ok * chunk.size() <= c.max_outbound_bytes_total + peers * (2 * 64 * 1024 + 256 * 1024));
+  CHECK(s.outbound_bytes >= c.max_outbound_bytes_total);
+  CHECK(s.outbound_bytes <= c.max_outbound_bytes_total + peers * (2 * 64 * 1024 + 256 * 1024));
+  // The dials fail once the listeners close: the queues are dropped, and
+  // their charge given back.
+  gates.clear();
+  CHECK(test::eventually([&] { return t.node->stats().outbound_bytes == 0; }, 60s));
+}

@@ -17,6 +17,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "net_support.hpp"
@@ -54,6 +55,37 @@ actor_ref spawn_linker(actor_system& sys, test::recorder<std::string>& exits, st
 behavior echo(actor&) {
   return {[](std::int64_t x) { return x; }};
 }
+
+/// Counts destructions: tells when a stopped actor's memory goes.
+struct tracked {
+  std::atomic<int>* destroyed;
+  ~tracked() { destroyed->fetch_add(1, std::memory_order_release); }
+};
+
+/// linker(), as a class whose destruction is counted; it also answers
+/// std::int64_t (an ask to it is handled after what it received before).
+struct tracked_linker : actor {
+  tracked_linker(std::atomic<int>* d, test::recorder<std::string>* exits, std::string tag)
+      : t{d}, exits_(exits), tag_(std::move(tag)) {}
+  behavior make_behavior() override {
+    trap_exit(true);
+    return {[this](const link_to& l) { link(l.target); },
+            [this](const exit_msg& e) { exits_->push(tag_ + " " + e.reason.to_string()); },
+            [](std::int64_t x) { return x; }};
+  }
+  tracked t;
+  test::recorder<std::string>* exits_;
+  std::string tag_;
+};
+
+/// An echo actor whose destruction is counted.
+struct tracked_echo : actor {
+  explicit tracked_echo(std::atomic<int>* d) : t{d} {}
+  behavior make_behavior() override {
+    return {[](std::int64_t x) { return x; }};
+  }
+  tracked t;
+};
 
 /// Log lines, kept.
 struct log_lines {
@@ -221,22 +253,10 @@ TEST_CASE("a stopped actor linked by a peer's actor is not kept by the link", "[
   std::optional<net::node> a(std::in_place, sys_a, cfg("a"));
   std::optional<net::node> b(std::in_place, sys_b, cfg("b"));
   REQUIRE(a->connect("127.0.0.1", b->port(), 10s));
-  // The victim's state tells when its memory goes.
-  struct tracked {
-    std::atomic<int>* destroyed;
-    ~tracked() { destroyed->fetch_add(1, std::memory_order_release); }
-  };
-  struct victim : actor {
-    explicit victim(std::atomic<int>* d) : t{d} {}
-    behavior make_behavior() override {
-      return {[](std::int64_t x) { return x; }};
-    }
-    tracked t;
-  };
   auto keeper = sys_b.spawn(echo);
   b->allow_remote_stop(keeper);
   REQUIRE(sys_b.register_name("keeper", keeper));
-  std::optional<actor_ref> v{sys_b.spawn<victim>(&destroyed)};
+  std::optional<actor_ref> v{sys_b.spawn<tracked_echo>(&destroyed)};
   b->allow_remote_stop(*v);
   REQUIRE(sys_b.register_name("victim", *v));
   auto remote_keeper = *a->lookup("b", "keeper", 10s);
@@ -262,6 +282,144 @@ TEST_CASE("a stopped actor linked by a peer's actor is not kept by the link", "[
   REQUIRE(exits.wait_for_size(2));
   CHECK(exits.items()[1] == "L error: keeper done");
   CHECK(test::eventually([&] { return b->stats().links == 0; }));
+  a.reset();
+  b.reset();
+}
+
+TEST_CASE("a remote linker's exit ends the link on the target's node; the target is not kept",
+          "[net][links]") {
+  test::recorder<std::string> exits;
+  std::atomic<int> destroyed{0};
+  std::atomic<int> linker_destroyed{0};
+  actor_system sys_a{system_config{.workers = 2}};
+  actor_system sys_b{system_config{.workers = 2}};
+  test::unrelated(sys_b, 7);
+  std::optional<net::node> a(std::in_place, sys_a, cfg("a"));
+  std::optional<net::node> b(std::in_place, sys_b, cfg("b"));
+  REQUIRE(a->connect("127.0.0.1", b->port(), 10s));
+  std::optional<actor_ref> target{sys_b.spawn<tracked_echo>(&destroyed)};
+  b->allow_remote_stop(*target);
+  REQUIRE(sys_b.register_name("target", *target));
+  auto remote_target = *a->lookup("b", "target", 10s);
+  auto l = sys_a.spawn<tracked_linker>(&linker_destroyed, &exits, "L");
+  REQUIRE(l.ask<void>(link_to{remote_target}, 10s).get());
+  REQUIRE(net::ask<std::int64_t>(remote_target, std::int64_t{1}, 10s).get());
+  CHECK(b->stats().links == 1);
+  CHECK(a->stats().links == 1);
+  // The linker stops normally: the target runs on, and the link is gone
+  // on both nodes, in the target's set and in the linker's proxy.
+  sys_a.stop(l, exit_reason::normal());
+  CHECK(test::eventually([&] { return a->stats().links == 0; }, 10s));
+  CHECK(test::eventually([&] { return b->stats().links == 0; }, 10s));
+  REQUIRE(net::ask<std::int64_t>(remote_target, std::int64_t{2}, 10s).get());
+  // Once the target stops, nothing keeps it (the linker's proxy is still
+  // the connection's last sender).
+  sys_b.stop(*target, exit_reason::error("target done"));
+  target.reset();
+  remote_target = actor_ref{};
+  CHECK(test::eventually([&] { return destroyed.load(std::memory_order_acquire) == 1; }, 10s));
+  a.reset();
+  b.reset();
+}
+
+TEST_CASE("links the peer refused are not counted, and their stopped linkers are not kept",
+          "[net][links]") {
+  test::recorder<std::string> exits;
+  std::atomic<int> destroyed{0};
+  actor_system sys_a{system_config{.workers = 2}};
+  actor_system sys_b{system_config{.workers = 2}};
+  test::unrelated(sys_a, 5);
+  std::optional<net::node> a(std::in_place, sys_a, cfg("a"));
+  std::optional<net::node> b(std::in_place, sys_b, cfg("b"));
+  REQUIRE(a->connect("127.0.0.1", b->port(), 10s));
+  // Node a may not stop it: node b refuses every link to it.
+  auto target = sys_b.spawn(echo);
+  REQUIRE(sys_b.register_name("target", target));
+  // The application keeps the handle (a cache of looked-up services).
+  auto remote_target = *a->lookup("b", "target", 10s);
+  constexpr int n = 20;
+  for (int i = 0; i < n; ++i) {
+    auto l = sys_a.spawn<tracked_linker>(&destroyed, &exits, "L" + std::to_string(i));
+    REQUIRE(l.ask<void>(link_to{remote_target}, 10s).get());
+    REQUIRE(exits.wait_for_size(static_cast<std::size_t>(i + 1)));
+    sys_a.stop(l, exit_reason::normal());
+  }
+  for (const auto& e : exits.items()) CHECK(e.find("link refused") != std::string::npos);
+  CHECK(b->stats().links == 0);
+  CHECK(test::eventually([&] { return a->stats().links == 0; }, 10s));
+  CHECK(test::eventually([&] { return destroyed.load(std::memory_order_acquire) == n; }, 10s));
+  a.reset();
+  b.reset();
+}
+
+TEST_CASE("a link back over a link already there is one link: not refused, exits still arrive",
+          "[net][links]") {
+  test::recorder<std::string> exits;
+  test::recorder<std::string> remote_exits;
+  std::atomic<int> destroyed{0};
+  std::atomic<int> r_destroyed{0};
+  actor_system sys_a{system_config{.workers = 2}};
+  actor_system sys_b{system_config{.workers = 2}};
+  std::optional<net::node> a(std::in_place, sys_a, cfg("a"));
+  std::optional<net::node> b(std::in_place, sys_b, cfg("b"));
+  REQUIRE(a->connect("127.0.0.1", b->port(), 10s));
+  auto r = sys_b.spawn<tracked_linker>(&r_destroyed, &remote_exits, "R");
+  b->allow_remote_stop(r);  // a's link to it is admitted
+  REQUIRE(sys_b.register_name("r", r));
+  auto l = sys_a.spawn<tracked_linker>(&destroyed, &exits, "L");
+  REQUIRE(sys_a.register_name("l", l));
+  auto remote_r = *a->lookup("b", "r", 10s);
+  REQUIRE(l.ask<void>(link_to{remote_r}, 10s).get());
+  REQUIRE(net::ask<std::int64_t>(remote_r, std::int64_t{1}, 10s).get());
+  CHECK(a->stats().links == 1);
+  CHECK(b->stats().links == 1);
+  // R links L back. Node b may not stop L (a did not allow it), but the
+  // link is there already: nothing to refuse.
+  auto remote_l = *b->lookup("a", "l", 10s);
+  REQUIRE(r.ask<void>(link_to{remote_l}, 10s).get());
+  // The link frame went before this ask's answer, and a refusal would reach
+  // R before R handles the second ask.
+  REQUIRE(net::ask<std::int64_t>(remote_l, std::int64_t{2}, 10s).get());
+  REQUIRE(r.ask<std::int64_t>(std::int64_t{3}, 10s).get());
+  CHECK(remote_exits.items().empty());
+  CHECK(a->stats().refused == 0);
+  CHECK(a->stats().links == 1);
+  CHECK(b->stats().links == 1);
+  // R's exit reaches L through the one link.
+  sys_b.stop(r, exit_reason::error("R gone"));
+  REQUIRE(exits.wait_for_size(1));
+  CHECK(exits.items()[0] == "L error: R gone");
+  CHECK(test::eventually([&] { return a->stats().links == 0 && b->stats().links == 0; }));
+  a.reset();
+  b.reset();
+}
+
+TEST_CASE("max_links_per_peer and max_links_total at SIZE_MAX mean no bound", "[net][links]") {
+  test::recorder<std::string> exits;
+  std::atomic<int> destroyed{0};
+  actor_system sys_a{system_config{.workers = 1}};
+  actor_system sys_b{system_config{.workers = 1}};
+  auto cb = cfg("b");
+  cb.max_links_per_peer = SIZE_MAX;
+  cb.max_links_total = SIZE_MAX;
+  cb.max_inbound_bytes_total = SIZE_MAX;
+  cb.max_peers = SIZE_MAX;
+  std::optional<net::node> a(std::in_place, sys_a, cfg("a"));
+  std::optional<net::node> b(std::in_place, sys_b, cb);
+  REQUIRE(a->connect("127.0.0.1", b->port(), 10s));
+  auto target = sys_b.spawn(echo);
+  b->allow_remote_stop(target);
+  REQUIRE(sys_b.register_name("target", target));
+  auto remote_target = *a->lookup("b", "target", 10s);
+  auto l = sys_a.spawn<tracked_linker>(&destroyed, &exits, "L");
+  REQUIRE(l.ask<void>(link_to{remote_target}, 10s).get());
+  // A round trip after the link frame: a refusal was sent before its
+  // answer, and L handles it before this ask to L.
+  REQUIRE(net::ask<std::int64_t>(remote_target, std::int64_t{2}, 10s).get());
+  REQUIRE(l.ask<std::int64_t>(std::int64_t{3}, 10s).get());
+  CHECK(exits.items().empty());
+  CHECK(b->stats().links == 1);
+  CHECK(b->stats().refused == 0);
   a.reset();
   b.reset();
 }

@@ -329,7 +329,8 @@ TEST_CASE("tls: a record longer than TLS allows is refused at its header; the co
   REQUIRE(p.remote.ask<std::size_t>(records::say{"before"}, 10s).get());
   // Application data of 16,641 bytes: one more than TLS 1.3 allows a record
   // (16 KiB of plaintext, 256 of expansion). Only 16 of them follow: a node
-  // that waited for the rest before refusing would never close.
+  // that waited for the rest would close only at the heartbeat timeout, and
+  // for that, not for the record's length (the log says which).
   std::vector<std::byte> record{std::byte{0x17}, std::byte{0x03}, std::byte{0x03}, std::byte{0x41},
                                 std::byte{0x01}};
   record.resize(record.size() + 16, std::byte{0x5a});

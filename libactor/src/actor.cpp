@@ -451,12 +451,23 @@ void actor::monitor(const actor_ref& other) {
   if (!other) throw std::invalid_argument("monitor: empty handle");
   actor* o = other.get();
   std::optional<exit_reason> gone;
+  std::vector<actor_ref> swept;  // released after the lock: a last reference runs a destructor
   {
     auto& ex = o->extra();
     detail::spin_guard g(o->lock_);
     if (ex.stopped) {
       gone = ex.final_reason;
     } else {
+      // Watchers that stopped without demonitor() would otherwise stay
+      // (and keep their memory) until `o` stops.
+      if (ex.monitors.size() >= ex.monitors_sweep_at) {
+        auto keep = std::partition(ex.monitors.begin(), ex.monitors.end(), [](const actor_ref& w) {
+          return !detail::actor_access::stopped(w.get());
+        });
+        swept.assign(std::make_move_iterator(keep), std::make_move_iterator(ex.monitors.end()));
+        ex.monitors.erase(keep, ex.monitors.end());
+        ex.monitors_sweep_at = std::max<std::size_t>(16, 2 * (ex.monitors.size() + 1));
+      }
       ex.monitors.push_back(self());
     }
   }
@@ -521,9 +532,22 @@ bool actor::link_pair(actor* a, actor* b, std::size_t max_links_of_a, bool* refu
     return false;
   }
   const auto b_gone = record(b, a, SIZE_MAX, &full);
+  if (!a_gone && b->proxy_ && actor_access::stopped(a)) {
+    // `a` stopped between the two records: its exit went through the proxy
+    // `b` before `b` had recorded it (drop_link found nothing), and nothing
+    // else would take it out of `b` now.
+    static_cast<proxy*>(b)->drop_link(a);
+  }
   if (b_gone && !a_gone) tell(a, b, *b_gone);
   if (a_gone && !b_gone) tell(b, a, *a_gone);
   return !a_gone && !b_gone;
+}
+
+bool actor::linked_to(actor* a, const actor* b) noexcept {
+  auto* ex = a->extra_.load(std::memory_order_acquire);  // acquire: see extra()
+  if (ex == nullptr) return false;
+  detail::spin_guard g(a->lock_);
+  return ex->links.count(b) != 0;
 }
 
 void actor::unlink_pair(actor* a, actor* b) noexcept {
@@ -548,6 +572,10 @@ bool link_on_behalf(actor* local, actor* remote, std::size_t max_links) noexcept
 
 void unlink_on_behalf(actor* local, actor* remote) noexcept {
   actor::unlink_pair(local, remote);
+}
+
+bool linked(actor* local, const actor* remote) noexcept {
+  return actor::linked_to(local, remote);
 }
 }  // namespace detail
 
@@ -941,13 +969,17 @@ void actor::handle_exit_signal(detail::message* m) noexcept {
   if (m->type != detail::type_of<exit_msg>()) return;  // only the runtime makes these
   auto& em = detail::payload<exit_msg>(*m);
   bool linked = false;
+  actor* source = detail::actor_access::get(em.source);
   {
     auto* ex = extra_.load(std::memory_order_acquire);  // acquire: see extra()
     if (ex) {
       detail::spin_guard g(lock_);
-      linked = ex->links.erase(detail::actor_access::get(em.source)) != 0;
+      linked = ex->links.erase(source) != 0;
     }
   }
+  // The link has ended here; a proxy (the linked actor is elsewhere) must
+  // not keep its side of it, nor this actor with it.
+  if (linked && source->proxy_) static_cast<detail::proxy*>(source)->drop_link(this);
   // Erlang's rule: an exit signal from an actor this one is not linked to
   // (any more: unlink() has returned) has no effect, whatever its reason.
   // Exit signals only carry a linked actor's exit, killed or not; the kill
@@ -1098,6 +1130,23 @@ void proxy::drop_link(const actor* linked) noexcept {
     gone = ex->links.extract(linked);
   }
   if (!gone.empty()) on_links_changed(-1);
+}
+
+std::size_t proxy::sweep_monitors() noexcept {
+  auto* ex = extra_.load(std::memory_order_acquire);  // acquire: see extra()
+  if (ex == nullptr) return 0;
+  std::vector<actor_ref> swept;  // released after the lock
+  std::size_t left = 0;
+  {
+    spin_guard g(lock_);
+    auto keep = std::partition(ex->monitors.begin(), ex->monitors.end(), [](const actor_ref& w) {
+      return !actor_access::stopped(actor_access::get(w));
+    });
+    swept.assign(std::make_move_iterator(keep), std::make_move_iterator(ex->monitors.end()));
+    ex->monitors.erase(keep, ex->monitors.end());
+    left = ex->monitors.size();
+  }
+  return left;
 }
 
 std::size_t proxy::links_held() noexcept {

@@ -24,6 +24,10 @@ namespace libactor::detail {
 struct actor_extra {
   // Shared part: guarded by actor::lock_.
   std::vector<actor_ref> monitors;  // actors to send down_msg to
+  // monitor() sweeps out watchers that stopped once the list reaches this
+  // size, and sets it to twice what is left: the list holds at most about
+  // twice its running watchers, at an amortized O(1) per monitor().
+  std::size_t monitors_sweep_at = 16;
   // A set (Erlang's links): keyed by the other actor, O(1) to add, find
   // and remove however many there are.
   std::unordered_map<const actor*, actor_ref> links;

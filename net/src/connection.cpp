@@ -529,8 +529,8 @@ void connection::on_handshake_bytes(std::span<const std::byte> in) {
       break;
   }
   authenticated_ = true;
-  account_ = new connection_account(static_cast<std::int64_t>(node_.cfg_.max_inbound_bytes),
-                                    node_.inbound_total_, node_.weak_from_this(), weak_from_this());
+  account_ = new connection_account(as_bound(node_.cfg_.max_inbound_bytes), node_.inbound_total_,
+                                    node_.weak_from_this(), weak_from_this());
   if (node_.cfg_.protect_frames && !tls_) {
     // From here on both directions are sealed; what is queued now (the
     // acceptor's auth) still goes out as it is.
@@ -597,7 +597,10 @@ void connection::on_read(std::size_t n) {
     }
     // Room for the whole next record, allocated only now that its length
     // passed the check.
-    if (need > rbuf_.size()) rbuf_.resize(need);
+    if (need > rbuf_.size()) {
+      rbuf_.reserve(need);  // exactly: a resize alone may double the capacity
+      rbuf_.resize(need);
+    }
     plain_len_ = plain_.size();
     if (!dispatch(plain_, plain_len_)) return;
   }
@@ -614,7 +617,7 @@ void connection::trim_read_buffers() noexcept {
   // reallocate on every read.
   if (frame_need_ <= read_size) {
     try {
-      if (rbuf_.size() > trim_above && rlen_ <= read_size) {
+      if (rbuf_.capacity() > trim_above && rlen_ <= read_size) {
         std::vector<std::byte> fresh(read_size);
         std::memcpy(fresh.data(), rbuf_.data(), rlen_);
         rbuf_.swap(fresh);
@@ -656,7 +659,10 @@ bool connection::dispatch(std::vector<std::byte>& buf, std::size_t& len) {
       // Room for the whole frame, allocated only now that its length
       // passed the check (the sealed path appends to buf as it opens).
       frame_need_ = need;
-      if (&buf == &rbuf_ && need > buf.size()) buf.resize(need);
+      if (&buf == &rbuf_ && need > buf.size()) {
+        buf.reserve(need);  // exactly: a resize alone may double the capacity
+        buf.resize(need);
+      }
       break;
     }
     if (!session_.on_frame((*f)->kind, (*f)->payload)) return false;

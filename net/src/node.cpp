@@ -166,10 +166,23 @@ void node_impl::sweep_requests() {
     }
     const auto now = std::chrono::steady_clock::now();
     for (auto& p : all) {
-      // Released after the lock: an asker's last reference may need it.
+      // Released after the lock: an asker's or a watcher's last reference
+      // may need it.
       std::vector<peer::request> expired;
-      std::lock_guard lock(p->mu_);
-      p->expire_requests(now, expired);
+      std::vector<actor_ref> stopped_watchers;
+      std::vector<core::ref_ptr<remote_proxy>> held;
+      {
+        std::lock_guard lock(p->mu_);
+        p->expire_requests(now, expired);
+        p->prune_watchers(stopped_watchers);
+        held.reserve(p->held_.size());
+        for (auto* px : p->held_) {
+          if (core::actor_access::try_add_ref(px)) held.emplace_back(px, false);
+        }
+      }
+      // Proxies kept for watchers that have all stopped go (outside the
+      // lock: one may be released for good).
+      for (auto& px : held) px->release_if_unwatched();
     }
     // The thread running the I/O decodes into its own heap (a node's own
     // I/O thread never parks as workers do): what was freed there goes

@@ -48,6 +48,12 @@
 
 namespace libactor::net::detail {
 
+/// A node_config count or size as a signed bound: SIZE_MAX (or anything
+/// past INT64_MAX) means no bound, not a negative one.
+inline std::int64_t as_bound(std::size_t v) noexcept {
+  return static_cast<std::int64_t>(std::min<std::size_t>(v, INT64_MAX));
+}
+
 /// The node's io_context as the actor system's I/O driver: idle workers
 /// wait in epoll, and a message read runs its actor on the same thread.
 class asio_driver final : public core::io_driver {
@@ -262,26 +268,24 @@ class node_impl final : public handle_context, public std::enable_shared_from_th
   /// (node_config::max_inbound_bytes_total; inbound_account.hpp).
   const std::shared_ptr<inbound_account::node_total> inbound_total_ = [this] {
     auto t = std::make_shared<inbound_account::node_total>();
-    t->bound = static_cast<std::int64_t>(cfg_.max_inbound_bytes_total);
-    t->share = t->bound / static_cast<std::int64_t>(cfg_.max_peers);
+    t->bound = as_bound(cfg_.max_inbound_bytes_total);
+    t->share = t->bound / as_bound(cfg_.max_peers);
     return t;
   }();
   /// The bytes all connections hold toward peers, in steps
   /// (node_config::max_outbound_bytes_total; outbound_total.hpp).
   const std::shared_ptr<outbound_total> outbound_total_ = [this] {
     auto t = std::make_shared<outbound_total>();
-    t->bound_steps =
-        static_cast<std::int64_t>(cfg_.max_outbound_bytes_total / outbound_total::step);
+    t->bound_steps = as_bound(cfg_.max_outbound_bytes_total / outbound_total::step);
     // At least a step: a queue under one step is never refused.
-    t->share_steps =
-        std::max<std::int64_t>(1, t->bound_steps / static_cast<std::int64_t>(cfg_.max_peers));
+    t->share_steps = std::max<std::int64_t>(1, t->bound_steps / as_bound(cfg_.max_peers));
     return t;
   }();
   /// The links all peers' proxies hold (node_config::max_links_total;
   /// link_budget.hpp).
   const std::shared_ptr<link_budget::node_total> links_total_ = [this] {
     auto t = std::make_shared<link_budget::node_total>();
-    t->bound = static_cast<std::int64_t>(cfg_.max_links_total);
+    t->bound = as_bound(cfg_.max_links_total);
     return t;
   }();
   /// Bytes the connections' read buffers hold (node_stats::read_buffer_bytes).

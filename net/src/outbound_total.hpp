@@ -4,7 +4,8 @@
 // bounded on its own (max_outbound_bytes); this bounds their sum, so peers
 // that stop reading cannot make the node hold max_peers times that.
 //
-// A connection charges the node's total in whole steps of `step` bytes,
+// A connection charges the node's total in whole steps of `step` bytes
+// (and so does a peer for the messages queued while it is being connected),
 // rounded down: the shared counter is written only when a queue crosses a
 // step, and a queue that stays under one step (ask and answer traffic,
 // drained after every handler) never writes it, so senders on different

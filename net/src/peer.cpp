@@ -135,7 +135,10 @@ void node_impl::stage(peer& p, const peer_machine::actions& acts, effects& fx) {
           p.mismatch_logged_ = false;
           p.refused_logged_ = false;
           if (c->dialled_) {
-            p.dial_ = c->dialled_;
+            // A peer given to node::connect keeps the operator's address
+            // (set when that dial authenticated): a dial a handle started
+            // elsewhere may win the race to promotion, but not move it.
+            if (!p.machine_.pinned()) p.dial_ = c->dialled_;
           } else if (p.machine_.wanted() && !p.machine_.pinned() && c->info_.port != 0) {
             // Redials go where the peer says it listens now (it may have
             // restarted elsewhere), unless it names no routable address.
@@ -169,8 +172,9 @@ void node_impl::stage(peer& p, const peer_machine::actions& acts, effects& fx) {
           for (auto& [key, req] : p.requests_) u.failed.push_back(std::move(req));
           p.requests_.clear();
         } else if (c) {
-          c->adopt(p.pending_, p.pending_msgs_);
+          c->adopt(p.pending_, p.pending_msgs_);  // the connection's queue charges them now
         }
+        p.pending_charge_.settle(p.pending_.size());
         p.pending_msgs_ = 0;
         p.pending_inc_ = 0;
         p.prune_watchers(fx.stopped_watchers);
@@ -198,6 +202,7 @@ void node_impl::stage(peer& p, const peer_machine::actions& acts, effects& fx) {
         p.requests_.clear();
         d.unsent = p.pending_msgs_ + (p.primary_ ? p.primary_->unsent_messages() : 0);
         p.pending_.clear();
+        p.pending_charge_.settle(0);
         p.pending_msgs_ = 0;
         p.pending_inc_ = 0;
         p.primary_.reset();
@@ -393,7 +398,7 @@ core::ref_ptr<peer> node_impl::get_peer(const std::string& name, admission how) 
                                         .reconnect_min = cfg_.reconnect_min,
                                         .reconnect_max = cfg_.reconnect_max,
                                         .max_failed_dials = cfg_.max_failed_dials},
-                 links_total_, static_cast<std::int64_t>(cfg_.max_links_per_peer)),
+                 links_total_, as_bound(cfg_.max_links_per_peer), outbound_total_),
         false);
     peers_.emplace(name, p);
     evict_order_.push_back(name);
@@ -573,6 +578,7 @@ void node_impl::send_control(peer& p, frame_kind kind, std::span<const std::byte
     // frames before the first connection (a watch, a link), one per proxy
     // and action, and dropping one would leave a monitor that never fires.
     append_frame(p.pending_, kind, payload);
+    p.pending_charge_.settle(p.pending_.size());
   }
 }
 

@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include <utility>  // before Boost.Asio 1.74, which uses std::exchange without it
@@ -19,6 +20,7 @@
 
 #include "libactor/detail/proxy.hpp"
 #include "link_budget.hpp"
+#include "outbound_total.hpp"
 #include "peer_machine.hpp"
 #include "token_bucket.hpp"
 
@@ -36,12 +38,14 @@ using waiter = std::shared_ptr<std::promise<expected<std::string>>>;
 class peer final : public core::flushable {
  public:
   peer(node_impl* n, std::weak_ptr<node_impl> owner, std::string name, peer_machine::settings s,
-       std::shared_ptr<link_budget::node_total> links_total, std::int64_t max_links)
+       std::shared_ptr<link_budget::node_total> links_total, std::int64_t max_links,
+       std::shared_ptr<outbound_total> outbound)
       : links_(std::move(links_total), max_links),
         node_(n),
         owner_(std::move(owner)),
         name_(std::move(name)),
-        machine_(s) {}
+        machine_(s),
+        pending_charge_(std::move(outbound)) {}
   /// Writes what the current handler queued for the peer (core::flushable).
   void flush() noexcept override;
   struct request;
@@ -66,12 +70,15 @@ class peer final : public core::flushable {
     /// When the ask times out (its asker stops waiting): the entry goes.
     std::chrono::steady_clock::time_point expires = std::chrono::steady_clock::time_point::max();
   };
-  /// Moves the requests whose asks timed out into `out` (caller holds mu_;
-  /// `out` must be released after mu_: an asker's last reference may run
-  /// code that takes it).
+  /// Moves the requests whose asks timed out, or whose asker has stopped
+  /// (it waits for nothing, and its entry must not keep its memory), into
+  /// `out` (caller holds mu_; `out` must be released after mu_: an asker's
+  /// last reference may run code that takes it). A later answer is a dead
+  /// letter.
   void expire_requests(std::chrono::steady_clock::time_point now, std::vector<request>& out) {
     for (auto it = requests_.begin(); it != requests_.end();) {
-      if (it->second.expires <= now) {
+      if (it->second.expires <= now ||
+          core::actor_access::stopped(core::actor_access::get(it->second.asker))) {
         out.push_back(std::move(it->second));
         it = requests_.erase(it);
       } else {
@@ -96,9 +103,16 @@ class peer final : public core::flushable {
   // Frames queued while the first connection is made; `pending_inc_` is
   // the incarnation they were addressed to (0: any, only the service).
   std::vector<std::byte> pending_;
+  // What pending_ holds, charged to the node's outbound total as a
+  // connection's queue is (max_outbound_bytes_total): settled whenever
+  // pending_ changes size.
+  outbound_charge pending_charge_;
   std::uint64_t pending_msgs_ = 0;
   std::uint64_t pending_inc_ = 0;
   std::unordered_map<proxy_key, remote_proxy*, proxy_key_hash> proxies_;  // not owned
+  // Proxies that hold themselves for their watchers (remote_proxy::hold):
+  // the node's sweep lets go of those whose watchers all stopped.
+  std::unordered_set<remote_proxy*> held_;
   remote_proxy* service_ = nullptr;
   remote_proxy* anonymous_ = nullptr;
   std::uint64_t next_key_ = 0;

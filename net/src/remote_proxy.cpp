@@ -30,6 +30,7 @@ remote_proxy::~remote_proxy() {
   // Links still held go with the proxy (no on_links_changed for them).
   if (const auto n = links_held(); n != 0) peer_->links_.changed(-static_cast<std::ptrdiff_t>(n));
   std::lock_guard lock(peer_->mu_);
+  peer_->held_.erase(this);
   switch (role_) {
     case role::actor: {
       auto it = peer_->proxies_.find({remote_id_, incarnation_});
@@ -55,12 +56,50 @@ void remote_proxy::kill(const exit_reason& reason) noexcept {
   } catch (...) {
     // No memory for the text: sends say the node is unreachable instead.
   }
-  dead_.store(true, std::memory_order_release);
+  dead_.store(true, std::memory_order_seq_cst);  // seq_cst: against held_ in on_watched()
   terminate(reason);
+  // Last: it may be this proxy's last reference (callers hold their own,
+  // so it is not released under a peer's mutex).
+  if (held_.exchange(false, std::memory_order_seq_cst)) let_go();
+}
+
+void remote_proxy::let_go() noexcept {
+  {
+    std::lock_guard lock(peer_->mu_);
+    // Unless on_watched() took a new hold meanwhile (registered already).
+    if (!held_.load(std::memory_order_seq_cst)) peer_->held_.erase(this);
+  }
+  core::actor_access::release(this);  // after the lock: the destructor takes it
+}
+
+void remote_proxy::release_if_unwatched() noexcept {
+  if (sweep_monitors() != 0 || !held_.exchange(false, std::memory_order_seq_cst)) return;
+  // A watcher that monitored meanwhile either is counted here, and the hold
+  // stays (this reference is it), or its on_watched() sees held_ clear and
+  // takes a hold of its own.
+  if (sweep_monitors() != 0 && !held_.exchange(true, std::memory_order_seq_cst)) return;
+  let_go();
 }
 
 void remote_proxy::on_watched() noexcept {
   if (role_ != role::actor) return;
+  // seq_cst, with kill(): either kill() sees the hold and releases it, or
+  // this sees dead_ and gives the hold back itself.
+  if (!held_.exchange(true, std::memory_order_seq_cst)) {
+    core::actor_access::add_ref(this);
+    {
+      std::lock_guard lock(peer_->mu_);
+      try {
+        peer_->held_.insert(this);
+      } catch (...) {
+        // No memory to register it: held until killed, as before the sweep.
+      }
+    }
+    // The caller holds a reference: let_go() does not release the last.
+    if (dead_.load(std::memory_order_seq_cst) && held_.exchange(false, std::memory_order_seq_cst)) {
+      let_go();
+    }
+  }
   // relaxed: only one watch frame per proxy is needed; the peer mutex in
   // send_control orders the frame itself.
   if (watch_sent_.exchange(true, std::memory_order_relaxed)) return;
@@ -142,8 +181,11 @@ send_status remote_proxy::enqueue(core::message* m) noexcept {
   const msg_kind kind = m->kind;
   if (kind == msg_kind::exit_signal && m->type == core::type_of<exit_msg>()) {
     // A linked local actor's exit, on its way to the actor linked to it:
-    // the link ends (as in a local actor that receives the signal).
-    drop_link(core::actor_access::get(core::payload<exit_msg>(*m).source));
+    // the link ends (as in a local actor that receives the signal). Only
+    // an exit: a refused link's notice (session.cpp) comes from an actor
+    // that runs on, and may be linked to it already.
+    actor* source = core::actor_access::get(core::payload<exit_msg>(*m).source);
+    if (core::actor_access::stopped(source)) drop_link(source);
   }
   const auto wkind = to_wire(kind);
   if (!wkind) {
@@ -233,7 +275,12 @@ send_status remote_proxy::enqueue(core::message* m) noexcept {
                       "node " + peer_->name_ + " is being connected to for another incarnation",
                       send_status::dead_letter);
       }
-      if (peer_->pending_.size() + buf.size() <= bound) {
+      // Bounded per peer, and with the connections' queues by the node's
+      // total (outbound_total.hpp): a peer being connected holds this
+      // node's messages as a connected one's queue does.
+      const std::size_t before = peer_->pending_.size();
+      if (before + buf.size() <= bound &&
+          peer_->pending_charge_.admit(before, before + buf.size())) {
         peer_->pending_.insert(peer_->pending_.end(), buf.begin(), buf.end());
         ++peer_->pending_msgs_;
         if (incarnation_ != 0) peer_->pending_inc_ = incarnation_;

@@ -38,6 +38,9 @@ class remote_proxy final : public core::proxy {
 
   /// Marks the proxy unreachable, then fires its monitors and links.
   void kill(const exit_reason& reason) noexcept;
+  /// Lets go of the reference the proxy holds to itself for its watchers
+  /// (held_) if none of them is still running (the node's sweep).
+  void release_if_unwatched() noexcept;
   [[nodiscard]] bool dead() const noexcept {
     return dead_.load(std::memory_order_acquire);  // acquire: pairs with kill()
   }
@@ -56,12 +59,20 @@ class remote_proxy final : public core::proxy {
 
  private:
   void send_link_frame(frame_kind kind, actor* local) noexcept;
+  /// Ends the hold (held_ already cleared): unregisters it from the peer
+  /// and releases its reference, which may be the last.
+  void let_go() noexcept;
   /// refuse(), and for an answer (a response), an error answer in its place.
   send_status refuse_reply(core::message* m, errc code, std::string text,
                            send_status status) noexcept;
 
   std::atomic<bool> dead_{false};
   std::atomic<bool> watch_sent_{false};
+  // Set while the proxy holds a reference to itself: from its first watch
+  // until it is killed. A monitor does not hold what it watches, and a
+  // local actor that monitored a remote handle and let it go must still
+  // get its down_msg (the proxy is what the peer's `down` finds).
+  std::atomic<bool> held_{false};
   std::string why_;  // the kill reason; written before dead_ is set, read after it is seen
 };
 

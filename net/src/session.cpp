@@ -44,6 +44,13 @@ void session::prune() noexcept {
     last_receiver_ = {};
     last_receiver_id_ = 0;
   }
+  // A sender proxy nothing else holds: what it holds (the local actors
+  // that watch or link it, stopped ones among them) goes with it.
+  if (last_sender_ && core::actor_access::use_count(core::actor_access::get(last_sender_)) == 1) {
+    last_sender_ = {};
+    last_sender_id_ = 0;
+    last_sender_proxy_ = nullptr;
+  }
 }
 
 bool session::on_frame(std::uint8_t kind_byte, std::span<const std::byte> payload) {
@@ -154,6 +161,9 @@ bool session::on_link(bool link, std::span<const std::byte> payload) {
     core::unlink_on_behalf(core::actor_access::get(local), core::actor_access::get(remote));
     return true;
   }
+  // Linked already (this node's actor linked the peer's): linking twice is
+  // one link, whoever asks, and nothing is checked or refused.
+  if (core::linked(core::actor_access::get(local), core::actor_access::get(remote))) return true;
   std::string why;
   if (local == node_.service_) {
     // Through a link, an exit signal would stop it: the service stops only

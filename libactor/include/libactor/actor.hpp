@@ -54,6 +54,7 @@ LIBACTOR_EXPORT send_status send_to_empty(message* m) noexcept;
 LIBACTOR_EXPORT send_status
 enqueue_request(actor* to, message* m, std::chrono::steady_clock::time_point deadline) noexcept;
 LIBACTOR_EXPORT void unlink_on_behalf(actor* local, actor* remote) noexcept;
+LIBACTOR_EXPORT bool linked(actor* local, const actor* remote) noexcept;
 /// The actor whose handler runs on this thread, or null.
 LIBACTOR_EXPORT actor* current_actor() noexcept;
 /// Delivers the one-way messages this thread's handler has batched.
@@ -653,6 +654,7 @@ class LIBACTOR_EXPORT actor : private detail::ref_counted {
   friend LIBACTOR_EXPORT actor_ref detail::launch(actor*);
   friend LIBACTOR_EXPORT bool detail::link_on_behalf(actor*, actor*, std::size_t) noexcept;
   friend LIBACTOR_EXPORT void detail::unlink_on_behalf(actor*, actor*) noexcept;
+  friend LIBACTOR_EXPORT bool detail::linked(actor*, const actor*) noexcept;
   friend LIBACTOR_EXPORT send_status detail::send_to_empty(detail::message*) noexcept;
   friend LIBACTOR_EXPORT void detail::fail_current(std::exception_ptr,
                                                    detail::reply_target&) noexcept;
@@ -684,6 +686,7 @@ class LIBACTOR_EXPORT actor : private detail::ref_counted {
                  std::coroutine_handle<> h, detail::pending_ask_slot slot);
   detail::actor_extra& extra();
   static bool link_pair(actor* a, actor* b, std::size_t max_links_of_a, bool* refused) noexcept;
+  static bool linked_to(actor* a, const actor* b) noexcept;
   static void unlink_pair(actor* a, actor* b) noexcept;
 
   // Field order is deliberate. The first group is written by other threads

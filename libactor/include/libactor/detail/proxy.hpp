@@ -54,6 +54,9 @@ LIBACTOR_EXPORT std::chrono::steady_clock::time_point ask_deadline() noexcept;
 LIBACTOR_EXPORT bool link_on_behalf(actor* local, actor* remote, std::size_t max_links) noexcept;
 /// Undoes link_on_behalf (the remote actor called unlink).
 LIBACTOR_EXPORT void unlink_on_behalf(actor* local, actor* remote) noexcept;
+/// Whether `local` is linked to `remote` now (a link request for a link that
+/// is already there changes nothing, whoever asks: linking twice is one link).
+LIBACTOR_EXPORT bool linked(actor* local, const actor* remote) noexcept;
 
 /// A layer built on `sys` (a net::node) registers while it exists. An
 /// actor_system destroyed while one is registered cannot end well (the layer
@@ -78,13 +81,19 @@ class LIBACTOR_EXPORT proxy : public actor {
   /// monitor/link calls report it stopped at once. Only the first call counts.
   void terminate(const exit_reason& reason) noexcept;
 
- protected:
-  /// The exit signal of `linked`, a local actor linked to this proxy, is
-  /// on its way to the actor this proxy stands for: the link ends here as
-  /// it ends in a local actor that receives the signal. Without this, the
-  /// proxy would keep the stopped actor (and its memory) until the proxy
-  /// itself goes.
+  /// Ends this proxy's side of its link with `linked`, a local actor, if
+  /// there is one: `linked` stopped and its exit signal is on its way to
+  /// the actor this proxy stands for, or `linked` received that actor's
+  /// exit signal through the link. Either way the link has ended on the
+  /// other side; without this, the proxy would keep `linked` (and its
+  /// memory) until the proxy itself goes.
   void drop_link(const actor* linked) noexcept;
+
+  /// Drops the watchers of this proxy that have stopped (they wait for
+  /// nothing) and returns how many are left.
+  std::size_t sweep_monitors() noexcept;
+
+ protected:
   /// Links this proxy holds now (for a derived destructor: on_links_changed
   /// is not called for the ones destroyed with it).
   std::size_t links_held() noexcept;

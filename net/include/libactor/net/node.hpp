@@ -124,7 +124,7 @@ struct node_config {
   /// node hold max_peers times max_outbound_bytes, nor keep others' messages
   /// out. The node then holds at most about twice this, plus a frame per
   /// connection (node_stats::outbound_bytes). Messages queued for a peer
-  /// still being connected are not counted. At least max_outbound_bytes.
+  /// still being connected count as its queue. At least max_outbound_bytes.
   std::size_t max_outbound_bytes_total = std::size_t{512} << 20;
   /// Bytes of the messages one connection delivered that actors have not
   /// finished handling (counted by encoded size, what the decoded value
@@ -287,15 +287,17 @@ struct node_stats {
   /// handles were in use, to make room for a node that connected
   /// (node_config::max_peers).
   std::uint64_t peers_displaced = 0;
-  /// Bytes queued toward connected peers and not yet handed to the kernel,
+  /// Bytes queued toward peers (connected, or being connected) and not yet
+  /// handed to the kernel,
   /// in whole steps of 256 KiB per connection, rounded down
   /// (max_outbound_bytes_total).
   std::uint64_t outbound_bytes = 0;
   /// Links between this node's actors and its peers' actors, held now
   /// (max_links_per_peer, max_links_total).
   std::uint64_t links = 0;
-  /// Bytes the authenticated connections' read buffers hold now: 64 KiB
-  /// each, more only while a frame larger than 128 KiB is being received.
+  /// Bytes the authenticated connections' read buffers hold now: from
+  /// 64 KiB to 256 KiB each, more only while a frame larger than 128 KiB is
+  /// being received (docs/protocol.md, "Limits").
   std::uint64_t read_buffer_bytes = 0;
 };
 
