@@ -33,6 +33,17 @@ struct handle_box {
   actor_ref ref;
 };
 LIBACTOR_WIRE_TYPE(handle_box, "test.retention.handle_box", ref)
+
+struct two_handles {
+  actor_ref watched;
+  actor_ref other;
+};
+LIBACTOR_WIRE_TYPE(two_handles, "test.retention.two_handles", watched, other)
+
+struct ping {
+  std::int64_t v = 0;
+};
+LIBACTOR_WIRE_TYPE(ping, "test.retention.ping", v)
 }  // namespace retention_app
 
 namespace {
@@ -432,6 +443,95 @@ TEST_CASE("a monitor on a peer's actor fires after the watcher let go of every h
   sys_b.stop(target, exit_reason::error("gone"));
   REQUIRE(downs.wait_for_size(1));
   CHECK(downs.items()[0] == "error: gone");
+  a.reset();
+  b.reset();
+}
+
+namespace {
+/// The incarnation and wire id under which `n` exports `h`.
+std::pair<std::uint64_t, std::uint64_t> inc_and_id(net::node& n, const actor_ref& h) {
+  std::vector<std::byte> bytes;
+  net::writer w{bytes, n.context()};
+  net::wire_encode(w, h);
+  net::reader r{bytes, net::decode_limits{}};
+  std::uint8_t tag = 0;
+  std::string node, host;
+  std::uint64_t incarnation = 0, id = 0;
+  std::uint16_t port = 0;
+  REQUIRE(r.fixed(tag));
+  REQUIRE(net::wire_decode(r, node));
+  REQUIRE(r.fixed(incarnation));
+  REQUIRE(net::wire_decode(r, host));
+  REQUIRE(r.fixed(port));
+  REQUIRE(r.varint(id));
+  return {incarnation, id};
+}
+
+}  // namespace
+
+TEST_CASE("a monitor made while the peer is connected to survives a message to another incarnation",
+          "[net][retention]") {
+  // Both with and without the message that queues for another incarnation.
+  const bool send_other = GENERATE(false, true);
+  INFO("message to the other incarnation: " << send_other);
+  test::recorder<std::string> downs;
+  test::recorder<int> done;
+  actor_system sys_a{system_config{.workers = 2}};
+  actor_system sys_b{system_config{.workers = 2}};
+  auto ca = test::node_config("a", secret);
+  auto cb = test::node_config("b", secret);
+  ca.protect_frames = cb.protect_frames = false;  // mallory writes in the clear
+  ca.heartbeat_timeout = 60s;                     // ... and sends no heartbeats
+  std::optional<net::node> a(std::in_place, sys_a, ca);
+  std::optional<net::node> b(std::in_place, sys_b, cb);
+  auto target = sys_b.spawn([](actor&) -> behavior { return {[](std::int64_t x) { return x; }}; });
+  auto other = sys_b.spawn([](actor&) -> behavior { return {[](std::int64_t x) { return x; }}; });
+  const auto [inc_b, target_id] = inc_and_id(*b, target);
+  const auto other_id = inc_and_id(*b, other).second;
+  // a reaches "b" through a relay that connects only when told.
+  std::uint16_t relay_port = 0;
+  const int lfd = test::listen_on("127.0.0.1", 4, relay_port);
+  auto w = sys_a.spawn([&](actor& self) -> behavior {
+    return {[&self, &done, send_other](const retention_app::two_handles& m) {
+              self.monitor(m.watched);  // its watch frame is queued: b is being connected
+              if (send_other) (void)m.other.send(retention_app::ping{1});
+              done.push(1);
+            },
+            [&downs](const down_msg& d) { downs.push(d.reason.to_string()); }};
+  });
+  const auto holder = test::wire_id(*a, w);
+  const int mfd = test::raw_peer(a->port(), "mallory", 4242, secret);
+  // Two handles of b: the incarnation b runs, and a newer one (which
+  // mallory may well name: handles carry any incarnation).
+  std::vector<std::byte> payload =
+      test::handle_bytes("b", inc_b, "127.0.0.1", relay_port, target_id);
+  const auto h2 = test::handle_bytes("b", inc_b + 1, "127.0.0.1", relay_port, other_id);
+  payload.insert(payload.end(), h2.begin(), h2.end());
+  test::write_all(mfd, test::message_frame(0, holder, 0, 0,
+                                           net::wire_id_v<retention_app::two_handles>, payload));
+  REQUIRE(done.wait_for_size(1));
+  // Now let a's dial through to b.
+  pollfd pl{lfd, POLLIN, 0};
+  REQUIRE(::poll(&pl, 1, 10000) == 1);
+  const int afd = ::accept(lfd, nullptr, nullptr);
+  REQUIRE(afd >= 0);
+  const int bfd = test::raw_connect(b->port());
+  std::atomic<bool> stop{false};
+  std::thread relay([&] { test::pump(afd, bfd, stop); });
+  // Up: mallory and b.
+  REQUIRE(test::eventually([&] { return a->stats().peers_up >= 2; }, 10s));
+  // A watch that reaches b after the target stopped is answered at once.
+  sys_b.stop(target, exit_reason::error("gone"));
+  INFO("the watcher monitored b's target (incarnation "
+       << inc_b << ", the one that answered) before b was up");
+  REQUIRE(downs.wait_for_size(1));
+  CHECK(downs.items()[0] == "error: gone");
+  stop = true;
+  relay.join();
+  ::close(afd);
+  ::close(bfd);
+  ::close(lfd);
+  ::close(mfd);
   a.reset();
   b.reset();
 }

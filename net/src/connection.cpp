@@ -610,27 +610,33 @@ void connection::on_read(std::size_t n) {
 
 void connection::trim_read_buffers() noexcept {
   // A buffer that grew past trim_above for a large frame goes back to
-  // read_size once what it holds, and the frame it waits for, fit in that:
-  // a connection holds its largest frame while receiving it, not for its
-  // life. Below trim_above nothing moves, so records of the sealed layer
-  // (64 KiB and their overhead) and a stream of mid-sized frames do not
-  // reallocate on every read.
-  if (frame_need_ <= read_size) {
-    try {
-      if (rbuf_.capacity() > trim_above && rlen_ <= read_size) {
-        std::vector<std::byte> fresh(read_size);
-        std::memcpy(fresh.data(), rbuf_.data(), rlen_);
-        rbuf_.swap(fresh);
-      }
-      if (plain_.capacity() > trim_above && plain_len_ <= read_size) {
-        std::vector<std::byte> fresh;
-        fresh.reserve(read_size);
-        fresh.assign(plain_.begin(), plain_.begin() + static_cast<std::ptrdiff_t>(plain_len_));
-        plain_.swap(fresh);
-      }
-    } catch (const std::bad_alloc&) {
-      // No memory for the smaller buffer: the larger one stays.
+  // read_size once what it holds, and the frame it waits for, fit in that
+  // (or to what that frame needs, when the buffer holds more than twice
+  // it): a connection holds its largest frame while receiving it, not for
+  // its life. Below trim_above nothing moves, so records of the sealed
+  // layer (64 KiB and their overhead) and a stream of mid-sized frames do
+  // not reallocate on every read.
+  // A frame still being received keeps what it needs: a smaller one after
+  // a large one (the two in one sealed record, say) does not keep the
+  // large one's room while it trickles in.
+  const std::size_t want = std::max(read_size, frame_need_);
+  const std::size_t above = std::max(trim_above, 2 * want);
+  try {
+    if (rbuf_.capacity() > above && rlen_ <= want) {
+      std::vector<std::byte> fresh;
+      fresh.reserve(want);
+      fresh.resize(want);
+      std::memcpy(fresh.data(), rbuf_.data(), rlen_);
+      rbuf_.swap(fresh);
     }
+    if (plain_.capacity() > above && plain_len_ <= want) {
+      std::vector<std::byte> fresh;
+      fresh.reserve(want);
+      fresh.assign(plain_.begin(), plain_.begin() + static_cast<std::ptrdiff_t>(plain_len_));
+      plain_.swap(fresh);
+    }
+  } catch (const std::bad_alloc&) {
+    // No memory for the smaller buffer: the larger one stays.
   }
   const auto held = static_cast<std::int64_t>(rbuf_.capacity() + plain_.capacity());
   if (held != read_held_) {

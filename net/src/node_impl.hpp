@@ -152,7 +152,10 @@ class node_impl final : public handle_context, public std::enable_shared_from_th
                    const handle_fields* origin = nullptr, const std::string* why_down = nullptr);
   /// Queues a control frame on `p`'s connection, or with what waits for
   /// the first one. Caller holds p.mu_.
-  void send_control(peer& p, frame_kind kind, std::span<const std::byte> payload);
+  /// Queues a control frame for `p` (caller holds p.mu_); `incarnation`:
+  /// the process it is about (0: whichever is connected).
+  void send_control(peer& p, frame_kind kind, std::span<const std::byte> payload,
+                    std::uint64_t incarnation = 0);
 
   // Events from connections (I/O thread; peer.cpp).
   void on_authenticated(const std::shared_ptr<connection>& c);

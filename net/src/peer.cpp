@@ -165,6 +165,16 @@ void node_impl::stage(peer& p, const peer_machine::actions& acts, effects& fx) {
             ++it;
           }
         }
+        // Control frames for the process that answered first (those for
+        // another one belong to proxies stopped below), then the messages.
+        std::vector<std::byte> control;
+        for (auto& [inc, frame] : p.pending_control_) {
+          if (inc == 0 || inc == a.incarnation)
+            control.insert(control.end(), frame.begin(), frame.end());
+        }
+        p.pending_control_.clear();
+        p.pending_control_bytes_ = 0;
+        if (c && !control.empty()) c->adopt(control, 0);
         if (p.pending_inc_ != 0 && p.pending_inc_ != a.incarnation) {
           // Queued for another process: dropped, and the asks among them fail.
           u.dropped = p.pending_msgs_;
@@ -173,8 +183,11 @@ void node_impl::stage(peer& p, const peer_machine::actions& acts, effects& fx) {
           p.requests_.clear();
         } else if (c) {
           c->adopt(p.pending_, p.pending_msgs_);  // the connection's queue charges them now
+        } else {
+          u.dropped = p.pending_msgs_;  // no connection to take them: lost, and counted
+          p.pending_.clear();
         }
-        p.pending_charge_.settle(p.pending_.size());
+        p.pending_charge_.settle(0);
         p.pending_msgs_ = 0;
         p.pending_inc_ = 0;
         p.prune_watchers(fx.stopped_watchers);
@@ -202,6 +215,8 @@ void node_impl::stage(peer& p, const peer_machine::actions& acts, effects& fx) {
         p.requests_.clear();
         d.unsent = p.pending_msgs_ + (p.primary_ ? p.primary_->unsent_messages() : 0);
         p.pending_.clear();
+        p.pending_control_.clear();
+        p.pending_control_bytes_ = 0;
         p.pending_charge_.settle(0);
         p.pending_msgs_ = 0;
         p.pending_inc_ = 0;
@@ -482,7 +497,7 @@ bool node_impl::make_room() {
       std::lock_guard plock(q.mu_);  // peers_mu_ before a peer's mutex, as in await_peer
       forgettable = q.machine_.idle() && (!q.machine_.wanted() || q.machine_.given_up()) &&
                     q.watchers_.empty() && q.waiters_.empty() && q.requests_.empty() &&
-                    q.pending_.empty();
+                    q.pending_.empty() && q.pending_control_.empty();
     }
     if (forgettable) {
       peers_.erase(it);
@@ -567,7 +582,8 @@ actor* node_impl::proxy_for(peer& p, std::uint64_t id, std::uint64_t inc, remote
                         exit_reason{exit_code::node_down, why});
 }
 
-void node_impl::send_control(peer& p, frame_kind kind, std::span<const std::byte> payload) {
+void node_impl::send_control(peer& p, frame_kind kind, std::span<const std::byte> payload,
+                             std::uint64_t incarnation) {
   // Caller holds p.mu_.
   const auto phase = p.machine_.current();
   if (phase == peer_machine::phase::up && p.primary_) {
@@ -577,8 +593,10 @@ void node_impl::send_control(peer& p, frame_kind kind, std::span<const std::byte
     // Queued whatever the bound: only this node's own actors make control
     // frames before the first connection (a watch, a link), one per proxy
     // and action, and dropping one would leave a monitor that never fires.
-    append_frame(p.pending_, kind, payload);
-    p.pending_charge_.settle(p.pending_.size());
+    auto frame = make_frame(kind, payload);
+    p.pending_control_bytes_ += frame.size();
+    p.pending_control_.emplace_back(incarnation, std::move(frame));
+    p.pending_charge_.settle(p.pending_.size() + p.pending_control_bytes_);
   }
 }
 

@@ -103,9 +103,16 @@ class peer final : public core::flushable {
   // Frames queued while the first connection is made; `pending_inc_` is
   // the incarnation they were addressed to (0: any, only the service).
   std::vector<std::byte> pending_;
-  // What pending_ holds, charged to the node's outbound total as a
-  // connection's queue is (max_outbound_bytes_total): settled whenever
-  // pending_ changes size.
+  // Control frames (watch, link, unlink, down) queued meanwhile, each with
+  // the incarnation its proxy stands for (0: any): at promotion those for
+  // the process that answered go out before the messages, whatever
+  // becomes of the messages, so a monitor made while connecting is not
+  // lost with messages queued for another incarnation.
+  std::vector<std::pair<std::uint64_t, std::vector<std::byte>>> pending_control_;
+  std::size_t pending_control_bytes_ = 0;
+  // What pending_ and pending_control_ hold, charged to the node's
+  // outbound total as a connection's queue is (max_outbound_bytes_total):
+  // settled whenever they change size.
   outbound_charge pending_charge_;
   std::uint64_t pending_msgs_ = 0;
   std::uint64_t pending_inc_ = 0;

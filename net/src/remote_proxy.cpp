@@ -107,7 +107,9 @@ void remote_proxy::on_watched() noexcept {
   writer w{payload};
   w.varint(remote_id_);
   std::lock_guard lock(peer_->mu_);
-  if (peer_->node_ != nullptr) peer_->node_->send_control(*peer_, frame_kind::watch, payload);
+  if (peer_->node_ != nullptr) {
+    peer_->node_->send_control(*peer_, frame_kind::watch, payload, incarnation_);
+  }
 }
 
 void remote_proxy::on_linked(actor* local) noexcept {
@@ -135,7 +137,7 @@ void remote_proxy::send_link_frame(frame_kind kind, actor* local) noexcept {
     w.varint(remote_id_);
     w.varint(owner->export_local(local));
     std::lock_guard lock(peer_->mu_);
-    if (peer_->node_ != nullptr) peer_->node_->send_control(*peer_, kind, payload);
+    if (peer_->node_ != nullptr) peer_->node_->send_control(*peer_, kind, payload, incarnation_);
   } catch (...) {
     // Out of memory: the link stays one-sided, as before this frame existed.
   }
@@ -278,8 +280,8 @@ send_status remote_proxy::enqueue(core::message* m) noexcept {
       // Bounded per peer, and with the connections' queues by the node's
       // total (outbound_total.hpp): a peer being connected holds this
       // node's messages as a connected one's queue does.
-      const std::size_t before = peer_->pending_.size();
-      if (before + buf.size() <= bound &&
+      const std::size_t before = peer_->pending_.size() + peer_->pending_control_bytes_;
+      if (peer_->pending_.size() + buf.size() <= bound &&
           peer_->pending_charge_.admit(before, before + buf.size())) {
         peer_->pending_.insert(peer_->pending_.end(), buf.begin(), buf.end());
         ++peer_->pending_msgs_;

@@ -77,7 +77,10 @@ struct node_config {
   /// started later with the same name is a newer incarnation: it replaces
   /// this one on the nodes it connects to (docs/protocol.md).
   std::string name;
-  /// Address to listen on (numeric IPv4 or IPv6), also advertised in handles.
+  /// Address to listen on (numeric IPv4 or IPv6), also advertised in handles:
+  /// across machines, the address other nodes reach this one at (there is
+  /// no separate advertised address; 0.0.0.0 listens everywhere, but nodes
+  /// that only hold a handle cannot dial it).
   std::string host = "127.0.0.1";
   /// 0: any free port (see node::port()).
   std::uint16_t port = 0;
@@ -100,6 +103,11 @@ struct node_config {
   /// off only where the network path is trusted.
   bool protect_frames = true;
   /// Largest frame accepted or sent, checked before anything is buffered.
+  /// At least 256.
+  ///
+  /// The limits below are checked when the node starts (the constructor
+  /// throws std::invalid_argument naming the one that is wrong); a count or
+  /// size of SIZE_MAX means no bound.
   std::uint32_t max_frame_size = 1u << 20;
   /// Limits on decoding a peer's messages and spawn arguments: elements per
   /// container and in the whole value, and nesting depth. A message over
@@ -114,7 +122,8 @@ struct node_config {
                                .max_decoded_bytes = std::uint64_t{16} << 20};
   /// Bytes queued for one peer and not yet handed to the kernel. A send that
   /// would exceed it fails with send_status::overloaded (an ask with
-  /// errc::overloaded) and is counted as a dead letter.
+  /// errc::overloaded) and is counted as a dead letter. At least
+  /// max_frame_size.
   std::size_t max_outbound_bytes = std::size_t{64} << 20;
   /// The same, over all connections together (counted in whole steps of
   /// 256 KiB of each queue): above it, a send toward a peer whose queue
@@ -135,6 +144,7 @@ struct node_config {
   /// its senders see send_status::overloaded. A peer whose messages wait
   /// behind a slow actor is not declared down for the silence this causes.
   /// Every actor fed by that connection waits too (one stream per peer).
+  /// At least 1024.
   std::size_t max_inbound_bytes = std::size_t{64} << 20;
   /// The same, over all connections together: above it, a connection
   /// holding more than max_inbound_bytes_total / max_peers stops being read
@@ -142,7 +152,7 @@ struct node_config {
   /// one holding less reads on, so a peer that floods does not stall the
   /// others' requests. The node then holds at most twice this, plus one
   /// read per connection: what many peers, or one peer's successive
-  /// connections, can make it hold.
+  /// connections, can make it hold. At least max_inbound_bytes.
   std::size_t max_inbound_bytes_total = std::size_t{512} << 20;
   /// A heartbeat frame goes out this often on every connection.
   duration heartbeat_interval = std::chrono::milliseconds(500);
@@ -183,10 +193,14 @@ struct node_config {
   std::size_t max_links_per_actor = 10'000;
   /// Links between this node's actors and one peer's actors, made from
   /// either side (a link costs up to about 850 bytes here: docs/protocol.md,
-  /// "Limits"). A link frame from a peer that holds this many is refused as
-  /// one past max_links_per_actor is; this node's own link() calls are not
-  /// refused, but count. Without it, a peer could make max_links_per_actor
-  /// links to each of the max_spawned_per_peer actors it spawned.
+  /// "Limits"). When this node already has this many with a peer, a link
+  /// the peer's actor asks for is refused as one past max_links_per_actor
+  /// is: the peer's actor gets an exit signal saying so, which stops it
+  /// unless it traps exits. So a link your actor makes is bounded by the
+  /// target node's setting; this node's own link() calls are never refused
+  /// by its own, but they count. Without it, a peer could make
+  /// max_links_per_actor links to each of the max_spawned_per_peer actors
+  /// it spawned.
   std::size_t max_links_per_peer = 16'384;
   /// The same over all peers together: past it, every peer's link frames
   /// are refused until links end. At least max_links_per_peer.
@@ -241,7 +255,10 @@ struct node_config {
   std::function<void(std::string_view)> log;
 };
 
-/// Counters since the node started. Monotonic except `peers_up`.
+/// Counters since the node started, and gauges of what the node holds now:
+/// `peers_up`, `peers_known`, `node_monitors`, `pending_requests`,
+/// `outbound_bytes`, `links` and `read_buffer_bytes` go down as well as up;
+/// the others only grow.
 struct node_stats {
   std::uint64_t accepted = 0;           ///< Inbound TCP connections.
   std::uint64_t dialled = 0;            ///< Outbound connection attempts.
@@ -270,7 +287,8 @@ struct node_stats {
   /// exceeded node_config::max_inbound_bytes.
   std::uint64_t read_pauses = 0;
   /// Inbound connections closed before their handshake: over
-  /// node_config::max_unauthenticated or max_unauthenticated_per_address.
+  /// node_config::max_unauthenticated or max_unauthenticated_per_address,
+  /// or over tls_config's handshake rates.
   std::uint64_t connections_refused = 0;
   /// Node monitors (node::monitor_node) whose watcher still runs; those of
   /// stopped watchers are dropped.
@@ -295,9 +313,10 @@ struct node_stats {
   /// Links between this node's actors and its peers' actors, held now
   /// (max_links_per_peer, max_links_total).
   std::uint64_t links = 0;
-  /// Bytes the authenticated connections' read buffers hold now: from
-  /// 64 KiB to 256 KiB each, more only while a frame larger than 128 KiB is
-  /// being received (docs/protocol.md, "Limits").
+  /// Bytes the authenticated connections' read buffers hold now, over all
+  /// connections: from 64 KiB to 256 KiB per connection, more only while a
+  /// frame larger than 128 KiB is being received (docs/protocol.md,
+  /// "Limits").
   std::uint64_t read_buffer_bytes = 0;
 };
 
@@ -450,7 +469,8 @@ class LIBACTOR_NET_EXPORT node {
   /// (errc::timeout); a refusal that trying again cannot change (a wrong
   /// secret, version or certificate, TLS on one side only) fails at once
   /// with errc::invalid_argument and the reason.
-  /// After a later loss of the connection this node redials with backoff.
+  /// After a later loss of the connection this node redials with backoff,
+  /// always at this address. `host` is a numeric IPv4 or IPv6 address.
   /// Blocks; do not call from an actor.
   expected<std::string> connect(const std::string& host, std::uint16_t port, duration timeout);
 
