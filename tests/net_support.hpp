@@ -15,11 +15,13 @@
 #include <libactor/net/node.hpp>
 #include <libactor/net/wire.hpp>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -133,6 +135,28 @@ inline void write_all(int fd, const std::vector<std::byte>& b) {
     if (n <= 0) return;
     off += static_cast<std::size_t>(n);
   }
+}
+
+/// Completes this node's handshake (in the clear, under `secret`) as the
+/// acceptor `name` on the accepted socket `c`; false when it failed or the
+/// dialler went quiet for 5 s.
+inline bool accept_handshake(int c, const std::string& name, const std::string& secret) {
+  libactor::net::handshake_config hc;
+  hc.node_name = name;
+  hc.protect_frames = false;
+  hc.secret = secret;
+  hc.version = libactor::net::protocol_version;
+  libactor::net::handshake h(hc, libactor::net::handshake::role::acceptor);
+  write_all(c, h.start());
+  std::array<std::byte, 4096> buf;
+  while (h.current() == libactor::net::handshake::state::in_progress) {
+    pollfd q{c, POLLIN, 0};
+    if (::poll(&q, 1, 5000) != 1) return false;
+    const auto n = ::read(c, buf.data(), std::min(buf.size(), h.room()));
+    if (n <= 0) return false;
+    write_all(c, h.feed(std::span<const std::byte>(buf.data(), static_cast<std::size_t>(n))));
+  }
+  return h.current() == libactor::net::handshake::state::done;
 }
 
 /// Copies bytes between `a` and `b`, both ways, until either side ends or

@@ -11,6 +11,7 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -43,6 +44,14 @@ void for_seeds(F&& scenario, std::uint64_t n = seeds) {
     scenario(seed);
   }
 }
+
+/// A member that counts its owner's destruction into `*destroyed`: tells
+/// when a stopped actor's memory goes (release: the test reads what the
+/// actor wrote before it).
+struct destruction_counter {
+  std::atomic<int>* destroyed;
+  ~destruction_counter() { destroyed->fetch_add(1, std::memory_order_release); }
+};
 
 namespace detail {
 struct noise_tick {};

@@ -791,10 +791,6 @@ TEST_CASE("a requester destroyed when a task ends does not borrow the task's act
 
 TEST_CASE("watchers that stopped without demonitor are not kept by what they watched",
           "[lifecycle]") {
-  struct tracked {
-    std::atomic<int>* d;
-    ~tracked() { d->fetch_add(1, std::memory_order_relaxed); }  // relaxed: one thread here
-  };
   struct watcher : actor {
     watcher(std::atomic<int>* d, actor_ref t) : t_{d}, target_(std::move(t)) {}
     behavior make_behavior() override {
@@ -805,7 +801,7 @@ TEST_CASE("watchers that stopped without demonitor are not kept by what they wat
       quit();
       return {};
     }
-    tracked t_;
+    test::destruction_counter t_;
     actor_ref target_;
   };
   test::for_seeds(
@@ -823,14 +819,14 @@ TEST_CASE("watchers that stopped without demonitor are not kept by what they wat
         }
         // monitor() sweeps out stopped watchers when the list reaches 16
         // (and twice what is left after): at most the last 16 are kept.
-        INFO("seed " << seed << ": " << destroyed.load(std::memory_order_relaxed) << " of " << n
+        INFO("seed " << seed << ": " << destroyed.load(std::memory_order_acquire) << " of " << n
                      << " watchers destroyed");
-        CHECK(destroyed.load(std::memory_order_relaxed) >= n - 16);
+        CHECK(destroyed.load(std::memory_order_acquire) >= n - 16);
         // The service still tells its watchers, the ones kept included:
         // they are stopped, and nothing arrives for them.
         sys.stop(service);
         sys.run_until_idle();
-        CHECK(destroyed.load(std::memory_order_relaxed) == n);
+        CHECK(destroyed.load(std::memory_order_acquire) == n);
       },
       20);
 }

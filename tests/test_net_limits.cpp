@@ -1453,23 +1453,7 @@ struct duplicate_refuser {
         if (::poll(&p, 1, 50) != 1) continue;
         const int c = ::accept(fd, nullptr, nullptr);
         if (c < 0) continue;
-        net::handshake_config hc;
-        hc.node_name = name;
-        hc.protect_frames = false;
-        hc.secret = secret;
-        hc.version = net::protocol_version;
-        net::handshake h(hc, net::handshake::role::acceptor);
-        test::write_all(c, h.start());
-        std::array<std::byte, 4096> buf;
-        while (h.current() == net::handshake::state::in_progress) {
-          pollfd q{c, POLLIN, 0};
-          if (::poll(&q, 1, 5000) != 1) break;
-          const auto n = ::read(c, buf.data(), std::min(buf.size(), h.room()));
-          if (n <= 0) break;
-          test::write_all(
-              c, h.feed(std::span<const std::byte>(buf.data(), static_cast<std::size_t>(n))));
-        }
-        if (h.current() == net::handshake::state::done) {
+        if (test::accept_handshake(c, name, secret)) {
           std::vector<std::byte> payload;
           net::writer w{payload};
           w.fixed(static_cast<std::uint8_t>(net::protocol_errc::duplicate_connection));
@@ -2217,41 +2201,6 @@ TEST_CASE("a node that connects under a pinned peer's name does not move where i
   x.emplace(sys_x, cx);
   CHECK(test::eventually([&] { return b->stats().peers_up == 1; }, 20s));
   x.reset();
-  b.reset();
-}
-
-TEST_CASE("a stopped actor that a peer messaged last is not kept by the connection",
-          "[net][limits]") {
-  std::atomic<int> destroyed{0};
-  actor_system sys_a{system_config{.workers = 1}};
-  actor_system sys_b{system_config{.workers = 2}};
-  test::unrelated(sys_b, 2);
-  std::optional<net::node> a(std::in_place, sys_a, test::node_config("a", secret));
-  std::optional<net::node> b(std::in_place, sys_b, test::node_config("b", secret));
-  REQUIRE(a->connect("127.0.0.1", b->port(), 10s));
-  struct tracked {
-    std::atomic<int>* destroyed;
-    ~tracked() { destroyed->fetch_add(1, std::memory_order_release); }
-  };
-  struct big : actor {
-    explicit big(std::atomic<int>* d) : t{d}, state(1 << 20) {}
-    behavior make_behavior() override {
-      return {[](std::int64_t x) { return x; }};
-    }
-    tracked t;
-    std::vector<char> state;  // what a stopped actor kept alive would hold
-  };
-  std::optional<actor_ref> v{sys_b.spawn<big>(&destroyed)};
-  REQUIRE(sys_b.register_name("big", *v));
-  std::optional<actor_ref> remote{*a->lookup("b", "big", 10s)};
-  // The connection's last message went to it.
-  REQUIRE(net::ask<std::int64_t>(*remote, std::int64_t{3}, 10s).get());
-  sys_b.stop(*v, exit_reason::error("done"));
-  v.reset();
-  remote.reset();
-  // No other frame comes: the connection's ticks let it go.
-  CHECK(test::eventually([&] { return destroyed.load(std::memory_order_acquire) == 1; }, 10s));
-  a.reset();
   b.reset();
 }
 

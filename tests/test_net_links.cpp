@@ -56,12 +56,6 @@ behavior echo(actor&) {
   return {[](std::int64_t x) { return x; }};
 }
 
-/// Counts destructions: tells when a stopped actor's memory goes.
-struct tracked {
-  std::atomic<int>* destroyed;
-  ~tracked() { destroyed->fetch_add(1, std::memory_order_release); }
-};
-
 /// linker(), as a class whose destruction is counted; it also answers
 /// std::int64_t (an ask to it is handled after what it received before).
 struct tracked_linker : actor {
@@ -73,7 +67,7 @@ struct tracked_linker : actor {
             [this](const exit_msg& e) { exits_->push(tag_ + " " + e.reason.to_string()); },
             [](std::int64_t x) { return x; }};
   }
-  tracked t;
+  test::destruction_counter t;
   test::recorder<std::string>* exits_;
   std::string tag_;
 };
@@ -84,7 +78,7 @@ struct tracked_echo : actor {
   behavior make_behavior() override {
     return {[](std::int64_t x) { return x; }};
   }
-  tracked t;
+  test::destruction_counter t;
 };
 
 /// Log lines, kept.

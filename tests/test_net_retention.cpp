@@ -62,33 +62,8 @@ struct ask_to {
   actor_ref target;
 };
 
-struct tracked {
-  std::atomic<int>* destroyed;
-  ~tracked() { destroyed->fetch_add(1, std::memory_order_release); }
-};
-
 behavior sender_behavior(actor& self) {
   return {[&self](const send_to& s) { (void)s.target.send(s.text); }};
-}
-
-/// Completes the handshake on an accepted socket as node `name`.
-bool accept_handshake(int c, const std::string& name) {
-  net::handshake_config hc;
-  hc.node_name = name;
-  hc.protect_frames = false;
-  hc.secret = secret;
-  hc.version = net::protocol_version;
-  net::handshake h(hc, net::handshake::role::acceptor);
-  test::write_all(c, h.start());
-  std::array<std::byte, 4096> buf;
-  while (h.current() == net::handshake::state::in_progress) {
-    pollfd q{c, POLLIN, 0};
-    if (::poll(&q, 1, 5000) != 1) return false;
-    const auto n = ::read(c, buf.data(), std::min(buf.size(), h.room()));
-    if (n <= 0) return false;
-    test::write_all(c, h.feed(std::span<const std::byte>(buf.data(), static_cast<std::size_t>(n))));
-  }
-  return h.current() == net::handshake::state::done;
 }
 
 /// A raw listener answering as node `name`. Its first connection completes
@@ -120,7 +95,7 @@ struct fake_node {
           ::close(c);
           continue;
         }
-        if (!accept_handshake(c, name)) {
+        if (!test::accept_handshake(c, name, secret)) {
           ::close(c);
           continue;
         }
@@ -246,7 +221,7 @@ TEST_CASE(
         quit(exit_reason::error("session over"));
       }};
     }
-    tracked t;
+    test::destruction_counter t;
     std::vector<char> state;  // what it holds while kept
   };
   auto w = sys_b.spawn<watcher>(&destroyed);
@@ -290,7 +265,7 @@ TEST_CASE("a stopped actor whose ask a peer never answers is not kept until the 
         co_return r ? 1 : 0;
       }};
     }
-    tracked t;
+    test::destruction_counter t;
     std::vector<char> state;
   };
   std::optional<actor_ref> v{t.sys.spawn<asker>(&destroyed)};
@@ -317,7 +292,7 @@ TEST_CASE("a stopped node monitor is not kept while the peer stays up", "[net][r
     behavior make_behavior() override {
       return {[](const net::node_down_msg&) {}, [](const net::node_up_msg&) {}};
     }
-    tracked t;
+    test::destruction_counter t;
     std::vector<char> state;
   };
   std::optional<actor_ref> w{sys_b.spawn<node_watcher>(&destroyed)};
@@ -532,6 +507,37 @@ TEST_CASE("a monitor made while the peer is connected to survives a message to a
   ::close(bfd);
   ::close(lfd);
   ::close(mfd);
+  a.reset();
+  b.reset();
+}
+
+TEST_CASE("a stopped actor that a peer messaged last is not kept by the connection",
+          "[net][retention]") {
+  std::atomic<int> destroyed{0};
+  actor_system sys_a{system_config{.workers = 1}};
+  actor_system sys_b{system_config{.workers = 2}};
+  test::unrelated(sys_b, 2);
+  std::optional<net::node> a(std::in_place, sys_a, test::node_config("a", secret));
+  std::optional<net::node> b(std::in_place, sys_b, test::node_config("b", secret));
+  REQUIRE(a->connect("127.0.0.1", b->port(), 10s));
+  struct big : actor {
+    explicit big(std::atomic<int>* d) : t{d}, state(1 << 20) {}
+    behavior make_behavior() override {
+      return {[](std::int64_t x) { return x; }};
+    }
+    test::destruction_counter t;
+    std::vector<char> state;  // what a stopped actor kept alive would hold
+  };
+  std::optional<actor_ref> v{sys_b.spawn<big>(&destroyed)};
+  REQUIRE(sys_b.register_name("big", *v));
+  std::optional<actor_ref> remote{*a->lookup("b", "big", 10s)};
+  // The connection's last message went to it.
+  REQUIRE(net::ask<std::int64_t>(*remote, std::int64_t{3}, 10s).get());
+  sys_b.stop(*v, exit_reason::error("done"));
+  v.reset();
+  remote.reset();
+  // No other frame comes: the connection's ticks let it go.
+  CHECK(test::eventually([&] { return destroyed.load(std::memory_order_acquire) == 1; }, 10s));
   a.reset();
   b.reset();
 }
