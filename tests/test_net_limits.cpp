@@ -810,6 +810,7 @@ TEST_CASE("an inbound peer between its handshake and its node_info is not forgot
   auto h1 = t.send_handle("h1", hold.port, wire_bit | 1);
   auto h2 = t.send_handle("h2", hold.port, wire_bit | 2);
   // seq_cst: listener's counter (see its declaration).
+  // seq_cst: as declared in listener (a test helper).
   REQUIRE(test::eventually([&] { return hold.accepted.load() == 2; }, 10s));
   // Full; x has no node_info yet but its connection holds it: not forgotten.
   auto p = t.send_handle("p", 0, wire_bit | 3);
@@ -863,6 +864,7 @@ TEST_CASE(
                                     wire_bit | (40 + i)));
   }
   // seq_cst: listener's counter (see its declaration).
+  // seq_cst: as declared in listener (a test helper).
   REQUIRE(test::eventually([&] { return hold.accepted.load() == 3; }, 10s));
   for (int i = 3; i < 7; ++i) REQUIRE(ask_error(handles[i]).code == errc::node_down);
   REQUIRE(t.node->stats().peers_known == 8);

@@ -15,7 +15,9 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <condition_variable>
 #include <future>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -68,24 +70,41 @@ behavior sender_behavior(actor& self) {
 
 /// A raw listener answering as node `name`. Its first connection completes
 /// the handshake; then, with `hold_info`, it reads the dialler's node_info
-/// and answers with its own only once `send_info` is set, keeping the
-/// connection until `drop`; without, it waits for the dialler to close it.
+/// and answers with its own only once allow(1) was called, keeping the
+/// connection until allow(2); without, it waits for the dialler to close it.
 /// Every later connection is counted and closed at once.
 struct fake_node {
   int fd = -1;
   std::uint16_t port = 0;
+  // The atomics use the default (sequentially consistent) order on purpose:
+  // a test helper off any hot path, where the simplest correct order beats
+  // an argument for a weaker one.
   std::atomic<bool> stop{false};
   std::atomic<int> accepts{0};
   std::atomic<bool> first_ready{false};   // hold_info: the dialler's node_info came
   std::atomic<bool> first_closed{false};  // !hold_info: the dialler closed it after the handshake
-  std::atomic<bool> send_info{false};
-  std::atomic<bool> drop{false};
+  // How far the test lets the first connection go (allow()): 1 answer the
+  // node_info, 2 close. The destructor lets it go all the way.
+  std::mutex mu;
+  std::condition_variable cv;
+  int allowed = 0;
   std::thread th;
+  void allow(int step) {
+    {
+      std::lock_guard lock(mu);
+      allowed = step;
+    }
+    cv.notify_all();
+  }
+  void wait_for(int step) {
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return allowed >= step; });
+  }
   fake_node(std::string name, bool hold_info) {
     fd = test::listen_on("127.0.0.1", 64, port);
     th = std::thread([this, name, hold_info] {
       bool first = true;
-      while (!stop.load()) {
+      while (!stop.load()) {  // seq_cst: as declared above
         pollfd p{fd, POLLIN, 0};
         if (::poll(&p, 1, 20) != 1) continue;
         const int c = ::accept(fd, nullptr, nullptr);
@@ -108,15 +127,16 @@ struct fake_node {
                 c, [](const net::frame& f) { return f.kind == net::frame_kind::node_info; })) {
           first_ready = true;
         }
-        while (!stop.load() && !send_info.load()) std::this_thread::sleep_for(2ms);  // poll a flag
+        wait_for(1);
         test::write_all(c, test::node_info_frame(4242));
-        while (!stop.load() && !drop.load()) std::this_thread::sleep_for(2ms);  // poll a flag
+        wait_for(2);
         ::close(c);
       }
     });
   }
   ~fake_node() {
     stop = true;
+    allow(2);
     th.join();
     ::close(fd);
   }
@@ -180,14 +200,14 @@ TEST_CASE(
   auto fut =
       std::async(std::launch::async, [&] { return t.node->connect("127.0.0.1", real.port, 10s); });
   REQUIRE(test::eventually([&] { return real.first_closed.load(); }, 10s));
-  impostor.send_info = true;
+  impostor.allow(1);
   auto r = fut.get();
   REQUIRE(r);
   CHECK(*r == "x");  // node::connect reports x connected: it is the impostor
   REQUIRE(test::eventually([&] { return t.node->stats().peers_up == up_before + 1; }, 10s));
   const int real_before = real.accepts.load();
   const int impostor_before = impostor.accepts.load();
-  impostor.drop = true;
+  impostor.allow(2);
   REQUIRE(test::eventually([&] { return t.node->stats().peers_up == up_before; }, 10s));
   // x was given to node::connect: it is redialled where the operator said.
   CHECK(test::eventually([&] { return real.accepts.load() > real_before; }, 5s));

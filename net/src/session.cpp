@@ -178,25 +178,19 @@ bool session::on_link(bool link, std::span<const std::byte> payload) {
     node_.refuse(p, "link",
                  "a link to an actor the peer may not stop (it did not spawn it; "
                  "node::allow_remote_stop allows it)");
-  } else if (const auto budget = p.links_.check(); !core::link_on_behalf(
-                 core::actor_access::get(local), core::actor_access::get(remote),
-                 // Out of budget: only a link already there is admitted
-                 // (linking twice is one link).
-                 budget == link_budget::verdict::admit ? node_.cfg_.max_links_per_actor : 0)) {
-    if (budget == link_budget::verdict::peer_full) {
-      why = "node " + node_.cfg_.name + " holds max_links_per_peer (" +
-            std::to_string(node_.cfg_.max_links_per_peer) + ") links with node " + p.name_;
-      node_.refuse(p, "max_links_per_peer", "a link past max_links_per_peer (" + why + ")");
-    } else if (budget == link_budget::verdict::node_full) {
-      why = "node " + node_.cfg_.name + " holds max_links_total (" +
-            std::to_string(node_.cfg_.max_links_total) + ") links with its peers";
-      node_.refuse(p, "max_links_total", "a link past max_links_total (" + why + ")");
-    } else {
-      why = "actor " + hex_id(target) + " on node " + node_.cfg_.name +
-            " has max_links_per_actor (" + std::to_string(node_.cfg_.max_links_per_actor) +
-            ") links";
-      node_.refuse(p, "max_links", "a link past max_links_per_actor (" + why + ")");
-    }
+  } else if (const auto budget = p.links_.check(); budget == link_budget::verdict::peer_full) {
+    why = "node " + node_.cfg_.name + " holds max_links_per_peer (" +
+          std::to_string(node_.cfg_.max_links_per_peer) + ") links with node " + p.name_;
+    node_.refuse(p, "max_links_per_peer", "a link past max_links_per_peer (" + why + ")");
+  } else if (budget == link_budget::verdict::node_full) {
+    why = "node " + node_.cfg_.name + " holds max_links_total (" +
+          std::to_string(node_.cfg_.max_links_total) + ") links with its peers";
+    node_.refuse(p, "max_links_total", "a link past max_links_total (" + why + ")");
+  } else if (!core::link_on_behalf(core::actor_access::get(local), core::actor_access::get(remote),
+                                   node_.cfg_.max_links_per_actor)) {
+    why = "actor " + hex_id(target) + " on node " + node_.cfg_.name + " has max_links_per_actor (" +
+          std::to_string(node_.cfg_.max_links_per_actor) + ") links";
+    node_.refuse(p, "max_links", "a link past max_links_per_actor (" + why + ")");
   }
   if (!why.empty()) {
     // Refused, and the linker is told: it is not linked, and it must not
