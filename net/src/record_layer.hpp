@@ -15,21 +15,25 @@
 // replayed, dropped or moved fails its tag, as does any changed byte.
 //
 // Transport-free, one direction each: the writer seals what it is about to
-// send, the reader opens what it received. Every OpenSSL call is checked;
-// a failure is an error, never a record sent or accepted unchecked.
+// send, the reader opens what it received. Every call into the cipher is
+// checked; a failure is an error, never a record sent or accepted unchecked.
+//
+// The cipher is libsodium's (RFC 8439's construction, byte for byte the
+// records OpenSSL's EVP_chacha20_poly1305 makes; a test checks one against
+// the other). It is a direct call per record, where OpenSSL 3's EVP layer
+// takes five calls through its provider dispatch: in a ping-pong between
+// two nodes, sealing and opening cost 1,600 and 2,350 cycles per record
+// this way against 3,800 and 5,200 through EVP (bench/README.md).
 
 #include <array>
 #include <cstddef>
 #include <cstdint>
-#include <memory>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "libactor/error.hpp"
 #include "libactor/net/frame.hpp"
-
-struct evp_cipher_ctx_st;
 
 namespace libactor::net::detail {
 
@@ -46,14 +50,15 @@ class record_cipher {
   record_cipher(const record_cipher&) = delete;
   record_cipher& operator=(const record_cipher&) = delete;
 
-  /// Seals `plain` as records appended to `out`. False when OpenSSL fails
-  /// (nothing usable was appended; the connection must close).
+  /// Seals `plain` as records appended to `out`. False when the cipher
+  /// fails or the sequence is exhausted (nothing usable was appended; the
+  /// connection must close).
   [[nodiscard]] bool seal(std::span<const std::byte> plain, std::vector<std::byte>& out);
 
   /// Opens the records in `in` and appends their plaintext to `plain`.
   /// Returns how many bytes of `in` were whole records (the rest waits for
   /// more bytes), or an error: a length over the maximum, a record whose tag
-  /// does not verify, an OpenSSL failure. `need` receives the bytes the
+  /// does not verify, an exhausted sequence. `need` receives the bytes the
   /// next record needs in all, once its length is known (0 otherwise).
   [[nodiscard]] expected<std::size_t, protocol_error> open(std::span<const std::byte> in,
                                                            std::vector<std::byte>& plain,
@@ -64,10 +69,6 @@ class record_cipher {
 
  private:
   [[nodiscard]] std::array<std::uint8_t, 12> nonce() const noexcept;
-  struct ctx_free {
-    void operator()(evp_cipher_ctx_st* c) const noexcept;
-  };
-  std::unique_ptr<evp_cipher_ctx_st, ctx_free> ctx_;
   record_key key_;
   bool sealing_;
   std::uint64_t seq_ = 0;

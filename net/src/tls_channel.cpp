@@ -233,12 +233,14 @@ expected<void, protocol_error> tls_channel::feed(std::span<const std::byte> in,
   // Everything buffered is read now: records stay in rbio only while
   // incomplete, so what a peer makes this node hold is one record.
   std::size_t unread = SIZE_MAX;
-  for (;;) {
+  for (bool first = true;; first = false) {
     // One record's plaintext at most, into a buffer nothing initializes
     // (growing `plain` by 16 KiB first would zero it on every read).
     std::array<std::byte, 16 * 1024> chunk;
     std::size_t n = 0;
-    ERR_clear_error();  // SSL_get_error reads this thread's queue
+    // SSL_get_error reads this thread's queue: empty before each read (the
+    // first read follows the clear above).
+    if (!first) ERR_clear_error();
     const int r = SSL_read_ex(ssl_, chunk.data(), chunk.size(), &n);
     if (r == 1)
       plain.insert(plain.end(), chunk.begin(), chunk.begin() + static_cast<std::ptrdiff_t>(n));
@@ -249,7 +251,13 @@ expected<void, protocol_error> tls_channel::feed(std::span<const std::byte> in,
                                 " post-handshake messages (KeyUpdate, NewSessionTicket: each "
                                 "costs this node work; nodes send none)"};
     }
-    if (r == 1) continue;
+    if (r == 1) {
+      // Nothing left, neither bytes in rbio nor plaintext in the SSL: done
+      // without another read that can only say so (a read and an error
+      // queue clear per record, in a ping-pong the common case).
+      if (SSL_pending(ssl_) == 0 && BIO_ctrl_pending(SSL_get_rbio(ssl_)) == 0) return {};
+      continue;
+    }
     // Without auto-retry, a record with no data ends a read with WANT_READ
     // while more may be buffered: read on until nothing is.
     if (SSL_get_error(ssl_, r) == SSL_ERROR_WANT_READ) {
