@@ -70,12 +70,13 @@ bool handshake(tls_channel& c, tls_channel& s, std::string* error = nullptr) {
   return false;
 }
 
-/// A bare OpenSSL client on memory buffers, its context set up by the
-/// test: a peer that does what tls_channel never would.
-class raw_client {
+/// A bare OpenSSL peer on memory buffers, its context set up by the test:
+/// a peer that does what tls_channel never would, and the reference the
+/// channel's records must match.
+class raw_peer {
  public:
-  explicit raw_client(const std::function<void(SSL_CTX*)>& setup)
-      : ctx_(SSL_CTX_new(TLS_client_method())) {
+  explicit raw_peer(const std::function<void(SSL_CTX*)>& setup, bool server = false)
+      : ctx_(SSL_CTX_new(server ? TLS_server_method() : TLS_client_method())) {
     REQUIRE(ctx_ != nullptr);
     setup(ctx_);
     ssl_ = SSL_new(ctx_);
@@ -85,34 +86,109 @@ class raw_client {
     REQUIRE((rb != nullptr && wb != nullptr));
     BIO_set_mem_eof_return(rb, -1);
     SSL_set_bio(ssl_, rb, wb);
-    SSL_set_connect_state(ssl_);
+    if (server) {
+      SSL_set_accept_state(ssl_);
+    } else {
+      SSL_set_connect_state(ssl_);
+    }
   }
-  ~raw_client() {
+  ~raw_peer() {
     ERR_clear_error();
     SSL_free(ssl_);
     SSL_CTX_free(ctx_);
   }
-  raw_client(const raw_client&) = delete;
-  raw_client& operator=(const raw_client&) = delete;
+  raw_peer(const raw_peer&) = delete;
+  raw_peer& operator=(const raw_peer&) = delete;
 
   /// Advances the handshake; returns the records it has to send.
   bytes step() {
     SSL_do_handshake(ssl_);
     ERR_clear_error();
+    return take();
+  }
+  /// Queues a KeyUpdate (step() or write() then sends it).
+  bool key_update(bool request = false) {
+    return SSL_key_update(ssl_,
+                          request ? SSL_KEY_UPDATE_REQUESTED : SSL_KEY_UPDATE_NOT_REQUESTED) == 1;
+  }
+  void receive(const bytes& in) {
+    if (!in.empty()) BIO_write(SSL_get_rbio(ssl_), in.data(), static_cast<int>(in.size()));
+  }
+  /// Seals `plain` (with whatever is queued before it); the records.
+  bytes write(const bytes& plain) {
+    std::size_t n = 0;
+    REQUIRE(SSL_write_ex(ssl_, plain.data(), plain.size(), &n) == 1);
+    REQUIRE(n == plain.size());
+    return take();
+  }
+  /// Everything received that decrypts, or an error: `ok` false.
+  bytes read(bool* ok = nullptr) {
+    bytes out;
+    if (ok != nullptr) *ok = true;
+    for (;;) {
+      std::array<std::byte, 4096> chunk;
+      std::size_t n = 0;
+      if (SSL_read_ex(ssl_, chunk.data(), chunk.size(), &n) == 1) {
+        out.insert(out.end(), chunk.begin(), chunk.begin() + static_cast<std::ptrdiff_t>(n));
+        continue;
+      }
+      if (SSL_get_error(ssl_, 0) != SSL_ERROR_WANT_READ && ok != nullptr) *ok = false;
+      ERR_clear_error();
+      return out;
+    }
+  }
+  /// close_notify.
+  bytes shutdown() {
+    SSL_shutdown(ssl_);
+    ERR_clear_error();
+    return take();
+  }
+  [[nodiscard]] SSL* native() const { return ssl_; }
+
+ private:
+  bytes take() {
     bytes out(BIO_ctrl_pending(SSL_get_wbio(ssl_)));
     if (!out.empty()) BIO_read(SSL_get_wbio(ssl_), out.data(), static_cast<int>(out.size()));
     return out;
   }
-  /// Queues a KeyUpdate (step() then sends it).
-  bool key_update() { return SSL_key_update(ssl_, SSL_KEY_UPDATE_NOT_REQUESTED) == 1; }
-  void receive(const bytes& in) {
-    if (!in.empty()) BIO_write(SSL_get_rbio(ssl_), in.data(), static_cast<int>(in.size()));
-  }
-
- private:
   SSL_CTX* ctx_;
   SSL* ssl_ = nullptr;
 };
+
+/// Sets up a raw peer's context with `files` and the CA.
+void use_files(SSL_CTX* c, const net::tls_config& files) {
+  REQUIRE(SSL_CTX_use_certificate_chain_file(c, files.certificate_file.c_str()) == 1);
+  REQUIRE(SSL_CTX_use_PrivateKey_file(c, files.private_key_file.c_str(), SSL_FILETYPE_PEM) == 1);
+  REQUIRE(SSL_CTX_load_verify_locations(c, files.ca_file.c_str(), nullptr) == 1);
+  SSL_CTX_set_verify(c, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
+}
+
+/// Runs the handshake between a channel and a raw peer; true when both are
+/// done and the channel holds nothing of it.
+bool handshake_with(tls_channel& ch, raw_peer& peer, bool channel_dials) {
+  REQUIRE(ch.start());
+  for (int round = 0; round < 10; ++round) {
+    bytes to_peer, plain;
+    ch.take_records(to_peer);
+    peer.receive(to_peer);
+    const bytes to_ch = peer.step();
+    if (auto r = ch.feed(to_ch, plain); !r) {
+      FAIL_CHECK(r.err().text);
+      return false;
+    }
+    REQUIRE(plain.empty());
+    if (ch.handshake_done() && SSL_is_init_finished(peer.native()) == 1) {
+      bytes last;
+      ch.take_records(last);
+      peer.receive(last);
+      // The acceptor's tickets, if any, after the dialler's Finished.
+      if (!channel_dials) return true;
+      const bytes tickets = peer.step();
+      return static_cast<bool>(ch.feed(tickets, plain)) && plain.empty();
+    }
+  }
+  return false;
+}
 
 struct pair_of {
   test::test_ca ca;
@@ -243,7 +319,7 @@ TEST_CASE("tls channel: a peer with another CA's certificate, an expired one or 
   SECTION("an expired certificate") {
     // A node refuses to start with one (below), so a bare client presents it.
     auto expired = ca.issue("a", {.not_before_s = -7200, .not_after_s = -3600});
-    raw_client client([&](SSL_CTX* c) {
+    raw_peer client([&](SSL_CTX* c) {
       REQUIRE(SSL_CTX_use_certificate_chain_file(c, expired.certificate_file.c_str()) == 1);
       REQUIRE(SSL_CTX_use_PrivateKey_file(c, expired.private_key_file.c_str(), SSL_FILETYPE_PEM) ==
               1);
@@ -264,7 +340,7 @@ TEST_CASE("tls channel: a peer with another CA's certificate, an expired one or 
   }
   SECTION("no certificate at all") {
     // A client that trusts the CA and presents nothing.
-    raw_client client([&](SSL_CTX* c) {
+    raw_peer client([&](SSL_CTX* c) {
       REQUIRE(SSL_CTX_load_verify_locations(c, ca.ca_file().c_str(), nullptr) == 1);
     });
     tls_channel s{server_ctx, false};
@@ -299,7 +375,7 @@ TEST_CASE("tls channel: only TLS 1.3 is spoken", "[tls]") {
   test::test_ca ca;
   tls_context server_ctx{ca.issue("b"), "b"};
   auto files = ca.issue("a");
-  raw_client client([&](SSL_CTX* c) {
+  raw_peer client([&](SSL_CTX* c) {
     REQUIRE(SSL_CTX_set_max_proto_version(c, TLS1_2_VERSION) == 1);
     REQUIRE(SSL_CTX_use_certificate_chain_file(c, files.certificate_file.c_str()) == 1);
     REQUIRE(SSL_CTX_use_PrivateKey_file(c, files.private_key_file.c_str(), SSL_FILETYPE_PEM) == 1);
@@ -397,7 +473,7 @@ TEST_CASE("tls channel: what an outsider's handshake can cost is bounded", "[tls
     // Finite-field groups cost the acceptor up to 175 ms per ClientHello.
     for (const char* group : {"ffdhe2048", "ffdhe8192"}) {
       INFO(group);
-      raw_client client([&](SSL_CTX* c) {
+      raw_peer client([&](SSL_CTX* c) {
         REQUIRE(SSL_CTX_set_min_proto_version(c, TLS1_3_VERSION) == 1);
         REQUIRE(SSL_CTX_set1_groups_list(c, group) == 1);
       });
@@ -408,7 +484,7 @@ TEST_CASE("tls channel: what an outsider's handshake can cost is bounded", "[tls
       REQUIRE_FALSE(r);
       CHECK(r.err().text.find("no suitable key share") != std::string::npos);
     }
-    raw_client control([&](SSL_CTX* c) { REQUIRE(SSL_CTX_set1_groups_list(c, "X25519") == 1); });
+    raw_peer control([&](SSL_CTX* c) { REQUIRE(SSL_CTX_set1_groups_list(c, "X25519") == 1); });
     tls_channel s{server_ctx, false};
     REQUIRE(s.start());
     bytes plain;
@@ -446,7 +522,7 @@ TEST_CASE("tls channel: what an outsider's handshake can cost is bounded", "[tls
       CHECK(r.err().text.find("claims 131000 bytes") != std::string::npos);
     }
     // The control: a real ClientHello's header passes.
-    raw_client control([&](SSL_CTX* c) { REQUIRE(SSL_CTX_set1_groups_list(c, "X25519") == 1); });
+    raw_peer control([&](SSL_CTX* c) { REQUIRE(SSL_CTX_set1_groups_list(c, "X25519") == 1); });
     tls_channel s{server_ctx, false};
     REQUIRE(s.start());
     bytes plain;
@@ -461,7 +537,7 @@ TEST_CASE("tls channel: a peer may send a few KeyUpdates, not a flood", "[tls]")
   for (const int sent : {net::detail::max_post_handshake_messages,
                          net::detail::max_post_handshake_messages + 1, 5000}) {
     INFO(sent << " KeyUpdates");
-    raw_client client([&](SSL_CTX* c) {
+    raw_peer client([&](SSL_CTX* c) {
       REQUIRE(SSL_CTX_use_certificate_chain_file(c, files.certificate_file.c_str()) == 1);
       REQUIRE(SSL_CTX_use_PrivateKey_file(c, files.private_key_file.c_str(), SSL_FILETYPE_PEM) ==
               1);
@@ -565,4 +641,127 @@ TEST_CASE("tls channel: a certificate with a subjectAltName is not named by its 
     CHECK(net::detail::certificate_names(cert, "victim") == named);
     X509_free(cert);
   }
+}
+
+TEST_CASE(
+    "tls channel: records match OpenSSL's both ways, through KeyUpdates, padding and "
+    "close_notify",
+    "[tls]") {
+  test::test_ca ca;
+  const auto ours = ca.issue("a");
+  const auto theirs = ca.issue("b");
+  tls_context ctx{ours, "a"};
+  for (const bool dials : {true, false}) {
+    for (const int padding : {0, 64}) {
+      for (std::uint64_t seed = 1; seed <= 4; ++seed) {
+        INFO("dials " << dials << ", padding " << padding << ", seed " << seed);
+        std::mt19937_64 rng(seed * 977 + (dials ? 1 : 0) + static_cast<std::uint64_t>(padding));
+        raw_peer peer(
+            [&](SSL_CTX* c) {
+              use_files(c, theirs);
+              // OpenSSL pads each record's plaintext to a multiple of 64.
+              if (padding > 0) REQUIRE(SSL_CTX_set_block_padding(c, padding) == 1);
+            },
+            /*server=*/dials);
+        tls_channel ch{ctx, dials};
+        REQUIRE(handshake_with(ch, peer, dials));
+        auto random_bytes = [&rng] {
+          bytes b(std::uniform_int_distribution<std::size_t>(1, 40'000)(rng));
+          for (auto& x : b) x = static_cast<std::byte>(rng());
+          return b;
+        };
+        int peer_updates = 0;
+        int our_requests = 0;
+        for (int round = 0; round < 12; ++round) {
+          INFO("round " << round);
+          // The peer asks for a KeyUpdate back at rounds 1 and 9.
+          if (round % 4 == 1) {
+            REQUIRE(peer.key_update(round != 5));
+            ++peer_updates;
+          }
+          const bytes msg = random_bytes();
+          const bytes wire = peer.write(msg);
+          bytes got;
+          for (std::size_t at = 0; at < wire.size();) {
+            const std::size_t k = std::min<std::size_t>(
+                wire.size() - at, std::uniform_int_distribution<std::size_t>(1, 20'000)(rng));
+            REQUIRE(ch.feed(std::span<const std::byte>(wire).subspan(at, k), got));
+            at += k;
+          }
+          CHECK(got == msg);
+          // Asked for one, the channel's KeyUpdate waits for its next seal.
+          CHECK(ch.has_records() == (round == 1 || round == 9));
+          if (round % 4 == 3) {
+            REQUIRE(ch.update_keys(round != 11));
+            if (round != 11) ++our_requests;
+          }
+          const bytes back = random_bytes();
+          bytes sealed;
+          REQUIRE(ch.seal(back, sealed));
+          CHECK_FALSE(ch.has_records());
+          peer.receive(sealed);
+          bool ok = false;
+          CHECK(peer.read(&ok) == back);
+          CHECK(ok);
+        }
+        // NewSessionTickets: OpenSSL's acceptor sends two by default.
+        CHECK(ch.post_handshake_messages() == peer_updates + our_requests + (dials ? 2 : 0));
+        bytes plain;
+        auto r = ch.feed(peer.shutdown(), plain);
+        REQUIRE_FALSE(r);
+        CHECK(r.err().text.find("closed the TLS session") != std::string::npos);
+        CHECK(plain.empty());
+      }
+    }
+  }
+}
+
+TEST_CASE("tls channel: data right behind the dialler's Finished is not lost", "[tls]") {
+  for (std::uint64_t seed = 1; seed <= 8; ++seed) {
+    INFO("seed " << seed);
+    pair_of p;
+    REQUIRE(p.c.start());
+    REQUIRE(p.s.start());
+    bytes to_s, to_c, plain;
+    p.c.take_records(to_s);
+    REQUIRE(p.s.feed(to_s, plain));
+    p.s.take_records(to_c);
+    REQUIRE(p.c.feed(to_c, plain));
+    REQUIRE(p.c.handshake_done());
+    REQUIRE_FALSE(p.s.handshake_done());
+    // The dialler's Finished and its first records, in one read.
+    std::mt19937_64 rng(seed);
+    bytes msg(std::uniform_int_distribution<std::size_t>(1, 50'000)(rng));
+    for (auto& b : msg) b = static_cast<std::byte>(rng());
+    bytes wire;
+    REQUIRE(p.c.seal(msg, wire));
+    // Cut where the rng says, so that the handshake's last bytes and a
+    // record's first ones share a read (or not).
+    const std::size_t cut = std::uniform_int_distribution<std::size_t>(1, wire.size())(rng);
+    for (const auto part : {std::span<const std::byte>(wire).first(cut),
+                            std::span<const std::byte>(wire).subspan(cut)}) {
+      auto r = p.s.feed(part, plain);
+      INFO((r ? std::string() : r.err().text));
+      REQUIRE(r);
+    }
+    CHECK(p.s.handshake_done());
+    CHECK(plain == msg);
+  }
+}
+
+TEST_CASE("tls channel: a peer offering only AES-GCM suites is refused, and told why", "[tls]") {
+  test::test_ca ca;
+  tls_context server_ctx{ca.issue("b"), "b"};
+  const auto files = ca.issue("a");
+  raw_peer client([&](SSL_CTX* c) {
+    use_files(c, files);
+    REQUIRE(SSL_CTX_set_ciphersuites(c, "TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256") == 1);
+  });
+  tls_channel s{server_ctx, false};
+  REQUIRE(s.start());
+  bytes plain;
+  auto r = s.feed(client.step(), plain);
+  REQUIRE_FALSE(r);
+  INFO(r.err().text);
+  CHECK(r.err().text.find("TLS_CHACHA20_POLY1305_SHA256") != std::string::npos);
 }

@@ -6,10 +6,12 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+#include <sodium.h>
 
 #include <array>
 #include <cstring>
 #include <stdexcept>
+#include <string_view>
 
 #include "hex.hpp"
 #include "libactor/net/node.hpp"
@@ -57,6 +59,12 @@ tls_context::tls_context(const tls_config& cfg, const std::string& node_name)
     // so that feed() counts them as they come, not after a whole buffer
     // of them was processed.
     SSL_CTX_clear_mode(ctx_, SSL_MODE_AUTO_RETRY);
+    // One suite, the one tls_records speaks (its header says why this one).
+    if (SSL_CTX_set_ciphersuites(ctx_, "TLS_CHACHA20_POLY1305_SHA256") != 1) {
+      config_error("TLS_CHACHA20_POLY1305_SHA256 is not available");
+    }
+    // Where each connection takes its application traffic secrets from.
+    SSL_CTX_set_keylog_callback(ctx_, &tls_channel::on_key_log);
     // Key exchange on elliptic curves only. OpenSSL's defaults also offer
     // finite-field groups up to 8192 bits, which cost the acceptor 175 ms
     // of CPU for one replayed ClientHello that costs its sender nothing.
@@ -110,7 +118,8 @@ tls_context::~tls_context() {
   SSL_CTX_free(ctx_);
 }
 
-tls_channel::tls_channel(const tls_context& ctx, bool client) : ssl_(SSL_new(ctx.native())) {
+tls_channel::tls_channel(const tls_context& ctx, bool client)
+    : ssl_(SSL_new(ctx.native())), client_(client) {
   if (ssl_ == nullptr) throw std::runtime_error("no TLS state: " + openssl_reasons());
   ERR_clear_error();
   BIO* rbio = BIO_new(BIO_s_mem());
@@ -124,9 +133,11 @@ tls_channel::tls_channel(const tls_context& ctx, bool client) : ssl_(SSL_new(ctx
   // An empty rbio means "wait for more", not end of stream.
   BIO_set_mem_eof_return(rbio, -1);
   SSL_set_bio(ssl_, rbio, wbio);  // the SSL owns both from here
-  // Counts the KeyUpdate messages the peer sends (see feed).
-  SSL_set_msg_callback(ssl_, &tls_channel::on_message);
-  SSL_set_msg_callback_arg(ssl_, this);
+  // The key log callback finds the channel here.
+  if (SSL_set_app_data(ssl_, this) != 1) {
+    SSL_free(ssl_);
+    throw std::runtime_error("no TLS state: " + openssl_reasons());
+  }
   if (client) {
     SSL_set_connect_state(ssl_);
   } else {
@@ -136,6 +147,38 @@ tls_channel::tls_channel(const tls_context& ctx, bool client) : ssl_(SSL_new(ctx
 
 tls_channel::~tls_channel() {
   SSL_free(ssl_);
+  sodium_memzero(client_secret_.data(), client_secret_.size());
+  sodium_memzero(server_secret_.data(), server_secret_.size());
+}
+
+void tls_channel::on_key_log(const ssl_st* ssl, const char* line) {
+  // Called inside SSL_do_handshake, under the channel's lock, once per
+  // secret: "<label> <client random, hex> <secret, hex>". Only the two
+  // application traffic secrets are kept; the line is never stored or
+  // logged.
+  auto* self = static_cast<tls_channel*>(SSL_get_app_data(ssl));
+  if (self == nullptr || line == nullptr) return;
+  const std::string_view text(line);
+  traffic_secret* into = nullptr;
+  bool* have = nullptr;
+  if (text.starts_with("CLIENT_TRAFFIC_SECRET_0 ")) {
+    into = &self->client_secret_;
+    have = &self->have_client_secret_;
+  } else if (text.starts_with("SERVER_TRAFFIC_SECRET_0 ")) {
+    into = &self->server_secret_;
+    have = &self->have_server_secret_;
+  } else {
+    return;
+  }
+  const std::size_t space = text.rfind(' ');
+  const std::string_view hex = text.substr(space + 1);
+  // A secret of another length (another suite's hash) is not kept: then
+  // take_over() refuses the connection.
+  std::size_t n = 0;
+  *have = hex.size() == 2 * into->size() &&
+          sodium_hex2bin(into->data(), into->size(), hex.data(), hex.size(), nullptr, &n,
+                         nullptr) == 0 &&
+          n == into->size();
 }
 
 protocol_error tls_channel::failure(const char* what, int ret) const {
@@ -162,6 +205,9 @@ protocol_error tls_channel::failure(const char* what, int ret) const {
           "and valid? The peer's log says why)";
     } else if (reasons.find("alert certificate required") != std::string::npos) {
       text += " (the peer requires a certificate: set tls on this node)";
+    } else if (reasons.find("no shared cipher") != std::string::npos ||
+               reasons.find("alert handshake failure") != std::string::npos) {
+      text += " (nodes speak TLS_CHACHA20_POLY1305_SHA256 only)";
     }
   } else {
     text += ": OpenSSL error " + std::to_string(e);
@@ -175,11 +221,46 @@ expected<void, protocol_error> tls_channel::start() {
   ERR_clear_error();
   const int r = SSL_do_handshake(ssl_);
   if (r == 1) {
-    done_ = true;
-    return {};
+    std::vector<std::byte> plain;  // nothing can have come yet
+    return take_over(plain);
   }
   if (SSL_get_error(ssl_, r) == SSL_ERROR_WANT_READ) return {};
   return failure("TLS handshake", r);
+}
+
+expected<void, protocol_error> tls_channel::take_over(std::vector<std::byte>& plain) {
+  done_ = true;
+  auto refuse = [](const std::string& why) {
+    return protocol_error{protocol_errc::tls_failed, "TLS: " + why};
+  };
+  const SSL_CIPHER* cipher = SSL_get_current_cipher(ssl_);
+  if (cipher == nullptr ||
+      SSL_CIPHER_get_id(cipher) != static_cast<unsigned long>(TLS1_3_CK_CHACHA20_POLY1305_SHA256)) {
+    return refuse("the session's suite is not TLS_CHACHA20_POLY1305_SHA256");
+  }
+  if (!have_client_secret_ || !have_server_secret_) {
+    return refuse("OpenSSL did not hand over the session's traffic secrets");
+  }
+  // OpenSSL reads a record header, then exactly its body: what the peer
+  // sent after its last handshake message is still in rbio, and nothing is
+  // in the SSL object itself.
+  if (SSL_has_pending(ssl_) != 0) return refuse("OpenSSL holds records past the handshake");
+  try {
+    records_ = std::make_unique<tls_records>(client_ ? client_secret_ : server_secret_,
+                                             client_ ? server_secret_ : client_secret_, client_);
+  } catch (const std::exception& e) {
+    return refuse(std::string("no record protection: ") + e.what());
+  }
+  sodium_memzero(client_secret_.data(), client_secret_.size());
+  sodium_memzero(server_secret_.data(), server_secret_.size());
+  BIO* rbio = SSL_get_rbio(ssl_);
+  const std::size_t rest = BIO_ctrl_pending(rbio);
+  if (rest == 0) return {};
+  std::vector<std::byte> bytes(rest);
+  if (BIO_read(rbio, bytes.data(), static_cast<int>(rest)) != static_cast<int>(rest)) {
+    return refuse("cannot take the bytes after the handshake");
+  }
+  return records_->open(bytes, plain);
 }
 
 expected<void, protocol_error> tls_channel::feed(std::span<const std::byte> in,
@@ -208,89 +289,48 @@ expected<void, protocol_error> tls_channel::feed(std::span<const std::byte> in,
                                   std::to_string(max_tls_handshake_bytes) + ")"};
       }
     }
-    handshake_bytes_ += in.size();
-    if (handshake_bytes_ > max_tls_handshake_bytes) {
-      return protocol_error{protocol_errc::tls_failed, "TLS handshake: the peer sent more than " +
-                                                           std::to_string(max_tls_handshake_bytes) +
-                                                           " bytes before it was done"};
-    }
-  }
-  if (!in.empty()) {
+    // Only what fits under the bound goes to OpenSSL: the handshake must
+    // end within it. Bytes past the bound in the same read are the
+    // records that follow a handshake that did (or an excess when not).
+    const std::size_t now = std::min(in.size(), max_tls_handshake_bytes - handshake_bytes_);
+    handshake_bytes_ += now;
     // A memory BIO takes everything or fails (out of memory).
-    const int w = BIO_write(SSL_get_rbio(ssl_), in.data(), static_cast<int>(in.size()));
-    if (w != static_cast<int>(in.size())) {
+    if (now > 0 &&
+        BIO_write(SSL_get_rbio(ssl_), in.data(), static_cast<int>(now)) != static_cast<int>(now)) {
       return protocol_error{protocol_errc::tls_failed, "TLS: out of memory"};
     }
-  }
-  if (!done_) {
     const int r = SSL_do_handshake(ssl_);
     if (r != 1) {
-      if (SSL_get_error(ssl_, r) == SSL_ERROR_WANT_READ) return {};
-      return failure("TLS handshake", r);
-    }
-    done_ = true;
-  }
-  // Everything buffered is read now: records stay in rbio only while
-  // incomplete, so what a peer makes this node hold is one record.
-  std::size_t unread = SIZE_MAX;
-  for (bool first = true;; first = false) {
-    // One record's plaintext at most, into a buffer nothing initializes
-    // (growing `plain` by 16 KiB first would zero it on every read).
-    std::array<std::byte, 16 * 1024> chunk;
-    std::size_t n = 0;
-    // SSL_get_error reads this thread's queue: empty before each read (the
-    // first read follows the clear above).
-    if (!first) ERR_clear_error();
-    const int r = SSL_read_ex(ssl_, chunk.data(), chunk.size(), &n);
-    if (r == 1)
-      plain.insert(plain.end(), chunk.begin(), chunk.begin() + static_cast<std::ptrdiff_t>(n));
-    if (post_handshake_messages_ > max_post_handshake_messages) {
-      return protocol_error{protocol_errc::tls_failed,
-                            "TLS: the peer sent more than " +
-                                std::to_string(max_post_handshake_messages) +
-                                " post-handshake messages (KeyUpdate, NewSessionTicket: each "
-                                "costs this node work; nodes send none)"};
-    }
-    if (r == 1) {
-      // Nothing left, neither bytes in rbio nor plaintext in the SSL: done
-      // without another read that can only say so (a read and an error
-      // queue clear per record, in a ping-pong the common case).
-      if (SSL_pending(ssl_) == 0 && BIO_ctrl_pending(SSL_get_rbio(ssl_)) == 0) return {};
-      continue;
-    }
-    // Without auto-retry, a record with no data ends a read with WANT_READ
-    // while more may be buffered: read on until nothing is.
-    if (SSL_get_error(ssl_, r) == SSL_ERROR_WANT_READ) {
-      // Only while that makes progress: bytes left in rbio that the last
-      // read did not take mean a whole record may wait there.
-      const std::size_t left = BIO_ctrl_pending(SSL_get_rbio(ssl_));
-      if (left > 0 && left < unread) {
-        unread = left;
-        continue;
+      if (SSL_get_error(ssl_, r) != SSL_ERROR_WANT_READ) return failure("TLS handshake", r);
+      if (now < in.size()) {
+        return protocol_error{protocol_errc::tls_failed,
+                              "TLS handshake: the peer sent more than " +
+                                  std::to_string(max_tls_handshake_bytes) +
+                                  " bytes before it was done"};
       }
       return {};
     }
-    return failure("TLS", r);
+    // What came after the handshake's last message (in rbio, and past the
+    // bound) goes to the records.
+    if (auto taken = take_over(plain); !taken) return taken;
+    in = in.subspan(now);
   }
+  if (!records_) {
+    return protocol_error{protocol_errc::tls_failed, "TLS: the connection failed already"};
+  }
+  return records_->open(in, plain);
 }
 
 bool tls_channel::seal(std::span<const std::byte> plain, std::vector<std::byte>& out) {
   std::lock_guard lock(mu_);
-  if (!done_) return false;
-  ERR_clear_error();
-  const std::size_t at = out.size();
-  if (!plain.empty()) {
-    std::size_t n = 0;
-    // Without SSL_MODE_ENABLE_PARTIAL_WRITE a write into a memory BIO
-    // takes everything or fails.
-    if (SSL_write_ex(ssl_, plain.data(), plain.size(), &n) != 1 || n != plain.size()) {
-      ERR_clear_error();
-      out.resize(at);
-      return false;
-    }
-  }
-  drain(out);
-  return true;
+  if (!done_ || !records_) return false;
+  drain(out);  // the handshake's last flight, if still there
+  return records_->seal(plain, out);
+}
+
+bool tls_channel::update_keys(bool request) {
+  std::lock_guard lock(mu_);
+  return records_ && records_->update_keys(request);
 }
 
 void tls_channel::drain(std::vector<std::byte>& out) {
@@ -306,34 +346,22 @@ void tls_channel::drain(std::vector<std::byte>& out) {
 void tls_channel::take_records(std::vector<std::byte>& out) {
   std::lock_guard lock(mu_);
   drain(out);
+  if (records_) records_->take_records(out);
 }
 
 bool tls_channel::has_records() const {
   std::lock_guard lock(mu_);
-  return BIO_ctrl_pending(SSL_get_wbio(ssl_)) > 0;
+  return BIO_ctrl_pending(SSL_get_wbio(ssl_)) > 0 || (records_ && records_->has_records());
 }
 
 int tls_channel::post_handshake_messages() const {
   std::lock_guard lock(mu_);
-  return post_handshake_messages_;
+  return records_ ? records_->post_handshake_messages() : 0;
 }
 
 bool tls_channel::handshake_done() const {
   std::lock_guard lock(mu_);
   return done_;
-}
-
-void tls_channel::on_message(int write_p, int, int content_type, const void* buf, std::size_t len,
-                             ssl_st*, void* arg) {
-  // Called inside SSL_read, under mu_. TLS 1.3 reports each handshake
-  // message after decrypting it: after the handshake, only KeyUpdate (24)
-  // and NewSessionTicket (4) may come, and a node sends neither.
-  auto* self = static_cast<tls_channel*>(arg);
-  if (write_p == 0 && content_type == SSL3_RT_HANDSHAKE && len > 0 && self->done_) {
-    const unsigned char type = *static_cast<const unsigned char*>(buf);
-    if (type == SSL3_MT_KEY_UPDATE || type == SSL3_MT_NEWSESSION_TICKET)
-      ++self->post_handshake_messages_;
-  }
 }
 
 bool tls_channel::peer_certificate_names(const std::string& name) const {

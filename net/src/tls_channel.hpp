@@ -13,20 +13,30 @@
 //     frames <-----feed()'s plaintext--
 //
 // Both sides present a certificate and verify the other's against the
-// configured CA; only TLS 1.3 is offered or accepted, without session
-// tickets or renegotiation. tls_context holds what every connection shares
-// (the SSL_CTX, loaded from files once, when the node starts).
+// configured CA; only TLS 1.3 with TLS_CHACHA20_POLY1305_SHA256 is offered
+// or accepted, without session tickets or renegotiation. tls_context holds
+// what every connection shares (the SSL_CTX, loaded from files once, when
+// the node starts).
+//
+// OpenSSL runs the handshake. Once it is done, the channel reads and writes
+// the application records itself (tls_records): the same records, from the
+// two traffic secrets OpenSSL hands its key log callback, which the channel
+// takes, uses and wipes (they are never logged). OpenSSL's own record layer
+// costs a round trip three times what tls_records does. At that point
+// OpenSSL must have nothing of the peer's buffered and must have written
+// nothing after its last handshake flight, which the channel checks.
 //
 // Thread safety: one mutex per channel. The reader (the I/O thread) feeds;
-// writers seal under the connection's write lock. An SSL object is not safe
-// for concurrent use. Records a read causes (the answer to a KeyUpdate that
-// asks for one) go out with the next seal(), first, in order.
+// writers seal under the connection's write lock. Neither an SSL object nor
+// tls_records is safe for concurrent use. Records a read causes (the answer
+// to a KeyUpdate that asks for one, an alert) go out with the next seal(),
+// first, in order.
 //
 // What a peer can make the channel do is bounded: before the handshake is
 // done, max_tls_handshake_bytes; key exchange on X25519 or P-256 only (no
-// finite-field groups, whose cost the peer would choose); after it, at most
-// max_post_handshake_messages post-handshake messages (KeyUpdate,
-// NewSessionTicket).
+// finite-field groups, whose cost the peer would choose); after it, what
+// tls_records bounds (one incomplete record, at most
+// max_post_handshake_messages post-handshake messages).
 //
 // Every OpenSSL return value is checked; a failure is an error the
 // connection closes on, never bytes accepted or sent unchecked.
@@ -41,6 +51,7 @@
 
 #include "libactor/error.hpp"
 #include "libactor/net/frame.hpp"
+#include "tls_records.hpp"
 
 struct ssl_ctx_st;
 struct ssl_st;
@@ -55,10 +66,6 @@ namespace libactor::net::detail {
 /// Bytes a peer may send before the TLS handshake is done (its hello, its
 /// certificate chain, its Finished): a real handshake is a few KiB.
 inline constexpr std::size_t max_tls_handshake_bytes = 16 * 1024;
-/// Post-handshake messages (KeyUpdate, NewSessionTicket) a peer may send on
-/// one connection. Nodes send none; each costs work, and OpenSSL sets no
-/// limit of its own.
-inline constexpr int max_post_handshake_messages = 16;
 
 /// Whether `cert` names `name` exactly, byte for byte: one of its
 /// subjectAltName DNS entries, or its common name when it has no
@@ -117,6 +124,10 @@ class tls_channel {
   /// Post-handshake messages received so far (max_post_handshake_messages).
   [[nodiscard]] int post_handshake_messages() const;
 
+  /// Once the handshake is done: queues a KeyUpdate (asking the peer for one
+  /// back when `request`); the next seal() sends it. False after a failure.
+  [[nodiscard]] bool update_keys(bool request);
+
   /// Once the handshake is done: whether the peer's certificate names
   /// `name` (certificate_names).
   [[nodiscard]] bool peer_certificate_names(const std::string& name) const;
@@ -128,10 +139,12 @@ class tls_channel {
   [[nodiscard]] expected<std::string, protocol_error> exported_secret() const;
 
  private:
+  friend class tls_context;  // installs on_key_log
   [[nodiscard]] protocol_error failure(const char* what, int ret) const;
   void drain(std::vector<std::byte>& out);
-  static void on_message(int write_p, int version, int content_type, const void* buf,
-                         std::size_t len, ssl_st* ssl, void* arg);
+  /// The handshake is done: from here on tls_records reads and writes.
+  [[nodiscard]] expected<void, protocol_error> take_over(std::vector<std::byte>& plain);
+  static void on_key_log(const ssl_st* ssl, const char* line);
 
   mutable std::mutex mu_;
   ssl_st* ssl_;
@@ -140,7 +153,13 @@ class tls_channel {
   // The first record header and handshake message header the peer sent.
   std::array<unsigned char, 9> first_header_{};
   std::size_t first_header_len_ = 0;
-  int post_handshake_messages_ = 0;  // post-handshake messages received after done_
+  // The application traffic secrets, from the key log until take_over().
+  traffic_secret client_secret_{};
+  traffic_secret server_secret_{};
+  bool have_client_secret_ = false;
+  bool have_server_secret_ = false;
+  bool client_;
+  std::unique_ptr<tls_records> records_;  // once done_
 };
 
 }  // namespace libactor::net::detail

@@ -4,7 +4,11 @@
 //   1: bytes from someone on the path after a valid handshake: nothing they
 //      make may come out as plaintext;
 //   2: plaintext a valid peer sends, cut into reads of fuzzed sizes: it must
-//      come out as it went in.
+//      come out as it went in;
+//   3: records a peer holding the keys seals (tls_records, after the
+//      handshake): the fuzzer picks each one's inner content type and
+//      content (alerts, post-handshake messages, data). Data comes out in
+//      order, nothing else does, and what is held stays bounded.
 // Any crash, leak, overflow or UB is a finding, as is a broken invariant
 // (__builtin_trap).
 
@@ -16,11 +20,13 @@
 
 #include "../tls_support.hpp"
 #include "tls_channel.hpp"
+#include "tls_records.hpp"
 
 namespace {
 
 using libactor::net::detail::tls_channel;
 using libactor::net::detail::tls_context;
+using libactor::net::detail::tls_records;
 using bytes = std::vector<std::byte>;
 
 struct contexts {
@@ -62,9 +68,42 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size < 2) return 0;
-  const std::uint8_t mode = data[0] % 3;
+  const std::uint8_t mode = data[0] % 4;
   const std::size_t piece = 1 + data[1];  // bytes per read
   const std::span<const std::byte> in(reinterpret_cast<const std::byte*>(data + 2), size - 2);
+  if (mode == 3) {
+    // | type | length: u16 | content | ... ; the last record may be short.
+    const libactor::net::detail::traffic_secret k1{1, 2, 3}, k2{4, 5, 6};
+    tls_records peer{k1, k2, false};
+    tls_records self{k2, k1, true};
+    bytes wire, sent_data;
+    bool all_data = true;
+    for (std::size_t at = 0; at + 3 <= in.size();) {
+      const auto type = std::to_integer<std::uint8_t>(in[at]);
+      const std::size_t len = std::min<std::size_t>(
+          (std::to_integer<std::size_t>(in[at + 1]) << 8) |
+              std::to_integer<std::size_t>(in[at + 2]),
+          std::min(in.size() - at - 3, libactor::net::detail::tls_max_plaintext));
+      const auto content = in.subspan(at + 3, len);
+      check(peer.seal_record(type, content, wire));
+      all_data = all_data && type == 23;
+      if (type == 23) sent_data.insert(sent_data.end(), content.begin(), content.end());
+      at += 3 + len;
+    }
+    bytes plain;
+    bool ok = true;
+    for (std::size_t at = 0; ok && at < wire.size(); at += piece) {
+      ok = static_cast<bool>(self.open(
+          std::span<const std::byte>(wire).subspan(at, std::min(piece, wire.size() - at)), plain));
+      check(self.held() <= 5 + 16 * 1024 + 17 + libactor::net::detail::max_post_handshake_message);
+    }
+    check(ok || !all_data);
+    // What came out is the data sent, in order, up to where it stopped.
+    check(plain.size() <= sent_data.size() &&
+          std::equal(plain.begin(), plain.end(), sent_data.begin()));
+    check(!all_data || plain.size() == sent_data.size());
+    return 0;
+  }
   tls_channel s{ctx->server, false};
   if (mode == 0) {
     if (!s.start()) return 0;

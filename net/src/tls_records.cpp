@@ -1,0 +1,394 @@
+// TLS 1.3 application records (tls_records.hpp).
+
+#include "tls_records.hpp"
+
+#include <sodium.h>
+
+#include <algorithm>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+namespace libactor::net::detail {
+
+namespace {
+
+constexpr std::size_t header_len = 5;
+constexpr std::size_t tag_len = 16;
+// The whole TLSInnerPlaintext (data, type, padding) is at most 2^14 + 1
+// bytes (RFC 8446, 5.4); ChaCha20-Poly1305 adds the tag and nothing else.
+constexpr std::size_t max_inner = tls_max_plaintext + 1;
+constexpr std::size_t max_record_len = max_inner + tag_len;
+
+constexpr std::uint8_t type_alert = 21;
+constexpr std::uint8_t type_handshake = 22;
+constexpr std::uint8_t type_data = 23;
+
+constexpr std::uint8_t msg_new_session_ticket = 4;
+constexpr std::uint8_t msg_key_update = 24;
+
+// Alert descriptions (RFC 8446, 6).
+constexpr std::uint8_t alert_close_notify = 0;
+constexpr std::uint8_t alert_unexpected_message = 10;
+constexpr std::uint8_t alert_bad_record_mac = 20;
+constexpr std::uint8_t alert_record_overflow = 22;
+constexpr std::uint8_t alert_illegal_parameter = 47;
+constexpr std::uint8_t alert_decode_error = 50;
+
+static_assert(crypto_aead_chacha20poly1305_ietf_KEYBYTES == 32);
+static_assert(crypto_aead_chacha20poly1305_ietf_NPUBBYTES == 12);
+static_assert(crypto_aead_chacha20poly1305_ietf_ABYTES == tag_len);
+static_assert(crypto_auth_hmacsha256_BYTES == std::tuple_size_v<traffic_secret>);
+
+const char* alert_name(std::uint8_t d) {
+  switch (d) {
+    case 0:
+      return "close_notify";
+    case 10:
+      return "unexpected_message";
+    case 20:
+      return "bad_record_mac";
+    case 22:
+      return "record_overflow";
+    case 40:
+      return "handshake_failure";
+    case 47:
+      return "illegal_parameter";
+    case 50:
+      return "decode_error";
+    case 51:
+      return "decrypt_error";
+    case 80:
+      return "internal_error";
+    case 90:
+      return "user_canceled";
+    default:
+      return "unknown";
+  }
+}
+
+void write_header(unsigned char* h, std::size_t len) {
+  h[0] = type_data;  // every protected record looks like data on the wire
+  h[1] = 0x03;
+  h[2] = 0x03;
+  h[3] = static_cast<unsigned char>(len >> 8);
+  h[4] = static_cast<unsigned char>(len);
+}
+
+}  // namespace
+
+void hkdf_expand_label(const traffic_secret& secret, std::string_view label,
+                       std::span<std::uint8_t> out) {
+  // HkdfLabel: | length: u16 | label length: u8 | "tls13 " label | context length: u8 (0) |
+  // and HKDF-Expand's first block: HMAC(secret, HkdfLabel || 0x01).
+  static constexpr std::string_view prefix = "tls13 ";
+  if (out.size() > crypto_auth_hmacsha256_BYTES || prefix.size() + label.size() > 255) {
+    throw std::invalid_argument("hkdf_expand_label: output or label too long");
+  }
+  std::array<unsigned char, 2 + 1 + 255 + 1 + 1> info{};
+  std::size_t n = 0;
+  info[n++] = static_cast<unsigned char>(out.size() >> 8);
+  info[n++] = static_cast<unsigned char>(out.size());
+  info[n++] = static_cast<unsigned char>(prefix.size() + label.size());
+  std::memcpy(info.data() + n, prefix.data(), prefix.size());
+  n += prefix.size();
+  std::memcpy(info.data() + n, label.data(), label.size());
+  n += label.size();
+  info[n++] = 0;  // empty context
+  info[n++] = 1;  // block counter
+  crypto_auth_hmacsha256_state st;
+  std::array<unsigned char, crypto_auth_hmacsha256_BYTES> block{};
+  if (crypto_auth_hmacsha256_init(&st, secret.data(), secret.size()) != 0 ||
+      crypto_auth_hmacsha256_update(&st, info.data(), n) != 0 ||
+      crypto_auth_hmacsha256_final(&st, block.data()) != 0) {
+    sodium_memzero(&st, sizeof st);
+    throw std::runtime_error("hkdf_expand_label: HMAC-SHA256 failed");
+  }
+  std::memcpy(out.data(), block.data(), out.size());
+  sodium_memzero(block.data(), block.size());
+  sodium_memzero(&st, sizeof st);
+}
+
+void tls_records::direction::set(const traffic_secret& s) {
+  secret = s;
+  hkdf_expand_label(secret, "key", key);
+  hkdf_expand_label(secret, "iv", iv);
+  seq = 0;
+}
+
+void tls_records::direction::next() {
+  traffic_secret s{};
+  hkdf_expand_label(secret, "traffic upd", s);
+  set(s);
+  sodium_memzero(s.data(), s.size());
+}
+
+std::array<std::uint8_t, 12> tls_records::direction::nonce() const noexcept {
+  std::array<std::uint8_t, 12> n = iv;
+  for (int i = 0; i < 8; ++i) n[11 - i] ^= static_cast<std::uint8_t>(seq >> (8 * i));
+  return n;
+}
+
+void tls_records::direction::wipe() noexcept {
+  sodium_memzero(secret.data(), secret.size());
+  sodium_memzero(key.data(), key.size());
+  sodium_memzero(iv.data(), iv.size());
+}
+
+tls_records::tls_records(const traffic_secret& write, const traffic_secret& read, bool client)
+    : client_(client) {
+  // Once per process, from any thread (idempotent and thread-safe).
+  if (sodium_init() < 0) throw std::runtime_error("libactor.net: libsodium cannot start");
+  write_.set(write);
+  read_.set(read);
+}
+
+tls_records::~tls_records() {
+  write_.wipe();
+  read_.wipe();
+}
+
+protocol_error tls_records::refuse(std::uint8_t alert, std::string text) {
+  if (!failed_ && alert != 0) {
+    const std::array<std::byte, 2> body{std::byte{2}, std::byte{alert}};  // fatal
+    (void)seal_record(type_alert, body, pending_);  // best effort: the connection closes anyway
+  }
+  failed_ = true;
+  partial_.clear();
+  handshake_.clear();
+  return protocol_error{protocol_errc::tls_failed, "TLS: " + std::move(text)};
+}
+
+bool tls_records::seal_record(std::uint8_t type, std::span<const std::byte> content,
+                              std::vector<std::byte>& out) {
+  // A nonce must never repeat.
+  if (content.size() > tls_max_plaintext || write_.seq == UINT64_MAX) return false;
+  const std::size_t n = content.size() + 1;
+  const std::size_t at = out.size();
+  out.resize(at + header_len + n + tag_len);
+  auto* h = reinterpret_cast<unsigned char*>(out.data() + at);
+  write_header(h, n + tag_len);
+  unsigned char* body = h + header_len;
+  if (!content.empty()) std::memcpy(body, content.data(), content.size());
+  body[content.size()] = type;
+  const auto nonce = write_.nonce();
+  unsigned long long taglen = 0;
+  // In place: the stream cipher reads each block of the plaintext before it
+  // writes the ciphertext over it, and the tag is computed on the
+  // ciphertext.
+  if (crypto_aead_chacha20poly1305_ietf_encrypt_detached(body, body + n, &taglen, body, n, h,
+                                                         header_len, nullptr, nonce.data(),
+                                                         write_.key.data()) != 0 ||
+      taglen != tag_len) {
+    out.resize(at);
+    return false;
+  }
+  ++write_.seq;
+  return true;
+}
+
+bool tls_records::seal(std::span<const std::byte> plain, std::vector<std::byte>& out) {
+  take_records(out);
+  if (failed_) return plain.empty();
+  const std::size_t start = out.size();
+  for (std::size_t pos = 0; pos < plain.size(); pos += tls_max_plaintext) {
+    const std::size_t n = std::min(tls_max_plaintext, plain.size() - pos);
+    if (!seal_record(type_data, plain.subspan(pos, n), out)) {
+      out.resize(start);
+      return false;
+    }
+  }
+  return true;
+}
+
+bool tls_records::update_keys(bool request) {
+  if (failed_) return false;
+  const std::array<std::byte, 5> msg{std::byte{msg_key_update}, std::byte{0}, std::byte{0},
+                                     std::byte{1}, request ? std::byte{1} : std::byte{0}};
+  if (!seal_record(type_handshake, msg, pending_)) return false;
+  write_.next();
+  return true;
+}
+
+void tls_records::take_records(std::vector<std::byte>& out) {
+  if (pending_.empty()) return;
+  out.insert(out.end(), pending_.begin(), pending_.end());
+  pending_.clear();
+}
+
+expected<void, protocol_error> tls_records::open(std::span<const std::byte> in,
+                                                 std::vector<std::byte>& plain) {
+  if (failed_) {
+    return protocol_error{protocol_errc::tls_failed, "TLS: the connection failed already"};
+  }
+  // The header's checks, before any byte of the body is held.
+  auto check_header = [this](const std::byte* h) -> expected<std::size_t, protocol_error> {
+    const auto* u = reinterpret_cast<const unsigned char*>(h);
+    const std::size_t len = (std::size_t{u[3]} << 8) | u[4];
+    if (u[0] != type_data) {
+      return refuse(alert_unexpected_message,
+                    "a record of outer type " + std::to_string(u[0]) +
+                        " after the handshake (only protected records, type 23, may come)");
+    }
+    if (len > max_record_len) {
+      return refuse(alert_record_overflow, "a record of " + std::to_string(len) +
+                                               " bytes (at most " + std::to_string(max_record_len) +
+                                               ")");
+    }
+    if (len < tag_len + 1) {
+      return refuse(alert_decode_error,
+                    "a record of " + std::to_string(len) + " bytes cannot hold a content type");
+    }
+    return len;
+  };
+  std::size_t pos = 0;
+  if (!partial_.empty()) {
+    // Completes the record begun in an earlier call: its header first.
+    if (partial_.size() < header_len) {
+      const std::size_t take = std::min(header_len - partial_.size(), in.size());
+      partial_.insert(partial_.end(), in.begin(), in.begin() + static_cast<std::ptrdiff_t>(take));
+      pos = take;
+      if (partial_.size() < header_len) return {};
+    }
+    auto len = check_header(partial_.data());
+    if (!len) return len.err();
+    const std::size_t whole = header_len + *len;
+    const std::size_t take = std::min(whole - partial_.size(), in.size() - pos);
+    partial_.insert(partial_.end(), in.begin() + static_cast<std::ptrdiff_t>(pos),
+                    in.begin() + static_cast<std::ptrdiff_t>(pos + take));
+    pos += take;
+    if (partial_.size() < whole) return {};
+    auto opened = open_record(reinterpret_cast<const unsigned char*>(partial_.data()), *len, plain);
+    partial_.clear();
+    if (!opened) return opened;
+  }
+  while (in.size() - pos >= header_len) {
+    auto len = check_header(in.data() + pos);
+    if (!len) return len.err();
+    if (in.size() - pos < header_len + *len) break;
+    auto opened = open_record(reinterpret_cast<const unsigned char*>(in.data() + pos), *len, plain);
+    if (!opened) return opened;
+    pos += header_len + *len;
+  }
+  partial_.assign(in.begin() + static_cast<std::ptrdiff_t>(pos), in.end());
+  return {};
+}
+
+expected<void, protocol_error> tls_records::open_record(const unsigned char* record,
+                                                        std::size_t len,
+                                                        std::vector<std::byte>& plain) {
+  if (read_.seq == UINT64_MAX) return refuse(0, "record sequence exhausted");
+  const unsigned char* body = record + header_len;
+  const std::size_t n = len - tag_len;
+  const std::size_t at = plain.size();
+  plain.resize(at + n);
+  auto* inner = reinterpret_cast<unsigned char*>(plain.data() + at);
+  const auto nonce = read_.nonce();
+  // The tag is checked before anything is decrypted.
+  if (crypto_aead_chacha20poly1305_ietf_decrypt_detached(inner, nullptr, body, n, body + n, record,
+                                                         header_len, nonce.data(),
+                                                         read_.key.data()) != 0) {
+    plain.resize(at);
+    return refuse(alert_bad_record_mac,
+                  "record " + std::to_string(read_.seq) +
+                      " does not verify: it was changed, injected, replayed, reordered or "
+                      "dropped on the way");
+  }
+  ++read_.seq;
+  // The content type is the last byte that is not padding.
+  std::size_t end = n;
+  while (end > 0 && inner[end - 1] == 0) --end;
+  if (end == 0) {
+    plain.resize(at);
+    return refuse(alert_unexpected_message, "a record with no content type");
+  }
+  const std::uint8_t type = inner[end - 1];
+  const std::size_t content = end - 1;
+  switch (type) {
+    case type_data:
+      if (!handshake_.empty()) {
+        plain.resize(at);
+        return refuse(alert_unexpected_message, "data inside a post-handshake message");
+      }
+      plain.resize(at + content);
+      return {};
+    case type_alert: {
+      if (content != 2) {
+        plain.resize(at);
+        return refuse(alert_decode_error, "an alert of " + std::to_string(content) + " bytes");
+      }
+      const std::uint8_t desc = inner[1];
+      plain.resize(at);
+      if (desc == alert_close_notify) return refuse(0, "the peer closed the TLS session");
+      return refuse(0, std::string("the peer sent alert ") + std::to_string(desc) + " (" +
+                           alert_name(desc) + ")");
+    }
+    case type_handshake: {
+      if (content == 0) {
+        plain.resize(at);
+        return refuse(alert_unexpected_message, "an empty handshake record");
+      }
+      // Held apart from `plain` (which is cut back) until whole.
+      handshake_.insert(handshake_.end(), plain.begin() + static_cast<std::ptrdiff_t>(at),
+                        plain.begin() + static_cast<std::ptrdiff_t>(at + content));
+      plain.resize(at);
+      return on_handshake_messages();
+    }
+    default:
+      plain.resize(at);
+      return refuse(alert_unexpected_message,
+                    "a record of content type " + std::to_string(type) + " after the handshake");
+  }
+}
+
+expected<void, protocol_error> tls_records::on_handshake_messages() {
+  std::size_t pos = 0;
+  while (handshake_.size() - pos >= 4) {
+    const auto* m = reinterpret_cast<const unsigned char*>(handshake_.data() + pos);
+    const std::size_t len = (std::size_t{m[1]} << 16) | (std::size_t{m[2]} << 8) | m[3];
+    if (4 + len > max_post_handshake_message) {
+      return refuse(alert_unexpected_message, "a post-handshake message of " +
+                                                  std::to_string(4 + len) + " bytes (at most " +
+                                                  std::to_string(max_post_handshake_message) + ")");
+    }
+    if (handshake_.size() - pos < 4 + len) break;
+    if (++post_handshake_ > max_post_handshake_messages) {
+      return refuse(alert_unexpected_message,
+                    "the peer sent more than " + std::to_string(max_post_handshake_messages) +
+                        " post-handshake messages (KeyUpdate, NewSessionTicket: each costs this "
+                        "node work; nodes send none)");
+    }
+    switch (m[0]) {
+      case msg_new_session_ticket:
+        // Nothing is resumed: the ticket is dropped.
+        if (!client_) return refuse(alert_unexpected_message, "a NewSessionTicket to an acceptor");
+        break;
+      case msg_key_update: {
+        if (len != 1) {
+          return refuse(alert_decode_error, "a KeyUpdate of " + std::to_string(len) + " bytes");
+        }
+        if (m[4] > 1) {
+          return refuse(alert_illegal_parameter,
+                        "a KeyUpdate with request_update " + std::to_string(m[4]));
+        }
+        // A key change ends its record (RFC 8446, 5.1).
+        if (handshake_.size() != pos + 5) {
+          return refuse(alert_unexpected_message, "a KeyUpdate that does not end its record");
+        }
+        read_.next();
+        if (m[4] == 1 && !update_keys(false)) {
+          return refuse(0, "cannot answer the peer's KeyUpdate (write sequence exhausted)");
+        }
+        break;
+      }
+      default:
+        return refuse(alert_unexpected_message, "a handshake message of type " +
+                                                    std::to_string(m[0]) + " after the handshake");
+    }
+    pos += 4 + len;
+  }
+  handshake_.erase(handshake_.begin(), handshake_.begin() + static_cast<std::ptrdiff_t>(pos));
+  return {};
+}
+
+}  // namespace libactor::net::detail
