@@ -24,8 +24,9 @@ constexpr std::size_t read_size = 64 * 1024;
 constexpr std::size_t trim_above = 2 * read_size;
 // Room for control frames past node_config::max_outbound_bytes.
 constexpr std::size_t control_reserve = std::size_t{1} << 20;
-// Plaintext sealed into TLS records per write (about 1.4 ms of AES-GCM on
-// this class of machine): what a reader may wait for the channel's lock.
+// Plaintext sealed into TLS records per write (about 0.22 ms of
+// ChaCha20-Poly1305 on a 2.1 GHz Xeon): what a reader may wait for the
+// channel's lock.
 constexpr std::size_t tls_seal_slice = 256 * 1024;
 
 /// The connection's inbound account: a release that brings it under half
