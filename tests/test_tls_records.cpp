@@ -371,3 +371,104 @@ TEST_CASE("tls records: a peer may send a few post-handshake messages, not a flo
   CHECK(p.c.post_handshake_messages() == 1);
   CHECK(p.c.held() == 0);
 }
+
+TEST_CASE(
+    "tls records: answers to this side's own KeyUpdate requests are not the peer's "
+    "messages",
+    "[tls_records]") {
+  for (std::uint64_t seed = 1; seed <= 4; ++seed) {
+    INFO("seed " << seed);
+    pair_of p(seed);
+    auto exchange = [&](tls_records& asker, tls_records& answerer) {
+      REQUIRE(asker.update_keys(true));
+      bytes wire, plain;
+      REQUIRE(asker.seal(of({1}), wire));
+      REQUIRE(answerer.open(wire, plain));
+      bytes back, got;
+      REQUIRE(answerer.seal(of({2}), back));
+      REQUIRE(asker.open(back, got));
+      CHECK(got == of({2}));
+    };
+    // Past the limit in all, from both sides.
+    for (int i = 0; i < max_post_handshake_messages; ++i) exchange(p.c, p.s);
+    for (int i = 0; i < max_post_handshake_messages; ++i) exchange(p.s, p.c);
+    // Each side counted the other's requests only.
+    CHECK(p.c.post_handshake_messages() == max_post_handshake_messages);
+    CHECK(p.s.post_handshake_messages() == max_post_handshake_messages);
+  }
+}
+
+TEST_CASE("tls records: many requests waiting get one answer", "[tls_records]") {
+  pair_of p(13);
+  bytes wire, plain;
+  for (int i = 0; i < max_post_handshake_messages; ++i) {
+    REQUIRE(p.c.update_keys(true));
+    p.c.take_records(wire);
+  }
+  REQUIRE(p.s.open(wire, plain));
+  bytes answers;
+  p.s.take_records(answers);
+  // One KeyUpdate record: header, the 5-byte message, its type, the tag.
+  CHECK(answers.size() == 5 + 5 + 1 + 16);
+  bytes got, data;
+  REQUIRE(p.c.open(answers, got));
+  CHECK(got.empty());
+  // Both directions still agree on their keys.
+  REQUIRE(p.s.seal(of({9}), data));
+  REQUIRE(p.c.open(data, got));
+  CHECK(got == of({9}));
+}
+
+TEST_CASE(
+    "tls records: after a KeyUpdate a record under the old key is refused, at the due "
+    "sequence number too",
+    "[tls_records]") {
+  for (std::uint64_t seed = 1; seed <= 8; ++seed) {
+    INFO("seed " << seed);
+    pair_of p(seed);
+    bytes plain;
+    for (std::uint64_t i = 0; i < seed; ++i) {
+      bytes w;
+      REQUIRE(p.c.seal(of({1}), w));
+      REQUIRE(p.s.open(w, plain));
+    }
+    REQUIRE(p.c.update_keys(false));
+    bytes ku;
+    p.c.take_records(ku);
+    REQUIRE(p.s.open(ku, plain));
+    // The new key's first record is number 0: a writer on the old key at
+    // its number 0 (one that kept the key and only reset the number would
+    // get through).
+    tls_records fresh{p.c2s, p.s2c, true};
+    bytes old;
+    REQUIRE(fresh.seal(of({6, 6, 6}), old));
+    plain.clear();
+    auto r = p.s.open(old, plain);
+    REQUIRE_FALSE(r);
+    CHECK(r.err().text.find("does not verify") != std::string::npos);
+    CHECK(plain.empty());
+  }
+}
+
+TEST_CASE("tls records: nothing is sealed or opened after a failure, through any entry point",
+          "[tls_records]") {
+  pair_of p(17);
+  bytes junk = of({23, 3, 3, 0, 17});
+  junk.resize(5 + 17, std::byte{0});
+  bytes plain;
+  REQUIRE_FALSE(p.s.open(junk, plain));
+  bytes alert;
+  p.s.take_records(alert);
+  CHECK(alert.size() == 5 + 2 + 1 + 16);
+  bytes out;
+  CHECK_FALSE(p.s.seal(of({1}), out));
+  CHECK(out.empty());
+  CHECK(p.s.seal({}, out));  // only waiting records, and none wait
+  CHECK(out.empty());
+  CHECK_FALSE(p.s.update_keys(false));
+  CHECK_FALSE(p.s.seal_record(23, of({1, 2, 3}), out));
+  CHECK(out.empty());
+  bytes good;
+  REQUIRE(p.c.seal(of({1}), good));
+  CHECK_FALSE(p.s.open(good, plain));
+}

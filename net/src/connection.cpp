@@ -172,6 +172,7 @@ void connection::flush() noexcept {
   writing_ = true;
   for (int round = 0; round < 2; ++round) {
     if (!take_outbound(inflight_)) {
+      send_last_words();
       writing_ = false;
       shut_ = true;
       settle_charge();
@@ -246,6 +247,8 @@ bool connection::take_outbound(std::vector<std::byte>& dst) {
     // reader (the I/O thread, for every connection) needs too. Between
     // slices the writer sends, and the reader gets its turn.
     const std::size_t n = std::min(out_.size() - out_taken_, tls_seal_slice);
+    // False: the channel failed (its alert may be in dst: the caller sends
+    // it before it closes) or cannot seal.
     const bool ok = tls_->seal(std::span<const std::byte>(out_).subspan(out_taken_, n), dst);
     out_taken_ += n;
     if (out_taken_ == out_.size()) {
@@ -259,7 +262,6 @@ bool connection::take_outbound(std::vector<std::byte>& dst) {
       out_.erase(out_.begin(), out_.begin() + static_cast<std::ptrdiff_t>(out_taken_));
       out_taken_ = 0;
     }
-    if (!ok) dst.clear();
     return ok;
   }
   out_msgs_ = 0;
@@ -275,6 +277,17 @@ bool connection::take_outbound(std::vector<std::byte>& dst) {
   clear_prefix_ = 0;
   if (!ok) dst.clear();
   return ok;
+}
+
+void connection::send_last_words() noexcept {
+  // What take_outbound left after a failure: at most the TLS channel's
+  // records (its fatal alert), never a frame. One non-blocking try: the
+  // connection closes either way.
+  if (!inflight_.empty()) {
+    (void)::send(sock_.native_handle(), inflight_.data(), inflight_.size(),
+                 MSG_DONTWAIT | MSG_NOSIGNAL);
+  }
+  inflight_.clear();
 }
 
 // I/O thread; writing_ is set and inflight_ holds the bytes to send.
@@ -295,6 +308,7 @@ void connection::write_async() {
                         return;
                       }
                       if (!self->take_outbound(self->inflight_)) {
+                        self->send_last_words();
                         self->writing_ = false;
                         lock.unlock();
                         self->close("sealing a record failed", true);

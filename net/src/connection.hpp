@@ -124,6 +124,9 @@ class connection : public std::enable_shared_from_this<connection> {
   /// after the handshake sealed into records. Caller holds wmu_. False when
   /// sealing failed (the connection must close).
   bool take_outbound(std::vector<std::byte>& dst);
+  /// Under wmu_, writing_ set, after take_outbound failed: sends what it
+  /// left in inflight_ (a TLS alert) without blocking, then drops it.
+  void send_last_words() noexcept;
   /// Something to write: frames queued, or TLS records waiting. Caller
   /// holds wmu_.
   [[nodiscard]] bool has_output() const;

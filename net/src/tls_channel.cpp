@@ -53,12 +53,9 @@ tls_context::tls_context(const tls_config& cfg, const std::string& node_name)
     SSL_CTX_set_options(ctx_, SSL_OP_NO_TICKET | SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
     if (SSL_CTX_set_num_tickets(ctx_, 0) != 1) config_error("cannot turn session tickets off");
     SSL_CTX_set_session_cache_mode(ctx_, SSL_SESS_CACHE_OFF);
-    // Buffers are freed while a connection has nothing in flight.
+    // Buffers are freed while a handshake waits for the peer (after it the
+    // whole session goes: take_over).
     SSL_CTX_set_mode(ctx_, SSL_MODE_RELEASE_BUFFERS);
-    // A read returns after each record that carries no data (a KeyUpdate),
-    // so that feed() counts them as they come, not after a whole buffer
-    // of them was processed.
-    SSL_CTX_clear_mode(ctx_, SSL_MODE_AUTO_RETRY);
     // One suite, the one tls_records speaks (its header says why this one).
     if (SSL_CTX_set_ciphersuites(ctx_, "TLS_CHACHA20_POLY1305_SHA256") != 1) {
       config_error("TLS_CHACHA20_POLY1305_SHA256 is not available");
@@ -147,6 +144,8 @@ tls_channel::tls_channel(const tls_context& ctx, bool client)
 
 tls_channel::~tls_channel() {
   SSL_free(ssl_);
+  X509_free(peer_);
+  sodium_memzero(exported_.data(), exported_.size());
   sodium_memzero(client_secret_.data(), client_secret_.size());
   sodium_memzero(server_secret_.data(), server_secret_.size());
 }
@@ -218,6 +217,9 @@ protocol_error tls_channel::failure(const char* what, int ret) const {
 
 expected<void, protocol_error> tls_channel::start() {
   std::lock_guard lock(mu_);
+  if (done_) {
+    return protocol_error{protocol_errc::tls_failed, "TLS: start() after the handshake"};
+  }
   ERR_clear_error();
   const int r = SSL_do_handshake(ssl_);
   if (r == 1) {
@@ -233,6 +235,7 @@ expected<void, protocol_error> tls_channel::take_over(std::vector<std::byte>& pl
   auto refuse = [](const std::string& why) {
     return protocol_error{protocol_errc::tls_failed, "TLS: " + why};
   };
+  if (records_ || ssl_ == nullptr) return refuse("the handshake was taken over already");
   const SSL_CIPHER* cipher = SSL_get_current_cipher(ssl_);
   if (cipher == nullptr ||
       SSL_CIPHER_get_id(cipher) != static_cast<unsigned long>(TLS1_3_CK_CHACHA20_POLY1305_SHA256)) {
@@ -245,6 +248,27 @@ expected<void, protocol_error> tls_channel::take_over(std::vector<std::byte>& pl
   // sent after its last handshake message is still in rbio, and nothing is
   // in the SSL object itself.
   if (SSL_has_pending(ssl_) != 0) return refuse("OpenSSL holds records past the handshake");
+  drain(tail_);  // the handshake's last flight (the dialler's Finished)
+  // The acceptor's last flight went out before the dialler's Finished came:
+  // anything OpenSSL wrote now would be records under the acceptor's
+  // application key (tickets, were they on), whose sequence numbers
+  // tls_records would use again.
+  if (!client_ && !tail_.empty()) return refuse("OpenSSL wrote records past the handshake");
+  BIO* rbio = SSL_get_rbio(ssl_);
+  std::vector<std::byte> rest(BIO_ctrl_pending(rbio));
+  if (!rest.empty() &&
+      BIO_read(rbio, rest.data(), static_cast<int>(rest.size())) != static_cast<int>(rest.size())) {
+    return refuse("cannot take the bytes after the handshake");
+  }
+  // What the node still needs of the session: the exported secret and the
+  // peer's certificate.
+  static constexpr char label[] = "EXPORTER-libactor-handshake";
+  if (SSL_export_keying_material(ssl_, exported_.data(), exported_.size(), label, sizeof(label) - 1,
+                                 nullptr, 0, 0) != 1) {
+    return refuse("cannot export keying material: " + openssl_reasons());
+  }
+  have_exported_ = true;
+  peer_ = SSL_get1_peer_certificate(ssl_);
   try {
     records_ = std::make_unique<tls_records>(client_ ? client_secret_ : server_secret_,
                                              client_ ? server_secret_ : client_secret_, client_);
@@ -253,21 +277,21 @@ expected<void, protocol_error> tls_channel::take_over(std::vector<std::byte>& pl
   }
   sodium_memzero(client_secret_.data(), client_secret_.size());
   sodium_memzero(server_secret_.data(), server_secret_.size());
-  BIO* rbio = SSL_get_rbio(ssl_);
-  const std::size_t rest = BIO_ctrl_pending(rbio);
-  if (rest == 0) return {};
-  std::vector<std::byte> bytes(rest);
-  if (BIO_read(rbio, bytes.data(), static_cast<int>(rest)) != static_cast<int>(rest)) {
-    return refuse("cannot take the bytes after the handshake");
-  }
-  return records_->open(bytes, plain);
+  have_client_secret_ = have_server_secret_ = false;
+  // OpenSSL reads and writes no more records, and its session holds the
+  // secrets tls_records now moves on from (KeyUpdate): it goes, with its
+  // buffers.
+  SSL_free(ssl_);
+  ssl_ = nullptr;
+  if (rest.empty()) return {};
+  return records_->open(rest, plain);
 }
 
 expected<void, protocol_error> tls_channel::feed(std::span<const std::byte> in,
                                                  std::vector<std::byte>& plain) {
   std::lock_guard lock(mu_);
-  ERR_clear_error();
   if (!done_) {
+    ERR_clear_error();
     // Before the handshake is done nothing is verified: whoever connected
     // makes this node hold what it sends (OpenSSL buffers a whole handshake
     // message, and a ClientHello may claim 128 KiB). A real handshake is a
@@ -334,6 +358,13 @@ bool tls_channel::update_keys(bool request) {
 }
 
 void tls_channel::drain(std::vector<std::byte>& out) {
+  if (records_) {
+    // After the handover OpenSSL writes nothing: what it wrote last waits
+    // here.
+    out.insert(out.end(), tail_.begin(), tail_.end());
+    tail_.clear();
+    return;
+  }
   BIO* w = SSL_get_wbio(ssl_);
   const std::size_t pending = BIO_ctrl_pending(w);
   if (pending == 0) return;
@@ -351,7 +382,8 @@ void tls_channel::take_records(std::vector<std::byte>& out) {
 
 bool tls_channel::has_records() const {
   std::lock_guard lock(mu_);
-  return BIO_ctrl_pending(SSL_get_wbio(ssl_)) > 0 || (records_ && records_->has_records());
+  if (records_) return !tail_.empty() || records_->has_records();
+  return BIO_ctrl_pending(SSL_get_wbio(ssl_)) > 0;
 }
 
 int tls_channel::post_handshake_messages() const {
@@ -366,9 +398,7 @@ bool tls_channel::handshake_done() const {
 
 bool tls_channel::peer_certificate_names(const std::string& name) const {
   std::lock_guard lock(mu_);
-  if (!done_) return false;
-  X509* cert = SSL_get0_peer_certificate(ssl_);
-  return cert != nullptr && certificate_names(cert, name);
+  return records_ && peer_ != nullptr && certificate_names(peer_, name);
 }
 
 bool certificate_names(x509_st* cert, const std::string& name) {
@@ -413,17 +443,16 @@ bool certificate_names(x509_st* cert, const std::string& name) {
   return false;
 }
 
-expected<std::string, protocol_error> tls_channel::exported_secret() const {
+expected<std::string, protocol_error> tls_channel::exported_secret() {
   std::lock_guard lock(mu_);
-  std::array<unsigned char, 32> key{};
-  static constexpr char label[] = "EXPORTER-libactor-handshake";
-  ERR_clear_error();
-  if (!done_ || SSL_export_keying_material(ssl_, key.data(), key.size(), label, sizeof(label) - 1,
-                                           nullptr, 0, 0) != 1) {
+  if (!have_exported_) {
     return protocol_error{protocol_errc::tls_failed,
-                          "TLS: cannot export keying material: " + openssl_reasons()};
+                          "TLS: no exported secret (the handshake is not done, or it was taken)"};
   }
-  return to_hex(key);
+  std::string hex = to_hex(exported_);
+  sodium_memzero(exported_.data(), exported_.size());
+  have_exported_ = false;
+  return hex;
 }
 
 }  // namespace libactor::net::detail

@@ -151,7 +151,11 @@ tls_records::~tls_records() {
 protocol_error tls_records::refuse(std::uint8_t alert, std::string text) {
   if (!failed_ && alert != 0) {
     const std::array<std::byte, 2> body{std::byte{2}, std::byte{alert}};  // fatal
-    (void)seal_record(type_alert, body, pending_);  // best effort: the connection closes anyway
+    (void)seal_one(type_alert, body, pending_);  // best effort: the connection closes anyway
+  }
+  if (!failed_) {
+    write_.wipe();
+    read_.wipe();
   }
   failed_ = true;
   partial_.clear();
@@ -161,6 +165,11 @@ protocol_error tls_records::refuse(std::uint8_t alert, std::string text) {
 
 bool tls_records::seal_record(std::uint8_t type, std::span<const std::byte> content,
                               std::vector<std::byte>& out) {
+  return !failed_ && seal_one(type, content, out);
+}
+
+bool tls_records::seal_one(std::uint8_t type, std::span<const std::byte> content,
+                           std::vector<std::byte>& out) {
   // A nonce must never repeat.
   if (content.size() > tls_max_plaintext || write_.seq == UINT64_MAX) return false;
   const std::size_t n = content.size() + 1;
@@ -193,7 +202,7 @@ bool tls_records::seal(std::span<const std::byte> plain, std::vector<std::byte>&
   const std::size_t start = out.size();
   for (std::size_t pos = 0; pos < plain.size(); pos += tls_max_plaintext) {
     const std::size_t n = std::min(tls_max_plaintext, plain.size() - pos);
-    if (!seal_record(type_data, plain.subspan(pos, n), out)) {
+    if (!seal_one(type_data, plain.subspan(pos, n), out)) {
       out.resize(start);
       return false;
     }
@@ -205,12 +214,14 @@ bool tls_records::update_keys(bool request) {
   if (failed_) return false;
   const std::array<std::byte, 5> msg{std::byte{msg_key_update}, std::byte{0}, std::byte{0},
                                      std::byte{1}, request ? std::byte{1} : std::byte{0}};
-  if (!seal_record(type_handshake, msg, pending_)) return false;
+  if (!seal_one(type_handshake, msg, pending_)) return false;
   write_.next();
+  if (request) ++awaited_answers_;
   return true;
 }
 
 void tls_records::take_records(std::vector<std::byte>& out) {
+  answer_queued_ = false;
   if (pending_.empty()) return;
   out.insert(out.end(), pending_.begin(), pending_.end());
   pending_.clear();
@@ -343,8 +354,17 @@ expected<void, protocol_error> tls_records::open_record(const unsigned char* rec
 
 expected<void, protocol_error> tls_records::on_handshake_messages() {
   std::size_t pos = 0;
-  while (handshake_.size() - pos >= 4) {
+  while (handshake_.size() - pos >= 1) {
     const auto* m = reinterpret_cast<const unsigned char*>(handshake_.data() + pos);
+    // The type first: nothing of a message this side refuses is held.
+    if (m[0] == msg_new_session_ticket && !client_) {
+      return refuse(alert_unexpected_message, "a NewSessionTicket to an acceptor");
+    }
+    if (m[0] != msg_new_session_ticket && m[0] != msg_key_update) {
+      return refuse(alert_unexpected_message,
+                    "a handshake message of type " + std::to_string(m[0]) + " after the handshake");
+    }
+    if (handshake_.size() - pos < 4) break;
     const std::size_t len = (std::size_t{m[1]} << 16) | (std::size_t{m[2]} << 8) | m[3];
     if (4 + len > max_post_handshake_message) {
       return refuse(alert_unexpected_message, "a post-handshake message of " +
@@ -352,16 +372,18 @@ expected<void, protocol_error> tls_records::on_handshake_messages() {
                                                   std::to_string(max_post_handshake_message) + ")");
     }
     if (handshake_.size() - pos < 4 + len) break;
-    if (++post_handshake_ > max_post_handshake_messages) {
+    // The answer to a KeyUpdate this side asked for is not the peer's doing.
+    const bool answer = m[0] == msg_key_update && len == 1 && m[4] == 0 && awaited_answers_ > 0;
+    if (answer) {
+      --awaited_answers_;
+    } else if (++post_handshake_ > max_post_handshake_messages) {
       return refuse(alert_unexpected_message,
                     "the peer sent more than " + std::to_string(max_post_handshake_messages) +
                         " post-handshake messages (KeyUpdate, NewSessionTicket: each costs this "
                         "node work; nodes send none)");
     }
     switch (m[0]) {
-      case msg_new_session_ticket:
-        // Nothing is resumed: the ticket is dropped.
-        if (!client_) return refuse(alert_unexpected_message, "a NewSessionTicket to an acceptor");
+      case msg_new_session_ticket:  // to a dialler (above): nothing is resumed, it is dropped
         break;
       case msg_key_update: {
         if (len != 1) {
@@ -376,14 +398,16 @@ expected<void, protocol_error> tls_records::on_handshake_messages() {
           return refuse(alert_unexpected_message, "a KeyUpdate that does not end its record");
         }
         read_.next();
-        if (m[4] == 1 && !update_keys(false)) {
-          return refuse(0, "cannot answer the peer's KeyUpdate (write sequence exhausted)");
+        // One answer, before this side's next record, serves every request
+        // that came before it.
+        if (m[4] == 1 && !answer_queued_) {
+          if (!update_keys(false)) {
+            return refuse(0, "cannot answer the peer's KeyUpdate (write sequence exhausted)");
+          }
+          answer_queued_ = true;
         }
         break;
       }
-      default:
-        return refuse(alert_unexpected_message, "a handshake message of type " +
-                                                    std::to_string(m[0]) + " after the handshake");
     }
     pos += 4 + len;
   }

@@ -25,13 +25,15 @@
 //     closed the TLS session";
 //   - post-handshake messages: KeyUpdate (the read key moves on; when the
 //     peer asks, this side answers with a KeyUpdate of its own before its
-//     next record and moves its write key on), and, to a dialler only,
-//     NewSessionTicket (ignored: nodes resume nothing). At most
-//     max_post_handshake_messages on a connection, each at most
-//     max_post_handshake_message bytes, never interleaved with data;
+//     next record, one for all the requests before it, and moves its write
+//     key on), and, to a dialler only, NewSessionTicket (ignored: nodes
+//     resume nothing). At most max_post_handshake_messages on a connection
+//     (the answers to this side's own requests are not counted), each at
+//     most max_post_handshake_message bytes, never interleaved with data;
 //   - nothing else: a ChangeCipherSpec, a handshake message of another
 //     type, or an unknown content type ends the connection.
-// Every refusal queues a fatal alert for the peer (take_records()).
+// Every refusal queues a fatal alert for the peer (take_records()) and
+// wipes the keys: nothing is opened or sealed after it.
 //
 // What the peer makes this side hold: one incomplete record (at most
 // 5 + 2^14 + 17 bytes) and one incomplete post-handshake message.
@@ -84,20 +86,22 @@ class tls_records {
                                                     std::vector<std::byte>& plain);
 
   /// Appends the records waiting (an answer to the peer's KeyUpdate, an
-  /// alert) and then `plain` as data records. False when nothing more can be
-  /// sealed (after a failure, or the sequence is exhausted): the connection
-  /// must close; only the waiting records were appended then.
+  /// alert) and then `plain` as data records. After a failure only the
+  /// waiting records (the alert) are appended, and the result is whether
+  /// `plain` was empty. False when `plain` cannot be sealed (after a
+  /// failure, or the sequence is exhausted): the connection must close;
+  /// what was appended (the waiting records) may still be sent.
   [[nodiscard]] bool seal(std::span<const std::byte> plain, std::vector<std::byte>& out);
 
   /// Seals one record of inner content `type` (21 alert, 22 handshake, 23
-  /// data) holding `content` (at most tls_max_plaintext bytes). What seal()
-  /// and the answers are made of; tests use it to send what a node never
-  /// would.
+  /// data) holding `content` (at most tls_max_plaintext bytes); false after
+  /// a failure. Tests use it to send what a node never would.
   [[nodiscard]] bool seal_record(std::uint8_t type, std::span<const std::byte> content,
                                  std::vector<std::byte>& out);
 
   /// Queues a KeyUpdate (asking the peer for one back when `request`) and
-  /// moves the write key on: the next seal() sends it first.
+  /// moves the write key on: the next seal() sends it first. False after a
+  /// failure.
   [[nodiscard]] bool update_keys(bool request);
 
   /// Appends the records waiting to be sent.
@@ -120,6 +124,8 @@ class tls_records {
     void wipe() noexcept;
   };
 
+  [[nodiscard]] bool seal_one(std::uint8_t type, std::span<const std::byte> content,
+                              std::vector<std::byte>& out);
   [[nodiscard]] expected<void, protocol_error> open_record(const unsigned char* record,
                                                            std::size_t len,
                                                            std::vector<std::byte>& plain);
@@ -134,6 +140,8 @@ class tls_records {
   bool client_;
   bool failed_ = false;
   int post_handshake_ = 0;
+  int awaited_answers_ = 0;           // KeyUpdates this side requested, not yet answered
+  bool answer_queued_ = false;        // a KeyUpdate answer waits in pending_
   std::vector<std::byte> partial_;    // an incomplete record
   std::vector<std::byte> handshake_;  // an incomplete post-handshake message
   std::vector<std::byte> pending_;    // sealed records waiting to be sent
