@@ -86,8 +86,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
           std::min(in.size() - at - 3, libactor::net::detail::tls_max_plaintext));
       const auto content = in.subspan(at + 3, len);
       check(peer.seal_record(type, content, wire));
-      all_data = all_data && type == 23;
-      if (type == 23) sent_data.insert(sent_data.end(), content.begin(), content.end());
+      // What the receiver sees: the inner plaintext (content, type) without
+      // its trailing zeros, whose last byte is the type. With type 0 the
+      // content's own last bytes decide (zeros there are padding).
+      std::size_t end = len;
+      std::uint8_t seen = type;
+      if (type == 0) {
+        while (end > 0 && in[at + 3 + end - 1] == std::byte{0}) --end;
+        seen = end > 0 ? std::to_integer<std::uint8_t>(in[at + 3 + end - 1]) : 0;
+        if (end > 0) --end;
+      }
+      all_data = all_data && seen == 23;
+      if (seen == 23) sent_data.insert(sent_data.end(), content.begin(), content.begin() + end);
       at += 3 + len;
     }
     bytes plain;
