@@ -12,6 +12,7 @@
 
 #include <malloc.h>
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <functional>
 #include <memory>
@@ -428,7 +429,31 @@ TEST_CASE("tls context: files that cannot be loaded are named in a clear error",
   lenient.check_peer_name = false;
   tls_context other_name{lenient, "b"};  // not checked: the peers do not check either
   auto expired = ca.issue("a", {.not_before_s = -7200, .not_after_s = -3600});
-  expect_error(expired, "has expired");
+  expect_error(expired, "has expired (not after ");
+  auto early = ca.issue("a", {.not_before_s = 3600, .not_after_s = 7200});
+  expect_error(early, "is not valid yet (not before ");
+  // What the certificate does name, when it is not this node.
+  auto elsewhere = ca.issue("a", {.common_name = "a", .dns_name = "localhost"});
+  expect_error(elsewhere, "it names \"localhost\"");
+  // A key under a passphrase: said so, never prompted for.
+  {
+    FILE* in = std::fopen(good.private_key_file.c_str(), "r");
+    REQUIRE(in != nullptr);
+    EVP_PKEY* key = PEM_read_PrivateKey(in, nullptr, nullptr, nullptr);
+    std::fclose(in);
+    REQUIRE(key != nullptr);
+    auto locked = good;
+    locked.private_key_file = ca.dir().string() + "/locked.key";
+    FILE* out = std::fopen(locked.private_key_file.c_str(), "w");
+    REQUIRE(out != nullptr);
+    static const char pass[] = "correct horse";
+    REQUIRE(PEM_write_PrivateKey(out, key, EVP_aes_256_cbc(),
+                                 reinterpret_cast<const unsigned char*>(pass),
+                                 static_cast<int>(sizeof(pass) - 1), nullptr, nullptr) == 1);
+    std::fclose(out);
+    EVP_PKEY_free(key);
+    expect_error(locked, "is encrypted: a node cannot ask for a passphrase");
+  }
   tls_context fine{good, "a"};  // the control
   CHECK(fine.native() != nullptr);
 }
@@ -913,4 +938,41 @@ TEST_CASE("tls channel: after a failure the alert still comes out of seal(), fra
     CHECK(plain.empty());
     CHECK_FALSE(p.s.has_records());
   }
+}
+
+TEST_CASE("tls channel: a dialler whose certificate is refused is told why", "[tls]") {
+  // In TLS 1.3 the dialler has finished its side when the acceptor checks
+  // its certificate: the refusal reaches it as an alert, after the
+  // handshake, in the records.
+  test::test_ca ca;
+  test::test_ca other("another CA");
+  tls_context server_ctx{ca.issue("b"), "b"};
+  auto foreign = other.issue("a");
+  foreign.ca_file = ca.ca_file();  // it trusts the right CA; it is not trusted
+  tls_context client_ctx{foreign, "a"};
+  tls_channel c{client_ctx, true};
+  tls_channel s{server_ctx, false};
+  REQUIRE(c.start());
+  REQUIRE(s.start());
+  std::string dialler_error, acceptor_error;
+  for (int round = 0; round < 10 && dialler_error.empty(); ++round) {
+    bytes to_s, to_c, plain;
+    c.take_records(to_s);
+    if (auto r = s.feed(to_s, plain); !r && acceptor_error.empty()) {
+      acceptor_error = r.err().to_string();
+    }
+    s.take_records(to_c);
+    if (auto r = c.feed(to_c, plain); !r) dialler_error = r.err().to_string();
+    CHECK(plain.empty());
+  }
+  INFO("dialler: " << dialler_error);
+  INFO("acceptor: " << acceptor_error);
+  CHECK(c.handshake_done());
+  CHECK_FALSE(s.handshake_done());
+  CHECK(dialler_error.find("alert 48 (unknown_ca)") != std::string::npos);
+  CHECK(dialler_error.find("the peer refused this node's certificate") != std::string::npos);
+  // The acceptor says what it saw and where to look.
+  CHECK(acceptor_error.find("the peer's certificate does not verify: unable to get local issuer") !=
+        std::string::npos);
+  CHECK(acceptor_error.find("is tls.ca_file the CA") != std::string::npos);
 }

@@ -32,6 +32,82 @@ std::string openssl_reasons() {
   return out.empty() ? std::string("no reason given") : out;
 }
 
+/// What a verification failure most likely means for the configuration.
+const char* verify_hint(long verify) {
+  switch (verify) {
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+    case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+    case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+    case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+    case X509_V_ERR_CERT_SIGNATURE_FAILURE:
+      // A peer sends its chain up to its root: another CA's root shows as
+      // "self-signed certificate in certificate chain".
+      return " (is tls.ca_file the CA that issued the peer's certificate? A peer of another CA "
+             "shows as a self-signed certificate in its chain)";
+    case X509_V_ERR_CERT_HAS_EXPIRED:
+    case X509_V_ERR_CERT_NOT_YET_VALID:
+      return " (check the peer certificate's dates and both machines' clocks)";
+    case X509_V_ERR_INVALID_PURPOSE:
+      return " (a node both dials and accepts: its certificate needs extendedKeyUsage "
+             "serverAuth and clientAuth, or no extendedKeyUsage at all)";
+    default:
+      return "";
+  }
+}
+
+/// An ASN.1 time as OpenSSL prints it ("Jan  1 00:00:00 2030 GMT").
+std::string asn1_time_text(const ASN1_TIME* t) {
+  BIO* b = BIO_new(BIO_s_mem());
+  if (b == nullptr) return "?";
+  std::string out = "?";
+  if (ASN1_TIME_print(b, t) == 1) {
+    char* data = nullptr;
+    const long n = BIO_get_mem_data(b, &data);
+    if (n > 0 && data != nullptr) out.assign(data, static_cast<std::size_t>(n));
+  }
+  BIO_free(b);
+  ERR_clear_error();
+  return out;
+}
+
+/// The names a certificate carries for certificate_names(): its
+/// subjectAltName DNS entries, or its common names when it has no
+/// subjectAltName; "nothing" when there are none.
+std::string names_in(X509* cert) {
+  std::string out;
+  auto add = [&out](const unsigned char* data, int n) {
+    if (n < 0) return;
+    if (!out.empty()) out += ", ";
+    out += '"';
+    out.append(reinterpret_cast<const char*>(data), static_cast<std::size_t>(n));
+    out += '"';
+  };
+  if (X509_get_ext_by_NID(cert, NID_subject_alt_name, -1) >= 0) {
+    auto* sans =
+        static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+    for (int i = 0; sans != nullptr && i < sk_GENERAL_NAME_num(sans); ++i) {
+      const GENERAL_NAME* g = sk_GENERAL_NAME_value(sans, i);
+      if (g->type == GEN_DNS) {
+        add(ASN1_STRING_get0_data(g->d.dNSName), ASN1_STRING_length(g->d.dNSName));
+      }
+    }
+    GENERAL_NAMES_free(sans);
+  } else {
+    const X509_NAME* subject = X509_get_subject_name(cert);
+    for (int i = X509_NAME_get_index_by_NID(subject, NID_commonName, -1); i >= 0;
+         i = X509_NAME_get_index_by_NID(subject, NID_commonName, i)) {
+      unsigned char* utf8 = nullptr;
+      const int n =
+          ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, i)));
+      add(utf8, n);
+      OPENSSL_free(utf8);
+    }
+  }
+  ERR_clear_error();
+  return out.empty() ? std::string("nothing") : out;
+}
+
 [[noreturn]] void config_error(const std::string& what) {
   throw std::invalid_argument("libactor.net: node_config.tls: " + what + ": " + openssl_reasons());
 }
@@ -75,10 +151,28 @@ tls_context::tls_context(const tls_config& cfg, const std::string& node_name)
       config_error("cannot load ca_file " + cfg.ca_file);
     }
     // The key first: loading it after the certificate would fail a key
-    // that is not the certificate's with a less telling reason.
-    if (SSL_CTX_use_PrivateKey_file(ctx_, cfg.private_key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
-      config_error("cannot load private_key_file " + cfg.private_key_file);
+    // that is not the certificate's with a less telling reason. A key
+    // under a passphrase fails (OpenSSL's default would prompt on the
+    // terminal, or fail with ten lines that never say why).
+    bool passphrase_asked = false;
+    SSL_CTX_set_default_passwd_cb(ctx_, [](char*, int, int, void* asked) {
+      *static_cast<bool*>(asked) = true;
+      return 0;
+    });
+    SSL_CTX_set_default_passwd_cb_userdata(ctx_, &passphrase_asked);
+    const int key_loaded =
+        SSL_CTX_use_PrivateKey_file(ctx_, cfg.private_key_file.c_str(), SSL_FILETYPE_PEM);
+    SSL_CTX_set_default_passwd_cb(ctx_, nullptr);
+    SSL_CTX_set_default_passwd_cb_userdata(ctx_, nullptr);
+    if (key_loaded != 1 && passphrase_asked) {
+      ERR_clear_error();
+      throw std::invalid_argument(
+          "libactor.net: node_config.tls: private_key_file " + cfg.private_key_file +
+          " is encrypted: a node cannot ask for a passphrase (store the key decrypted, "
+          "readable by the node's user only: openssl pkey -in " +
+          cfg.private_key_file + " -out <file>)");
     }
+    if (key_loaded != 1) config_error("cannot load private_key_file " + cfg.private_key_file);
     if (SSL_CTX_use_certificate_chain_file(ctx_, cfg.certificate_file.c_str()) != 1) {
       config_error("cannot load certificate_file " + cfg.certificate_file);
     }
@@ -90,18 +184,27 @@ tls_context::tls_context(const tls_config& cfg, const std::string& node_name)
     }
     // This node's own certificate, checked as its peers will check it.
     X509* own = SSL_CTX_get0_certificate(ctx_);
-    if (own == nullptr || X509_cmp_current_time(X509_get0_notAfter(own)) <= 0) {
+    if (own == nullptr) config_error("no certificate in certificate_file " + cfg.certificate_file);
+    if (X509_cmp_current_time(X509_get0_notAfter(own)) <= 0) {
       ERR_clear_error();
       throw std::invalid_argument("libactor.net: node_config.tls: certificate_file " +
-                                  cfg.certificate_file + " has expired");
+                                  cfg.certificate_file + " has expired (not after " +
+                                  asn1_time_text(X509_get0_notAfter(own)) + ")");
+    }
+    if (X509_cmp_current_time(X509_get0_notBefore(own)) >= 0) {
+      ERR_clear_error();
+      throw std::invalid_argument("libactor.net: node_config.tls: certificate_file " +
+                                  cfg.certificate_file + " is not valid yet (not before " +
+                                  asn1_time_text(X509_get0_notBefore(own)) +
+                                  "; is this machine's clock right?)");
     }
     if (cfg.check_peer_name && !certificate_names(own, node_name)) {
       ERR_clear_error();
       throw std::invalid_argument(
           "libactor.net: node_config.tls: certificate_file " + cfg.certificate_file +
           " does not name this node, " + node_name +
-          " (a subjectAltName DNS entry, or the common name when there is none): peers check "
-          "it (check_peer_name)");
+          " (a subjectAltName DNS entry, or the common name when there is none; it names " +
+          names_in(own) + "): peers check it (check_peer_name)");
     }
     // Both sides verify: a peer without a certificate of the CA is refused.
     SSL_CTX_set_verify(ctx_, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
@@ -190,7 +293,7 @@ protocol_error tls_channel::failure(const char* what, int ret) const {
   } else if (verify != X509_V_OK) {
     text += ": the peer's certificate does not verify: ";
     text += X509_verify_cert_error_string(verify);
-    text += " (is tls.ca_file the CA that issued the peer's certificate?)";
+    text += verify_hint(verify);
     ERR_clear_error();
   } else if (e == SSL_ERROR_SSL) {
     const std::string reasons = openssl_reasons();
@@ -284,7 +387,32 @@ expected<void, protocol_error> tls_channel::take_over(std::vector<std::byte>& pl
   SSL_free(ssl_);
   ssl_ = nullptr;
   if (rest.empty()) return {};
-  return records_->open(rest, plain);
+  return explained(records_->open(rest, plain));
+}
+
+expected<void, protocol_error> tls_channel::explained(expected<void, protocol_error> r) const {
+  if (r) return r;
+  // In TLS 1.3 a dialler finishes its side before the acceptor checks its
+  // certificate: a refusal reaches it as an alert in the records.
+  protocol_error e = r.err();
+  switch (records_->peer_alert()) {
+    case 42:  // bad_certificate
+    case 43:  // unsupported_certificate
+    case 44:  // certificate_revoked
+    case 45:  // certificate_expired
+    case 46:  // certificate_unknown
+    case 48:  // unknown_ca
+      e.text +=
+          " (the peer refused this node's certificate: is it from the CA the peer trusts, valid "
+          "now, and for both client and server use? The peer's log says why)";
+      break;
+    case 116:  // certificate_required
+      e.text += " (the peer requires a certificate: set tls on this node)";
+      break;
+    default:
+      break;
+  }
+  return e;
 }
 
 expected<void, protocol_error> tls_channel::feed(std::span<const std::byte> in,
@@ -342,7 +470,7 @@ expected<void, protocol_error> tls_channel::feed(std::span<const std::byte> in,
   if (!records_) {
     return protocol_error{protocol_errc::tls_failed, "TLS: the connection failed already"};
   }
-  return records_->open(in, plain);
+  return explained(records_->open(in, plain));
 }
 
 bool tls_channel::seal(std::span<const std::byte> plain, std::vector<std::byte>& out) {

@@ -148,6 +148,9 @@ class tls_channel {
   /// The handshake is done: from here on tls_records reads and writes.
   [[nodiscard]] expected<void, protocol_error> take_over(std::vector<std::byte>& plain);
   static void on_key_log(const ssl_st* ssl, const char* line);
+  /// `r`, with what the peer's alert (if any) says about this node's
+  /// configuration.
+  [[nodiscard]] expected<void, protocol_error> explained(expected<void, protocol_error> r) const;
 
   mutable std::mutex mu_;
   ssl_st* ssl_;

@@ -41,6 +41,8 @@ static_assert(crypto_aead_chacha20poly1305_ietf_ABYTES == tag_len);
 static_assert(crypto_auth_hmacsha256_BYTES == std::tuple_size_v<traffic_secret>);
 
 const char* alert_name(std::uint8_t d) {
+  // RFC 8446, section 6, and the registry's other values a TLS 1.3 peer
+  // may send.
   switch (d) {
     case 0:
       return "close_notify";
@@ -52,16 +54,50 @@ const char* alert_name(std::uint8_t d) {
       return "record_overflow";
     case 40:
       return "handshake_failure";
+    case 42:
+      return "bad_certificate";
+    case 43:
+      return "unsupported_certificate";
+    case 44:
+      return "certificate_revoked";
+    case 45:
+      return "certificate_expired";
+    case 46:
+      return "certificate_unknown";
     case 47:
       return "illegal_parameter";
+    case 48:
+      return "unknown_ca";
+    case 49:
+      return "access_denied";
     case 50:
       return "decode_error";
     case 51:
       return "decrypt_error";
+    case 70:
+      return "protocol_version";
+    case 71:
+      return "insufficient_security";
     case 80:
       return "internal_error";
+    case 86:
+      return "inappropriate_fallback";
     case 90:
       return "user_canceled";
+    case 109:
+      return "missing_extension";
+    case 110:
+      return "unsupported_extension";
+    case 112:
+      return "unrecognized_name";
+    case 113:
+      return "bad_certificate_status_response";
+    case 115:
+      return "unknown_psk_identity";
+    case 116:
+      return "certificate_required";
+    case 120:
+      return "no_application_protocol";
     default:
       return "unknown";
   }
@@ -329,6 +365,7 @@ expected<void, protocol_error> tls_records::open_record(const unsigned char* rec
         return refuse(alert_decode_error, "an alert of " + std::to_string(content) + " bytes");
       }
       const std::uint8_t desc = inner[1];
+      peer_alert_ = desc;
       plain.resize(at);
       if (desc == alert_close_notify) return refuse(0, "the peer closed the TLS session");
       return refuse(0, std::string("the peer sent alert ") + std::to_string(desc) + " (" +

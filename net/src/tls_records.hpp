@@ -109,6 +109,8 @@ class tls_records {
   [[nodiscard]] bool has_records() const noexcept { return !pending_.empty(); }
 
   [[nodiscard]] int post_handshake_messages() const noexcept { return post_handshake_; }
+  /// The alert the peer sent (its description), or -1.
+  [[nodiscard]] int peer_alert() const noexcept { return peer_alert_; }
   /// Bytes held for an incomplete record or post-handshake message.
   [[nodiscard]] std::size_t held() const noexcept { return partial_.size() + handshake_.size(); }
 
@@ -140,6 +142,7 @@ class tls_records {
   bool client_;
   bool failed_ = false;
   int post_handshake_ = 0;
+  int peer_alert_ = -1;
   int awaited_answers_ = 0;           // KeyUpdates this side requested, not yet answered
   bool answer_queued_ = false;        // a KeyUpdate answer waits in pending_
   std::vector<std::byte> partial_;    // an incomplete record
