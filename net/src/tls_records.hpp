@@ -3,7 +3,7 @@
 // after OpenSSL has run the handshake: the same records OpenSSL would read
 // and write, made with one libsodium call each instead of OpenSSL's record
 // layer (whose EVP dispatch, BIO copies and error queue cost a node's round
-// trip 13 us in all, against 4 us this way: bench/README.md).
+// trip about 7 us more: bench/README.md).
 //
 //     | 23 | 03 03 | length: u16 | ChaCha20-Poly1305(data || type || zeros) | tag: 16 |
 //
