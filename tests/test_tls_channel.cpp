@@ -193,6 +193,31 @@ bool handshake_with(tls_channel& ch, raw_peer& peer, bool channel_dials) {
   return false;
 }
 
+/// Runs the handshake until the dialler is done and the acceptor waits for
+/// the dialler's last flight (still in the dialler's records).
+void until_dialler_done(tls_channel& c, tls_channel& s) {
+  REQUIRE(c.start());
+  REQUIRE(s.start());
+  bytes to_s, to_c, plain;
+  c.take_records(to_s);
+  REQUIRE(s.feed(to_s, plain));
+  s.take_records(to_c);
+  REQUIRE(c.feed(to_c, plain));
+  REQUIRE(c.handshake_done());
+  REQUIRE_FALSE(s.handshake_done());
+  REQUIRE(plain.empty());
+}
+
+/// Feeds `wire` to `to` in two reads, cut at `cut`; both must succeed.
+void feed_in_two(tls_channel& to, const bytes& wire, std::size_t cut, bytes& plain) {
+  for (const auto part : {std::span<const std::byte>(wire).first(cut),
+                          std::span<const std::byte>(wire).subspan(cut)}) {
+    auto r = to.feed(part, plain);
+    INFO((r ? std::string() : r.err().text));
+    REQUIRE(r);
+  }
+}
+
 struct pair_of {
   test::test_ca ca;
   tls_context client_ctx{ca.issue("a"), "a"};
@@ -751,15 +776,8 @@ TEST_CASE("tls channel: data right behind the dialler's Finished is not lost", "
   for (std::uint64_t seed = 1; seed <= 8; ++seed) {
     INFO("seed " << seed);
     pair_of p;
-    REQUIRE(p.c.start());
-    REQUIRE(p.s.start());
-    bytes to_s, to_c, plain;
-    p.c.take_records(to_s);
-    REQUIRE(p.s.feed(to_s, plain));
-    p.s.take_records(to_c);
-    REQUIRE(p.c.feed(to_c, plain));
-    REQUIRE(p.c.handshake_done());
-    REQUIRE_FALSE(p.s.handshake_done());
+    until_dialler_done(p.c, p.s);
+    bytes plain;
     // The dialler's Finished and its first records, in one read.
     std::mt19937_64 rng(seed);
     bytes msg(std::uniform_int_distribution<std::size_t>(1, 50'000)(rng));
@@ -769,12 +787,7 @@ TEST_CASE("tls channel: data right behind the dialler's Finished is not lost", "
     // Cut where the rng says, so that the handshake's last bytes and a
     // record's first ones share a read (or not).
     const std::size_t cut = std::uniform_int_distribution<std::size_t>(1, wire.size())(rng);
-    for (const auto part : {std::span<const std::byte>(wire).first(cut),
-                            std::span<const std::byte>(wire).subspan(cut)}) {
-      auto r = p.s.feed(part, plain);
-      INFO((r ? std::string() : r.err().text));
-      REQUIRE(r);
-    }
+    feed_in_two(p.s, wire, cut, plain);
     CHECK(p.s.handshake_done());
     CHECK(plain == msg);
   }
@@ -887,13 +900,8 @@ TEST_CASE("tls channel: the dialler's Finished and data, cut at the flight's end
   for (const int where : {0, 1, 2, 3}) {
     INFO("cut " << where);
     pair_of p;
-    REQUIRE(p.c.start());
-    REQUIRE(p.s.start());
-    bytes to_s, to_c, plain;
-    p.c.take_records(to_s);
-    REQUIRE(p.s.feed(to_s, plain));
-    p.s.take_records(to_c);
-    REQUIRE(p.c.feed(to_c, plain));
+    until_dialler_done(p.c, p.s);
+    bytes plain;
     bytes flight;
     p.c.take_records(flight);
     REQUIRE_FALSE(flight.empty());
@@ -906,12 +914,7 @@ TEST_CASE("tls channel: the dialler's Finished and data, cut at the flight's end
                             : where == 1 ? flight.size()
                             : where == 2 ? flight.size() - 1
                                          : flight.size() + 1;
-    for (const auto part : {std::span<const std::byte>(wire).first(cut),
-                            std::span<const std::byte>(wire).subspan(cut)}) {
-      auto r = p.s.feed(part, plain);
-      INFO((r ? std::string() : r.err().text));
-      REQUIRE(r);
-    }
+    feed_in_two(p.s, wire, cut, plain);
     CHECK(p.s.handshake_done());
     CHECK(plain == msg);
   }

@@ -10,6 +10,7 @@
 
 #include <array>
 #include <cstring>
+#include <functional>
 #include <stdexcept>
 #include <string_view>
 
@@ -71,40 +72,54 @@ std::string asn1_time_text(const ASN1_TIME* t) {
   return out;
 }
 
-/// The names a certificate carries for certificate_names(): its
-/// subjectAltName DNS entries, or its common names when it has no
-/// subjectAltName; "nothing" when there are none.
-std::string names_in(X509* cert) {
-  std::string out;
-  auto add = [&out](const unsigned char* data, int n) {
-    if (n < 0) return;
-    if (!out.empty()) out += ", ";
-    out += '"';
-    out.append(reinterpret_cast<const char*>(data), static_cast<std::size_t>(n));
-    out += '"';
+/// Calls `fn` with each name a certificate carries for certificate_names()
+/// (its subjectAltName DNS entries; its common names, as UTF-8, when it has
+/// no subjectAltName at all) until `fn` returns true; whether one did.
+bool each_name(X509* cert, const std::function<bool(std::string_view)>& fn) {
+  bool stop = false;
+  auto view = [](const unsigned char* data, int n) {
+    return std::string_view(reinterpret_cast<const char*>(data),
+                            n < 0 ? 0 : static_cast<std::size_t>(n));
   };
+  // Present, even if it does not parse (then nothing in it names anyone).
   if (X509_get_ext_by_NID(cert, NID_subject_alt_name, -1) >= 0) {
     auto* sans =
         static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
-    for (int i = 0; sans != nullptr && i < sk_GENERAL_NAME_num(sans); ++i) {
+    for (int i = 0; sans != nullptr && !stop && i < sk_GENERAL_NAME_num(sans); ++i) {
       const GENERAL_NAME* g = sk_GENERAL_NAME_value(sans, i);
-      if (g->type == GEN_DNS) {
-        add(ASN1_STRING_get0_data(g->d.dNSName), ASN1_STRING_length(g->d.dNSName));
-      }
+      if (g->type != GEN_DNS) continue;
+      stop = fn(view(ASN1_STRING_get0_data(g->d.dNSName), ASN1_STRING_length(g->d.dNSName)));
     }
     GENERAL_NAMES_free(sans);
-  } else {
-    const X509_NAME* subject = X509_get_subject_name(cert);
-    for (int i = X509_NAME_get_index_by_NID(subject, NID_commonName, -1); i >= 0;
-         i = X509_NAME_get_index_by_NID(subject, NID_commonName, i)) {
-      unsigned char* utf8 = nullptr;
-      const int n =
-          ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, i)));
-      add(utf8, n);
-      OPENSSL_free(utf8);
-    }
+    ERR_clear_error();
+    return stop;
+  }
+  // The common name only when there is no subjectAltName at all: a
+  // certificate that names its subject by URI or address there does not
+  // name it by its common name (RFC 6125, 6.4.4).
+  const X509_NAME* subject = X509_get_subject_name(cert);
+  for (int i = X509_NAME_get_index_by_NID(subject, NID_commonName, -1); i >= 0 && !stop;
+       i = X509_NAME_get_index_by_NID(subject, NID_commonName, i)) {
+    unsigned char* utf8 = nullptr;
+    const int n =
+        ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, i)));
+    if (n >= 0) stop = fn(view(utf8, n));
+    OPENSSL_free(utf8);
   }
   ERR_clear_error();
+  return stop;
+}
+
+/// The names a certificate carries (each_name), for an error text.
+std::string names_in(X509* cert) {
+  std::string out;
+  each_name(cert, [&out](std::string_view n) {
+    if (!out.empty()) out += ", ";
+    out += '"';
+    out += n;
+    out += '"';
+    return false;
+  });
   return out.empty() ? std::string("nothing") : out;
 }
 
@@ -534,41 +549,7 @@ bool certificate_names(x509_st* cert, const std::string& name) {
   // would fold case, let ".example" stand for any subdomain of it, and
   // drop a trailing NUL), and no wildcards.
   if (name.empty()) return false;
-  auto same = [&name](const unsigned char* data, int n) {
-    return n >= 0 && static_cast<std::size_t>(n) == name.size() &&
-           std::memcmp(data, name.data(), name.size()) == 0;
-  };
-  bool found = false;
-  auto* sans =
-      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
-  // Present, even if it does not parse (then nothing in it names anyone).
-  const bool has_san = X509_get_ext_by_NID(cert, NID_subject_alt_name, -1) >= 0;
-  if (sans != nullptr) {
-    for (int i = 0; i < sk_GENERAL_NAME_num(sans); ++i) {
-      const GENERAL_NAME* g = sk_GENERAL_NAME_value(sans, i);
-      if (g->type != GEN_DNS) continue;
-      found = found || same(ASN1_STRING_get0_data(g->d.dNSName), ASN1_STRING_length(g->d.dNSName));
-    }
-    GENERAL_NAMES_free(sans);
-  }
-  ERR_clear_error();
-  // The common name only when there is no subjectAltName at all: a
-  // certificate that names its subject by URI or address there does not
-  // name it by its common name (RFC 6125, 6.4.4).
-  if (has_san) return found;
-  // No subjectAltName: the common names, as UTF-8.
-  const X509_NAME* subject = X509_get_subject_name(cert);
-  for (int i = X509_NAME_get_index_by_NID(subject, NID_commonName, -1); i >= 0;
-       i = X509_NAME_get_index_by_NID(subject, NID_commonName, i)) {
-    unsigned char* utf8 = nullptr;
-    const int n =
-        ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, i)));
-    const bool match = same(utf8, n);
-    OPENSSL_free(utf8);
-    if (match) return true;
-  }
-  ERR_clear_error();
-  return false;
+  return each_name(cert, [&name](std::string_view n) { return n == name; });
 }
 
 expected<std::string, protocol_error> tls_channel::exported_secret() {
