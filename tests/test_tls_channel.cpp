@@ -725,7 +725,6 @@ TEST_CASE(
           return b;
         };
         int peer_updates = 0;
-        int our_requests = 0;
         for (int round = 0; round < 12; ++round) {
           INFO("round " << round);
           // The peer asks for a KeyUpdate back at rounds 1 and 9.
@@ -747,7 +746,6 @@ TEST_CASE(
           CHECK(ch.has_records() == (round == 1 || round == 9));
           if (round % 4 == 3) {
             REQUIRE(ch.update_keys(round != 11));
-            if (round != 11) ++our_requests;
           }
           const bytes back = random_bytes();
           bytes sealed;
@@ -760,7 +758,6 @@ TEST_CASE(
         }
         // NewSessionTickets: OpenSSL's acceptor sends two by default. The
         // answers to the channel's own requests are not counted.
-        CHECK(our_requests == 2);
         CHECK(ch.post_handshake_messages() == peer_updates + (dials ? 2 : 0));
         bytes plain;
         auto r = ch.feed(peer.shutdown(), plain);
@@ -934,7 +931,8 @@ TEST_CASE("tls channel: after a failure the alert still comes out of seal(), fra
     // Frames queued behind the failure: not sealed, but the alert goes.
     bytes out;
     CHECK_FALSE(p.s.seal(text_bytes("queued frames"), out));
-    REQUIRE_FALSE(out.empty());
+    // The alert record alone: header, level and description, type, tag.
+    REQUIRE(out.size() == 5 + 2 + 1 + 16);
     auto r = p.c.feed(out, plain);
     REQUIRE_FALSE(r);
     CHECK(r.err().text.find("alert 20 (bad_record_mac)") != std::string::npos);

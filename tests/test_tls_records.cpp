@@ -472,3 +472,29 @@ TEST_CASE("tls records: nothing is sealed or opened after a failure, through any
   REQUIRE(p.c.seal(of({1}), good));
   CHECK_FALSE(p.s.open(good, plain));
 }
+
+TEST_CASE("tls records: a few empty records in a row, not a stream of them", "[tls_records]") {
+  using libactor::net::detail::max_empty_records;
+  for (std::uint64_t seed = 1; seed <= 4; ++seed) {
+    INFO("seed " << seed);
+    pair_of p(seed);
+    bytes wire, plain;
+    // The limit in a row, then data, then the limit again: the count
+    // starts over after data.
+    for (int round = 0; round < 2; ++round) {
+      for (int i = 0; i < max_empty_records; ++i) REQUIRE(p.c.seal_record(23, {}, wire));
+      REQUIRE(p.c.seal(of({static_cast<int>(seed)}), wire));
+    }
+    REQUIRE(feed(p.s, wire, plain, p.rng));
+    CHECK(plain.size() == 2);
+    // One past it.
+    bytes flood;
+    for (int i = 0; i <= max_empty_records; ++i) REQUIRE(p.c.seal_record(23, {}, flood));
+    REQUIRE(p.c.seal(of({1}), flood));
+    plain.clear();
+    auto r = p.s.open(flood, plain);
+    REQUIRE_FALSE(r);
+    CHECK(r.err().text.find("more than 32 records with no data in a row") != std::string::npos);
+    CHECK(plain.empty());
+  }
+}

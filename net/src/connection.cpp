@@ -214,6 +214,7 @@ void connection::flush() noexcept {
     asio::post(node_.io_, [self = shared_from_this()] {
       std::unique_lock l(self->wmu_);
       if (!self->take_outbound(self->inflight_)) {
+        self->send_last_words();
         self->writing_ = false;
         l.unlock();
         self->close("sealing a record failed", true);

@@ -358,6 +358,11 @@ expected<void, protocol_error> tls_records::open_record(const unsigned char* rec
         return refuse(alert_unexpected_message, "data inside a post-handshake message");
       }
       plain.resize(at + content);
+      empty_in_a_row_ = content == 0 ? empty_in_a_row_ + 1 : 0;
+      if (empty_in_a_row_ > max_empty_records) {
+        return refuse(alert_unexpected_message, "more than " + std::to_string(max_empty_records) +
+                                                    " records with no data in a row");
+      }
       return {};
     case type_alert: {
       if (content != 2) {

@@ -31,7 +31,8 @@
 //     (the answers to this side's own requests are not counted), each at
 //     most max_post_handshake_message bytes, never interleaved with data;
 //   - nothing else: a ChangeCipherSpec, a handshake message of another
-//     type, or an unknown content type ends the connection.
+//     type, or an unknown content type ends the connection, as do more
+//     than max_empty_records data records with no data in a row.
 // Every refusal queues a fatal alert for the peer (take_records()) and
 // wipes the keys: nothing is opened or sealed after it.
 //
@@ -60,6 +61,10 @@ inline constexpr std::size_t max_post_handshake_message = 16 * 1024;
 /// Post-handshake messages (KeyUpdate, NewSessionTicket) a peer may send on
 /// one connection. Nodes send none; each costs work.
 inline constexpr int max_post_handshake_messages = 16;
+/// Data records with no data a peer may send in a row: each costs an open
+/// and delivers nothing that inbound flow control would count (OpenSSL's
+/// record layer allows as many).
+inline constexpr int max_empty_records = 32;
 
 using traffic_secret = std::array<std::uint8_t, 32>;
 
@@ -143,6 +148,7 @@ class tls_records {
   bool failed_ = false;
   int post_handshake_ = 0;
   int peer_alert_ = -1;
+  int empty_in_a_row_ = 0;            // data records with no data, since the last with some
   int awaited_answers_ = 0;           // KeyUpdates this side requested, not yet answered
   bool answer_queued_ = false;        // a KeyUpdate answer waits in pending_
   std::vector<std::byte> partial_;    // an incomplete record
