@@ -247,6 +247,25 @@ struct relayed_pair {
 
 constexpr protection all_modes[] = {protection::sealed, protection::tls, protection::clear};
 
+TEST_CASE("protected frames: the log says how a peer's connection is protected", "[net][records]") {
+  for (const auto mode : all_modes) {
+    INFO(to_string(mode));
+    relayed_pair p(mode);
+    REQUIRE(p.remote.ask<std::size_t>(records::say{"hello"}, 10s).get());
+    const std::string want = mode == protection::tls      ? "over TLS 1.3"
+                             : mode == protection::sealed ? "frames sealed"
+                                                          : "in the clear";
+    CHECK(test::eventually([&] {
+      for (auto& l : p.log_b.items()) {
+        if (l.find("node a is up: ") != std::string::npos &&
+            l.find(", " + want) != std::string::npos)
+          return true;
+      }
+      return false;
+    }));
+  }
+}
+
 TEST_CASE("protected frames: what actors say is not readable on the path", "[net][records]") {
   for (const auto mode : all_modes) {
     INFO(to_string(mode));
