@@ -9,6 +9,7 @@
 
 #include <netinet/in.h>
 #include <poll.h>
+#include <sodium.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -209,10 +210,12 @@ struct relayed_pair {
   actor_ref remote;
   std::uint64_t listener_id = 0;  // its wire id on b
 
-  explicit relayed_pair(protection mode) {
+  explicit relayed_pair(protection mode, bool a_aes = true, bool b_aes = true) {
     test::unrelated(sys_a, 2);
     auto ca = test::node_config("a", secret);
     auto cb = test::node_config("b", secret);
+    ca.aes_gcm = a_aes;
+    cb.aes_gcm = b_aes;
     ca.protect_frames = cb.protect_frames = mode == protection::sealed;
     if (mode == protection::tls) {
       ca.tls = pki.issue("a");
@@ -247,22 +250,35 @@ struct relayed_pair {
 
 constexpr protection all_modes[] = {protection::sealed, protection::tls, protection::clear};
 
-TEST_CASE("protected frames: the log says how a peer's connection is protected", "[net][records]") {
+TEST_CASE("protected frames: the log says how a peer's connection is protected, and the cipher",
+          "[net][records]") {
+  // AES-256-GCM where both nodes allow it (and the CPU has AES
+  // instructions), ChaCha20-Poly1305 where either turned it off.
+  // What the CPU has, asked of libsodium directly.
+  REQUIRE(sodium_init() >= 0);
+  const bool cpu = crypto_aead_aes256gcm_is_available() == 1;
   for (const auto mode : all_modes) {
-    INFO(to_string(mode));
-    relayed_pair p(mode);
-    REQUIRE(p.remote.ask<std::size_t>(records::say{"hello"}, 10s).get());
-    const std::string want = mode == protection::tls      ? "over TLS 1.3"
-                             : mode == protection::sealed ? "frames sealed"
-                                                          : "in the clear";
-    CHECK(test::eventually([&] {
-      for (auto& l : p.log_b.items()) {
-        if (l.find("node a is up: ") != std::string::npos &&
-            l.find(", " + want) != std::string::npos)
-          return true;
-      }
-      return false;
-    }));
+    for (const int aes : {0, 1, 2, 3}) {  // bit 0: a allows it; bit 1: b does
+      if (mode == protection::clear && aes != 3) continue;
+      INFO(to_string(mode) << ", aes_gcm " << aes);
+      relayed_pair p(mode, (aes & 1) != 0, (aes & 2) != 0);
+      REQUIRE(p.remote.ask<std::size_t>(records::say{"hello"}, 10s).get());
+      const bool gcm = cpu && aes == 3;
+      const std::string want =
+          mode == protection::tls
+              ? std::string("over TLS 1.3 (") +
+                    (gcm ? "TLS_AES_256_GCM_SHA384" : "TLS_CHACHA20_POLY1305_SHA256") + ")"
+          : mode == protection::sealed
+              ? std::string("frames sealed (") + (gcm ? "AES-256-GCM" : "ChaCha20-Poly1305") + ")"
+              : std::string("in the clear");
+      CHECK(test::eventually([&] {
+        for (auto& l : p.log_b.items()) {
+          if (l.find("node a is up: ") != std::string::npos && l.ends_with(", " + want))
+            return true;
+        }
+        return false;
+      }));
+    }
   }
 }
 

@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include <memory>
 #include <random>
@@ -54,10 +55,18 @@ std::vector<std::vector<std::byte>> records_of(const std::vector<std::byte>& str
   return out;
 }
 
-/// One record as OpenSSL's ChaCha20-Poly1305 seals it (RFC 8439): the
-/// record format of record_layer.hpp, built independently of it.
+/// The ciphers a test runs: both where the CPU has AES instructions.
+std::vector<aead_kind> kinds() {
+  std::vector<aead_kind> k{aead_kind::chacha20_poly1305};
+  if (aes_gcm_available()) k.push_back(aead_kind::aes256_gcm);
+  return k;
+}
+
+/// One record as OpenSSL's EVP cipher seals it: the record format of
+/// record_layer.hpp, built independently of it.
 std::vector<std::byte> openssl_record(const record_key& key, std::uint64_t seq,
-                                      const std::vector<std::byte>& plain) {
+                                      const std::vector<std::byte>& plain,
+                                      aead_kind kind = aead_kind::chacha20_poly1305) {
   std::unique_ptr<EVP_CIPHER_CTX, decltype(&EVP_CIPHER_CTX_free)> ctx(EVP_CIPHER_CTX_new(),
                                                                       &EVP_CIPHER_CTX_free);
   REQUIRE(ctx);
@@ -68,8 +77,9 @@ std::vector<std::byte> openssl_record(const record_key& key, std::uint64_t seq,
   const auto len = static_cast<std::uint32_t>(plain.size() + 16);
   for (int i = 0; i < 4; ++i) p[i] = static_cast<unsigned char>(len >> (8 * i));
   int outl = 0;
-  REQUIRE(EVP_EncryptInit_ex(ctx.get(), EVP_chacha20_poly1305(), nullptr, key.data(), iv.data()) ==
-          1);
+  const EVP_CIPHER* cipher =
+      kind == aead_kind::aes256_gcm ? EVP_aes_256_gcm() : EVP_chacha20_poly1305();
+  REQUIRE(EVP_EncryptInit_ex(ctx.get(), cipher, nullptr, key.data(), iv.data()) == 1);
   REQUIRE(EVP_EncryptUpdate(ctx.get(), nullptr, &outl, p, 4) == 1);
   REQUIRE(EVP_EncryptUpdate(ctx.get(), p + 4, &outl,
                             reinterpret_cast<const unsigned char*>(plain.data()),
@@ -81,42 +91,99 @@ std::vector<std::byte> openssl_record(const record_key& key, std::uint64_t seq,
 
 }  // namespace
 
-TEST_CASE("records: byte for byte what OpenSSL's ChaCha20-Poly1305 makes, both ways",
-          "[net][records]") {
+TEST_CASE("records: byte for byte what OpenSSL's ciphers make, both ways", "[net][records]") {
   // Nodes built with either implementation read each other's records: the
-  // record stream is RFC 8439's construction with this layer's nonce and
-  // associated data, whatever computes it.
-  test::for_seeds(
-      [](std::uint64_t seed) {
-        std::mt19937_64 rng(seed);
-        const auto key = key_of(static_cast<std::uint8_t>(seed));
-        record_cipher seal(key, true);
-        record_cipher open(key, false);
-        // Not only sequence number 0: a random number of records first.
-        const int skip = static_cast<int>(rng() % 40);
-        for (int i = 0; i < skip; ++i) {
-          std::vector<std::byte> out;
-          std::vector<std::byte> plain;
-          REQUIRE(seal.seal(bytes_of(1 + i, seed + i), out));
-          REQUIRE(open.open(out, plain));
-        }
-        for (int i = 0; i < 8; ++i) {
-          const auto plain =
-              bytes_of(1 + rng() % (i == 5 ? max_record_plaintext : 3000), seed * 7 + i);
-          const std::uint64_t seq = seal.sequence();
-          const auto expect = openssl_record(key, seq, plain);
-          std::vector<std::byte> ours;
-          REQUIRE(seal.seal(plain, ours));
-          CHECK(ours == expect);
-          // And OpenSSL's record opens here.
-          std::vector<std::byte> back;
-          auto used = open.open(expect, back);
-          REQUIRE(used);
-          CHECK(*used == expect.size());
-          CHECK(back == plain);
-        }
-      },
-      20);
+  // record stream is RFC 8439's (or GCM's) construction with this layer's
+  // nonce and associated data, whatever computes it.
+  for (const aead_kind kind : kinds()) {
+    INFO(to_string(kind));
+    test::for_seeds(
+        [kind](std::uint64_t seed) {
+          std::mt19937_64 rng(seed);
+          const auto key = key_of(static_cast<std::uint8_t>(seed));
+          record_cipher seal(key, true, kind);
+          record_cipher open(key, false, kind);
+          CHECK(seal.kind() == kind);
+          // Not only sequence number 0: a random number of records first.
+          const int skip = static_cast<int>(rng() % 40);
+          for (int i = 0; i < skip; ++i) {
+            std::vector<std::byte> out;
+            std::vector<std::byte> plain;
+            REQUIRE(seal.seal(bytes_of(1 + i, seed + i), out));
+            REQUIRE(open.open(out, plain));
+          }
+          for (int i = 0; i < 8; ++i) {
+            const auto plain =
+                bytes_of(1 + rng() % (i == 5 ? max_record_plaintext : 3000), seed * 7 + i);
+            const std::uint64_t seq = seal.sequence();
+            const auto expect = openssl_record(key, seq, plain, kind);
+            std::vector<std::byte> ours;
+            REQUIRE(seal.seal(plain, ours));
+            CHECK(ours == expect);
+            // And OpenSSL's record opens here.
+            std::vector<std::byte> back;
+            auto used = open.open(expect, back);
+            REQUIRE(used);
+            CHECK(*used == expect.size());
+            CHECK(back == plain);
+          }
+        },
+        20);
+  }
+}
+
+TEST_CASE("records: every rekey_after records both sides move the key on, and no sooner",
+          "[net][records]") {
+  for (const aead_kind kind : kinds()) {
+    INFO(to_string(kind));
+    test::for_seeds(
+        [kind](std::uint64_t seed) {
+          std::mt19937_64 rng(seed * 17);
+          const std::uint64_t every = 2 + seed % 5;
+          const auto key = key_of(static_cast<std::uint8_t>(seed + 40));
+          record_cipher seal(key, true, kind, every);
+          record_cipher open(key, false, kind, every);
+          // The keys, computed independently: key' = HMAC-SHA256(key, label).
+          std::vector<record_key> keys{key};
+          for (int i = 0; i < 8; ++i) {
+            record_key next{};
+            unsigned int len = 0;
+            static constexpr char label[] = "libactor-frames-rekey";
+            REQUIRE(HMAC(EVP_sha256(), keys.back().data(), static_cast<int>(keys.back().size()),
+                         reinterpret_cast<const unsigned char*>(label), sizeof(label) - 1,
+                         next.data(), &len) != nullptr);
+            REQUIRE(len == next.size());
+            keys.push_back(next);
+          }
+          for (std::uint64_t seq = 0; seq < every * 6 + 1; ++seq) {
+            INFO("record " << seq << ", a new key every " << every);
+            const auto plain = bytes_of(1 + rng() % 200, seed * 1000 + seq);
+            std::vector<std::byte> ours;
+            REQUIRE(seal.seal(plain, ours));
+            CHECK(ours == openssl_record(keys[seq / every], seq, plain, kind));
+            std::vector<std::byte> back;
+            REQUIRE(open.open(ours, back));
+            CHECK(back == plain);
+          }
+          // A reader that moves on at another count fails at the first
+          // record where the two differ, never later.
+          record_cipher seal2(key, true, kind, every);
+          record_cipher late(key, false, kind, every + 1);
+          std::uint64_t failed_at = 0;
+          for (std::uint64_t seq = 0; seq < every + 2; ++seq) {
+            std::vector<std::byte> out, back;
+            REQUIRE(seal2.seal(bytes_of(9, seq), out));
+            auto r = late.open(out, back);
+            if (!r) {
+              failed_at = seq;
+              CHECK(r.err().code == protocol_errc::auth_failed);
+              break;
+            }
+          }
+          CHECK(failed_at == every);
+        },
+        12);
+  }
 }
 
 TEST_CASE("records: what one side seals the other opens, at any chunking", "[net][records]") {

@@ -26,6 +26,7 @@
 using namespace libactor;
 using libactor::net::detail::tls_channel;
 using libactor::net::detail::tls_context;
+using libactor::net::detail::tls_suite;
 
 namespace {
 
@@ -705,65 +706,74 @@ TEST_CASE(
   const auto ours = ca.issue("a");
   const auto theirs = ca.issue("b");
   tls_context ctx{ours, "a"};
-  for (const bool dials : {true, false}) {
-    for (const int padding : {0, 64}) {
-      for (std::uint64_t seed = 1; seed <= 4; ++seed) {
-        INFO("dials " << dials << ", padding " << padding << ", seed " << seed);
-        std::mt19937_64 rng(seed * 977 + (dials ? 1 : 0) + static_cast<std::uint64_t>(padding));
-        raw_peer peer(
-            [&](SSL_CTX* c) {
-              use_files(c, theirs);
-              // OpenSSL pads each record's plaintext to a multiple of 64.
-              if (padding > 0) REQUIRE(SSL_CTX_set_block_padding(c, padding) == 1);
-            },
-            /*server=*/dials);
-        tls_channel ch{ctx, dials};
-        REQUIRE(handshake_with(ch, peer, dials));
-        auto random_bytes = [&rng] {
-          bytes b(std::uniform_int_distribution<std::size_t>(1, 40'000)(rng));
-          for (auto& x : b) x = static_cast<std::byte>(rng());
-          return b;
-        };
-        int peer_updates = 0;
-        for (int round = 0; round < 12; ++round) {
-          INFO("round " << round);
-          // The peer asks for a KeyUpdate back at rounds 1 and 9.
-          if (round % 4 == 1) {
-            REQUIRE(peer.key_update(round != 5));
-            ++peer_updates;
+  std::vector<tls_suite> suites{tls_suite::chacha20_poly1305_sha256};
+  if (net::detail::aes_gcm_available()) suites.push_back(tls_suite::aes_256_gcm_sha384);
+  for (const tls_suite suite : suites) {
+    for (const bool dials : {true, false}) {
+      for (const int padding : {0, 64}) {
+        for (std::uint64_t seed = 1; seed <= 3; ++seed) {
+          INFO(to_string(suite) << ", dials " << dials << ", padding " << padding << ", seed "
+                                << seed);
+          std::mt19937_64 rng(seed * 977 + (dials ? 1 : 0) + static_cast<std::uint64_t>(padding) +
+                              static_cast<std::uint64_t>(suite) * 5);
+          raw_peer peer(
+              [&](SSL_CTX* c) {
+                use_files(c, theirs);
+                // The peer offers (or, as the acceptor, takes) this suite only.
+                REQUIRE(SSL_CTX_set_ciphersuites(c, to_string(suite)) == 1);
+                // OpenSSL pads each record's plaintext to a multiple of 64.
+                if (padding > 0) REQUIRE(SSL_CTX_set_block_padding(c, padding) == 1);
+              },
+              /*server=*/dials);
+          tls_channel ch{ctx, dials};
+          REQUIRE(handshake_with(ch, peer, dials));
+          REQUIRE(ch.suite() == suite);
+          auto random_bytes = [&rng] {
+            bytes b(std::uniform_int_distribution<std::size_t>(1, 40'000)(rng));
+            for (auto& x : b) x = static_cast<std::byte>(rng());
+            return b;
+          };
+          int peer_updates = 0;
+          for (int round = 0; round < 12; ++round) {
+            INFO("round " << round);
+            // The peer asks for a KeyUpdate back at rounds 1 and 9.
+            if (round % 4 == 1) {
+              REQUIRE(peer.key_update(round != 5));
+              ++peer_updates;
+            }
+            const bytes msg = random_bytes();
+            const bytes wire = peer.write(msg);
+            bytes got;
+            for (std::size_t at = 0; at < wire.size();) {
+              const std::size_t k = std::min<std::size_t>(
+                  wire.size() - at, std::uniform_int_distribution<std::size_t>(1, 20'000)(rng));
+              REQUIRE(ch.feed(std::span<const std::byte>(wire).subspan(at, k), got));
+              at += k;
+            }
+            CHECK(got == msg);
+            // Asked for one, the channel's KeyUpdate waits for its next seal.
+            CHECK(ch.has_records() == (round == 1 || round == 9));
+            if (round % 4 == 3) {
+              REQUIRE(ch.update_keys(round != 11));
+            }
+            const bytes back = random_bytes();
+            bytes sealed;
+            REQUIRE(ch.seal(back, sealed));
+            CHECK_FALSE(ch.has_records());
+            peer.receive(sealed);
+            bool ok = false;
+            CHECK(peer.read(&ok) == back);
+            CHECK(ok);
           }
-          const bytes msg = random_bytes();
-          const bytes wire = peer.write(msg);
-          bytes got;
-          for (std::size_t at = 0; at < wire.size();) {
-            const std::size_t k = std::min<std::size_t>(
-                wire.size() - at, std::uniform_int_distribution<std::size_t>(1, 20'000)(rng));
-            REQUIRE(ch.feed(std::span<const std::byte>(wire).subspan(at, k), got));
-            at += k;
-          }
-          CHECK(got == msg);
-          // Asked for one, the channel's KeyUpdate waits for its next seal.
-          CHECK(ch.has_records() == (round == 1 || round == 9));
-          if (round % 4 == 3) {
-            REQUIRE(ch.update_keys(round != 11));
-          }
-          const bytes back = random_bytes();
-          bytes sealed;
-          REQUIRE(ch.seal(back, sealed));
-          CHECK_FALSE(ch.has_records());
-          peer.receive(sealed);
-          bool ok = false;
-          CHECK(peer.read(&ok) == back);
-          CHECK(ok);
+          // NewSessionTickets: OpenSSL's acceptor sends two by default. The
+          // answers to the channel's own requests are not counted.
+          CHECK(ch.post_handshake_messages() == peer_updates + (dials ? 2 : 0));
+          bytes plain;
+          auto r = ch.feed(peer.shutdown(), plain);
+          REQUIRE_FALSE(r);
+          CHECK(r.err().text.find("closed the TLS session") != std::string::npos);
+          CHECK(plain.empty());
         }
-        // NewSessionTickets: OpenSSL's acceptor sends two by default. The
-        // answers to the channel's own requests are not counted.
-        CHECK(ch.post_handshake_messages() == peer_updates + (dials ? 2 : 0));
-        bytes plain;
-        auto r = ch.feed(peer.shutdown(), plain);
-        REQUIRE_FALSE(r);
-        CHECK(r.err().text.find("closed the TLS session") != std::string::npos);
-        CHECK(plain.empty());
       }
     }
   }
@@ -790,21 +800,65 @@ TEST_CASE("tls channel: data right behind the dialler's Finished is not lost", "
   }
 }
 
-TEST_CASE("tls channel: a peer offering only AES-GCM suites is refused, and told why", "[tls]") {
+TEST_CASE("tls channel: a peer offering only suites nodes do not speak is refused, and told why",
+          "[tls]") {
   test::test_ca ca;
-  tls_context server_ctx{ca.issue("b"), "b"};
   const auto files = ca.issue("a");
-  raw_peer client([&](SSL_CTX* c) {
-    use_files(c, files);
-    REQUIRE(SSL_CTX_set_ciphersuites(c, "TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256") == 1);
-  });
-  tls_channel s{server_ctx, false};
-  REQUIRE(s.start());
-  bytes plain;
-  auto r = s.feed(client.step(), plain);
-  REQUIRE_FALSE(r);
-  INFO(r.err().text);
-  CHECK(r.err().text.find("TLS_CHACHA20_POLY1305_SHA256") != std::string::npos);
+  struct offer {
+    const char* suites;
+    bool aes_gcm;  // the acceptor's node_config::aes_gcm
+  };
+  // AES-128 never; AES-256-GCM not from a node that turned it off (nor on
+  // a CPU without AES instructions).
+  std::vector<offer> offers{{"TLS_AES_128_GCM_SHA256:TLS_AES_128_CCM_SHA256", true},
+                            {"TLS_AES_256_GCM_SHA384", false}};
+  if (!net::detail::aes_gcm_available()) offers.push_back({"TLS_AES_256_GCM_SHA384", true});
+  for (const offer& o : offers) {
+    INFO(o.suites << ", aes_gcm " << o.aes_gcm);
+    tls_context server_ctx{ca.issue("b"), "b", o.aes_gcm};
+    raw_peer client([&](SSL_CTX* c) {
+      use_files(c, files);
+      REQUIRE(SSL_CTX_set_ciphersuites(c, o.suites) == 1);
+    });
+    tls_channel s{server_ctx, false};
+    REQUIRE(s.start());
+    bytes plain;
+    auto r = s.feed(client.step(), plain);
+    REQUIRE_FALSE(r);
+    INFO(r.err().text);
+    CHECK(r.err().text.find("TLS_AES_256_GCM_SHA384 and TLS_CHACHA20_POLY1305_SHA256 only") !=
+          std::string::npos);
+    CHECK_FALSE(s.suite());
+  }
+}
+
+TEST_CASE("tls channel: AES-256-GCM when both sides allow it, ChaCha20-Poly1305 otherwise",
+          "[tls]") {
+  test::test_ca ca;
+  const auto a = ca.issue("a");
+  const auto b = ca.issue("b");
+  const bool cpu = net::detail::aes_gcm_available();
+  if (!cpu) WARN("no AES instructions on this CPU: every pair must choose ChaCha20-Poly1305");
+  for (const bool dialler_aes : {true, false}) {
+    for (const bool acceptor_aes : {true, false}) {
+      INFO("dialler aes_gcm " << dialler_aes << ", acceptor aes_gcm " << acceptor_aes);
+      tls_context cctx{a, "a", dialler_aes};
+      tls_context sctx{b, "b", acceptor_aes};
+      tls_channel c{cctx, true};
+      tls_channel s{sctx, false};
+      REQUIRE(handshake(c, s));
+      const tls_suite want = cpu && dialler_aes && acceptor_aes
+                                 ? tls_suite::aes_256_gcm_sha384
+                                 : tls_suite::chacha20_poly1305_sha256;
+      CHECK(c.suite() == want);
+      CHECK(s.suite() == want);
+      const bytes msg = text_bytes("under " + std::string(to_string(want)));
+      bytes wire, got;
+      REQUIRE(c.seal(msg, wire));
+      REQUIRE(s.feed(wire, got));
+      CHECK(got == msg);
+    }
+  }
 }
 
 TEST_CASE("tls channel: what an established channel holds", "[tls]") {
@@ -884,7 +938,8 @@ TEST_CASE("tls channel: start() once the handshake is done is refused, and chang
   // Under all-zero secrets (what a second take-over would have used) the
   // record does not open.
   const net::detail::traffic_secret zero{};
-  net::detail::tls_records eve{zero, zero, false};
+  REQUIRE(p.s.suite());
+  net::detail::tls_records eve{zero, zero, false, *p.s.suite()};
   bytes stolen;
   CHECK_FALSE(eve.open(wire, stolen));
   CHECK(stolen.empty());

@@ -13,10 +13,13 @@
 #include "tls_records.hpp"
 
 using namespace libactor;
+using libactor::net::detail::aes_gcm_available;
 using libactor::net::detail::max_post_handshake_message;
 using libactor::net::detail::max_post_handshake_messages;
+using libactor::net::detail::tls_key_limits;
 using libactor::net::detail::tls_max_plaintext;
 using libactor::net::detail::tls_records;
+using libactor::net::detail::tls_suite;
 using libactor::net::detail::traffic_secret;
 
 namespace {
@@ -41,13 +44,28 @@ bytes of(std::initializer_list<int> v) {
   return b;
 }
 
+/// The suite a seed runs: both, by the seed's parity, where the CPU has
+/// AES instructions.
+tls_suite suite_of(std::uint64_t seed) {
+  return seed % 2 == 0 && aes_gcm_available() ? tls_suite::aes_256_gcm_sha384
+                                              : tls_suite::chacha20_poly1305_sha256;
+}
+
 /// A dialler and an acceptor with mirrored secrets, from a seed.
 struct pair_of {
-  explicit pair_of(std::uint64_t seed) : rng(seed), c2s(secret_from(rng)), s2c(secret_from(rng)) {}
+  explicit pair_of(std::uint64_t seed, tls_key_limits c_limits = {}, tls_key_limits s_limits = {})
+      : pair_of(seed, suite_of(seed), c_limits, s_limits) {}
+  pair_of(std::uint64_t seed, tls_suite suite, tls_key_limits c_limits = {},
+          tls_key_limits s_limits = {})
+      : rng(seed),
+        c2s(secret_from(rng)),
+        s2c(secret_from(rng)),
+        c{c2s, s2c, true, suite, c_limits},
+        s{s2c, c2s, false, suite, s_limits} {}
   std::mt19937_64 rng;
   traffic_secret c2s, s2c;
-  tls_records c{c2s, s2c, true};
-  tls_records s{s2c, c2s, false};
+  tls_records c;
+  tls_records s;
 };
 
 /// Feeds `wire` to `to` in pieces of random sizes; the first error, if any.
@@ -497,4 +515,148 @@ TEST_CASE("tls records: a few empty records in a row, not a stream of them", "[t
     CHECK(r.err().text.find("more than 32 records with no data in a row") != std::string::npos);
     CHECK(plain.empty());
   }
+}
+
+TEST_CASE("tls records: under AES-GCM the writer moves its key on before the bound, for good",
+          "[tls_records]") {
+  if (!aes_gcm_available()) {
+    WARN("no AES instructions on this CPU: skipped");
+    return;
+  }
+  // Small limits: a KeyUpdate every 5 records, many more of them than the
+  // 16 post-handshake messages a peer may send early in a key.
+  const tls_key_limits small{5, 8, 10, 3};
+  for (std::uint64_t seed = 1; seed <= 6; ++seed) {
+    INFO("seed " << seed);
+    pair_of p(seed, tls_suite::aes_256_gcm_sha384, small, small);
+    CHECK(p.c.suite() == tls_suite::aes_256_gcm_sha384);
+    int records = 0;
+    const int data_records = 150 + static_cast<int>(seed);
+    for (int i = 0; i < data_records; ++i) {
+      const bytes msg = random_bytes(p.rng, 1 + p.rng() % 300);
+      bytes wire, got;
+      REQUIRE(p.c.seal(msg, wire));
+      CHECK(p.c.write_sequence() <= 5);
+      // Count the records: a KeyUpdate is one more before the data.
+      for (std::size_t at = 0; at < wire.size();) {
+        at += 5 + ((std::to_integer<std::size_t>(wire[at + 3]) << 8) |
+                   std::to_integer<std::size_t>(wire[at + 4]));
+        ++records;
+      }
+      REQUIRE(feed(p.s, wire, got, p.rng, 1 + p.rng() % 400));
+      CHECK(got == msg);
+      CHECK(p.s.read_sequence() <= 5);
+      // The reader never needs to ask: the writer moved on first.
+      CHECK_FALSE(p.s.has_records());
+    }
+    // Every fifth data record (after the first five) came behind a KeyUpdate.
+    CHECK(records == data_records + (data_records - 1) / 5);
+    // KeyUpdates after at least free_after records are not counted.
+    CHECK(p.s.post_handshake_messages() == 0);
+  }
+}
+
+TEST_CASE(
+    "tls records: under AES-GCM a peer that does not move its key on is asked to, and refused "
+    "past the bound",
+    "[tls_records]") {
+  if (!aes_gcm_available()) {
+    WARN("no AES instructions on this CPU: skipped");
+    return;
+  }
+  const tls_key_limits never{UINT64_MAX, UINT64_MAX, UINT64_MAX, 3};  // a peer that never rekeys
+  const tls_key_limits small{1000, 8, 10, 3};
+  for (const bool answered : {false, true}) {
+    for (std::uint64_t seed = 1; seed <= 4; ++seed) {
+      INFO("answered " << answered << ", seed " << seed);
+      pair_of p(seed + (answered ? 100 : 0), tls_suite::aes_256_gcm_sha384, never, small);
+      // Some records the other way first, so that sequence numbers differ.
+      for (std::uint64_t i = 0; i < seed; ++i) {
+        bytes w, got;
+        REQUIRE(p.s.seal(of({1, 2}), w));
+        REQUIRE(p.c.open(w, got));
+      }
+      bytes plain;
+      for (int i = 1; i <= 9; ++i) {
+        bytes w;
+        REQUIRE(p.c.seal(of({i}), w));
+        REQUIRE(p.s.open(w, plain));
+        // After request_after records the reader's request waits for its
+        // next seal.
+        CHECK(p.s.has_records() == (i >= 8));
+      }
+      CHECK(plain.size() == 9);
+      if (answered) {
+        // The acceptor sends something: the request goes with it, and the
+        // dialler answers with a KeyUpdate (its 10th record under the key)
+        // before its next data, under the new key.
+        bytes w, got;
+        REQUIRE(p.s.seal(of({42}), w));
+        REQUIRE(p.c.open(w, got));
+        CHECK(got == of({42}));
+        CHECK(p.c.has_records());
+        for (int i = 10; i <= 18; ++i) {
+          bytes more;
+          REQUIRE(p.c.seal(of({i}), more));
+          REQUIRE(p.s.open(more, plain));
+          // Under the new key the reader asks again once it is due.
+          CHECK(p.s.has_records() == (i >= 17));
+        }
+        CHECK(plain.size() == 18);
+        CHECK(p.s.read_sequence() == 9);
+        // The answer to the acceptor's own request is not the peer's doing.
+        CHECK(p.s.post_handshake_messages() == 0);
+      } else {
+        // The 10th record is the last the key may carry; the 11th is refused.
+        bytes tenth, eleventh;
+        REQUIRE(p.c.seal(of({10}), tenth));
+        REQUIRE(p.s.open(tenth, plain));
+        REQUIRE(p.c.seal(of({11}), eleventh));
+        auto r = p.s.open(eleventh, plain);
+        REQUIRE_FALSE(r);
+        CHECK(r.err().text.find("more than 10 records under one TLS_AES_256_GCM_SHA384 key") !=
+              std::string::npos);
+        CHECK(plain.size() == 10);
+        CHECK(alert_seen_by(p.c, p.s).find("unexpected_message") != std::string::npos);
+      }
+    }
+  }
+}
+
+TEST_CASE("tls records: KeyUpdates early in a key are counted, under either suite",
+          "[tls_records]") {
+  for (std::uint64_t seed = 1; seed <= 4; ++seed) {
+    INFO("seed " << seed);
+    // free_after: 1000 records, so every KeyUpdate below is early.
+    const tls_key_limits limits{1u << 20, 1u << 21, 1u << 22, 1000};
+    pair_of p(seed, limits, limits);
+    bytes wire, plain;
+    for (int i = 0; i < max_post_handshake_messages; ++i) {
+      REQUIRE(p.c.update_keys(false));
+      REQUIRE(p.c.seal(random_bytes(p.rng, 1 + p.rng() % 50), wire));
+    }
+    REQUIRE(feed(p.s, wire, plain, p.rng));
+    CHECK(p.s.post_handshake_messages() == max_post_handshake_messages);
+    bytes one_more;
+    REQUIRE(p.c.update_keys(false));
+    REQUIRE(p.c.seal(of({1}), one_more));
+    auto r = p.s.open(one_more, plain);
+    REQUIRE_FALSE(r);
+    CHECK(r.err().text.find("more than 16 post-handshake messages") != std::string::npos);
+  }
+}
+
+TEST_CASE("tls records: ChaCha20-Poly1305 needs no KeyUpdate, whatever the limits say",
+          "[tls_records]") {
+  const tls_key_limits small{5, 8, 10, 3};
+  pair_of p(3, tls_suite::chacha20_poly1305_sha256, small, small);
+  for (int i = 0; i < 40; ++i) {
+    bytes w, got;
+    REQUIRE(p.c.seal(of({i}), w));
+    CHECK(w.size() == 5 + 1 + 1 + 16);  // one record: no KeyUpdate before it
+    REQUIRE(p.s.open(w, got));
+    CHECK_FALSE(p.s.has_records());
+  }
+  CHECK(p.c.write_sequence() == 40);
+  CHECK(p.s.read_sequence() == 40);
 }

@@ -107,6 +107,7 @@ void connection::start_handshake(const std::string& secret) {
   // With TLS, frames are not sealed again: TLS protects them.
   handshake_config hc{node_.cfg_.name,
                       node_.cfg_.protect_frames && !tls_,
+                      node_.cfg_.aes_gcm && aes_gcm_available(),
                       secret,
                       protocol_version,
                       std::min<std::uint32_t>(node_.cfg_.max_frame_size, handshake_frame_limit),
@@ -545,14 +546,23 @@ void connection::on_handshake_bytes(std::span<const std::byte> in) {
       break;
   }
   authenticated_ = true;
+  if (tls_) {
+    const auto suite = tls_->suite();
+    protection_ = std::string("over TLS 1.3 (") + (suite ? to_string(*suite) : "?") + ")";
+  } else if (!node_.cfg_.protect_frames) {
+    protection_ = "in the clear";
+  }
   account_ = new connection_account(as_bound(node_.cfg_.max_inbound_bytes), node_.inbound_total_,
                                     node_.weak_from_this(), weak_from_this());
   if (node_.cfg_.protect_frames && !tls_) {
     // From here on both directions are sealed; what is queued now (the
     // acceptor's auth) still goes out as it is.
     try {
-      opener_ = std::make_unique<record_cipher>(hs_->frame_keys().receive, false);
-      auto sealer = std::make_unique<record_cipher>(hs_->frame_keys().send, true);
+      const auto& keys = hs_->frame_keys();
+      const auto kind = keys.aes_gcm ? aead_kind::aes256_gcm : aead_kind::chacha20_poly1305;
+      opener_ = std::make_unique<record_cipher>(keys.receive, false, kind);
+      auto sealer = std::make_unique<record_cipher>(keys.send, true, kind);
+      protection_ = std::string("frames sealed (") + to_string(kind) + ")";
       std::lock_guard lock(wmu_);
       clear_prefix_ = out_.size();
       sealer_ = std::move(sealer);

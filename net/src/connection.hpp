@@ -88,6 +88,9 @@ class connection : public std::enable_shared_from_this<connection> {
   /// ones, until it authenticates or closes: the address it came from.
   std::string unauthenticated_from_;
   node_info_fields info_;  // the peer's node_info, once received
+  // How frames travel, with the cipher (for the log's "is up" line); set
+  // once authenticated, before info_.
+  std::string protection_;
 
  private:
   friend class session;

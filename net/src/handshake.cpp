@@ -21,14 +21,16 @@ namespace {
 constexpr std::string_view magic = "libactor";
 constexpr std::string_view auth_label = "libactor-auth-v2";
 
-constexpr std::string_view keys_label = "libactor-frames-v1";
+constexpr std::string_view keys_label = "libactor-frames-v2";
 
 struct hello_msg {
   std::string magic;
   std::uint16_t version = 0;
   std::string node_name;
   std::array<std::uint8_t, 32> nonce{};
-  std::uint8_t protection = 0;  // 0: frames in the clear; 1: sealed records
+  // 0: frames in the clear; 1: sealed records, ChaCha20-Poly1305 only;
+  // 2: sealed records, and this side can seal AES-256-GCM as well.
+  std::uint8_t protection = 0;
 };
 LIBACTOR_WIRE_TYPE(hello_msg, "libactor.net.hello", magic, version, node_name, nonce, protection)
 
@@ -84,7 +86,9 @@ std::vector<std::byte> handshake::start() {
   std::vector<std::byte> out;
   send(out, frame_kind::hello,
        hello_msg{std::string(magic), cfg_.version, cfg_.node_name, own_nonce_,
-                 static_cast<std::uint8_t>(cfg_.protect_frames ? 1 : 0)});
+                 static_cast<std::uint8_t>(!cfg_.protect_frames ? 0
+                                           : cfg_.aes_gcm       ? 2
+                                                                : 1)});
   return out;
 }
 
@@ -152,6 +156,10 @@ bool handshake::derive_keys(std::vector<std::byte>& out) {
     for (int i = 0; i < 4; ++i) info.push_back(static_cast<unsigned char>(n >> (8 * i)));
     info.insert(info.end(), s->begin(), s->end());
   }
+  // The cipher is in the keys: hellos changed on the way to choose another
+  // one leave the two sides with different keys, and the first record fails.
+  keys_.aes_gcm = cfg_.aes_gcm && peer_aes_gcm_;
+  info.push_back(keys_.aes_gcm ? 1 : 0);
   std::array<unsigned char, 64> okm{};
   bool ok = false;
   if (EVP_KDF* kdf = EVP_KDF_fetch(nullptr, "HKDF", nullptr)) {
@@ -225,7 +233,12 @@ void handshake::on_frame(const frame& f, std::vector<std::byte>& out) {
              out, true);
         return;
       }
-      if (h->protection != (cfg_.protect_frames ? 1 : 0)) {
+      if (h->protection > 2) {
+        fail(protocol_errc::malformed_payload,
+             "hello: sealing " + std::to_string(h->protection) + " (0 to 2 allowed)", out, true);
+        return;
+      }
+      if ((h->protection != 0) != cfg_.protect_frames) {
         fail(protocol_errc::protection_mismatch,
              std::string("the peer ") + (h->protection != 0 ? "seals" : "does not seal") +
                  " frames after the handshake, this node " +
@@ -245,6 +258,7 @@ void handshake::on_frame(const frame& f, std::vector<std::byte>& out) {
       hello_received_ = true;
       peer_name_ = h->node_name;
       peer_nonce_ = h->nonce;
+      peer_aes_gcm_ = h->protection == 2;
       // The initiator proves first; the acceptor proves once it has checked
       // the initiator's proof (no MAC for whoever just connects).
       if (role_ == role::initiator) (void)send_proof(out);

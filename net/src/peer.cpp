@@ -321,13 +321,10 @@ bool node_impl::finish(const core::ref_ptr<peer>& p, effects& fx, const std::str
   for (auto& u : fx.ups) {
     if (!replacement && u.conn) {
       // How the connection is protected: the setting both sides agreed on
-      // (node_config::tls, protect_frames).
-      const char* protection = tls_                  ? "over TLS 1.3"
-                               : cfg_.protect_frames ? "frames sealed"
-                                                     : "in the clear";
+      // (node_config::tls, protect_frames), and the cipher.
       log_about(*p, "node " + p->name_ + " is up: incarnation " + std::to_string(u.incarnation) +
                         " at " + u.conn->info_.host + ":" + std::to_string(u.conn->info_.port) +
-                        ", " + protection);
+                        ", " + u.conn->protection_);
     }
     const exit_reason gone{exit_code::node_down, "node " + p->name_ + " restarted (incarnation " +
                                                      std::to_string(u.incarnation) +

@@ -5,21 +5,48 @@
 #include <algorithm>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 namespace libactor::net::detail {
 
-static_assert(crypto_aead_chacha20poly1305_ietf_KEYBYTES == std::tuple_size_v<record_key>);
-static_assert(crypto_aead_chacha20poly1305_ietf_NPUBBYTES == 12);
-static_assert(crypto_aead_chacha20poly1305_ietf_ABYTES == record_tag);
+static_assert(aead_key_size == std::tuple_size_v<record_key>);
+static_assert(aead_tag_size == record_tag);
+static_assert(crypto_auth_hmacsha256_BYTES == std::tuple_size_v<record_key>);
 
-record_cipher::record_cipher(const record_key& key, bool sealing) : key_(key), sealing_(sealing) {
-  // Once per process, from any thread (it is idempotent and thread-safe):
-  // picks the implementations this CPU runs fastest.
-  if (sodium_init() < 0) throw std::runtime_error("libactor.net: libsodium cannot start");
+namespace {
+constexpr std::string_view rekey_label = "libactor-frames-rekey";
+}  // namespace
+
+record_cipher::record_cipher(const record_key& key, bool sealing, aead_kind kind,
+                             std::uint64_t rekey_after)
+    : key_(key), sealing_(sealing), rekey_after_(rekey_after == 0 ? 1 : rekey_after) {
+  if (!cipher_.set(kind, key_)) {
+    sodium_memzero(key_.data(), key_.size());
+    throw std::runtime_error(std::string("libactor.net: ") + to_string(kind) +
+                             " cannot start on this CPU");
+  }
 }
 
 record_cipher::~record_cipher() {
   sodium_memzero(key_.data(), key_.size());
+}
+
+bool record_cipher::rekey_if_due() noexcept {
+  if (seq_ / rekey_after_ == key_span_) return true;
+  record_key next{};
+  const bool ok = crypto_auth_hmacsha256(next.data(),
+                                         reinterpret_cast<const unsigned char*>(rekey_label.data()),
+                                         rekey_label.size(), key_.data()) == 0 &&
+                  cipher_.set(cipher_.kind(), next);
+  key_ = next;
+  sodium_memzero(next.data(), next.size());
+  if (!ok) {
+    cipher_.wipe();
+    sodium_memzero(key_.data(), key_.size());
+    return false;
+  }
+  ++key_span_;  // the sequence moves by one record at a time: one span at a time
+  return true;
 }
 
 std::array<std::uint8_t, 12> record_cipher::nonce() const noexcept {
@@ -33,7 +60,7 @@ bool record_cipher::seal(std::span<const std::byte> plain, std::vector<std::byte
   const std::size_t start = out.size();
   std::size_t pos = 0;
   while (pos < plain.size()) {
-    if (seq_ == UINT64_MAX) return false;  // a nonce must never repeat
+    if (seq_ == UINT64_MAX || !rekey_if_due()) return false;  // a nonce must never repeat
     const std::size_t n = std::min(max_record_plaintext, plain.size() - pos);
     const auto len = static_cast<std::uint32_t>(n + record_tag);
     const std::size_t at = out.size();
@@ -41,13 +68,9 @@ bool record_cipher::seal(std::span<const std::byte> plain, std::vector<std::byte
     auto* hdr = reinterpret_cast<unsigned char*>(out.data() + at);
     for (int i = 0; i < 4; ++i) hdr[i] = static_cast<unsigned char>(len >> (8 * i));
     const auto iv = nonce();
-    unsigned long long taglen = 0;
-    const bool ok = crypto_aead_chacha20poly1305_ietf_encrypt_detached(
-                        hdr + record_header, hdr + record_header + n, &taglen,
-                        reinterpret_cast<const unsigned char*>(plain.data() + pos), n, hdr,
-                        record_header, nullptr, iv.data(), key_.data()) == 0 &&
-                    taglen == record_tag;
-    if (!ok) {
+    if (!cipher_.seal(hdr + record_header, hdr + record_header + n,
+                      reinterpret_cast<const unsigned char*>(plain.data() + pos), n,
+                      {hdr, record_header}, iv)) {
       out.resize(start);
       return false;
     }
@@ -80,6 +103,10 @@ expected<std::size_t, protocol_error> record_cipher::open(std::span<const std::b
     if (seq_ == UINT64_MAX) {
       return protocol_error{protocol_errc::malformed_payload, "record sequence exhausted"};
     }
+    if (!rekey_if_due()) {
+      return protocol_error{protocol_errc::auth_failed,
+                            "this node could not move the record key on (HMAC failed)"};
+    }
     const std::size_t n = len - record_tag;
     const std::size_t at = plain.size();
     plain.resize(at + n);
@@ -87,9 +114,8 @@ expected<std::size_t, protocol_error> record_cipher::open(std::span<const std::b
     // The tag is checked before anything is decrypted; on failure nothing
     // of the plaintext is kept (libsodium zeroes it, and it is cut off).
     const bool verified =
-        crypto_aead_chacha20poly1305_ietf_decrypt_detached(
-            reinterpret_cast<unsigned char*>(plain.data() + at), nullptr, hdr + record_header, n,
-            hdr + record_header + n, hdr, record_header, iv.data(), key_.data()) == 0;
+        cipher_.open(reinterpret_cast<unsigned char*>(plain.data() + at), hdr + record_header, n,
+                     hdr + record_header + n, {hdr, record_header}, iv);
     if (!verified) {
       plain.resize(at);
       return protocol_error{protocol_errc::auth_failed,

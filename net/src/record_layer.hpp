@@ -7,23 +7,31 @@
 //
 // `length` counts the ciphertext and the tag; a record holds at most
 // max_record_plaintext bytes of the frame stream (frames may span records).
-// Each record is sealed with ChaCha20-Poly1305 under the direction's key
-// (handshake::frame_keys: HKDF over the secret and both nonces), with a
-// nonce made of the record's sequence number in that direction (4 zero
-// bytes, then the number as u64 little-endian) and the length bytes as
-// associated data. Nothing about the sequence number travels: a record
-// replayed, dropped or moved fails its tag, as does any changed byte.
+// Each record is sealed with the connection's AEAD (aead.hpp: AES-256-GCM
+// when both nodes' CPUs have AES instructions, ChaCha20-Poly1305 otherwise;
+// the handshake chooses) under the direction's key (handshake::frame_keys:
+// HKDF over the secret and both nonces), with a nonce made of the record's
+// sequence number in that direction (4 zero bytes, then the number as u64
+// little-endian) and the length bytes as associated data. Nothing about the
+// sequence number travels: a record replayed, dropped or moved fails its
+// tag, as does any changed byte.
+//
+// Every rekey_after records (aes_gcm_rekey_after, 2^24, by default) both
+// sides move the direction's key on, key' = HMAC-SHA256(key,
+// "libactor-frames-rekey"), and the sequence number keeps counting: no
+// message travels for it, since both sides count the same records. No key
+// seals more records than AES-GCM allows (aead.hpp).
 //
 // Transport-free, one direction each: the writer seals what it is about to
 // send, the reader opens what it received. Every call into the cipher is
 // checked; a failure is an error, never a record sent or accepted unchecked.
 //
-// The cipher is libsodium's (RFC 8439's construction, byte for byte the
-// records OpenSSL's EVP_chacha20_poly1305 makes; a test checks one against
-// the other). It is a direct call per record, where OpenSSL 3's EVP layer
-// takes five calls through its provider dispatch: in a ping-pong between
-// two nodes, sealing and opening cost 1,600 and 2,350 cycles per record
-// this way against 3,800 and 5,200 through EVP (bench/README.md).
+// The ciphers are libsodium's, byte for byte the records OpenSSL's EVP
+// ciphers make (a test checks one against the other). Each is a direct call
+// per record, where OpenSSL 3's EVP layer takes five calls through its
+// provider dispatch: in a ping-pong between two nodes, sealing and opening
+// ChaCha20-Poly1305 cost 1,600 and 2,350 cycles per record this way against
+// 3,800 and 5,200 through EVP (bench/README.md).
 
 #include <array>
 #include <cstddef>
@@ -32,6 +40,7 @@
 #include <string>
 #include <vector>
 
+#include "aead.hpp"
 #include "libactor/error.hpp"
 #include "libactor/net/frame.hpp"
 
@@ -45,7 +54,10 @@ using record_key = std::array<std::uint8_t, 32>;
 
 class record_cipher {
  public:
-  record_cipher(const record_key& key, bool sealing);
+  /// Throws std::runtime_error when the cipher cannot start (AES-GCM on a
+  /// CPU without AES instructions).
+  record_cipher(const record_key& key, bool sealing, aead_kind kind = aead_kind::chacha20_poly1305,
+                std::uint64_t rekey_after = aes_gcm_rekey_after);
   ~record_cipher();
   record_cipher(const record_cipher&) = delete;
   record_cipher& operator=(const record_cipher&) = delete;
@@ -66,12 +78,19 @@ class record_cipher {
 
   /// Records sealed or opened so far (the next record's sequence number).
   [[nodiscard]] std::uint64_t sequence() const noexcept { return seq_; }
+  [[nodiscard]] aead_kind kind() const noexcept { return cipher_.kind(); }
 
  private:
   [[nodiscard]] std::array<std::uint8_t, 12> nonce() const noexcept;
+  /// Moves the key on when seq_ starts a new span of rekey_after_ records;
+  /// false when that fails (the connection must close).
+  [[nodiscard]] bool rekey_if_due() noexcept;
   record_key key_;
+  aead_key cipher_;
   bool sealing_;
+  std::uint64_t rekey_after_;
   std::uint64_t seq_ = 0;
+  std::uint64_t key_span_ = 0;  // the key seals records of seq_ / rekey_after_ == key_span_
 };
 
 }  // namespace libactor::net::detail

@@ -129,7 +129,7 @@ std::string names_in(X509* cert) {
 
 }  // namespace
 
-tls_context::tls_context(const tls_config& cfg, const std::string& node_name)
+tls_context::tls_context(const tls_config& cfg, const std::string& node_name, bool aes_gcm)
     : ctx_(SSL_CTX_new(TLS_method())) {
   if (ctx_ == nullptr) config_error("no TLS context");  // with OpenSSL's reason
   ERR_clear_error();
@@ -147,10 +147,16 @@ tls_context::tls_context(const tls_config& cfg, const std::string& node_name)
     // Buffers are freed while a handshake waits for the peer (after it the
     // whole session goes: take_over).
     SSL_CTX_set_mode(ctx_, SSL_MODE_RELEASE_BUFFERS);
-    // One suite, the one tls_records speaks (its header says why this one).
-    if (SSL_CTX_set_ciphersuites(ctx_, "TLS_CHACHA20_POLY1305_SHA256") != 1) {
-      config_error("TLS_CHACHA20_POLY1305_SHA256 is not available");
+    // The suites tls_records speaks (its header says why these): AES-GCM
+    // first where this CPU has AES instructions, and then only. The
+    // acceptor's order decides, so two nodes use AES-GCM when both have
+    // them and ChaCha20-Poly1305 otherwise.
+    const char* suites = aes_gcm && aes_gcm_available() ? "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
+                                             : "TLS_CHACHA20_POLY1305_SHA256";
+    if (SSL_CTX_set_ciphersuites(ctx_, suites) != 1) {
+      config_error((std::string(suites) + " not available").c_str());
     }
+    SSL_CTX_set_options(ctx_, SSL_OP_CIPHER_SERVER_PREFERENCE);
     // Where each connection takes its application traffic secrets from.
     SSL_CTX_set_keylog_callback(ctx_, &tls_channel::on_key_log);
     // Key exchange on elliptic curves only. OpenSSL's defaults also offer
@@ -277,25 +283,26 @@ void tls_channel::on_key_log(const ssl_st* ssl, const char* line) {
   if (self == nullptr || line == nullptr) return;
   const std::string_view text(line);
   traffic_secret* into = nullptr;
-  bool* have = nullptr;
+  std::size_t* size = nullptr;
   if (text.starts_with("CLIENT_TRAFFIC_SECRET_0 ")) {
     into = &self->client_secret_;
-    have = &self->have_client_secret_;
+    size = &self->client_secret_size_;
   } else if (text.starts_with("SERVER_TRAFFIC_SECRET_0 ")) {
     into = &self->server_secret_;
-    have = &self->have_server_secret_;
+    size = &self->server_secret_size_;
   } else {
     return;
   }
   const std::size_t space = text.rfind(' ');
   const std::string_view hex = text.substr(space + 1);
-  // A secret of another length (another suite's hash) is not kept: then
-  // take_over() refuses the connection.
+  // A secret of a length no suite here has is not kept: then take_over()
+  // refuses the connection, as it does when the length is not the suite's.
   std::size_t n = 0;
-  *have = hex.size() == 2 * into->size() &&
-          sodium_hex2bin(into->data(), into->size(), hex.data(), hex.size(), nullptr, &n,
-                         nullptr) == 0 &&
-          n == into->size();
+  const bool ok = (hex.size() == 64 || hex.size() == 96) &&
+                  sodium_hex2bin(into->data(), into->size(), hex.data(), hex.size(), nullptr, &n,
+                                 nullptr) == 0 &&
+                  n == hex.size() / 2;
+  *size = ok ? n : 0;
 }
 
 protocol_error tls_channel::failure(const char* what, int ret) const {
@@ -324,7 +331,7 @@ protocol_error tls_channel::failure(const char* what, int ret) const {
       text += " (the peer requires a certificate: set tls on this node)";
     } else if (reasons.find("no shared cipher") != std::string::npos ||
                reasons.find("alert handshake failure") != std::string::npos) {
-      text += " (nodes speak TLS_CHACHA20_POLY1305_SHA256 only)";
+      text += " (nodes speak TLS_AES_256_GCM_SHA384 and TLS_CHACHA20_POLY1305_SHA256 only)";
     }
   } else {
     text += ": OpenSSL error " + std::to_string(e);
@@ -355,11 +362,17 @@ expected<void, protocol_error> tls_channel::take_over(std::vector<std::byte>& pl
   };
   if (records_ || ssl_ == nullptr) return refuse("the handshake was taken over already");
   const SSL_CIPHER* cipher = SSL_get_current_cipher(ssl_);
-  if (cipher == nullptr ||
-      SSL_CIPHER_get_id(cipher) != static_cast<unsigned long>(TLS1_3_CK_CHACHA20_POLY1305_SHA256)) {
-    return refuse("the session's suite is not TLS_CHACHA20_POLY1305_SHA256");
+  const unsigned long id = cipher != nullptr ? SSL_CIPHER_get_id(cipher) : 0;
+  tls_suite suite{};
+  if (id == static_cast<unsigned long>(TLS1_3_CK_CHACHA20_POLY1305_SHA256)) {
+    suite = tls_suite::chacha20_poly1305_sha256;
+  } else if (id == static_cast<unsigned long>(TLS1_3_CK_AES_256_GCM_SHA384)) {
+    suite = tls_suite::aes_256_gcm_sha384;
+  } else {
+    return refuse(
+        "the session's suite is neither TLS_AES_256_GCM_SHA384 nor TLS_CHACHA20_POLY1305_SHA256");
   }
-  if (!have_client_secret_ || !have_server_secret_) {
+  if (client_secret_size_ != secret_size(suite) || server_secret_size_ != secret_size(suite)) {
     return refuse("OpenSSL did not hand over the session's traffic secrets");
   }
   // OpenSSL reads a record header, then exactly its body: what the peer
@@ -388,14 +401,15 @@ expected<void, protocol_error> tls_channel::take_over(std::vector<std::byte>& pl
   have_exported_ = true;
   peer_ = SSL_get1_peer_certificate(ssl_);
   try {
-    records_ = std::make_unique<tls_records>(client_ ? client_secret_ : server_secret_,
-                                             client_ ? server_secret_ : client_secret_, client_);
+    records_ =
+        std::make_unique<tls_records>(client_ ? client_secret_ : server_secret_,
+                                      client_ ? server_secret_ : client_secret_, client_, suite);
   } catch (const std::exception& e) {
     return refuse(std::string("no record protection: ") + e.what());
   }
   sodium_memzero(client_secret_.data(), client_secret_.size());
   sodium_memzero(server_secret_.data(), server_secret_.size());
-  have_client_secret_ = have_server_secret_ = false;
+  client_secret_size_ = server_secret_size_ = 0;
   // OpenSSL reads and writes no more records, and its session holds the
   // secrets tls_records now moves on from (KeyUpdate): it goes, with its
   // buffers.
@@ -550,6 +564,12 @@ bool certificate_names(x509_st* cert, const std::string& name) {
   // drop a trailing NUL), and no wildcards.
   if (name.empty()) return false;
   return each_name(cert, [&name](std::string_view n) { return n == name; });
+}
+
+std::optional<tls_suite> tls_channel::suite() const {
+  std::lock_guard lock(mu_);
+  if (!records_) return std::nullopt;
+  return records_->suite();
 }
 
 expected<std::string, protocol_error> tls_channel::exported_secret() {

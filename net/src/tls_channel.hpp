@@ -48,6 +48,7 @@
 #include <cstddef>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -82,7 +83,9 @@ class tls_context {
   /// cannot be loaded, the key does not match the certificate, or the
   /// certificate has expired or (with check_peer_name) does not name
   /// `node_name`: peers would refuse it.
-  tls_context(const tls_config& cfg, const std::string& node_name);
+  /// `aes_gcm`: offer TLS_AES_256_GCM_SHA384 first where the CPU has AES
+  /// instructions (node_config::aes_gcm); ChaCha20-Poly1305 only otherwise.
+  tls_context(const tls_config& cfg, const std::string& node_name, bool aes_gcm = true);
   ~tls_context();
   tls_context(const tls_context&) = delete;
   tls_context& operator=(const tls_context&) = delete;
@@ -141,6 +144,9 @@ class tls_channel {
   /// the node has none of its own. Once: the channel wipes its copy.
   [[nodiscard]] expected<std::string, protocol_error> exported_secret();
 
+  /// Once the handshake is done: the suite the records use.
+  [[nodiscard]] std::optional<tls_suite> suite() const;
+
  private:
   friend class tls_context;  // installs on_key_log
   [[nodiscard]] protocol_error failure(const char* what, int ret) const;
@@ -162,8 +168,8 @@ class tls_channel {
   // The application traffic secrets, from the key log until take_over().
   traffic_secret client_secret_{};
   traffic_secret server_secret_{};
-  bool have_client_secret_ = false;
-  bool have_server_secret_ = false;
+  std::size_t client_secret_size_ = 0;  // 0 until the key log gave it
+  std::size_t server_secret_size_ = 0;
   bool client_;
   // Once done_: OpenSSL's session is freed (ssl_ null); what is kept of it.
   std::array<unsigned char, 32> exported_{};

@@ -2,6 +2,8 @@
 
 #include "tls_records.hpp"
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <sodium.h>
 
 #include <algorithm>
@@ -16,7 +18,7 @@ namespace {
 constexpr std::size_t header_len = 5;
 constexpr std::size_t tag_len = 16;
 // The whole TLSInnerPlaintext (data, type, padding) is at most 2^14 + 1
-// bytes (RFC 8446, 5.4); ChaCha20-Poly1305 adds the tag and nothing else.
+// bytes (RFC 8446, 5.4); either AEAD adds the tag and nothing else.
 constexpr std::size_t max_inner = tls_max_plaintext + 1;
 constexpr std::size_t max_record_len = max_inner + tag_len;
 
@@ -34,11 +36,9 @@ constexpr std::uint8_t alert_bad_record_mac = 20;
 constexpr std::uint8_t alert_record_overflow = 22;
 constexpr std::uint8_t alert_illegal_parameter = 47;
 constexpr std::uint8_t alert_decode_error = 50;
+constexpr std::uint8_t alert_internal_error = 80;
 
-static_assert(crypto_aead_chacha20poly1305_ietf_KEYBYTES == 32);
-static_assert(crypto_aead_chacha20poly1305_ietf_NPUBBYTES == 12);
-static_assert(crypto_aead_chacha20poly1305_ietf_ABYTES == tag_len);
-static_assert(crypto_auth_hmacsha256_BYTES == std::tuple_size_v<traffic_secret>);
+static_assert(aead_tag_size == tag_len);
 
 const char* alert_name(std::uint8_t d) {
   // RFC 8446, section 6, and the registry's other values a TLS 1.3 peer
@@ -113,12 +113,22 @@ void write_header(unsigned char* h, std::size_t len) {
 
 }  // namespace
 
-void hkdf_expand_label(const traffic_secret& secret, std::string_view label,
+const char* to_string(tls_suite s) noexcept {
+  return s == tls_suite::aes_256_gcm_sha384 ? "TLS_AES_256_GCM_SHA384"
+                                            : "TLS_CHACHA20_POLY1305_SHA256";
+}
+
+std::size_t secret_size(tls_suite s) noexcept {
+  return s == tls_suite::aes_256_gcm_sha384 ? 48 : 32;
+}
+
+void hkdf_expand_label(tls_suite suite, const traffic_secret& secret, std::string_view label,
                        std::span<std::uint8_t> out) {
   // HkdfLabel: | length: u16 | label length: u8 | "tls13 " label | context length: u8 (0) |
   // and HKDF-Expand's first block: HMAC(secret, HkdfLabel || 0x01).
   static constexpr std::string_view prefix = "tls13 ";
-  if (out.size() > crypto_auth_hmacsha256_BYTES || prefix.size() + label.size() > 255) {
+  const std::size_t hash_len = secret_size(suite);
+  if (out.size() > hash_len || prefix.size() + label.size() > 255) {
     throw std::invalid_argument("hkdf_expand_label: output or label too long");
   }
   std::array<unsigned char, 2 + 1 + 255 + 1 + 1> info{};
@@ -132,30 +142,34 @@ void hkdf_expand_label(const traffic_secret& secret, std::string_view label,
   n += label.size();
   info[n++] = 0;  // empty context
   info[n++] = 1;  // block counter
-  crypto_auth_hmacsha256_state st;
-  std::array<unsigned char, crypto_auth_hmacsha256_BYTES> block{};
-  if (crypto_auth_hmacsha256_init(&st, secret.data(), secret.size()) != 0 ||
-      crypto_auth_hmacsha256_update(&st, info.data(), n) != 0 ||
-      crypto_auth_hmacsha256_final(&st, block.data()) != 0) {
-    sodium_memzero(&st, sizeof st);
-    throw std::runtime_error("hkdf_expand_label: HMAC-SHA256 failed");
-  }
-  std::memcpy(out.data(), block.data(), out.size());
+  std::array<unsigned char, EVP_MAX_MD_SIZE> block{};
+  unsigned int len = 0;
+  const EVP_MD* md = suite == tls_suite::aes_256_gcm_sha384 ? EVP_sha384() : EVP_sha256();
+  const bool ok = HMAC(md, secret.data(), static_cast<int>(hash_len), info.data(), n, block.data(),
+                       &len) != nullptr &&
+                  len == hash_len;
+  if (ok) std::memcpy(out.data(), block.data(), out.size());
   sodium_memzero(block.data(), block.size());
-  sodium_memzero(&st, sizeof st);
+  if (!ok) throw std::runtime_error("hkdf_expand_label: HMAC failed");
 }
 
-void tls_records::direction::set(const traffic_secret& s) {
+void tls_records::direction::set(tls_suite suite, const traffic_secret& s) {
   secret = s;
-  hkdf_expand_label(secret, "key", key);
-  hkdf_expand_label(secret, "iv", iv);
+  std::array<std::uint8_t, aead_key_size> k{};
+  hkdf_expand_label(suite, secret, "key", k);
+  hkdf_expand_label(suite, secret, "iv", iv);
+  const bool ok = key.set(
+      suite == tls_suite::aes_256_gcm_sha384 ? aead_kind::aes256_gcm : aead_kind::chacha20_poly1305,
+      k);
+  sodium_memzero(k.data(), k.size());
+  if (!ok) throw std::runtime_error(std::string(to_string(suite)) + " cannot start on this CPU");
   seq = 0;
 }
 
-void tls_records::direction::next() {
+void tls_records::direction::next(tls_suite suite) {
   traffic_secret s{};
-  hkdf_expand_label(secret, "traffic upd", s);
-  set(s);
+  hkdf_expand_label(suite, secret, "traffic upd", std::span(s.data(), secret_size(suite)));
+  set(suite, s);
   sodium_memzero(s.data(), s.size());
 }
 
@@ -167,16 +181,29 @@ std::array<std::uint8_t, 12> tls_records::direction::nonce() const noexcept {
 
 void tls_records::direction::wipe() noexcept {
   sodium_memzero(secret.data(), secret.size());
-  sodium_memzero(key.data(), key.size());
+  key.wipe();
   sodium_memzero(iv.data(), iv.size());
 }
 
-tls_records::tls_records(const traffic_secret& write, const traffic_secret& read, bool client)
-    : client_(client) {
-  // Once per process, from any thread (idempotent and thread-safe).
-  if (sodium_init() < 0) throw std::runtime_error("libactor.net: libsodium cannot start");
-  write_.set(write);
-  read_.set(read);
+tls_records::tls_records(const traffic_secret& write, const traffic_secret& read, bool client,
+                         tls_suite suite, tls_key_limits limits)
+    : suite_(suite), limits_(limits), client_(client) {
+  if (suite_ != tls_suite::aes_256_gcm_sha384) {
+    // ChaCha20-Poly1305's bound is past any sequence number.
+    limits_.rekey_after = limits_.request_after = limits_.max_per_key = UINT64_MAX;
+  }
+  try {
+    write_.set(suite_, write);
+    read_.set(suite_, read);
+  } catch (...) {
+    write_.wipe();
+    read_.wipe();
+    throw;
+  }
+}
+
+bool tls_records::write_key_due() const noexcept {
+  return write_.seq >= limits_.rekey_after;
 }
 
 tls_records::~tls_records() {
@@ -216,15 +243,10 @@ bool tls_records::seal_one(std::uint8_t type, std::span<const std::byte> content
   unsigned char* body = h + header_len;
   if (!content.empty()) std::memcpy(body, content.data(), content.size());
   body[content.size()] = type;
-  const auto nonce = write_.nonce();
-  unsigned long long taglen = 0;
-  // In place: the stream cipher reads each block of the plaintext before it
-  // writes the ciphertext over it, and the tag is computed on the
+  // In place: both ciphers read each block of the plaintext before they
+  // write the ciphertext over it, and the tag is computed on the
   // ciphertext.
-  if (crypto_aead_chacha20poly1305_ietf_encrypt_detached(body, body + n, &taglen, body, n, h,
-                                                         header_len, nullptr, nonce.data(),
-                                                         write_.key.data()) != 0 ||
-      taglen != tag_len) {
+  if (!write_.key.seal(body, body + n, body, n, {h, header_len}, write_.nonce())) {
     out.resize(at);
     return false;
   }
@@ -238,6 +260,14 @@ bool tls_records::seal(std::span<const std::byte> plain, std::vector<std::byte>&
   const std::size_t start = out.size();
   for (std::size_t pos = 0; pos < plain.size(); pos += tls_max_plaintext) {
     const std::size_t n = std::min(tls_max_plaintext, plain.size() - pos);
+    if (write_key_due()) {
+      // AES-GCM's bound: the KeyUpdate goes first, sealed under the old key.
+      if (!update_keys(false)) {
+        out.resize(start);
+        return false;
+      }
+      take_records(out);
+    }
     if (!seal_one(type_data, plain.subspan(pos, n), out)) {
       out.resize(start);
       return false;
@@ -251,7 +281,15 @@ bool tls_records::update_keys(bool request) {
   const std::array<std::byte, 5> msg{std::byte{msg_key_update}, std::byte{0}, std::byte{0},
                                      std::byte{1}, request ? std::byte{1} : std::byte{0}};
   if (!seal_one(type_handshake, msg, pending_)) return false;
-  write_.next();
+  try {
+    write_.next(suite_);
+  } catch (const std::exception&) {
+    // The KeyUpdate is queued; nothing may be sealed under a key the peer
+    // no longer reads with.
+    write_.wipe();
+    failed_ = true;
+    return false;
+  }
   if (request) ++awaited_answers_;
   return true;
 }
@@ -325,16 +363,19 @@ expected<void, protocol_error> tls_records::open_record(const unsigned char* rec
                                                         std::size_t len,
                                                         std::vector<std::byte>& plain) {
   if (read_.seq == UINT64_MAX) return refuse(0, "record sequence exhausted");
+  if (read_.seq >= limits_.max_per_key) {
+    return refuse(alert_unexpected_message, "the peer sent more than " +
+                                                std::to_string(limits_.max_per_key) +
+                                                " records under one " + to_string(suite_) +
+                                                " key (AES-GCM's bound; a KeyUpdate was due)");
+  }
   const unsigned char* body = record + header_len;
   const std::size_t n = len - tag_len;
   const std::size_t at = plain.size();
   plain.resize(at + n);
   auto* inner = reinterpret_cast<unsigned char*>(plain.data() + at);
-  const auto nonce = read_.nonce();
   // The tag is checked before anything is decrypted.
-  if (crypto_aead_chacha20poly1305_ietf_decrypt_detached(inner, nullptr, body, n, body + n, record,
-                                                         header_len, nonce.data(),
-                                                         read_.key.data()) != 0) {
+  if (!read_.key.open(inner, body, n, body + n, {record, header_len}, read_.nonce())) {
     plain.resize(at);
     return refuse(alert_bad_record_mac,
                   "record " + std::to_string(read_.seq) +
@@ -342,6 +383,15 @@ expected<void, protocol_error> tls_records::open_record(const unsigned char* rec
                       "dropped on the way");
   }
   ++read_.seq;
+  if (read_.seq >= limits_.request_after && !update_requested_) {
+    // The peer has not moved its key on: it is asked to (with the next
+    // record this side sends), before it reaches max_per_key.
+    update_requested_ = true;
+    if (!update_keys(true)) {
+      plain.resize(at);
+      return refuse(0, "cannot ask the peer for a KeyUpdate (write sequence exhausted)");
+    }
+  }
   // The content type is the last byte that is not padding.
   std::size_t end = n;
   while (end > 0 && inner[end - 1] == 0) --end;
@@ -414,11 +464,13 @@ expected<void, protocol_error> tls_records::on_handshake_messages() {
                                                   std::to_string(max_post_handshake_message) + ")");
     }
     if (handshake_.size() - pos < 4 + len) break;
-    // The answer to a KeyUpdate this side asked for is not the peer's doing.
+    // The answer to a KeyUpdate this side asked for is not the peer's doing,
+    // and a KeyUpdate after many records costs little.
     const bool answer = m[0] == msg_key_update && len == 1 && m[4] == 0 && awaited_answers_ > 0;
+    const bool earned = m[0] == msg_key_update && read_.seq >= limits_.free_after;
     if (answer) {
       --awaited_answers_;
-    } else if (++post_handshake_ > max_post_handshake_messages) {
+    } else if (!earned && ++post_handshake_ > max_post_handshake_messages) {
       return refuse(alert_unexpected_message,
                     "the peer sent more than " + std::to_string(max_post_handshake_messages) +
                         " post-handshake messages (KeyUpdate, NewSessionTicket: each costs this "
@@ -439,7 +491,13 @@ expected<void, protocol_error> tls_records::on_handshake_messages() {
         if (handshake_.size() != pos + 5) {
           return refuse(alert_unexpected_message, "a KeyUpdate that does not end its record");
         }
-        read_.next();
+        try {
+          read_.next(suite_);
+        } catch (const std::exception& e) {
+          return refuse(alert_internal_error,
+                        std::string("cannot follow the peer's KeyUpdate: ") + e.what());
+        }
+        update_requested_ = false;
         // One answer, before this side's next record, serves every request
         // that came before it.
         if (m[4] == 1 && !answer_queued_) {

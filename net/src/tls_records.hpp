@@ -5,20 +5,27 @@
 // layer (whose EVP dispatch, BIO copies and error queue cost a node's round
 // trip about 7 us more: bench/README.md).
 //
-//     | 23 | 03 03 | length: u16 | ChaCha20-Poly1305(data || type || zeros) | tag: 16 |
+//     | 23 | 03 03 | length: u16 | AEAD(data || type || zeros) | tag: 16 |
 //
 // Each direction has a traffic secret (the handshake's
 // {client,server}_application_traffic_secret_0, which the channel takes
 // from OpenSSL's key log), from which HKDF-Expand-Label derives a 32-byte
 // key and a 12-byte IV; a record's nonce is the IV XOR its sequence number
-// (big-endian, right-aligned), which starts at 0 and counts every record of
-// the direction. The five header bytes are the associated data. Nothing
-// about the sequence number travels: a record replayed, dropped, reordered
-// or changed fails its tag.
+// (big-endian, right-aligned), which starts at 0 with each key and counts
+// every record of the direction. The five header bytes are the associated
+// data. Nothing about the sequence number travels: a record replayed,
+// dropped, reordered or changed fails its tag.
 //
-// The suite is TLS_CHACHA20_POLY1305_SHA256, the only one a node offers or
-// accepts (tls_context): one AEAD, constant time in software, and no limit
-// on records per key that would need KeyUpdates (AES-GCM's 2^24.5).
+// Two suites (tls_context offers and accepts these only; the acceptor's
+// order decides):
+//   - TLS_AES_256_GCM_SHA384, where the CPU has AES instructions (aead.hpp:
+//     about 2.5 times faster per record there): SHA-384 for the key
+//     schedule (48-byte secrets), AES-256-GCM for the records;
+//   - TLS_CHACHA20_POLY1305_SHA256 otherwise: SHA-256, ChaCha20-Poly1305.
+// Under AES-GCM a key seals at most 2^24.5 records (aead.hpp): this side
+// moves its write key on (a KeyUpdate) after rekey_after records, asks the
+// peer for one once it has read request_after records under one key, and
+// refuses a peer that sends more than max_per_key.
 //
 // What the peer may send inside records besides data (inner content types):
 //   - an alert: any ends the connection, close_notify with "the peer
@@ -28,8 +35,10 @@
 //     next record, one for all the requests before it, and moves its write
 //     key on), and, to a dialler only, NewSessionTicket (ignored: nodes
 //     resume nothing). At most max_post_handshake_messages on a connection
-//     (the answers to this side's own requests are not counted), each at
-//     most max_post_handshake_message bytes, never interleaved with data;
+//     (not counted: the answers to this side's own requests, and a
+//     KeyUpdate after at least free_after records under the key it
+//     replaces, which costs one HKDF per million records), each at most
+//     max_post_handshake_message bytes, never interleaved with data;
 //   - nothing else: a ChangeCipherSpec, a handshake message of another
 //     type, or an unknown content type ends the connection, as do more
 //     than max_empty_records data records with no data in a row.
@@ -49,6 +58,7 @@
 #include <string_view>
 #include <vector>
 
+#include "aead.hpp"
 #include "libactor/error.hpp"
 #include "libactor/net/frame.hpp"
 
@@ -66,18 +76,39 @@ inline constexpr int max_post_handshake_messages = 16;
 /// record layer allows as many).
 inline constexpr int max_empty_records = 32;
 
-using traffic_secret = std::array<std::uint8_t, 32>;
+enum class tls_suite : std::uint8_t { chacha20_poly1305_sha256, aes_256_gcm_sha384 };
 
-/// HKDF-Expand-Label (RFC 8446, section 7.1) with SHA-256 and an empty
-/// context, for outputs of at most 32 bytes (one HMAC block).
-void hkdf_expand_label(const traffic_secret& secret, std::string_view label,
+[[nodiscard]] const char* to_string(tls_suite s) noexcept;
+/// The suite's hash length: the length of its traffic secrets (32, 48).
+[[nodiscard]] std::size_t secret_size(tls_suite s) noexcept;
+
+/// A traffic secret: its first secret_size(suite) bytes.
+using traffic_secret = std::array<std::uint8_t, 48>;
+
+/// HKDF-Expand-Label (RFC 8446, section 7.1) with the suite's hash and an
+/// empty context, for outputs of at most one hash block. Throws
+/// std::runtime_error when the HMAC fails.
+void hkdf_expand_label(tls_suite suite, const traffic_secret& secret, std::string_view label,
                        std::span<std::uint8_t> out);
+
+/// Records per key, for AES-GCM (ChaCha20-Poly1305 needs none of these but
+/// free_after). Tests make them small.
+struct tls_key_limits {
+  std::uint64_t rekey_after = aes_gcm_rekey_after;
+  std::uint64_t request_after =
+      aes_gcm_rekey_after + (aes_gcm_records_per_key - aes_gcm_rekey_after) / 2;
+  std::uint64_t max_per_key = aes_gcm_records_per_key;
+  std::uint64_t free_after = std::uint64_t{1} << 20;
+};
 
 class tls_records {
  public:
   /// `write` protects what this side sends, `read` what it receives;
   /// `client`: this side dialled (only a dialler takes NewSessionTickets).
-  tls_records(const traffic_secret& write, const traffic_secret& read, bool client);
+  /// Throws std::runtime_error when the suite's cipher cannot start
+  /// (AES-GCM on a CPU without AES instructions).
+  tls_records(const traffic_secret& write, const traffic_secret& read, bool client,
+              tls_suite suite = tls_suite::chacha20_poly1305_sha256, tls_key_limits limits = {});
   ~tls_records();
   tls_records(const tls_records&) = delete;
   tls_records& operator=(const tls_records&) = delete;
@@ -114,6 +145,10 @@ class tls_records {
   [[nodiscard]] bool has_records() const noexcept { return !pending_.empty(); }
 
   [[nodiscard]] int post_handshake_messages() const noexcept { return post_handshake_; }
+  [[nodiscard]] tls_suite suite() const noexcept { return suite_; }
+  /// Records sealed and opened under the current keys.
+  [[nodiscard]] std::uint64_t write_sequence() const noexcept { return write_.seq; }
+  [[nodiscard]] std::uint64_t read_sequence() const noexcept { return read_.seq; }
   /// The alert the peer sent (its description), or -1.
   [[nodiscard]] int peer_alert() const noexcept { return peer_alert_; }
   /// Bytes held for an incomplete record or post-handshake message.
@@ -122,14 +157,16 @@ class tls_records {
  private:
   struct direction {
     traffic_secret secret{};
-    std::array<std::uint8_t, 32> key{};
+    aead_key key;
     std::array<std::uint8_t, 12> iv{};
     std::uint64_t seq = 0;
-    void set(const traffic_secret& s);
-    void next();  // the secret after a KeyUpdate
+    void set(tls_suite suite, const traffic_secret& s);
+    void next(tls_suite suite);  // the secret after a KeyUpdate
     [[nodiscard]] std::array<std::uint8_t, 12> nonce() const noexcept;
     void wipe() noexcept;
   };
+  /// Whether the write key is due to move on (AES-GCM).
+  [[nodiscard]] bool write_key_due() const noexcept;
 
   [[nodiscard]] bool seal_one(std::uint8_t type, std::span<const std::byte> content,
                               std::vector<std::byte>& out);
@@ -144,7 +181,10 @@ class tls_records {
 
   direction write_;
   direction read_;
+  tls_suite suite_;
+  tls_key_limits limits_;
   bool client_;
+  bool update_requested_ = false;  // this side asked for one under the current read key
   bool failed_ = false;
   int post_handshake_ = 0;
   int peer_alert_ = -1;

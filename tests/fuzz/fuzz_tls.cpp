@@ -7,8 +7,9 @@
 //      come out as it went in;
 //   3: records a peer holding the keys seals (tls_records, after the
 //      handshake): the fuzzer picks each one's inner content type and
-//      content (alerts, post-handshake messages, data). Data comes out in
-//      order, nothing else does, and what is held stays bounded.
+//      content (alerts, post-handshake messages, data), under either suite
+//      (the first byte's bit 2). Data comes out in order, nothing else
+//      does, and what is held stays bounded.
 // Any crash, leak, overflow or UB is a finding, as is a broken invariant
 // (__builtin_trap).
 
@@ -74,8 +75,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (mode == 3) {
     // | type | length: u16 | content | ... ; the last record may be short.
     const libactor::net::detail::traffic_secret k1{1, 2, 3}, k2{4, 5, 6};
-    tls_records peer{k1, k2, false};
-    tls_records self{k2, k1, true};
+    // Both suites: the first byte's next bit chooses.
+    using libactor::net::detail::tls_suite;
+    const tls_suite suite = (data[0] / 4) % 2 == 1 && libactor::net::detail::aes_gcm_available()
+                                ? tls_suite::aes_256_gcm_sha384
+                                : tls_suite::chacha20_poly1305_sha256;
+    tls_records peer{k1, k2, false, suite};
+    tls_records self{k2, k1, true, suite};
     bytes wire, sent_data;
     bool all_data = true;
     for (std::size_t at = 0; at + 3 <= in.size();) {

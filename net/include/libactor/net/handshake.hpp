@@ -3,8 +3,8 @@
 /// The connection handshake: protocol version check and mutual
 /// authentication by the cluster secret, without ever sending the secret.
 ///
-/// Both sides send `hello` {magic, version, node name, 32-byte random nonce}
-/// at once. On the peer's hello, a side checks magic and version (refusing
+/// Both sides send `hello` {magic, version, node name, 32-byte random nonce,
+/// sealing} at once. On the peer's hello, a side checks magic and version (refusing
 /// with an `error` frame that says both versions). Then the side that opened
 /// the connection (the initiator) proves first, with `auth`:
 ///
@@ -39,13 +39,17 @@
 
 namespace libactor::net {
 
-inline constexpr std::uint16_t protocol_version = 3;
+inline constexpr std::uint16_t protocol_version = 4;
 
 struct handshake_config {
   std::string node_name;
   /// Seal the frames after the handshake (both sides must agree; see
   /// frame_keys). False only on a network whose path is trusted.
   bool protect_frames = true;
+  /// This side can seal AES-256-GCM (its CPU has AES instructions): the
+  /// frames are sealed with it when both sides can, with ChaCha20-Poly1305
+  /// otherwise. The node sets it from the CPU.
+  bool aes_gcm = false;
   std::string secret;  ///< The cluster secret; at least min_secret_bits (secret.hpp).
   std::uint16_t version = protocol_version;
   std::uint32_t max_frame_size = 1u << 20;
@@ -86,11 +90,14 @@ class LIBACTOR_NET_EXPORT handshake {
 
   /// Once done with protect_frames: this connection's keys, one per
   /// direction: HKDF-SHA256 over the secret, with the initiator's then the
-  /// acceptor's nonce as salt and "libactor-frames-v1" and both names as
-  /// info; 64 bytes, the first 32 for what the initiator sends.
+  /// acceptor's nonce as salt and "libactor-frames-v2", both names and the
+  /// cipher (one byte: 1 AES-256-GCM, 0 ChaCha20-Poly1305) as info; 64
+  /// bytes, the first 32 for what the initiator sends. The cipher is
+  /// AES-256-GCM when both hellos said their side can seal it.
   struct keys {
     std::array<std::uint8_t, 32> send{};
     std::array<std::uint8_t, 32> receive{};
+    bool aes_gcm = false;
   };
   [[nodiscard]] const keys& frame_keys() const noexcept { return keys_; }
 
@@ -117,6 +124,7 @@ class LIBACTOR_NET_EXPORT handshake {
   nonce peer_nonce_{};
   std::string peer_name_;
   bool hello_received_ = false;
+  bool peer_aes_gcm_ = false;
   keys keys_{};
 };
 
