@@ -11,6 +11,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sodium.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -888,4 +889,35 @@ TEST_CASE(
   CHECK(s->peers_up == 1);
   CHECK(a.node->stats().node_downs == 1);  // the replacement, and nothing since
   CHECK(a.node->stats().peers_up == 1);
+}
+
+TEST_CASE("libactor-node --no-aes-gcm: the node seals with ChaCha20-Poly1305, and the log says so",
+          "[cluster]") {
+  REQUIRE(sodium_init() >= 0);
+  const bool cpu = crypto_aead_aes256gcm_is_available() == 1;
+  for (const bool flag : {true, false}) {
+    INFO("--no-aes-gcm " << flag);
+    child_node b("b", 0,
+                 flag ? std::vector<std::string>{"--no-aes-gcm"} : std::vector<std::string>{});
+    test::recorder<std::string> log;
+    actor_system sys{system_config{.workers = 1}};
+    test::unrelated(sys, 3);
+    auto c = node_cfg("a");
+    c.log = [&log](std::string_view l) { log.push(std::string(l)); };
+    std::optional<net::node> a;
+    a.emplace(sys, c);
+    REQUIRE(a->connect("127.0.0.1", b.port(), 30s));
+    const std::string want = std::string(", frames sealed (") +
+                             (cpu && !flag ? "AES-256-GCM" : "ChaCha20-Poly1305") + ")";
+    CHECK(test::eventually([&] {
+      for (auto& l : log.items()) {
+        if (l.find("node b is up: ") != std::string::npos && l.ends_with(want)) return true;
+      }
+      return false;
+    }));
+    // And the connection carries messages.
+    auto sink = a->lookup("b", "sink", 30s);
+    REQUIRE(sink);
+    a.reset();
+  }
 }

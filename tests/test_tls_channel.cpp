@@ -800,35 +800,68 @@ TEST_CASE("tls channel: data right behind the dialler's Finished is not lost", "
   }
 }
 
-TEST_CASE("tls channel: a peer offering only suites nodes do not speak is refused, and told why",
+TEST_CASE("tls channel: a peer offering only suites this node does not is refused, and told why",
           "[tls]") {
   test::test_ca ca;
   const auto files = ca.issue("a");
+  const bool cpu = net::detail::aes_gcm_available();
   struct offer {
     const char* suites;
-    bool aes_gcm;  // the acceptor's node_config::aes_gcm
+    bool aes_gcm;      // this node's node_config::aes_gcm
+    const char* says;  // what this node's error says it offers
   };
   // AES-128 never; AES-256-GCM not from a node that turned it off (nor on
   // a CPU without AES instructions).
-  std::vector<offer> offers{{"TLS_AES_128_GCM_SHA256:TLS_AES_128_CCM_SHA256", true},
-                            {"TLS_AES_256_GCM_SHA384", false}};
-  if (!net::detail::aes_gcm_available()) offers.push_back({"TLS_AES_256_GCM_SHA384", true});
+  const char* both = "this node offers TLS_AES_256_GCM_SHA384 and TLS_CHACHA20_POLY1305_SHA256";
+  const char* no_cpu =
+      "this node offers TLS_CHACHA20_POLY1305_SHA256 only (no AES-GCM on this CPU)";
+  const char* off =
+      "this node offers TLS_CHACHA20_POLY1305_SHA256 only (node_config::aes_gcm is off)";
+  std::vector<offer> offers{
+      {"TLS_AES_128_GCM_SHA256:TLS_AES_128_CCM_SHA256", true, cpu ? both : no_cpu},
+      {"TLS_AES_256_GCM_SHA384", false, off}};
+  if (!cpu) offers.push_back({"TLS_AES_256_GCM_SHA384", true, no_cpu});
   for (const offer& o : offers) {
     INFO(o.suites << ", aes_gcm " << o.aes_gcm);
-    tls_context server_ctx{ca.issue("b"), "b", o.aes_gcm};
-    raw_peer client([&](SSL_CTX* c) {
-      use_files(c, files);
-      REQUIRE(SSL_CTX_set_ciphersuites(c, o.suites) == 1);
-    });
-    tls_channel s{server_ctx, false};
-    REQUIRE(s.start());
-    bytes plain;
-    auto r = s.feed(client.step(), plain);
-    REQUIRE_FALSE(r);
-    INFO(r.err().text);
-    CHECK(r.err().text.find("TLS_AES_256_GCM_SHA384 and TLS_CHACHA20_POLY1305_SHA256 only") !=
-          std::string::npos);
-    CHECK_FALSE(s.suite());
+    tls_context ctx{ca.issue("b"), "b", o.aes_gcm};
+    {
+      // This node accepts: OpenSSL finds no suite in common.
+      raw_peer client([&](SSL_CTX* c) {
+        use_files(c, files);
+        REQUIRE(SSL_CTX_set_ciphersuites(c, o.suites) == 1);
+      });
+      tls_channel s{ctx, false};
+      REQUIRE(s.start());
+      bytes plain;
+      auto r = s.feed(client.step(), plain);
+      REQUIRE_FALSE(r);
+      INFO(r.err().text);
+      CHECK(r.err().text.find("no shared cipher") != std::string::npos);
+      CHECK(r.err().text.find(o.says) != std::string::npos);
+      CHECK_FALSE(s.suite());
+    }
+    {
+      // This node dials: the acceptor's handshake_failure alert says only
+      // that nothing was in common, and the error says what this node
+      // offered.
+      raw_peer server(
+          [&](SSL_CTX* c) {
+            use_files(c, files);
+            REQUIRE(SSL_CTX_set_ciphersuites(c, o.suites) == 1);
+          },
+          /*server=*/true);
+      tls_channel d{ctx, true};
+      REQUIRE(d.start());
+      bytes hello, plain;
+      d.take_records(hello);
+      server.receive(hello);
+      auto r = d.feed(server.step(), plain);
+      REQUIRE_FALSE(r);
+      INFO(r.err().text);
+      CHECK(r.err().text.find("handshake failure") != std::string::npos);
+      CHECK(r.err().text.find("no suite or key exchange group in common? " + std::string(o.says) +
+                              ", on X25519 or P-256)") != std::string::npos);
+    }
   }
 }
 

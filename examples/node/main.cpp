@@ -37,6 +37,9 @@ Starts a libactor node and keeps it running until SIGINT or SIGTERM.
                        of sealed records (every node of the cluster must
                        agree); only where the network path is trusted. No
                        effect with TLS, which protects every frame
+  --no-aes-gcm         seal with ChaCha20-Poly1305 (and over TLS, offer
+                       TLS_CHACHA20_POLY1305_SHA256 only) even where this
+                       CPU has AES-GCM; nodes set either way connect
   --host ADDR          numeric address to listen on and advertise
                        (default 127.0.0.1)
   --port PORT          port to listen on; 0 picks a free one (default 0)
@@ -100,6 +103,7 @@ options parse(int argc, char** argv) {
   }
   o.node.secret = f.secret(o.node.tls.enabled());
   if (f.has("no-frame-protection")) o.node.protect_frames = false;
+  if (f.has("no-aes-gcm")) o.node.aes_gcm = false;
   f.check_unused();
   return o;
 }

@@ -85,10 +85,7 @@ handshake::handshake(handshake_config cfg, role r)
 std::vector<std::byte> handshake::start() {
   std::vector<std::byte> out;
   send(out, frame_kind::hello,
-       hello_msg{std::string(magic), cfg_.version, cfg_.node_name, own_nonce_,
-                 static_cast<std::uint8_t>(!cfg_.protect_frames ? 0
-                                           : cfg_.aes_gcm       ? 2
-                                                                : 1)});
+       hello_msg{std::string(magic), cfg_.version, cfg_.node_name, own_nonce_, sealing_byte()});
   return out;
 }
 
@@ -131,6 +128,11 @@ bool handshake::proof(role r, const nonce& first, const nonce& second, const std
   return detail::handshake_hmac(std::span<const std::uint8_t>(key, cfg_.secret.size()), data, out);
 }
 
+std::uint8_t handshake::sealing_byte() const noexcept {
+  if (!cfg_.protect_frames) return 0;
+  return cfg_.aes_gcm ? 2 : 1;
+}
+
 bool handshake::send_proof(std::vector<std::byte>& out) {
   auth_msg a;
   if (!proof(role_, peer_nonce_, own_nonce_, cfg_.node_name, peer_name_, a.mac)) {
@@ -156,9 +158,14 @@ bool handshake::derive_keys(std::vector<std::byte>& out) {
     for (int i = 0; i < 4; ++i) info.push_back(static_cast<unsigned char>(n >> (8 * i)));
     info.insert(info.end(), s->begin(), s->end());
   }
-  // The cipher is in the keys: hellos changed on the way to choose another
-  // one leave the two sides with different keys, and the first record fails.
+  // Both hellos' sealing bytes, as each side sent and received them, and
+  // the cipher are in the keys: a hello changed on the way (to make the
+  // nodes choose a cipher they would not) leaves the two sides with
+  // different keys, and the first record fails.
   keys_.aes_gcm = cfg_.aes_gcm && peer_aes_gcm_;
+  const std::uint8_t own = sealing_byte();
+  info.push_back(init ? own : peer_sealing_);
+  info.push_back(init ? peer_sealing_ : own);
   info.push_back(keys_.aes_gcm ? 1 : 0);
   std::array<unsigned char, 64> okm{};
   bool ok = false;
@@ -222,7 +229,9 @@ void handshake::on_frame(const frame& f, std::vector<std::byte>& out) {
       if (h->version != cfg_.version) {
         fail(protocol_errc::version_mismatch,
              "peer speaks protocol version " + std::to_string(h->version) + ", this node " +
-                 std::to_string(cfg_.version),
+                 std::to_string(cfg_.version) +
+                 " (every node of a cluster must speak the same version: upgrade them "
+                 "together)",
              out, true);
         return;
       }
@@ -259,6 +268,7 @@ void handshake::on_frame(const frame& f, std::vector<std::byte>& out) {
       peer_name_ = h->node_name;
       peer_nonce_ = h->nonce;
       peer_aes_gcm_ = h->protection == 2;
+      peer_sealing_ = h->protection;
       // The initiator proves first; the acceptor proves once it has checked
       // the initiator's proof (no MAC for whoever just connects).
       if (role_ == role::initiator) (void)send_proof(out);

@@ -148,11 +148,15 @@ tls_context::tls_context(const tls_config& cfg, const std::string& node_name, bo
     // whole session goes: take_over).
     SSL_CTX_set_mode(ctx_, SSL_MODE_RELEASE_BUFFERS);
     // The suites tls_records speaks (its header says why these): AES-GCM
-    // first where this CPU has AES instructions, and then only. The
-    // acceptor's order decides, so two nodes use AES-GCM when both have
-    // them and ChaCha20-Poly1305 otherwise.
-    const char* suites = aes_gcm && aes_gcm_available() ? "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
-                                             : "TLS_CHACHA20_POLY1305_SHA256";
+    // first where this CPU has AES instructions and node_config::aes_gcm
+    // allows it, and then only. The acceptor's order decides, so two nodes
+    // use AES-GCM when both offer it and ChaCha20-Poly1305 otherwise.
+    const bool aes = aes_gcm && aes_gcm_available();
+    const char* suites = aes ? "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
+                             : "TLS_CHACHA20_POLY1305_SHA256";
+    offered_ = aes        ? "TLS_AES_256_GCM_SHA384 and TLS_CHACHA20_POLY1305_SHA256"
+               : !aes_gcm ? "TLS_CHACHA20_POLY1305_SHA256 only (node_config::aes_gcm is off)"
+                          : "TLS_CHACHA20_POLY1305_SHA256 only (no AES-GCM on this CPU)";
     if (SSL_CTX_set_ciphersuites(ctx_, suites) != 1) {
       config_error((std::string(suites) + " not available").c_str());
     }
@@ -240,7 +244,7 @@ tls_context::~tls_context() {
 }
 
 tls_channel::tls_channel(const tls_context& ctx, bool client)
-    : ssl_(SSL_new(ctx.native())), client_(client) {
+    : ssl_(SSL_new(ctx.native())), offered_(ctx.offered()), client_(client) {
   if (ssl_ == nullptr) throw std::runtime_error("no TLS state: " + openssl_reasons());
   ERR_clear_error();
   BIO* rbio = BIO_new(BIO_s_mem());
@@ -329,9 +333,12 @@ protocol_error tls_channel::failure(const char* what, int ret) const {
           "and valid? The peer's log says why)";
     } else if (reasons.find("alert certificate required") != std::string::npos) {
       text += " (the peer requires a certificate: set tls on this node)";
-    } else if (reasons.find("no shared cipher") != std::string::npos ||
-               reasons.find("alert handshake failure") != std::string::npos) {
-      text += " (nodes speak TLS_AES_256_GCM_SHA384 and TLS_CHACHA20_POLY1305_SHA256 only)";
+    } else if (reasons.find("no shared cipher") != std::string::npos) {
+      text += std::string(" (this node offers ") + offered_ + ")";
+    } else if (reasons.find("alert handshake failure") != std::string::npos) {
+      // The peer found nothing in common: a suite, or a key exchange group.
+      text += std::string(" (no suite or key exchange group in common? this node offers ") +
+              offered_ + ", on X25519 or P-256)";
     }
   } else {
     text += ": OpenSSL error " + std::to_string(e);

@@ -91,9 +91,12 @@ class tls_context {
   tls_context& operator=(const tls_context&) = delete;
 
   [[nodiscard]] ssl_ctx_st* native() const noexcept { return ctx_; }
+  /// The suites this node offers, for errors ("TLS_A and TLS_B").
+  [[nodiscard]] const char* offered() const noexcept { return offered_; }
 
  private:
   ssl_ctx_st* ctx_;
+  const char* offered_ = "";
 };
 
 class tls_channel {
@@ -160,6 +163,7 @@ class tls_channel {
 
   mutable std::mutex mu_;
   ssl_st* ssl_;
+  const char* offered_;  // the context's suites, for errors
   bool done_ = false;
   std::size_t handshake_bytes_ = 0;  // fed before done_
   // The first record header and handshake message header the peer sent.

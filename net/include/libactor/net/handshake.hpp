@@ -46,9 +46,10 @@ struct handshake_config {
   /// Seal the frames after the handshake (both sides must agree; see
   /// frame_keys). False only on a network whose path is trusted.
   bool protect_frames = true;
-  /// This side can seal AES-256-GCM (its CPU has AES instructions): the
-  /// frames are sealed with it when both sides can, with ChaCha20-Poly1305
-  /// otherwise. The node sets it from the CPU.
+  /// This side can and may seal AES-256-GCM: the frames are sealed with it
+  /// when both sides can, with ChaCha20-Poly1305 otherwise. The node sets
+  /// it to node_config::aes_gcm and whether libsodium has AES-GCM on this
+  /// CPU.
   bool aes_gcm = false;
   std::string secret;  ///< The cluster secret; at least min_secret_bits (secret.hpp).
   std::uint16_t version = protocol_version;
@@ -90,10 +91,11 @@ class LIBACTOR_NET_EXPORT handshake {
 
   /// Once done with protect_frames: this connection's keys, one per
   /// direction: HKDF-SHA256 over the secret, with the initiator's then the
-  /// acceptor's nonce as salt and "libactor-frames-v2", both names and the
-  /// cipher (one byte: 1 AES-256-GCM, 0 ChaCha20-Poly1305) as info; 64
-  /// bytes, the first 32 for what the initiator sends. The cipher is
-  /// AES-256-GCM when both hellos said their side can seal it.
+  /// acceptor's nonce as salt and "libactor-frames-v2", both names, both
+  /// hellos' sealing bytes (the initiator's first) and the cipher (one
+  /// byte: 1 AES-256-GCM, 0 ChaCha20-Poly1305) as info; 64 bytes, the first
+  /// 32 for what the initiator sends. The cipher is AES-256-GCM when both
+  /// hellos said their side can seal it.
   struct keys {
     std::array<std::uint8_t, 32> send{};
     std::array<std::uint8_t, 32> receive{};
@@ -112,6 +114,9 @@ class LIBACTOR_NET_EXPORT handshake {
                            const std::string& b, mac& out) const;
   /// Sends this side's auth; false (and failed) when it cannot be computed.
   bool send_proof(std::vector<std::byte>& out);
+  /// This side's hello sealing byte: 0 clear, 1 ChaCha20-Poly1305 only, 2
+  /// AES-256-GCM too.
+  [[nodiscard]] std::uint8_t sealing_byte() const noexcept;
   /// Derives keys_; false (and failed) when OpenSSL fails.
   bool derive_keys(std::vector<std::byte>& out);
 
@@ -125,6 +130,7 @@ class LIBACTOR_NET_EXPORT handshake {
   std::string peer_name_;
   bool hello_received_ = false;
   bool peer_aes_gcm_ = false;
+  std::uint8_t peer_sealing_ = 0;  // the sealing byte of the peer's hello
   keys keys_{};
 };
 
