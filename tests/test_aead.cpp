@@ -6,6 +6,7 @@
 
 #include <openssl/evp.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <random>
@@ -183,4 +184,23 @@ TEST_CASE("aead: an unset or wiped key seals and opens nothing", "[aead]") {
     CHECK_FALSE(k.seal(out2.data(), tag.data(), plain.data(), plain.size(), {}, nonce));
     CHECK_FALSE(k.open(out2.data(), out.data(), out.size(), tag.data(), {}, nonce));
   }
+}
+
+TEST_CASE("aead: AES-256-GCM starts only where the CPU has it", "[aead]") {
+  // Run again as on a CPU without AES instructions (LIBACTOR_TEST_NO_AES:
+  // tests/CMakeLists.txt preloads a library that says so); the run checks
+  // that it took.
+  if (std::getenv("LIBACTOR_TEST_NO_AES") != nullptr) REQUIRE_FALSE(aes_gcm_available());
+  const bytes key(aead_key_size, 9);
+  aead_key k;
+  const bool started =
+      k.set(aead_kind::aes256_gcm, std::span<const std::uint8_t, 32>(key.data(), 32));
+  CHECK(started == aes_gcm_available());
+  const nonce_t nonce{};
+  const bytes plain(16, 1);
+  bytes out(16), tag(aead_tag_size);
+  CHECK(k.seal(out.data(), tag.data(), plain.data(), plain.size(), {}, nonce) == started);
+  // ChaCha20-Poly1305 starts everywhere.
+  aead_key c;
+  CHECK(c.set(aead_kind::chacha20_poly1305, std::span<const std::uint8_t, 32>(key.data(), 32)));
 }

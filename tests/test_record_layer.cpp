@@ -295,3 +295,71 @@ TEST_CASE("records: a length outside the allowed range is refused before bufferi
   CHECK(*r == 0);
   CHECK(need == 4 + len);
 }
+
+TEST_CASE("records: after a record fails, nothing more opens, not even the genuine one",
+          "[net][records]") {
+  for (const aead_kind kind : kinds()) {
+    INFO(to_string(kind));
+    test::for_seeds(
+        [kind](std::uint64_t seed) {
+          std::mt19937_64 rng(seed * 7);
+          const auto key = key_of(static_cast<std::uint8_t>(seed + 90));
+          // A small rekey interval: the failing record may sit at its edge.
+          const std::uint64_t every = 2 + seed % 3;
+          record_cipher seal(key, true, kind, every);
+          record_cipher open(key, false, kind, every);
+          std::vector<std::byte> plain;
+          const int before = static_cast<int>(rng() % 7);
+          for (int i = 0; i < before; ++i) {
+            std::vector<std::byte> out;
+            REQUIRE(seal.seal(bytes_of(5 + i, seed + i), out));
+            REQUIRE(open.open(out, plain));
+          }
+          std::vector<std::byte> genuine;
+          REQUIRE(seal.seal(bytes_of(64, seed), genuine));
+          auto changed = genuine;
+          changed[4 + rng() % (changed.size() - 4)] ^= std::byte{0x20};
+          auto r = open.open(changed, plain);
+          REQUIRE_FALSE(r);
+          CHECK(r.err().code == protocol_errc::auth_failed);
+          // The genuine record and the next one: refused, the direction is over.
+          const std::size_t had = plain.size();
+          CHECK_FALSE(open.open(genuine, plain));
+          std::vector<std::byte> next;
+          REQUIRE(seal.seal(bytes_of(9, seed + 50), next));
+          CHECK_FALSE(open.open(next, plain));
+          CHECK(plain.size() == had);
+          // An untouched reader opens both: the records themselves are good.
+          record_cipher fresh(key, false, kind, every);
+          std::vector<std::byte> replay, back;
+          record_cipher seal2(key, true, kind, every);
+          for (int i = 0; i < before; ++i) {
+            std::vector<std::byte> out;
+            REQUIRE(seal2.seal(bytes_of(5 + i, seed + i), out));
+            REQUIRE(fresh.open(out, back));
+          }
+          CHECK(fresh.open(genuine, back));
+          CHECK(fresh.open(next, back));
+        },
+        12);
+  }
+}
+
+TEST_CASE("records: AES-256-GCM starts only where the CPU has it", "[net][records]") {
+  // On a CPU without AES instructions (tests/CMakeLists.txt runs this test
+  // as if on one too) the cipher refuses to start with a clear reason, and
+  // ChaCha20-Poly1305 always starts.
+  const auto key = key_of(3);
+  CHECK_NOTHROW(record_cipher(key, true, aead_kind::chacha20_poly1305));
+  if (aes_gcm_available()) {
+    CHECK_NOTHROW(record_cipher(key, true, aead_kind::aes256_gcm));
+  } else {
+    try {
+      record_cipher c(key, true, aead_kind::aes256_gcm);
+      FAIL("AES-256-GCM started without the CPU's instructions");
+    } catch (const std::runtime_error& e) {
+      CHECK(std::string(e.what()).find("AES-256-GCM cannot start on this CPU") !=
+            std::string::npos);
+    }
+  }
+}

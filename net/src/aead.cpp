@@ -52,6 +52,11 @@ bool aead_key::seal(unsigned char* out, unsigned char* tag, const unsigned char*
                     std::span<const unsigned char> ad,
                     const std::array<std::uint8_t, aead_nonce_size>& nonce) const noexcept {
   if (!set_) return false;
+  // An empty message may come without buffers; libsodium's arguments are
+  // declared non-null whatever the length.
+  unsigned char none[1] = {0};
+  if (n == 0) out = none;
+  if (n == 0) in = none;
   unsigned long long taglen = 0;
   const int r =
       kind_ == aead_kind::aes256_gcm
@@ -66,6 +71,9 @@ bool aead_key::open(unsigned char* out, const unsigned char* in, std::size_t n,
                     const unsigned char* tag, std::span<const unsigned char> ad,
                     const std::array<std::uint8_t, aead_nonce_size>& nonce) const noexcept {
   if (!set_) return false;
+  unsigned char none[1] = {0};
+  if (n == 0) out = none;
+  if (n == 0) in = none;
   // Both check the tag before they decrypt anything.
   const int r =
       kind_ == aead_kind::aes256_gcm

@@ -302,7 +302,8 @@ class node_impl final : public handle_context, public std::enable_shared_from_th
       std::make_shared<std::atomic<std::int64_t>>(0);
   /// Set when node_config::tls is: what every connection's TLS shares.
   const std::unique_ptr<tls_context> tls_ =
-      cfg_.tls.enabled() ? std::make_unique<tls_context>(cfg_.tls, cfg_.name, cfg_.aes_gcm) : nullptr;
+      cfg_.tls.enabled() ? std::make_unique<tls_context>(cfg_.tls, cfg_.name, cfg_.aes_gcm)
+                         : nullptr;
   // TLS handshakes accepted, in all and per address (I/O thread).
   token_bucket tls_all_{static_cast<double>(cfg_.tls.max_handshakes_per_second),
                         static_cast<double>(cfg_.tls.max_handshakes_per_second)};

@@ -56,11 +56,17 @@ std::array<std::uint8_t, 12> record_cipher::nonce() const noexcept {
 }
 
 bool record_cipher::seal(std::span<const std::byte> plain, std::vector<std::byte>& out) {
-  if (!sealing_) return false;
+  if (!sealing_ || failed_) return false;
   const std::size_t start = out.size();
   std::size_t pos = 0;
   while (pos < plain.size()) {
-    if (seq_ == UINT64_MAX || !rekey_if_due()) return false;  // a nonce must never repeat
+    // A nonce must never repeat, and nothing is sealed under a key that
+    // failed to move on.
+    if (seq_ == UINT64_MAX || !rekey_if_due()) {
+      failed_ = true;
+      out.resize(start);
+      return false;
+    }
     const std::size_t n = std::min(max_record_plaintext, plain.size() - pos);
     const auto len = static_cast<std::uint32_t>(n + record_tag);
     const std::size_t at = out.size();
@@ -71,6 +77,7 @@ bool record_cipher::seal(std::span<const std::byte> plain, std::vector<std::byte
     if (!cipher_.seal(hdr + record_header, hdr + record_header + n,
                       reinterpret_cast<const unsigned char*>(plain.data() + pos), n,
                       {hdr, record_header}, iv)) {
+      failed_ = true;
       out.resize(start);
       return false;
     }
@@ -85,6 +92,17 @@ expected<std::size_t, protocol_error> record_cipher::open(std::span<const std::b
                                                           std::size_t* need) {
   if (need != nullptr) *need = 0;
   if (sealing_) return protocol_error{protocol_errc::malformed_payload, "not an opening cipher"};
+  if (failed_) {
+    return protocol_error{protocol_errc::auth_failed, "the records failed already"};
+  }
+  auto r = open_records(in, plain, need);
+  if (!r) failed_ = true;
+  return r;
+}
+
+expected<std::size_t, protocol_error> record_cipher::open_records(std::span<const std::byte> in,
+                                                                  std::vector<std::byte>& plain,
+                                                                  std::size_t* need) {
   std::size_t pos = 0;
   while (in.size() - pos >= record_header) {
     const auto* hdr = reinterpret_cast<const unsigned char*>(in.data() + pos);

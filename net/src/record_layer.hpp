@@ -16,11 +16,14 @@
 // sequence number travels: a record replayed, dropped or moved fails its
 // tag, as does any changed byte.
 //
-// Every rekey_after records (aes_gcm_rekey_after, 2^24, by default) both
+// Every rekey_after records (sealed_rekey_after, 2^22, by default) both
 // sides move the direction's key on, key' = HMAC-SHA256(key,
 // "libactor-frames-rekey"), and the sequence number keeps counting: no
-// message travels for it, since both sides count the same records. No key
-// seals more records than AES-GCM allows (aead.hpp).
+// message travels for it, since both sides count the same records. A
+// sealed record holds up to 2^16 bytes, four times a TLS record, so a key
+// seals at most 2^22 of them: as many bytes (2^38) as 2^24 TLS records,
+// under AES-GCM's bound of 2^24.5 TLS records with the margin RFC 8446
+// (5.5) keeps (aead.hpp).
 //
 // Transport-free, one direction each: the writer seals what it is about to
 // send, the reader opens what it received. Every call into the cipher is
@@ -49,6 +52,8 @@ namespace libactor::net::detail {
 inline constexpr std::size_t record_header = 4;
 inline constexpr std::size_t record_tag = 16;
 inline constexpr std::size_t max_record_plaintext = 64 * 1024;
+/// Records under one key (both ciphers), before both sides move it on.
+inline constexpr std::uint64_t sealed_rekey_after = std::uint64_t{1} << 22;
 
 using record_key = std::array<std::uint8_t, 32>;
 
@@ -57,14 +62,14 @@ class record_cipher {
   /// Throws std::runtime_error when the cipher cannot start (AES-GCM on a
   /// CPU without AES instructions).
   record_cipher(const record_key& key, bool sealing, aead_kind kind = aead_kind::chacha20_poly1305,
-                std::uint64_t rekey_after = aes_gcm_rekey_after);
+                std::uint64_t rekey_after = sealed_rekey_after);
   ~record_cipher();
   record_cipher(const record_cipher&) = delete;
   record_cipher& operator=(const record_cipher&) = delete;
 
   /// Seals `plain` as records appended to `out`. False when the cipher
   /// fails or the sequence is exhausted (nothing usable was appended; the
-  /// connection must close).
+  /// connection must close). After a failure every later call fails too.
   [[nodiscard]] bool seal(std::span<const std::byte> plain, std::vector<std::byte>& out);
 
   /// Opens the records in `in` and appends their plaintext to `plain`.
@@ -72,6 +77,8 @@ class record_cipher {
   /// more bytes), or an error: a length over the maximum, a record whose tag
   /// does not verify, an exhausted sequence. `need` receives the bytes the
   /// next record needs in all, once its length is known (0 otherwise).
+  /// After an error every later call fails too: nothing opens past a
+  /// record that did not.
   [[nodiscard]] expected<std::size_t, protocol_error> open(std::span<const std::byte> in,
                                                            std::vector<std::byte>& plain,
                                                            std::size_t* need = nullptr);
@@ -82,12 +89,16 @@ class record_cipher {
 
  private:
   [[nodiscard]] std::array<std::uint8_t, 12> nonce() const noexcept;
+  [[nodiscard]] expected<std::size_t, protocol_error> open_records(std::span<const std::byte> in,
+                                                                   std::vector<std::byte>& plain,
+                                                                   std::size_t* need);
   /// Moves the key on when seq_ starts a new span of rekey_after_ records;
   /// false when that fails (the connection must close).
   [[nodiscard]] bool rekey_if_due() noexcept;
   record_key key_;
   aead_key cipher_;
   bool sealing_;
+  bool failed_ = false;  // sticky: a failure ends the direction
   std::uint64_t rekey_after_;
   std::uint64_t seq_ = 0;
   std::uint64_t key_span_ = 0;  // the key seals records of seq_ / rekey_after_ == key_span_

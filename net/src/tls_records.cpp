@@ -103,6 +103,12 @@ const char* alert_name(std::uint8_t d) {
   }
 }
 
+/// Wipes a secret on the way out of its scope, thrown or not.
+struct wiped {
+  std::span<std::uint8_t> bytes;
+  ~wiped() { sodium_memzero(bytes.data(), bytes.size()); }
+};
+
 void write_header(unsigned char* h, std::size_t len) {
   h[0] = type_data;  // every protected record looks like data on the wire
   h[1] = 0x03;
@@ -156,21 +162,22 @@ void hkdf_expand_label(tls_suite suite, const traffic_secret& secret, std::strin
 void tls_records::direction::set(tls_suite suite, const traffic_secret& s) {
   secret = s;
   std::array<std::uint8_t, aead_key_size> k{};
+  const wiped on_exit{k};  // on every way out, thrown or not
   hkdf_expand_label(suite, secret, "key", k);
   hkdf_expand_label(suite, secret, "iv", iv);
-  const bool ok = key.set(
-      suite == tls_suite::aes_256_gcm_sha384 ? aead_kind::aes256_gcm : aead_kind::chacha20_poly1305,
-      k);
-  sodium_memzero(k.data(), k.size());
-  if (!ok) throw std::runtime_error(std::string(to_string(suite)) + " cannot start on this CPU");
+  if (!key.set(suite == tls_suite::aes_256_gcm_sha384 ? aead_kind::aes256_gcm
+                                                      : aead_kind::chacha20_poly1305,
+               k)) {
+    throw std::runtime_error(std::string(to_string(suite)) + " cannot start on this CPU");
+  }
   seq = 0;
 }
 
 void tls_records::direction::next(tls_suite suite) {
   traffic_secret s{};
+  const wiped on_exit{s};
   hkdf_expand_label(suite, secret, "traffic upd", std::span(s.data(), secret_size(suite)));
   set(suite, s);
-  sodium_memzero(s.data(), s.size());
 }
 
 std::array<std::uint8_t, 12> tls_records::direction::nonce() const noexcept {
@@ -216,10 +223,8 @@ protocol_error tls_records::refuse(std::uint8_t alert, std::string text) {
     const std::array<std::byte, 2> body{std::byte{2}, std::byte{alert}};  // fatal
     (void)seal_one(type_alert, body, pending_);  // best effort: the connection closes anyway
   }
-  if (!failed_) {
-    write_.wipe();
-    read_.wipe();
-  }
+  write_.wipe();
+  read_.wipe();
   failed_ = true;
   partial_.clear();
   handshake_.clear();
@@ -285,8 +290,9 @@ bool tls_records::update_keys(bool request) {
     write_.next(suite_);
   } catch (const std::exception&) {
     // The KeyUpdate is queued; nothing may be sealed under a key the peer
-    // no longer reads with.
+    // no longer reads with, and nothing more is opened either.
     write_.wipe();
+    read_.wipe();
     failed_ = true;
     return false;
   }
@@ -389,7 +395,7 @@ expected<void, protocol_error> tls_records::open_record(const unsigned char* rec
     update_requested_ = true;
     if (!update_keys(true)) {
       plain.resize(at);
-      return refuse(0, "cannot ask the peer for a KeyUpdate (write sequence exhausted)");
+      return refuse(0, "cannot ask the peer for a KeyUpdate (the write key cannot move on)");
     }
   }
   // The content type is the last byte that is not padding.
@@ -502,7 +508,7 @@ expected<void, protocol_error> tls_records::on_handshake_messages() {
         // that came before it.
         if (m[4] == 1 && !answer_queued_) {
           if (!update_keys(false)) {
-            return refuse(0, "cannot answer the peer's KeyUpdate (write sequence exhausted)");
+            return refuse(0, "cannot answer the peer's KeyUpdate (the write key cannot move on)");
           }
           answer_queued_ = true;
         }
