@@ -3,6 +3,11 @@
 
 #include <catch2/catch.hpp>
 
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/kdf.h>
+#include <openssl/params.h>
+
 #include <libactor/net/handshake.hpp>
 #include <libactor/net/secret.hpp>
 #include <libactor/net/wire.hpp>
@@ -443,5 +448,76 @@ TEST_CASE("handshake: a sealing byte past 2 is refused", "[net][handshake][hosti
     CHECK(b.error().code == net::protocol_errc::malformed_payload);
     CHECK(b.error().text.find("sealing " + std::to_string(sealing)) != std::string::npos);
     CHECK_FALSE(reply.empty());
+  }
+}
+
+TEST_CASE("handshake: the frame keys are HKDF over the secret, both nonces, names and ciphers",
+          "[net][handshake]") {
+  // Computed here from docs/protocol.md's layout ("Keys"), independently of
+  // the handshake: what one node derives, a node built from the document
+  // derives too.
+  for (const int aes :
+       {0, 1, 2, 3}) {  // bit 0: the initiator may seal AES-GCM; bit 1: the acceptor
+    INFO("aes " << aes);
+    auto ca = config("alpha", key, net::protocol_version);
+    auto cb = config("beta-node", key, net::protocol_version);
+    ca.aes_gcm = (aes & 1) != 0;
+    cb.aes_gcm = (aes & 2) != 0;
+    net::handshake a(ca, role::initiator);
+    net::handshake b(cb, role::acceptor);
+    const auto hello_a = a.start();
+    const auto hello_b = b.start();
+    std::vector<std::byte> to_b = hello_a, to_a = hello_b;
+    for (int round = 0; round < 10 && (!to_a.empty() || !to_b.empty()); ++round) {
+      auto from_b = b.feed(to_b);
+      auto from_a = a.feed(to_a);
+      to_a = std::move(from_b);
+      to_b = std::move(from_a);
+    }
+    REQUIRE(a.current() == state::done);
+    REQUIRE(b.current() == state::done);
+    // A hello ends with the 32-byte nonce and the sealing byte.
+    std::vector<unsigned char> salt;
+    for (const auto* h : {&hello_a, &hello_b}) {
+      for (std::size_t i = h->size() - 33; i < h->size() - 1; ++i) {
+        salt.push_back(std::to_integer<unsigned char>((*h)[i]));
+      }
+    }
+    const std::string label = "libactor-frames-v2";
+    std::vector<unsigned char> info(label.begin(), label.end());
+    for (const std::string name : {"alpha", "beta-node"}) {
+      for (int i = 0; i < 4; ++i)
+        info.push_back(static_cast<unsigned char>(name.size() >> (8 * i)));
+      info.insert(info.end(), name.begin(), name.end());
+    }
+    info.push_back(std::to_integer<unsigned char>(hello_a.back()));
+    info.push_back(std::to_integer<unsigned char>(hello_b.back()));
+    CHECK(std::to_integer<int>(hello_a.back()) == 1 + (aes & 1));
+    CHECK(std::to_integer<int>(hello_b.back()) == 1 + ((aes & 2) >> 1));
+    info.push_back(aes == 3 ? 1 : 0);
+    std::array<unsigned char, 64> okm{};
+    EVP_KDF* kdf = EVP_KDF_fetch(nullptr, "HKDF", nullptr);
+    REQUIRE(kdf != nullptr);
+    EVP_KDF_CTX* kctx = EVP_KDF_CTX_new(kdf);
+    REQUIRE(kctx != nullptr);
+    char digest[] = "SHA256";
+    std::string secret = key;
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest, 0),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, secret.data(), secret.size()),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, salt.data(), salt.size()),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info.data(), info.size()),
+        OSSL_PARAM_construct_end()};
+    REQUIRE(EVP_KDF_derive(kctx, okm.data(), okm.size(), params) == 1);
+    EVP_KDF_CTX_free(kctx);
+    EVP_KDF_free(kdf);
+    CHECK(a.frame_keys().aes_gcm == (aes == 3));
+    CHECK(std::equal(okm.begin(), okm.begin() + 32, a.frame_keys().send.begin()));
+    CHECK(std::equal(okm.begin() + 32, okm.end(), a.frame_keys().receive.begin()));
+    CHECK(b.frame_keys().send == a.frame_keys().receive);
+    // Wiped once the records hold them.
+    a.wipe_frame_keys();
+    CHECK(a.frame_keys().send == std::array<std::uint8_t, 32>{});
+    CHECK(a.frame_keys().receive == std::array<std::uint8_t, 32>{});
   }
 }

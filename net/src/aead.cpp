@@ -74,7 +74,9 @@ bool aead_key::open(unsigned char* out, const unsigned char* in, std::size_t n,
   unsigned char none[1] = {0};
   if (n == 0) out = none;
   if (n == 0) in = none;
-  // Both check the tag before they decrypt anything.
+  // ChaCha20-Poly1305 checks the tag before it decrypts; AES-GCM decrypts
+  // as it hashes, and zeroes `out` when the tag fails. Either way nothing
+  // decrypted survives a tag that fails, as long as `out` is not `in`.
   const int r =
       kind_ == aead_kind::aes256_gcm
           ? crypto_aead_aes256gcm_decrypt_detached_afternm(out, nullptr, in, n, tag, ad.data(),

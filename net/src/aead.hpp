@@ -7,19 +7,22 @@
 //     a 100-byte record seals and opens in about 1,100 ns on the CPUs the
 //     benchmarks ran on.
 //   - AES-256-GCM, where the CPU has AES and carry-less multiply
-//     instructions (libsodium's condition): the key schedule and GHASH
-//     powers are computed once per key (512 bytes), and the same record
+//     instructions (libsodium's condition): the key schedule and the hash
+//     key are computed once per key (a 512-byte state), and the same record
 //     seals and opens in about 440 ns. Both sides of a connection must
 //     have the instructions; the handshakes choose it only then.
 //
-// AES-GCM takes at most aes_gcm_records_per_key records under one key
-// (RFC 8446, 5.5, for 2^14-byte records: 2^24.5); the record formats move to
-// a new key before (aes_gcm_rekey_after). ChaCha20-Poly1305's bound is past
-// any sequence number (2^64), which the formats check as well.
+// AES-GCM takes at most aes_gcm_records_per_key TLS-sized records (2^14
+// bytes) under one key (RFC 8446, 5.5: 2^24.5); the record formats move to
+// a new key before (tls_records after aes_gcm_rekey_after records,
+// record_layer after as many bytes in its larger records).
+// ChaCha20-Poly1305's bound is past any sequence number (2^64), which the
+// formats check as well.
 //
 // Nonces are the callers': each format makes them from a sequence number
-// that never repeats under one key. Both calls work in place (`out` equal
-// to `in`); tests check every size against OpenSSL's EVP ciphers.
+// that never repeats under one key. seal() works in place (`out` equal to
+// `in`); open() must not (AES-GCM zeroes `out` when a tag fails). Tests
+// check every size against OpenSSL's EVP ciphers.
 
 #include <sodium.h>
 
@@ -38,7 +41,7 @@ inline constexpr std::size_t aead_key_size = 32;
 inline constexpr std::size_t aead_nonce_size = 12;
 inline constexpr std::size_t aead_tag_size = 16;
 
-/// Records the formats seal under one AES-GCM key before they change it.
+/// TLS records sealed under one AES-GCM key before a KeyUpdate.
 inline constexpr std::uint64_t aes_gcm_rekey_after = std::uint64_t{1} << 24;
 /// Records a peer may send under one AES-GCM key at most: floor(2^24.5).
 inline constexpr std::uint64_t aes_gcm_records_per_key = 23'726'566;
@@ -67,9 +70,9 @@ class aead_key {
                           std::size_t n, std::span<const unsigned char> ad,
                           const std::array<std::uint8_t, aead_nonce_size>& nonce) const noexcept;
 
-  /// Checks the tag over `n` bytes of ciphertext `in` and `ad`, then
-  /// decrypts into `out`. False, with nothing decrypted kept, when the tag
-  /// does not verify or the key is unset.
+  /// Checks the tag over `n` bytes of ciphertext `in` and `ad`, and
+  /// decrypts into `out` (not `in`). False, with nothing decrypted kept,
+  /// when the tag does not verify or the key is unset.
   [[nodiscard]] bool open(unsigned char* out, const unsigned char* in, std::size_t n,
                           const unsigned char* tag, std::span<const unsigned char> ad,
                           const std::array<std::uint8_t, aead_nonce_size>& nonce) const noexcept;

@@ -562,6 +562,7 @@ void connection::on_handshake_bytes(std::span<const std::byte> in) {
       const auto kind = keys.aes_gcm ? aead_kind::aes256_gcm : aead_kind::chacha20_poly1305;
       opener_ = std::make_unique<record_cipher>(keys.receive, false, kind);
       auto sealer = std::make_unique<record_cipher>(keys.send, true, kind);
+      hs_->wipe_frame_keys();
       protection_ = std::string("frames sealed (") + to_string(kind) + ")";
       std::lock_guard lock(wmu_);
       clear_prefix_ = out_.size();

@@ -128,6 +128,11 @@ bool handshake::proof(role r, const nonce& first, const nonce& second, const std
   return detail::handshake_hmac(std::span<const std::uint8_t>(key, cfg_.secret.size()), data, out);
 }
 
+void handshake::wipe_frame_keys() noexcept {
+  OPENSSL_cleanse(keys_.send.data(), keys_.send.size());
+  OPENSSL_cleanse(keys_.receive.data(), keys_.receive.size());
+}
+
 std::uint8_t handshake::sealing_byte() const noexcept {
   if (!cfg_.protect_frames) return 0;
   return cfg_.aes_gcm ? 2 : 1;

@@ -129,8 +129,8 @@ expected<std::size_t, protocol_error> record_cipher::open_records(std::span<cons
     const std::size_t at = plain.size();
     plain.resize(at + n);
     const auto iv = nonce();
-    // The tag is checked before anything is decrypted; on failure nothing
-    // of the plaintext is kept (libsodium zeroes it, and it is cut off).
+    // On a tag that fails nothing of the plaintext is kept (libsodium
+    // zeroes what it decrypted, and it is cut off).
     const bool verified =
         cipher_.open(reinterpret_cast<unsigned char*>(plain.data() + at), hdr + record_header, n,
                      hdr + record_header + n, {hdr, record_header}, iv);

@@ -364,7 +364,11 @@ expected<void, protocol_error> tls_channel::start() {
 
 expected<void, protocol_error> tls_channel::take_over(std::vector<std::byte>& plain) {
   done_ = true;
-  auto refuse = [](const std::string& why) {
+  // A refused handover keeps nothing of the session's secrets.
+  auto refuse = [this](const std::string& why) {
+    sodium_memzero(client_secret_.data(), client_secret_.size());
+    sodium_memzero(server_secret_.data(), server_secret_.size());
+    client_secret_size_ = server_secret_size_ = 0;
     return protocol_error{protocol_errc::tls_failed, "TLS: " + why};
   };
   if (records_ || ssl_ == nullptr) return refuse("the handshake was taken over already");

@@ -13,8 +13,10 @@
 //     frames <-----feed()'s plaintext--
 //
 // Both sides present a certificate and verify the other's against the
-// configured CA; only TLS 1.3 with TLS_CHACHA20_POLY1305_SHA256 is offered
-// or accepted, without session tickets or renegotiation. tls_context holds
+// configured CA; only TLS 1.3 with TLS_AES_256_GCM_SHA384 (where the CPU
+// has AES-GCM and node_config::aes_gcm allows it) and
+// TLS_CHACHA20_POLY1305_SHA256 is offered or accepted, without session
+// tickets or renegotiation. tls_context holds
 // what every connection shares (the SSL_CTX, loaded from files once, when
 // the node starts).
 //

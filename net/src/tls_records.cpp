@@ -269,16 +269,25 @@ bool tls_records::seal(std::span<const std::byte> plain, std::vector<std::byte>&
       // AES-GCM's bound: the KeyUpdate goes first, sealed under the old key.
       if (!update_keys(false)) {
         out.resize(start);
-        return false;
+        return fail_sealing();
       }
       take_records(out);
     }
     if (!seal_one(type_data, plain.subspan(pos, n), out)) {
       out.resize(start);
-      return false;
+      return fail_sealing();
     }
   }
   return true;
+}
+
+bool tls_records::fail_sealing() noexcept {
+  // Whatever was cut from `out` (a KeyUpdate among it) never reaches the
+  // peer: nothing may be sealed after it, and nothing more is opened.
+  write_.wipe();
+  read_.wipe();
+  failed_ = true;
+  return false;
 }
 
 bool tls_records::update_keys(bool request) {
@@ -380,7 +389,7 @@ expected<void, protocol_error> tls_records::open_record(const unsigned char* rec
   const std::size_t at = plain.size();
   plain.resize(at + n);
   auto* inner = reinterpret_cast<unsigned char*>(plain.data() + at);
-  // The tag is checked before anything is decrypted.
+  // Nothing of a record whose tag fails is kept (it is cut off below).
   if (!read_.key.open(inner, body, n, body + n, {record, header_len}, read_.nonce())) {
     plain.resize(at);
     return refuse(alert_bad_record_mac,

@@ -165,6 +165,8 @@ class tls_records {
     [[nodiscard]] std::array<std::uint8_t, 12> nonce() const noexcept;
     void wipe() noexcept;
   };
+  /// A seal that failed half way: ends the instance; returns false.
+  [[nodiscard]] bool fail_sealing() noexcept;
   /// Whether the write key is due to move on (AES-GCM).
   [[nodiscard]] bool write_key_due() const noexcept;
 

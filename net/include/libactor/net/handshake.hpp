@@ -102,6 +102,8 @@ class LIBACTOR_NET_EXPORT handshake {
     bool aes_gcm = false;
   };
   [[nodiscard]] const keys& frame_keys() const noexcept { return keys_; }
+  /// Wipes frame_keys() once the records hold them (they move on from them).
+  void wipe_frame_keys() noexcept;
 
  private:
   using mac = std::array<std::uint8_t, 32>;
