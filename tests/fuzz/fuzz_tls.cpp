@@ -8,8 +8,9 @@
 //   3: records a peer holding the keys seals (tls_records, after the
 //      handshake): the fuzzer picks each one's inner content type and
 //      content (alerts, post-handshake messages, data), under either suite
-//      (the first byte's bit 2). Data comes out in order, nothing else
-//      does, and what is held stays bounded.
+//      (the first byte's bit 2; under AES-GCM bit 3 makes the limits on
+//      records per key small). Data comes out in order, nothing else does,
+//      what is held stays bounded, and a peer past the bound is refused.
 // Any crash, leak, overflow or UB is a finding, as is a broken invariant
 // (__builtin_trap).
 
@@ -80,9 +81,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const tls_suite suite = (data[0] / 4) % 2 == 1 && libactor::net::detail::aes_gcm_available()
                                 ? tls_suite::aes_256_gcm_sha384
                                 : tls_suite::chacha20_poly1305_sha256;
+    // Under AES-GCM the next bit makes the receiver's limits on records per
+    // key small, so that asking for a KeyUpdate and refusing past the bound
+    // are reached (the fuzzed peer never moves its key on by itself).
+    using libactor::net::detail::tls_key_limits;
+    const bool small = suite == tls_suite::aes_256_gcm_sha384 && (data[0] / 8) % 2 == 1;
+    const tls_key_limits limits = small ? tls_key_limits{4, 6, 8, 2} : tls_key_limits{};
     tls_records peer{k1, k2, false, suite};
-    tls_records self{k2, k1, true, suite};
+    tls_records self{k2, k1, true, suite, limits};
     bytes wire, sent_data;
+    std::vector<std::size_t> data_ends;  // sent_data's size after each record
     bool all_data = true;
     for (std::size_t at = 0; at + 3 <= in.size();) {
       const auto type = std::to_integer<std::uint8_t>(in[at]);
@@ -104,7 +112,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       }
       all_data = all_data && seen == 23;
       if (seen == 23) sent_data.insert(sent_data.end(), content.begin(), content.begin() + end);
+      data_ends.push_back(sent_data.size());
       at += 3 + len;
+    }
+    // Data only, under one key: past max_per_key records the receiver
+    // refuses, having delivered the data of the records before.
+    const bool over = small && all_data && data_ends.size() > limits.max_per_key;
+    if (over) {
+      sent_data.resize(data_ends[limits.max_per_key - 1]);
+      all_data = false;
     }
     bytes plain;
     bool ok = true;
@@ -118,6 +134,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     check(plain.size() <= sent_data.size() &&
           std::equal(plain.begin(), plain.end(), sent_data.begin()));
     check(!all_data || plain.size() == sent_data.size());
+    if (over) check(!ok && plain.size() == sent_data.size());
+    // Data only, past request_after records: a KeyUpdate request waits to go.
+    if (small && all_data && data_ends.size() >= limits.request_after) check(self.has_records());
     return 0;
   }
   tls_channel s{ctx->server, false};
